@@ -1,0 +1,279 @@
+"""The delivery engine: from queued deliveries to sinks, with retries.
+
+Strategy:
+
+* Durable truth is the journal's ``deliveries`` table; this engine keeps an
+  in-memory schedule (a heap per sink ordered by next attempt time, then
+  delivery id) that is rebuilt from the journal at start, so a crash loses
+  no delivery and at worst repeats one attempt (which the idempotency key
+  makes harmless downstream).
+* Backoff is exponential with full jitter (AWS architecture blog, "Exponential
+  Backoff And Jitter"); a peer's ``Retry-After`` wins when it is longer.
+* A delivery is dead-lettered after ``max_attempts`` attempts, after
+  ``max_age`` since it was queued, or at once on a permanent refusal.
+* A circuit breaker per sink stops hammering a sink that is down: after
+  ``breaker_failures`` consecutive transient failures it opens for
+  ``breaker_reset`` seconds, then lets one probe through (half-open).
+  Messages simply wait on disk meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.journal import Journal
+
+from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from .sinks.base import Delivery, Sink
+
+log = logging.getLogger("edigate.delivery")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """When to try again and when to give up."""
+
+    max_attempts: int = 25
+    max_age: float = 72 * 3600.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 600.0
+    breaker_failures: int = 5
+    breaker_reset: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after the ``attempt``-th failure (full jitter)."""
+        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** min(attempt - 1, 30)))
+        return rng.uniform(0, ceiling)
+
+
+class BreakerState(enum.Enum):
+    """Circuit breaker of one sink."""
+
+    #: deliveries flow
+    CLOSED = "closed"
+    #: the sink failed repeatedly; nothing is attempted until the reset time
+    OPEN = "open"
+    #: one probe is in flight to see whether the sink is back
+    HALF_OPEN = "half-open"
+
+
+@dataclass(slots=True)
+class SinkLane:
+    """Schedule and health of one sink."""
+
+    sink: Sink
+    concurrency: int
+    heap: list[tuple[float, int]] = field(default_factory=list)
+    queued: set[int] = field(default_factory=set)
+    in_flight: int = 0
+    consecutive_failures: int = 0
+    breaker: BreakerState = BreakerState.CLOSED
+    opened_at: float = 0.0
+    last_error: str | None = None
+    last_success_at: float | None = None
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def status(self, now: float) -> dict[str, Any]:
+        """Figures for ``edigate status``."""
+        oldest = min((t for t, _ in self.heap), default=None)
+        return {
+            "name": self.sink.name,
+            "healthy": self.breaker is BreakerState.CLOSED and self.consecutive_failures == 0,
+            "breaker": self.breaker.value,
+            "backlog": len(self.queued) + self.in_flight,
+            "in_flight": self.in_flight,
+            "next_attempt_in": None if oldest is None else max(0.0, oldest - now),
+            "delivered": self.delivered,
+            "failed_attempts": self.failed,
+            "dead": self.dead,
+            "last_error": self.last_error,
+            "last_success_at": self.last_success_at,
+        }
+
+
+class DeliveryEngine:
+    """Runs deliveries for every sink.
+
+    Args:
+        journal: the journal (durable state of every delivery).
+        sinks: the sinks by name.
+        policy: retry policy.
+        concurrency: parallel attempts per sink.
+        clock: wall clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        sinks: dict[str, Sink],
+        *,
+        policy: RetryPolicy | None = None,
+        concurrency: int = 8,
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
+    ) -> None:
+        self.journal = journal
+        self.policy = policy or RetryPolicy()
+        self.lanes = {name: SinkLane(sink=s, concurrency=concurrency) for name, s in sinks.items()}
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._stopping = False
+
+    def enqueue(self, delivery_id: int, sink: str, at: float | None = None) -> None:
+        """Schedule a delivery (called after the journal committed it)."""
+        lane = self.lanes.get(sink)
+        if lane is None:
+            log.error("delivery %s names unknown sink %r; it stays pending in the journal", delivery_id, sink)
+            return
+        if delivery_id in lane.queued:
+            return
+        lane.queued.add(delivery_id)
+        heapq.heappush(lane.heap, (at if at is not None else self._clock(), delivery_id))
+        lane.wake.set()
+
+    async def load_pending(self) -> int:
+        """Rebuild the schedule from the journal; returns how many deliveries wait."""
+        pending = await self.journal.pending_deliveries()
+        for p in pending:
+            self.enqueue(p.delivery_id, p.sink, p.next_at)
+        return len(pending)
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for lane in self.lanes.values():
+                tg.create_task(self._run_lane(lane))
+
+    def stop(self) -> None:
+        """Stop starting new attempts; those in flight finish."""
+        self._stopping = True
+        for lane in self.lanes.values():
+            lane.wake.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until nothing is in flight (graceful shutdown)."""
+        deadline = time.monotonic() + timeout
+        while any(lane.in_flight for lane in self.lanes.values()):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    def backlog(self) -> int:
+        """Deliveries scheduled or in flight, over all sinks."""
+        return sum(len(lane.queued) + lane.in_flight for lane in self.lanes.values())
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per-sink figures."""
+        now = self._clock()
+        return [lane.status(now) for lane in self.lanes.values()]
+
+    async def _run_lane(self, lane: SinkLane) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        while not self._stopping:
+            now = self._clock()
+            if lane.breaker is BreakerState.OPEN:
+                if now - lane.opened_at < self.policy.breaker_reset:
+                    await self._sleep(lane, self.policy.breaker_reset - (now - lane.opened_at))
+                    continue
+                lane.breaker = BreakerState.HALF_OPEN
+            limit = 1 if lane.breaker is BreakerState.HALF_OPEN else lane.concurrency
+            if lane.in_flight >= limit or not lane.heap:
+                await self._sleep(lane, None if not lane.heap else 0.5)
+                continue
+            at, delivery_id = lane.heap[0]
+            if at > now:
+                await self._sleep(lane, at - now)
+                continue
+            heapq.heappop(lane.heap)
+            lane.queued.discard(delivery_id)
+            lane.in_flight += 1
+            task = asyncio.create_task(self._attempt(lane, delivery_id))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _sleep(lane: SinkLane, seconds: float | None) -> None:
+        lane.wake.clear()
+        try:
+            await asyncio.wait_for(lane.wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+    async def _attempt(self, lane: SinkLane, delivery_id: int) -> None:
+        try:
+            payload = await self.journal.delivery_payload(delivery_id)
+            if payload.state != "pending":
+                return
+            envelope = json.loads(payload.envelope_json)
+            delivery = Delivery(
+                delivery_id=delivery_id,
+                idempotency_key=payload.idempotency_key,
+                partner=payload.partner,
+                document_type=payload.document_type,
+                envelope=envelope,
+                body=payload.envelope_json.encode(),
+                attempt=payload.attempts + 1,
+            )
+            try:
+                await lane.sink.deliver(delivery)
+            except TransientDeliveryError as exc:
+                await self._failed(lane, payload.attempts + 1, payload.created_at, delivery_id, exc)
+                return
+            except PermanentDeliveryError as exc:
+                lane.dead += 1
+                lane.last_error = exc.message
+                log.warning("delivery %s to %s refused permanently: %s", delivery_id, lane.sink.name, exc.message,
+                            extra={"message_id": payload.message_id})
+                await self.journal.delivery_failed(delivery_id, exc.message, retry_at=None)
+                return
+            lane.consecutive_failures = 0
+            lane.breaker = BreakerState.CLOSED
+            lane.delivered += 1
+            lane.last_success_at = self._clock()
+            await self.journal.delivery_succeeded(delivery_id)
+        finally:
+            lane.in_flight -= 1
+            lane.wake.set()
+
+    async def _failed(self, lane: SinkLane, attempt: int, created_at: float, delivery_id: int,
+                      exc: DeliveryError) -> None:
+        now = self._clock()
+        lane.failed += 1
+        lane.last_error = exc.message
+        lane.consecutive_failures += 1
+        if lane.breaker is BreakerState.HALF_OPEN or lane.consecutive_failures >= self.policy.breaker_failures:
+            if lane.breaker is not BreakerState.OPEN:
+                log.warning("sink %s: circuit opened after %d failures: %s", lane.sink.name,
+                            lane.consecutive_failures, exc.message)
+            lane.breaker = BreakerState.OPEN
+            lane.opened_at = now
+        if attempt >= self.policy.max_attempts or now - created_at >= self.policy.max_age:
+            lane.dead += 1
+            reason = f"gave up after {attempt} attempts over {int(now - created_at)} s; last error: {exc.message}"
+            await self.journal.delivery_failed(delivery_id, reason, retry_at=None)
+            return
+        wait = self.policy.backoff(attempt, self._rng)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            wait = max(wait, float(retry_after))
+        retry_at = now + wait
+        await self.journal.delivery_failed(delivery_id, exc.message, retry_at=retry_at)
+        self.enqueue(delivery_id, lane.sink.name, retry_at)
+
+
+__all__ = ["BreakerState", "DeliveryEngine", "RetryPolicy", "SinkLane"]

@@ -1,0 +1,307 @@
+"""The ``https`` sink: POST each canonical envelope to a cloud endpoint over mutual TLS.
+
+Strategy: one long-lived ``httpx.AsyncClient`` (HTTP/2 when the server offers
+it, keep-alive otherwise) carries every delivery, so the TLS handshake is paid
+once per connection, not once per message.  The client is injected from
+outside when given (tests pass ``httpx.MockTransport``); otherwise it is built
+from a :class:`~agent.tls.TlsIdentity` and rebuilt when the certificate files
+rotate.
+
+Status mapping (what ``deliver`` makes of the server's answer):
+
+* 2xx: delivered.
+* 408, 409, 425, 429, 5xx, timeouts, connection failures: transient; a
+  ``Retry-After`` (seconds or HTTP date, RFC 9110 §10.2.3) becomes
+  ``retry_after``.  409 is transient because with an ``Idempotency-Key`` it
+  means "the same key is still being processed" (draft-ietf-httpapi-idempotency-key-header §2.7).
+* nginx's 400 "No required SSL certificate was sent" / "The SSL certificate
+  error": :class:`~agent.tls.ClientCertificateRejected`.
+* other 3xx/4xx: permanent, carrying the server's own message.
+
+Every httpx exception is translated in :func:`map_httpx_exceptions`, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import email.utils
+import json
+import logging
+import ssl
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from agent.errors import PermanentDeliveryError, TransientDeliveryError
+from agent.sinks.base import Delivery
+from agent.tls import TlsIdentity, classify_http_refusal, classify_tls_failure
+
+logger = logging.getLogger(__name__)
+
+#: Statuses worth retrying: the server may accept the same request later.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+#: How much of an error body goes into the operator's message.
+MAX_MESSAGE_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpsSinkConfig:
+    """Settings of one ``https`` sink.
+
+    Attributes:
+        name: sink name as configured (shown in status and dead-letter reasons).
+        url: where envelopes are POSTed.
+        healthcheck_url: probed by :meth:`HttpsSink.healthcheck`; defaults to ``url``.
+        healthcheck_method: ``HEAD`` or ``GET``.
+        timeout: seconds for connect, read, write and pool waits each.
+        http2: offer HTTP/2 (ALPN); HTTP/1.1 keep-alive is used when the server declines.
+        max_connections: connection pool size (HTTP/1.1 needs one per concurrent request).
+        headers: extra headers on every request (e.g. a tenant id; never log them).
+    """
+
+    name: str
+    url: str
+    healthcheck_url: str | None = None
+    healthcheck_method: str = "HEAD"
+    timeout: float = 30.0
+    http2: bool = True
+    max_connections: int = 32
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def parse_retry_after(value: str | None, *, now: _dt.datetime | None = None) -> float | None:
+    """Read a ``Retry-After`` header (RFC 9110 §10.2.3).
+
+    Args:
+        value: the header value: delay-seconds or an HTTP date.
+        now: the current time for dates (defaults to the clock).
+
+    Returns:
+        Seconds to wait (never negative), or None when absent or unreadable.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.UTC)
+    delay = (when - (now or _utcnow())).total_seconds()
+    return max(0.0, delay)
+
+
+def server_message(response: httpx.Response) -> str:
+    """Extract the server's own explanation from an error response, shortened.
+
+    Args:
+        response: a response whose body has been read.
+
+    Returns:
+        The ``message``/``detail``/``error`` of a JSON body, else the body text.
+    """
+    text = response.text.strip()
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("message", "detail", "error", "title"):
+                if isinstance(data.get(key), str) and data[key]:
+                    text = data[key]
+                    break
+    text = " ".join(text.split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + "…"
+    return text or response.reason_phrase
+
+
+@contextlib.contextmanager
+def map_httpx_exceptions(server: str) -> Iterator[None]:
+    """Translate httpx exceptions into delivery errors (cf. httpx ``map_httpcore_exceptions``).
+
+    Args:
+        server: host:port for messages.
+
+    Raises:
+        TlsLinkError: certificate problems on either side.
+        TransientDeliveryError: timeouts, refused or dropped connections.
+        PermanentDeliveryError: a request that can never be sent (bad URL/scheme).
+    """
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise TransientDeliveryError(f"{server} did not answer in time ({type(exc).__name__})") from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise PermanentDeliveryError(f"the sink URL for {server} is unusable: {exc}") from exc
+    except httpx.TransportError as exc:
+        tls = classify_tls_failure(exc, server=server)
+        if tls is not None:
+            raise tls from exc
+        what = "cannot connect to" if isinstance(exc, httpx.ConnectError) else "connection failed with"
+        raise TransientDeliveryError(f"{what} {server}: {exc or type(exc).__name__}") from exc
+    except ssl.SSLError as exc:
+        # httpcore lets a TLS alert that arrives at the first read (TLS 1.3) escape unmapped.
+        tls = classify_tls_failure(exc, server=server)
+        if tls is not None:
+            raise tls from exc
+        raise TransientDeliveryError(
+            f"TLS session with {server} failed: {exc.reason or exc} "
+            "(if this persists, check that the server accepts our client certificate)"
+        ) from exc
+
+
+def build_client(identity: TlsIdentity, config: HttpsSinkConfig) -> httpx.AsyncClient:
+    """Build the long-lived client for a sink from our TLS identity.
+
+    Args:
+        identity: client certificate and pinned CA.
+        config: the sink settings (timeouts, pool size, HTTP/2).
+
+    Returns:
+        A client with one keep-alive pool; close it with ``aclose()``.
+    """
+    limits = httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_connections,
+        keepalive_expiry=60.0,
+    )
+    return httpx.AsyncClient(
+        verify=identity.context,
+        http2=config.http2,
+        limits=limits,
+        timeout=httpx.Timeout(config.timeout),
+        follow_redirects=False,
+        trust_env=False,  # a proxy from the environment must not silently sit in the mTLS path
+    )
+
+
+class HttpsSink:
+    """POST canonical envelopes to an HTTPS endpoint with an ``Idempotency-Key``.
+
+    Args:
+        config: the sink settings.
+        client: an httpx client to use as is (tests: ``MockTransport``); the sink
+            does not rebuild it on certificate rotation, but closes it in :meth:`aclose`.
+        identity: our TLS identity; required when ``client`` is None.
+        clock: current UTC time, for ``Retry-After`` dates.
+
+    Raises:
+        ValueError: neither a client nor an identity was given.
+    """
+
+    def __init__(
+        self,
+        config: HttpsSinkConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+        identity: TlsIdentity | None = None,
+        clock: Callable[[], _dt.datetime] = _utcnow,
+    ) -> None:
+        if client is None:
+            if identity is None:
+                raise ValueError("HttpsSink needs either an httpx client or a TLS identity")
+            client = build_client(identity, config)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self.name = config.name
+        self._config = config
+        self._identity = identity
+        self._clock = clock
+        self._client = client
+        self._retired: list[httpx.AsyncClient] = []
+        url = httpx.URL(config.url)
+        self._server = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+
+    def _current_client(self) -> httpx.AsyncClient:
+        # Rotation: new deliveries use a client built from the new files; requests in
+        # flight finish on the old one, which is closed in aclose().
+        if self._owns_client and self._identity is not None and self._identity.refresh():
+            logger.info("sink %s: TLS files changed, new connections use the new certificate", self.name)
+            self._retired.append(self._client)
+            self._client = build_client(self._identity, self._config)
+        return self._client
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """POST one envelope; return only once the server answered 2xx.
+
+        Args:
+            delivery: the envelope and its idempotency key.
+
+        Raises:
+            TransientDeliveryError: try again later (``retry_after`` when the server said).
+            ClientCertificateRejected: the server refused our certificate.
+            PermanentDeliveryError: the server refused the message itself.
+        """
+        headers = {
+            **self._config.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": delivery.idempotency_key,
+        }
+        client = self._current_client()
+        with map_httpx_exceptions(self._server):
+            response = await client.post(self._config.url, content=delivery.body, headers=headers)
+        self._check(response, what=f"delivery {delivery.delivery_id}")
+
+    async def healthcheck(self) -> None:
+        """Probe the configured URL once.
+
+        Raises:
+            DeliveryError: the endpoint cannot be reached or answered an error
+                (a 404/405 to the probe still proves TLS and routing work and passes).
+        """
+        client = self._current_client()
+        url = self._config.healthcheck_url or self._config.url
+        with map_httpx_exceptions(self._server):
+            response = await client.request(self._config.healthcheck_method, url)
+        if response.status_code in (404, 405) and self._config.healthcheck_url is None:
+            return  # the POST endpoint need not answer HEAD; reaching it is what counts
+        self._check(response, what="healthcheck")
+
+    def _check(self, response: httpx.Response, *, what: str) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        message = server_message(response)
+        refusal = classify_http_refusal(status, response.text, server=self._server)
+        if refusal is not None:
+            raise refusal
+        if status in RETRYABLE_STATUSES or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), now=self._clock())
+            raise TransientDeliveryError(
+                f"{self._server} answered {status} to {what}: {message}", retry_after=retry_after
+            )
+        if 300 <= status < 400:
+            location = response.headers.get("location", "nowhere")
+            raise PermanentDeliveryError(
+                f"{self._server} redirected {what} to {location} (status {status}); fix the sink URL"
+            )
+        raise PermanentDeliveryError(f"{self._server} refused {what} with {status}: {message}")
+
+    async def aclose(self) -> None:
+        """Close the client(s) this sink built or was given."""
+        for client in [*self._retired, self._client]:
+            await client.aclose()
+        self._retired.clear()
+
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "HttpsSink",
+    "HttpsSinkConfig",
+    "build_client",
+    "map_httpx_exceptions",
+    "parse_retry_after",
+    "server_message",
+]

@@ -1,0 +1,225 @@
+"""The gateway's one TOML configuration file, as data.
+
+Config is plain data (like uvicorn's ``Config``); the :class:`~gateway.daemon.Daemon`
+owns the runtime.  Every relative path is resolved against the folder of the
+config file.  Loading reports every problem at once, each as
+``file: key: reason``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/edigate/edigate.toml")
+
+#: source kinds and the module:class of their settings model, imported lazily
+SOURCE_KINDS: dict[str, str] = {
+    "directory": "gateway.sources.dirwatch:DirectorySourceConfig",
+    "sftp": "gateway.sources.sftp:SftpSourceConfig",
+    "smtp": "gateway.sources.smtp:SmtpSourceConfig",
+    "as2": "gateway.sources.as2:As2SourceConfig",
+    "ftp": "gateway.sources.ftp:FtpSourceConfig",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewaySection(_Strict):
+    """``[gateway]``: identity and where state lives."""
+
+    site: str = Field(default="site", description="site name, used in NATS subjects and logs")
+    state_dir: Path = Field(default=Path("state"), description="journal, spool, control socket")
+    partners_dir: Path = Field(default=Path("partners.d"), description="one TOML profile per partner")
+    control_socket: Path | None = Field(default=None, description="default: STATE_DIR/edigate.sock")
+    default_sinks: list[str] = Field(default_factory=list, description="sinks for partners that name none")
+    ack_dir: Path | None = Field(
+        default=None, description="acknowledgments for partners land in ACK_DIR/<partner>/ (default: outbox)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_listen: str | None = Field(default=None, description="host:port for Prometheus, loopback only")
+
+    @property
+    def socket_path(self) -> Path:
+        """The control socket's path."""
+        return self.control_socket or self.state_dir / "edigate.sock"
+
+
+class JournalSection(_Strict):
+    """``[journal]``: durability limits and retention."""
+
+    retention_days: float = Field(default=30, gt=0, description="purge delivered messages after this age")
+    min_free_mb: int = Field(default=256, ge=0, description="refuse intake below this much free space")
+    max_message_mb: float = Field(default=256, gt=0, description="largest file accepted")
+
+
+class PipelineSection(_Strict):
+    """``[pipeline]``: translation workers."""
+
+    workers: int = Field(default=2, ge=1, le=64)
+
+
+class DeliverySection(_Strict):
+    """``[delivery]``: retry policy shared by every sink unless it overrides it."""
+
+    max_attempts: int = Field(default=25, ge=1)
+    max_age_hours: float = Field(default=72, gt=0)
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=600.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=512)
+    breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+
+
+class SinkConfig(BaseModel):
+    """``[[sinks]]``: one destination; the agent validates kind-specific keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    journal: JournalSection = Field(default_factory=JournalSection)
+    pipeline: PipelineSection = Field(default_factory=PipelineSection)
+    delivery: DeliverySection = Field(default_factory=DeliverySection)
+    sources: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    sinks: list[SinkConfig] = Field(default_factory=list)
+
+    #: where the file was read from (not part of the TOML)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        unknown = sorted(set(value) - set(SOURCE_KINDS))
+        if unknown:
+            raise ValueError(f"unknown source kind(s) {unknown}; known: {sorted(SOURCE_KINDS)}")
+        return value
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths are resolved against."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def source_models(self) -> tuple[list[BaseModel], list[str]]:
+        """Build each source's settings model; returns (models, problems)."""
+        models: list[BaseModel] = []
+        problems: list[str] = []
+        where = str(self.path or "config")
+        for kind, tables in self.sources.items():
+            try:
+                model_cls = _load_model(SOURCE_KINDS[kind])
+            except (ImportError, AttributeError) as exc:
+                problems.append(f"{where}: sources.{kind}: this build has no {kind} source ({exc})")
+                continue
+            for i, table in enumerate(tables):
+                try:
+                    model = model_cls.model_validate({"kind": kind, **table})
+                except ValidationError as exc:
+                    problems.extend(_pydantic_problems(where, f"sources.{kind}[{i}]", exc))
+                    continue
+                models.append(_resolve_paths(model, self.base_dir))
+        return models, problems
+
+
+def _load_model(ref: str) -> type[BaseModel]:
+    module, _, name = ref.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        raise AttributeError(f"{ref} is not a settings model")
+    return cls
+
+
+def _resolve_paths(model: BaseModel, base: Path) -> BaseModel:
+    updates: dict[str, Any] = {}
+    for name, value in model:
+        if isinstance(value, Path) and not value.is_absolute():
+            updates[name] = base / value
+    return model.model_copy(update=updates) if updates else model
+
+
+def _pydantic_problems(where: str, prefix: str, exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        key = f"{prefix}.{loc}" if prefix and loc else prefix or loc
+        out.append(f"{where}: {key}: {err['msg']}")
+    return out
+
+
+def default_config_path() -> Path:
+    """``$EDIGATE_CONFIG`` if set, else ``/etc/edigate/edigate.toml``."""
+    env = os.environ.get("EDIGATE_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the configuration file.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or invalid; lists every problem.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found (set --config or EDIGATE_CONFIG)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_pydantic_problems(str(path), "", exc)) from exc
+    cfg = cfg.model_copy(update={"path": path.resolve()})
+    base = cfg.base_dir
+    g = cfg.gateway
+    cfg.gateway = g.model_copy(
+        update={
+            "state_dir": _abs(base, g.state_dir),
+            "partners_dir": _abs(base, g.partners_dir),
+            "control_socket": _abs(base, g.control_socket) if g.control_socket else None,
+            "ack_dir": _abs(base, g.ack_dir) if g.ack_dir else None,
+        }
+    )
+    resolved_sinks = []
+    for sink in cfg.sinks:
+        extra = dict(sink.model_extra or {})
+        for key in ("path", "ca_file", "cert_file", "key_file", "password_file"):
+            if isinstance(extra.get(key), str):
+                extra[key] = str(_abs(base, Path(extra[key])))
+        resolved_sinks.append(SinkConfig.model_validate({"name": sink.name, "kind": sink.kind, **extra}))
+    cfg.sinks = resolved_sinks
+    return cfg
+
+
+def _abs(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else base / p
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "SOURCE_KINDS",
+    "Config",
+    "DeliverySection",
+    "GatewaySection",
+    "JournalSection",
+    "PipelineSection",
+    "SinkConfig",
+    "default_config_path",
+    "load_config",
+]

@@ -1,0 +1,913 @@
+"""The journal: the gateway's only durable state.
+
+Strategy:
+
+* Raw bytes go to a content-addressed :class:`~gateway.spool.Spool`; rows go
+  to SQLite in WAL mode with ``synchronous=FULL``.
+* Every write runs on one writer thread.  It takes every operation waiting in
+  its queue, writes their spool files (fsyncs issued together), runs each
+  operation inside its own savepoint, commits once, and only then resolves the
+  callers' futures: concurrent intakes share one fsync (group commit), yet
+  each operation is all-or-nothing.
+* :meth:`Journal.append` returns only after that commit, so a source may
+  acknowledge the partner as soon as it returns.  If the disk refuses, the
+  journal raises :class:`JournalWriteError` and the daemon stops (fail-stop,
+  as Vector does with its disk buffer) rather than acknowledge what it could
+  not keep.
+* Readers (CLI, status) open their own read-only connections; WAL lets them
+  read while the daemon writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import (
+    DiskFloorError,
+    JournalError,
+    JournalWriteError,
+    MessageTooLargeError,
+    UnknownMessageError,
+)
+from .spool import Spool, sha256_hex
+from .states import ACTIVE_STATES, DeliveryState, MessageState, can_move
+
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    transport TEXT NOT NULL,
+    partner TEXT,
+    file_name TEXT,
+    external_id TEXT,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    standard TEXT,
+    duplicate_of INTEGER,
+    received_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS messages_active ON messages(state)
+    WHERE state IN ('received', 'translated', 'queued');
+CREATE INDEX IF NOT EXISTS messages_partner_sha ON messages(partner, sha256);
+CREATE INDEX IF NOT EXISTS messages_received ON messages(received_at);
+CREATE INDEX IF NOT EXISTS messages_state_updated ON messages(state, updated_at);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_external ON messages(transport, partner, external_id)
+    WHERE external_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS history (
+    message_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS history_message ON history(message_id);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    document_type TEXT NOT NULL,
+    envelope TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_message ON documents(message_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    sink TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(sink, next_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
+CREATE TABLE IF NOT EXISTS replies (
+    message_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (message_id, kind)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, at);
+CREATE TABLE IF NOT EXISTS counters (
+    partner TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (partner, direction, kind)
+);
+CREATE TABLE IF NOT EXISTS interchanges (
+    partner TEXT NOT NULL,
+    standard TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    control TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS interchanges_key ON interchanges(partner, standard, sender, control);
+"""
+
+#: control numbers wrap inside the 9 digits ISA13/GS06 allow
+_COUNTER_MAX = 999_999_999
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intake:
+    """One file handed over by a source.
+
+    Attributes:
+        transport: ``directory``, ``sftp``, ``ftp``, ``as2``, ``smtp``, ``nats``, ``odoo``.
+        data: the raw bytes exactly as received.
+        partner: known from the inbox/account/AS2 name; None = identify by envelope.
+        file_name: the name the partner gave it.
+        external_id: AS2 Message-ID and the like; unique per (transport, partner).
+        meta: JSON-able context (remote address, account, headers...).
+    """
+
+    transport: str
+    data: bytes
+    partner: str | None = None
+    file_name: str | None = None
+    external_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What :meth:`Journal.append` made durable."""
+
+    message_id: str
+    sha256: str
+    duplicate_of: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentRecord:
+    """One canonical document to store with a translated message."""
+
+    idempotency_key: str
+    document_type: str
+    envelope_json: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingDelivery:
+    """A delivery waiting for its next attempt."""
+
+    delivery_id: int
+    sink: str
+    next_at: float
+    message_id: int
+    partner: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryPayload:
+    """What a sink needs to attempt one delivery."""
+
+    delivery_id: int
+    message_id: int
+    sink: str
+    partner: str
+    idempotency_key: str
+    document_type: str
+    envelope_json: str
+    attempts: int
+    created_at: float
+    state: str
+
+
+@dataclass(slots=True)
+class _Op:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: Future[Any]
+    spool_items: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalOptions:
+    """Limits the journal enforces.
+
+    Attributes:
+        min_free_bytes: refuse intake when the state folder has less free space.
+        max_message_bytes: refuse larger files.
+        batch_max: at most this many operations share one commit.
+    """
+
+    min_free_bytes: int = 256 * 1024 * 1024
+    max_message_bytes: int = 256 * 1024 * 1024
+    batch_max: int = 512
+
+
+def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the journal's pragmas.
+
+    Args:
+        db_path: the journal database file.
+        readonly: open read-only (CLI and status readers).
+    """
+    if readonly:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed transaction survives power loss, not just a crash.
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class Journal:
+    """Durable store of messages, documents, deliveries and their history.
+
+    Open with :meth:`open`; every ``async`` method is safe to call from the
+    event loop; the ``*_sync`` readers are for tools outside the daemon.
+    """
+
+    def __init__(self, state_dir: Path, options: JournalOptions | None = None) -> None:
+        self.state_dir = state_dir
+        self.options = options or JournalOptions()
+        self.db_path = state_dir / "journal.sqlite"
+        self.spool = Spool(state_dir / "spool")
+        self._conn = connect(self.db_path)
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        self._reader = connect(self.db_path)
+        self._reader_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._failed: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
+        self._writer.start()
+        self.commits = 0
+        self.ops_committed = 0
+        #: called on the event loop with the id of each new message to translate
+        self.on_received: Callable[[int], None] | None = None
+
+    @classmethod
+    def open(cls, state_dir: Path, options: JournalOptions | None = None) -> Journal:
+        """Open (or create) the journal in ``state_dir`` and clean up after a crash.
+
+        Raises:
+            JournalWriteError: the folder or database cannot be written.
+        """
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            journal = cls(state_dir, options)
+            journal.spool.remove_temporaries()
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalWriteError(f"cannot open the journal in {state_dir}: {exc}") from exc
+        return journal
+
+    # ------------------------------------------------------------------ writer
+
+    def _write_loop(self) -> None:
+        while True:
+            op = self._queue.get()
+            if op is None:
+                return
+            batch = [op]
+            while len(batch) < self.options.batch_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Op]) -> None:
+        if self._failed is not None:
+            for op in batch:
+                op.future.set_exception(JournalWriteError(f"journal stopped after a write failure: {self._failed}"))
+            return
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        try:
+            items = [item for op in batch for item in op.spool_items]
+            if items:
+                self.spool.write_many(items)
+            self._conn.execute("BEGIN IMMEDIATE")
+            for i, op in enumerate(batch):
+                self._conn.execute(f"SAVEPOINT op{i}")
+                try:
+                    value = op.fn(self._conn)
+                except (JournalError, sqlite3.IntegrityError, ValueError, KeyError) as exc:
+                    self._conn.execute(f"ROLLBACK TO op{i}")
+                    self._conn.execute(f"RELEASE op{i}")
+                    results.append((op, None, exc))
+                    continue
+                self._conn.execute(f"RELEASE op{i}")
+                results.append((op, value, None))
+            self._conn.execute("COMMIT")
+        except (OSError, sqlite3.Error) as exc:
+            self._failed = exc
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            for op in batch:
+                if not op.future.done():
+                    op.future.set_exception(JournalWriteError(f"journal write failed: {exc}"))
+            return
+        self.commits += 1
+        self.ops_committed += len(batch)
+        for op, value, error in results:
+            if error is not None:
+                op.future.set_exception(error)
+            else:
+                op.future.set_result(value)
+
+    def _submit(self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None) -> Future[_T]:
+        if self._failed is not None:
+            raise JournalWriteError(f"journal stopped after a write failure: {self._failed}")
+        fut: Future[_T] = Future()
+        self._queue.put(_Op(fn, fut, spool_items or []))
+        return fut
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None) -> _T:
+        return await asyncio.wrap_future(self._submit(fn, spool_items))
+
+    def run_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run a write operation and wait for its commit (threads, tools)."""
+        return self._submit(fn).result()
+
+    def close(self) -> None:
+        """Finish queued writes and close."""
+        self._queue.put(None)
+        self._writer.join()
+        self.spool.close()
+        self._conn.close()
+        self._reader.close()
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The write error that stopped the journal, if any."""
+        return self._failed
+
+    # ------------------------------------------------------------------ intake
+
+    def free_bytes(self) -> int:
+        """Free space on the state folder's filesystem, for unprivileged writers."""
+        st = os.statvfs(self.state_dir)
+        return st.f_bavail * st.f_frsize
+
+    def check_intake(self, size: int) -> None:
+        """Raise when a file of ``size`` bytes may not be taken now.
+
+        Raises:
+            MessageTooLargeError: over ``max_message_bytes``.
+            DiskFloorError: free space would drop under ``min_free_bytes``.
+        """
+        if size > self.options.max_message_bytes:
+            raise MessageTooLargeError(
+                f"file of {size} bytes is over the limit of {self.options.max_message_bytes} bytes"
+            )
+        free = self.free_bytes()
+        if free - size < self.options.min_free_bytes:
+            raise DiskFloorError(
+                f"only {free // (1024 * 1024)} MiB free on {self.state_dir}; intake pauses below "
+                f"{self.options.min_free_bytes // (1024 * 1024)} MiB"
+            )
+
+    async def append(self, intake: Intake) -> AppendResult:
+        """Make one received file durable.
+
+        Returns only after the bytes and the row are fsynced; the caller may
+        then acknowledge the partner.  The same bytes from the same partner
+        (while the earlier copy is not rejected) are recorded as a duplicate;
+        the same external id returns the earlier message.
+
+        Raises:
+            MessageTooLargeError: over the size limit; nothing stored.
+            DiskFloorError: not enough free space; nothing stored.
+            JournalWriteError: the disk refused; the daemon must stop.
+        """
+        self.check_intake(len(intake.data))
+        if len(intake.data) > 1024 * 1024:
+            sha = await asyncio.to_thread(sha256_hex, intake.data)
+        else:
+            sha = sha256_hex(intake.data)
+        result = await self._run(lambda c: self._op_append(c, intake, sha), [(sha, intake.data)])
+        if result.duplicate_of is None and self.on_received is not None:
+            self.on_received(int(result.message_id))
+        return result
+
+    def append_sync(self, intake: Intake) -> AppendResult:
+        """:meth:`append` for threads outside the event loop."""
+        self.check_intake(len(intake.data))
+        sha = sha256_hex(intake.data)
+        return self._submit(lambda c: self._op_append(c, intake, sha), [(sha, intake.data)]).result()
+
+    def _op_append(self, c: sqlite3.Connection, intake: Intake, sha: str) -> AppendResult:
+        now = time.time()
+        if intake.external_id is not None:
+            row = c.execute(
+                "SELECT id FROM messages WHERE transport = ? AND partner IS ? AND external_id = ?",
+                (intake.transport, intake.partner, intake.external_id),
+            ).fetchone()
+            if row is not None:
+                return AppendResult(str(row[0]), sha, str(row[0]))
+        dup = c.execute(
+            "SELECT id FROM messages WHERE partner IS ? AND sha256 = ? AND state != 'rejected' "
+            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            (intake.partner, sha),
+        ).fetchone()
+        state = MessageState.RECEIVED
+        reason = None
+        duplicate_of = None
+        if dup is not None:
+            duplicate_of = int(dup[0])
+            state = MessageState.REJECTED
+            reason = f"duplicate: the same bytes from this partner were already received as message {duplicate_of}"
+        cur = c.execute(
+            "INSERT INTO messages(transport, partner, file_name, external_id, sha256, size, state, reason,"
+            " duplicate_of, received_at, updated_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                intake.transport,
+                intake.partner,
+                intake.file_name,
+                intake.external_id,
+                sha,
+                len(intake.data),
+                state.value,
+                reason,
+                duplicate_of,
+                now,
+                now,
+                json.dumps(intake.meta, default=str),
+            ),
+        )
+        mid = int(cur.lastrowid or 0)
+        c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, MessageState.RECEIVED.value, None))
+        if state is MessageState.REJECTED:
+            c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, state.value, reason))
+        return AppendResult(str(mid), sha, None if duplicate_of is None else str(duplicate_of))
+
+    # ------------------------------------------------------------------ transitions
+
+    @staticmethod
+    def _move(c: sqlite3.Connection, mid: int, new: MessageState, reason: str | None, now: float) -> None:
+        row = c.execute("SELECT state FROM messages WHERE id = ?", (mid,)).fetchone()
+        if row is None:
+            raise UnknownMessageError(f"no message {mid}")
+        old = MessageState(row[0])
+        if old is new:
+            return
+        if not can_move(old, new):
+            raise ValueError(f"message {mid}: cannot move from {old.value} to {new.value}")
+        c.execute(
+            "UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+            (new.value, reason, now, mid),
+        )
+        c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, new.value, reason))
+
+    async def reject(self, message_id: int, reason: str, *, partner: str | None = None,
+                     standard: str | None = None) -> None:
+        """Mark a message rejected (bad input) with a plain-language reason."""
+
+        def op(c: sqlite3.Connection) -> None:
+            now = time.time()
+            if partner is not None or standard is not None:
+                c.execute(
+                    "UPDATE messages SET partner = COALESCE(?, partner), standard = COALESCE(?, standard)"
+                    " WHERE id = ?",
+                    (partner, standard, message_id),
+                )
+            self._move(c, message_id, MessageState.REJECTED, reason, now)
+
+        await self._run(op)
+
+    async def store_translation(
+        self,
+        message_id: int,
+        *,
+        partner: str,
+        standard: str | None,
+        documents: list[DocumentRecord],
+        sinks: list[str],
+        replies: dict[str, bytes] | None = None,
+        interchanges: list[tuple[str, str]] | None = None,
+        warnings: str | None = None,
+    ) -> list[int]:
+        """Store a translated message's documents and queue their deliveries.
+
+        One operation: the message moves ``received → translated → queued``
+        (straight on to ``delivered`` when there is nothing to deliver).  A
+        document whose idempotency key is already journaled is not queued
+        again: at-least-once intake, exactly-once effect.
+
+        Args:
+            message_id: the message.
+            partner: the identified partner.
+            standard: x12, edifact, csv...
+            documents: canonical envelopes to store.
+            sinks: names of the sinks every document goes to.
+            replies: acknowledgments generated for the partner, by kind.
+            interchanges: (sender, control) pairs, for duplicate detection.
+            warnings: non-fatal problems, kept as the state reason.
+
+        Returns:
+            The ids of the deliveries created.
+        """
+
+        def op(c: sqlite3.Connection) -> list[int]:
+            now = time.time()
+            c.execute("UPDATE messages SET partner = ?, standard = ? WHERE id = ?", (partner, standard, message_id))
+            self._move(c, message_id, MessageState.TRANSLATED, warnings, now)
+            created: list[int] = []
+            for seq, doc in enumerate(documents):
+                cur = c.execute(
+                    "INSERT OR IGNORE INTO documents(message_id, seq, idempotency_key, document_type, envelope)"
+                    " VALUES (?,?,?,?,?)",
+                    (message_id, seq, doc.idempotency_key, doc.document_type, doc.envelope_json),
+                )
+                if cur.rowcount == 0:
+                    continue
+                doc_id = int(cur.lastrowid or 0)
+                for sink in sinks:
+                    dcur = c.execute(
+                        "INSERT INTO deliveries(document_id, message_id, sink, state, attempts, next_at,"
+                        " created_at, updated_at) VALUES (?,?,?,?,0,?,?,?)",
+                        (doc_id, message_id, sink, DeliveryState.PENDING.value, now, now, now),
+                    )
+                    created.append(int(dcur.lastrowid or 0))
+            for kind, payload in (replies or {}).items():
+                c.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)", (message_id, kind, payload, now))
+            for sender, control in interchanges or []:
+                c.execute(
+                    "INSERT INTO interchanges VALUES (?,?,?,?,?,?)",
+                    (partner, standard or "", sender, control, message_id, now),
+                )
+            self._move(c, message_id, MessageState.QUEUED, None, now)
+            if not created:
+                self._move(c, message_id, MessageState.DELIVERED, "nothing to deliver", now)
+            return created
+
+        return await self._run(op)
+
+    async def record_reply(self, message_id: str | int, kind: str, payload: bytes) -> None:
+        """Durably keep what we answered (an MDN, an ack) so a resend gets the same answer."""
+        mid = int(message_id)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)", (mid, kind, payload, time.time()))
+
+        await self._run(op)
+
+    async def find_external(
+        self, transport: str, partner: str | None, external_id: str
+    ) -> tuple[str, dict[str, bytes]] | None:
+        """The earlier message with that external id and the replies we sent, or None."""
+
+        def query(c: sqlite3.Connection) -> tuple[str, dict[str, bytes]] | None:
+            row = c.execute(
+                "SELECT id FROM messages WHERE transport = ? AND partner IS ? AND external_id = ?",
+                (transport, partner, external_id),
+            ).fetchone()
+            if row is None:
+                return None
+            replies = {
+                r["kind"]: bytes(r["payload"])
+                for r in c.execute("SELECT kind, payload FROM replies WHERE message_id = ?", (row[0],))
+            }
+            return str(row[0]), replies
+
+        return await self.read(query)
+
+    async def note_event(self, kind: str, detail: dict[str, Any]) -> None:
+        """Record an operational event (auth failure, listener change) for status."""
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO events(kind, at, detail) VALUES (?,?,?)", (kind, time.time(), json.dumps(detail)))
+
+        await self._run(op)
+
+    async def next_control_number(self, partner: str, direction: str, kind: str) -> int:
+        """The next control number for a partner; durable before it is returned, so never reused."""
+        return await self._run(lambda c: _bump_counter(c, partner, direction, kind))
+
+    # ------------------------------------------------------------------ deliveries
+
+    async def delivery_succeeded(self, delivery_id: int) -> None:
+        """A sink accepted the delivery; the message is delivered when all its deliveries are."""
+
+        def op(c: sqlite3.Connection) -> None:
+            now = time.time()
+            mid = _delivery_message(c, delivery_id)
+            c.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = NULL, updated_at = ?"
+                " WHERE id = ?",
+                (DeliveryState.DELIVERED.value, now, delivery_id),
+            )
+            c.execute("INSERT INTO attempts VALUES (?,?,1,NULL)", (delivery_id, now))
+            _settle_message(c, mid, now)
+
+        await self._run(op)
+
+    async def delivery_failed(self, delivery_id: int, error: str, *, retry_at: float | None) -> None:
+        """Record a failed attempt; ``retry_at=None`` gives up (dead-letter)."""
+
+        def op(c: sqlite3.Connection) -> None:
+            now = time.time()
+            mid = _delivery_message(c, delivery_id)
+            if retry_at is None:
+                c.execute(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (DeliveryState.DEAD.value, error, now, delivery_id),
+                )
+            else:
+                c.execute(
+                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_at = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (error, retry_at, now, delivery_id),
+                )
+            c.execute("INSERT INTO attempts VALUES (?,?,0,?)", (delivery_id, now, error))
+            if retry_at is None:
+                _settle_message(c, mid, now)
+
+        await self._run(op)
+
+    async def replay(self, message_id: int) -> str:
+        """Put a rejected or dead message back into the flow.
+
+        Returns:
+            ``"retranslate"`` (rejected → received) or ``"redeliver"`` (dead → queued).
+
+        Raises:
+            UnknownMessageError: no such message.
+            ValueError: the message is not rejected or dead.
+        """
+
+        def op(c: sqlite3.Connection) -> str:
+            now = time.time()
+            row = c.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise UnknownMessageError(f"no message {message_id}")
+            state = MessageState(row[0])
+            if state is MessageState.REJECTED:
+                c.execute("UPDATE messages SET duplicate_of = NULL WHERE id = ?", (message_id,))
+                self._move(c, message_id, MessageState.RECEIVED, "replayed by operator", now)
+                return "retranslate"
+            if state is MessageState.DEAD:
+                c.execute(
+                    "UPDATE deliveries SET state = ?, attempts = 0, next_at = ?, updated_at = ?"
+                    " WHERE message_id = ? AND state = ?",
+                    (DeliveryState.PENDING.value, now, now, message_id, DeliveryState.DEAD.value),
+                )
+                self._move(c, message_id, MessageState.QUEUED, "replayed by operator", now)
+                return "redeliver"
+            raise ValueError(f"message {message_id} is {state.value}; only rejected or dead messages can be replayed")
+
+        return await self._run(op)
+
+    # ------------------------------------------------------------------ reads
+
+    async def read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run a read-only query on a thread."""
+
+        def run() -> _T:
+            with self._reader_lock:
+                return query(self._reader)
+
+        return await asyncio.to_thread(run)
+
+    def read_sync(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run a read-only query on the calling thread."""
+        with self._reader_lock:
+            return query(self._reader)
+
+    async def raw_bytes(self, message_id: int) -> bytes:
+        """The raw bytes of a message from the spool."""
+
+        def query(c: sqlite3.Connection) -> str:
+            row = c.execute("SELECT sha256 FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise UnknownMessageError(f"no message {message_id}")
+            return str(row[0])
+
+        sha = await self.read(query)
+        return await asyncio.to_thread(self.spool.read, sha)
+
+    async def message_row(self, message_id: int) -> sqlite3.Row:
+        """The message's row."""
+
+        def query(c: sqlite3.Connection) -> sqlite3.Row:
+            row = c.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise UnknownMessageError(f"no message {message_id}")
+            return row  # type: ignore[no-any-return]
+
+        return await self.read(query)
+
+    async def unfinished_messages(self) -> list[int]:
+        """Messages that still need translation (received or translated), oldest first."""
+
+        def query(c: sqlite3.Connection) -> list[int]:
+            return [
+                int(r[0])
+                for r in c.execute(
+                    "SELECT id FROM messages WHERE state IN ('received', 'translated') ORDER BY id"
+                )
+            ]
+
+        return await self.read(query)
+
+    async def pending_deliveries(self) -> list[PendingDelivery]:
+        """Every delivery still waiting, for the delivery engine at start."""
+
+        def query(c: sqlite3.Connection) -> list[PendingDelivery]:
+            return [
+                PendingDelivery(
+                    delivery_id=int(r["id"]),
+                    sink=str(r["sink"]),
+                    next_at=float(r["next_at"]),
+                    message_id=int(r["message_id"]),
+                    partner=r["partner"],
+                )
+                for r in c.execute(
+                    "SELECT d.id, d.sink, d.next_at, d.message_id, m.partner FROM deliveries d"
+                    " JOIN messages m ON m.id = d.message_id WHERE d.state = 'pending' ORDER BY d.id"
+                )
+            ]
+
+        return await self.read(query)
+
+    async def delivery_payload(self, delivery_id: int) -> DeliveryPayload:
+        """Everything a sink needs for one attempt."""
+
+        def query(c: sqlite3.Connection) -> DeliveryPayload:
+            r = c.execute(
+                "SELECT d.id, d.message_id, d.sink, d.attempts, d.created_at, d.state, m.partner,"
+                " doc.idempotency_key, doc.document_type, doc.envelope FROM deliveries d"
+                " JOIN documents doc ON doc.id = d.document_id JOIN messages m ON m.id = d.message_id"
+                " WHERE d.id = ?",
+                (delivery_id,),
+            ).fetchone()
+            if r is None:
+                raise UnknownMessageError(f"no delivery {delivery_id}")
+            return DeliveryPayload(
+                delivery_id=int(r["id"]),
+                message_id=int(r["message_id"]),
+                sink=str(r["sink"]),
+                partner=str(r["partner"]),
+                idempotency_key=str(r["idempotency_key"]),
+                document_type=str(r["document_type"]),
+                envelope_json=str(r["envelope"]),
+                attempts=int(r["attempts"]),
+                created_at=float(r["created_at"]),
+                state=str(r["state"]),
+            )
+
+        return await self.read(query)
+
+    async def find_interchange(self, partner: str, standard: str, sender: str, control: str,
+                               since: float) -> int | None:
+        """An earlier message carrying the same interchange, within the window."""
+
+        def query(c: sqlite3.Connection) -> int | None:
+            row = c.execute(
+                "SELECT i.message_id FROM interchanges i JOIN messages m ON m.id = i.message_id"
+                " WHERE i.partner = ? AND i.standard = ? AND i.sender = ? AND i.control = ? AND i.at >= ?"
+                " AND m.state != 'rejected' ORDER BY i.at LIMIT 1",
+                (partner, standard, sender, control, since),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self.read(query)
+
+    # ------------------------------------------------------------------ retention
+
+    async def purge(self, older_than: float) -> tuple[int, int]:
+        """Delete delivered messages last updated before ``older_than`` and unreferenced spool files.
+
+        Returns:
+            (messages purged, spool files removed)
+        """
+
+        def op(c: sqlite3.Connection) -> tuple[int, list[str]]:
+            ids = [
+                int(r[0])
+                for r in c.execute(
+                    "SELECT id FROM messages WHERE state = 'delivered' AND updated_at < ? LIMIT 50000",
+                    (older_than,),
+                )
+            ]
+            shas: set[str] = set()
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                shas.update(
+                    str(r[0]) for r in c.execute(f"SELECT sha256 FROM messages WHERE id IN ({marks})", chunk)
+                )
+                c.execute(
+                    f"DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN ({marks}))",
+                    chunk,
+                )
+                for table in ("deliveries", "documents", "history", "replies", "interchanges"):
+                    c.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
+            orphans = [
+                sha for sha in shas
+                if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
+            ]
+            return len(ids), orphans
+
+        count, orphans = await self._run(op)
+        removed = await asyncio.to_thread(self.spool.delete, orphans)
+        return count, removed
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _bump_counter(c: sqlite3.Connection, partner: str, direction: str, kind: str) -> int:
+    row = c.execute(
+        "SELECT value FROM counters WHERE partner = ? AND direction = ? AND kind = ?", (partner, direction, kind)
+    ).fetchone()
+    value = 1 if row is None else int(row[0]) % _COUNTER_MAX + 1
+    c.execute("INSERT OR REPLACE INTO counters VALUES (?,?,?,?)", (partner, direction, kind, value))
+    return value
+
+
+def _delivery_message(c: sqlite3.Connection, delivery_id: int) -> int:
+    row = c.execute("SELECT message_id FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+    if row is None:
+        raise UnknownMessageError(f"no delivery {delivery_id}")
+    return int(row[0])
+
+
+def _settle_message(c: sqlite3.Connection, message_id: int, now: float) -> None:
+    counts = dict(
+        c.execute(
+            "SELECT state, COUNT(*) FROM deliveries WHERE message_id = ? GROUP BY state", (message_id,)
+        ).fetchall()
+    )
+    if counts.get(DeliveryState.PENDING.value):
+        return
+    state = c.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if state is None or MessageState(state[0]) is not MessageState.QUEUED:
+        return
+    if counts.get(DeliveryState.DEAD.value):
+        err = c.execute(
+            "SELECT sink, last_error FROM deliveries WHERE message_id = ? AND state = 'dead' LIMIT 1", (message_id,)
+        ).fetchone()
+        reason = f"delivery to {err[0]} gave up: {err[1]}"
+        c.execute("UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                  (MessageState.DEAD.value, reason, now, message_id))
+        c.execute("INSERT INTO history VALUES (?,?,?,?)", (message_id, now, MessageState.DEAD.value, reason))
+    else:
+        c.execute("UPDATE messages SET state = ?, reason = NULL, updated_at = ? WHERE id = ?",
+                  (MessageState.DELIVERED.value, now, message_id))
+        c.execute("INSERT INTO history VALUES (?,?,?,?)", (message_id, now, MessageState.DELIVERED.value, None))
+
+
+__all__ = [
+    "ACTIVE_STATES",
+    "AppendResult",
+    "DeliveryPayload",
+    "DocumentRecord",
+    "Intake",
+    "Journal",
+    "JournalOptions",
+    "PendingDelivery",
+    "connect",
+]

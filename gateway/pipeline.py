@@ -1,0 +1,394 @@
+"""The pipeline: from a received message to queued deliveries.
+
+For each message in state ``received`` it:
+
+1. finds the partner (inbox/account/AS2 name first, else the envelope IDs);
+2. translates the raw bytes with that partner's profile (pure translators,
+   run on a worker thread so the event loop keeps answering partners);
+3. applies the partner's duplicate-interchange policy;
+4. wraps each document in the canonical envelope with its idempotency key;
+5. stores documents, acknowledgments and deliveries in one journal operation
+   and hands the deliveries to the delivery engine.
+
+Anything that goes wrong with the *input* rejects the message with a reason
+a person can act on; the raw bytes stay in the journal and the message can
+be replayed once the cause is fixed.  A bug (any other exception) also
+rejects the message, saying so, rather than losing it or looping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from translators import (
+    ControlNumbers,
+    RemoteSyntaxError,
+    TranslatedDocument,
+    Translation,
+    TranslationError,
+    TranslatorOptions,
+    peek_ids,
+    translate,
+)
+from translators.models.envelope import CanonicalEnvelope, Source
+
+from .errors import JournalWriteError, UnknownMessageError
+from .journal import DocumentRecord, Journal
+from .states import MessageState
+
+log = logging.getLogger("edigate.pipeline")
+
+
+class ProfileLike(Protocol):
+    """What the pipeline needs from a partner profile (``partners.Profile``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def sinks(self) -> tuple[str, ...]: ...
+
+    @property
+    def duplicate_policy(self) -> str: ...
+
+    @property
+    def duplicate_window_days(self) -> int: ...
+
+    def translator_options(self, *, now: _dt.datetime, control_numbers: ControlNumbers) -> TranslatorOptions: ...
+
+
+class RegistryLike(Protocol):
+    """What the pipeline needs from the partner registry (``partners.Registry``)."""
+
+    def get(self, partner_id: str) -> Any: ...
+
+    def by_inbox(self, folder_name: str) -> Any: ...
+
+    def identify_interchange(
+        self,
+        standard: str,
+        sender_qualifier: str | None,
+        sender_id: str,
+        receiver_qualifier: str | None,
+        receiver_id: str | None,
+    ) -> Any: ...
+
+
+TranslateFn = Callable[[Any, bytes, TranslatorOptions], Translation]
+AckSink = Callable[[str, int, Sequence[tuple[str, bytes]]], Awaitable[None]]
+
+
+def _default_translate(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+    return translate(data, options)
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters for status and metrics."""
+
+    translated: int = 0
+    rejected: int = 0
+    documents: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+def idempotency_key(partner: str, doc: TranslatedDocument, canonical_json: str) -> str:
+    """partner + interchange/group/transaction control numbers + content hash.
+
+    Stable across retries, restarts and replays of the same bytes, different
+    for a re-sent interchange with new control numbers.
+    """
+    env = doc.envelope
+    digest = hashlib.sha256(canonical_json.encode()).hexdigest()[:20]
+    parts = [
+        partner,
+        env.standard,
+        env.sender_id or "-",
+        env.interchange_control or "-",
+        env.group_control or "-",
+        env.transaction_control or "-",
+        digest,
+    ]
+    return ":".join(p.strip().replace(":", "_") for p in parts)
+
+
+class Pipeline:
+    """Translates received messages and queues their deliveries.
+
+    Args:
+        journal: the journal.
+        registry: returns the current partner registry snapshot (or None
+            when no profiles are loaded).
+        default_sinks: sinks for partners whose profile names none.
+        on_queued: called with (delivery_id, sink) pairs once committed.
+        on_acks: called to hand acknowledgments to the partner.
+        translate_fn: ``partners.translate_with_profile`` (injectable).
+        workers: messages translated at once.
+        clock: wall clock.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        registry: Callable[[], RegistryLike | None],
+        default_sinks: Sequence[str],
+        on_queued: Callable[[list[tuple[int, str]]], None],
+        on_acks: AckSink | None = None,
+        translate_fn: TranslateFn | None = None,
+        workers: int = 2,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.journal = journal
+        self._registry = registry
+        self.default_sinks = tuple(default_sinks)
+        self._on_queued = on_queued
+        self._on_acks = on_acks
+        self._translate = translate_fn or _default_translate
+        self._workers = workers
+        self._clock = clock
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._pending: set[int] = set()
+        self.stats = PipelineStats()
+        self.in_flight = 0
+
+    def submit(self, message_id: int) -> None:
+        """Queue a received message for translation."""
+        if message_id not in self._pending:
+            self._pending.add(message_id)
+            self._queue.put_nowait(message_id)
+
+    def backlog(self) -> int:
+        """Messages waiting or being translated."""
+        return len(self._pending)
+
+    async def resume(self) -> int:
+        """Queue every message a previous run left unfinished."""
+        ids = await self.journal.unfinished_messages()
+        for mid in ids:
+            self.submit(mid)
+        return len(ids)
+
+    async def run(self) -> None:
+        """Translate until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(self._workers):
+                tg.create_task(self._worker())
+
+    async def idle(self) -> None:
+        """Wait until nothing is queued or in flight."""
+        await self._queue.join()
+
+    async def _worker(self) -> None:
+        while True:
+            mid = await self._queue.get()
+            self.in_flight += 1
+            try:
+                await self.process(mid)
+            except JournalWriteError:
+                raise
+            except (UnknownMessageError, ValueError) as exc:
+                # Purged or already moved on by a replay race: nothing to do.
+                log.warning("message %s skipped: %s", mid, exc)
+            finally:
+                self.in_flight -= 1
+                self._pending.discard(mid)
+                self._queue.task_done()
+
+    async def process(self, message_id: int) -> None:
+        """Translate one message and queue its deliveries (or reject it)."""
+        row = await self.journal.message_row(message_id)
+        if MessageState(row["state"]) is not MessageState.RECEIVED:
+            return
+        data = await self.journal.raw_bytes(message_id)
+        registry = self._registry()
+        partner_hint: str | None = row["partner"]
+        profile, problem = self._identify(registry, partner_hint, data)
+        if profile is None and problem is not None:
+            await self._reject(message_id, problem, partner=partner_hint)
+            return
+        partner = profile.id if profile is not None else (partner_hint or "unknown")
+        now = self._clock()
+        options = await self._options(profile, partner, now)
+        try:
+            translation = await asyncio.to_thread(self._translate, profile, data, options)
+        except RemoteSyntaxError as exc:
+            await self._reject(message_id, str(exc), partner=partner)
+            return
+        except TranslationError as exc:
+            await self._reject(message_id, f"translation failed: {exc}", partner=partner)
+            return
+        except Exception as exc:  # noqa: BLE001 - a translator bug must not lose or wedge the message
+            log.exception("translator crashed on message %s", message_id, extra={"message_id": message_id})
+            self.stats.errors += 1
+            await self._reject(
+                message_id, f"internal error in the translator ({type(exc).__name__}: {exc}); "
+                "please report it; replay after upgrading", partner=partner)
+            return
+        ack_pairs = [(f"ack-{i}-{a.kind}", a.payload) for i, a in enumerate(translation.acks)]
+        if translation.rejected or (not translation.documents and translation.errors):
+            reason = translation.reason or "rejected by the translator"
+            await self._reject(message_id, reason, partner=partner, standard=translation.standard,
+                               replies=dict(ack_pairs))
+            await self._send_acks(partner, message_id, ack_pairs)
+            return
+        duplicate = await self._duplicate(profile, partner, translation, now)
+        if duplicate is not None:
+            policy, earlier = duplicate
+            if policy in ("reject", "quarantine"):
+                verb = "quarantined for review" if policy == "quarantine" else "rejected"
+                await self._reject(
+                    message_id,
+                    f"duplicate interchange {verb}: already received in message {earlier}",
+                    partner=partner, standard=translation.standard)
+                return
+        sinks = list(profile.sinks) if profile is not None and profile.sinks else list(self.default_sinks)
+        if not sinks and translation.documents:
+            await self._reject(message_id, f"no sink is configured for partner {partner}; "
+                               "set [gateway] default_sinks or the profile's sinks", partner=partner)
+            return
+        received_at = _dt.datetime.fromtimestamp(float(row["received_at"]), tz=_dt.UTC)
+        records = [
+            self._record(doc, partner, message_id, row, received_at) for doc in translation.documents
+        ]
+        if duplicate is not None and duplicate[0] == "suppress":
+            records = []
+        warnings = [w for doc in translation.documents for w in doc.warnings]
+        warnings += [str(e) for e in translation.errors]
+        delivery_ids = await self.journal.store_translation(
+            message_id,
+            partner=partner,
+            standard=translation.standard,
+            documents=records,
+            sinks=sinks,
+            replies=dict(ack_pairs),
+            interchanges=sorted(_interchanges(translation)),
+            warnings="; ".join(warnings)[:2000] or None,
+        )
+        self.stats.translated += 1
+        self.stats.documents += len(records)
+        if delivery_ids:
+            per_doc = len(sinks)
+            self._on_queued([(d, sinks[i % per_doc]) for i, d in enumerate(delivery_ids)])
+        await self._send_acks(partner, message_id, ack_pairs)
+        log.info("translated into %d document(s)", len(records),
+                 extra={"message_id": message_id, "partner": partner})
+
+    def _identify(self, registry: RegistryLike | None, hint: str | None, data: bytes) -> tuple[Any, str | None]:
+        if registry is None:
+            # No profiles loaded: the inbox name is the partner (foundation mode).
+            return (None, None) if hint else (None, "unknown partner: no partner profiles are loaded")
+        if hint:
+            profile = registry.get(hint) or registry.by_inbox(hint)
+            if profile is not None:
+                return profile, None
+        ids = peek_ids(data)
+        if ids is not None:
+            profile = registry.identify_interchange(
+                ids.standard, ids.sender_qualifier, ids.sender_id, ids.receiver_qualifier, ids.receiver_id
+            )
+            if profile is not None:
+                return profile, None
+            q = f"{ids.sender_qualifier}:" if ids.sender_qualifier else ""
+            rq = f"{ids.receiver_qualifier}:" if ids.receiver_qualifier else ""
+            return None, (f"unknown partner: no profile has {ids.standard.upper()} sender {q}{ids.sender_id} "
+                          f"(receiver {rq}{ids.receiver_id})" + (f", inbox {hint}" if hint else ""))
+        if hint:
+            return None, f"unknown partner: no profile for inbox/account {hint!r}"
+        return None, "unknown partner: the file has no envelope IDs and came from no known account"
+
+    async def _options(self, profile: Any, partner: str, now: float) -> TranslatorOptions:
+        stamp = _dt.datetime.fromtimestamp(now, tz=_dt.UTC)
+        # One durable counter per message: acks we generate never reuse an
+        # ISA13/GS06 (or UNB 0020) for this partner, even across crashes.
+        number = await self.journal.next_control_number(partner, "out", "ack")
+        control = ControlNumbers(interchange=number, group=number, transaction=1)
+        if profile is not None:
+            opts: TranslatorOptions = profile.translator_options(now=stamp, control_numbers=control)
+            return opts
+        return TranslatorOptions(now=stamp, control_numbers=control)
+
+    async def _duplicate(self, profile: Any, partner: str, translation: Translation,
+                         now: float) -> tuple[str, int] | None:
+        policy = getattr(profile, "duplicate_policy", "reject") if profile is not None else "reject"
+        if policy == "accept":
+            return None
+        window = float(getattr(profile, "duplicate_window_days", 30)) * 86400
+        for sender, control in _interchanges(translation):
+            earlier = await self.journal.find_interchange(partner, translation.standard, sender, control,
+                                                          now - window)
+            if earlier is not None:
+                return policy, earlier
+        return None
+
+    def _record(self, doc: TranslatedDocument, partner: str, message_id: int, row: Any,
+                received_at: _dt.datetime) -> DocumentRecord:
+        canonical = json.dumps(doc.document, sort_keys=True, separators=(",", ":"), default=str)
+        key = idempotency_key(partner, doc, canonical)
+        env = doc.envelope
+        envelope = CanonicalEnvelope(
+            idempotency_key=key,
+            message_id=str(message_id),
+            partner=partner,
+            document_type=doc.document_type,
+            document_schema_version=doc.schema_version,
+            received_at=received_at,
+            source=Source(
+                transport=str(row["transport"]),
+                file_name=row["file_name"],
+                standard=env.standard,
+                transaction_set=doc.transaction_set,
+                version=env.version,
+                sender_qualifier=env.sender_qualifier,
+                sender_id=env.sender_id,
+                receiver_qualifier=env.receiver_qualifier,
+                receiver_id=env.receiver_id,
+                interchange_control=env.interchange_control,
+                group_control=env.group_control,
+                transaction_control=env.transaction_control,
+                test_indicator=env.test_indicator,
+            ),
+            document=doc.document,
+            extensions=doc.extensions,
+            raw_sha256=str(row["sha256"]),
+        )
+        return DocumentRecord(
+            idempotency_key=key,
+            document_type=doc.document_type,
+            envelope_json=envelope.model_dump_json(by_alias=True),
+        )
+
+    async def _reject(self, message_id: int, reason: str, *, partner: str | None,
+                      standard: str | None = None, replies: dict[str, bytes] | None = None) -> None:
+        self.stats.rejected += 1
+        self.stats.last_error = reason
+        await self.journal.reject(message_id, reason, partner=partner, standard=standard)
+        for kind, payload in (replies or {}).items():
+            await self.journal.record_reply(message_id, kind, payload)
+        log.warning("rejected: %s", reason, extra={"message_id": message_id, "partner": partner})
+
+    async def _send_acks(self, partner: str, message_id: int, acks: list[tuple[str, bytes]]) -> None:
+        if acks and self._on_acks is not None:
+            await self._on_acks(partner, message_id, acks)
+
+
+def _interchanges(translation: Translation) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for doc in translation.documents:
+        env = doc.envelope
+        if env.interchange_control:
+            sender = f"{env.sender_qualifier or ''}:{env.sender_id or ''}"
+            found.add((sender, env.interchange_control))
+    return found
+
+
+__all__ = ["Pipeline", "PipelineStats", "ProfileLike", "RegistryLike", "idempotency_key"]

@@ -1,0 +1,125 @@
+"""``edigate init DIR``: a complete, working dev setup on loopback only."""
+
+from __future__ import annotations
+
+
+from importlib import resources
+from pathlib import Path
+
+CONFIG_TEMPLATE = """\
+# edigate configuration: a dev setup written by `edigate init`.
+# Every relative path is relative to this file's folder.
+
+[gateway]
+site = "dev"
+state_dir = "state"            # journal (SQLite) and raw-bytes spool
+partners_dir = "partners.d"    # one TOML profile per trading partner
+default_sinks = ["local"]      # where documents go when a profile names no sink
+ack_dir = "outbox"             # 997/999/TA1/CONTRL for partners: outbox/<partner>/
+log_level = "info"
+
+[journal]
+retention_days = 30            # delivered messages are purged after this
+min_free_mb = 64               # below this much free disk, intake refuses new files
+max_message_mb = 64            # larger files are refused
+
+[pipeline]
+workers = 2
+
+[delivery]
+max_attempts = 25
+max_age_hours = 72
+backoff_initial_seconds = 1
+backoff_max_seconds = 600
+
+# Drop folders: inbox/<partner>/ — files are taken once complete, then archived.
+[[sources.directory]]
+name = "drop"
+path = "inbox"
+archive = "archive"
+
+# Canonical JSON, one file per document: out/<partner>/<type>-<key>.json
+[[sinks]]
+name = "local"
+kind = "directory"
+path = "out"
+"""
+
+_MINIMAL_PROFILE = """\
+# A minimal partner profile: files dropped in inbox/{name}/ belong to this partner.
+id = "{name}"
+name = "Example partner {name}"
+
+[identities]
+inbox = "{name}"
+"""
+
+
+def _example_profiles() -> list[tuple[str, bytes]]:
+    try:
+        folder = resources.files("partners") / "examples"
+        return sorted((f.name, f.read_bytes()) for f in folder.iterdir() if f.name.endswith(".toml"))
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
+    """Write the dev setup into ``target``; returns what was created, one line each.
+
+    Existing files are kept (the config only with ``force``), so running it
+    twice is harmless.
+    """
+    created: list[str] = []
+    target.mkdir(parents=True, exist_ok=True)
+    config = target / "edigate.toml"
+    if force or not config.exists():
+        config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        created.append(f"created {config}")
+    else:
+        created.append(f"kept    {config} (exists; --force to overwrite)")
+    partners_dir = target / "partners.d"
+    partners_dir.mkdir(exist_ok=True)
+    inboxes: list[str] = []
+    examples = _example_profiles()
+    for name, data in examples:
+        dest = partners_dir / name
+        if not dest.exists():
+            dest.write_bytes(data)
+            created.append(f"created {dest}")
+        inboxes.append(_inbox_of(dest))
+    if not examples:
+        dest = partners_dir / "acme.toml"
+        if not dest.exists():
+            dest.write_text(_MINIMAL_PROFILE.format(name="acme"), encoding="utf-8")
+            created.append(f"created {dest}")
+        inboxes.append("acme")
+    for sub in ("state", "archive", "out", "outbox"):
+        folder = target / sub
+        if not folder.exists():
+            folder.mkdir()
+            created.append(f"created {folder}/")
+    for inbox in inboxes:
+        folder = target / "inbox" / inbox
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            created.append(f"created {folder}/  (drop {inbox}'s files here)")
+    (target / "state").chmod(0o700)
+    created.append(f"run it:   edigate run --config {config}")
+    created.append(f"watch it: edigate status --config {config}")
+    return created
+
+
+def _inbox_of(profile: Path) -> str:
+    import tomllib
+
+    try:
+        data = tomllib.loads(profile.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return profile.stem
+    identity = data.get("identities", {}) if isinstance(data.get("identities"), dict) else {}
+    inbox = data.get("inbox") or identity.get("inbox") or data.get("id") or profile.stem
+    return str(inbox)
+
+
+
+__all__ = ["CONFIG_TEMPLATE", "create_dev_setup"]

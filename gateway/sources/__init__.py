@@ -1,0 +1,1 @@
+"""Intake sources: directory, SFTP, FTP/FTPS, AS2 and SMTP."""

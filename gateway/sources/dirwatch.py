@@ -1,0 +1,328 @@
+"""Directory intake: one inbox folder per partner under a watched root.
+
+Never take a half-written file.  A rename alone does not mean complete (an
+interrupted ``rsync --partial`` renames a truncated file to its final name)
+and neither does CLOSE_WRITE or a quiet period (writers stall).  What is
+reliable, in order:
+
+1. naming conventions: dot-files, ``*.part``, ``*.tmp``, ``*~`` … are someone
+   else's work in progress and are never taken;
+2. marker files (``NAME.ok``) when the inbox is configured to require them;
+3. content: an X12 or EDIFACT file is taken only when it holds whole
+   envelopes (ISA…IEA / UNB…UNZ to its last byte), and its size and mtime
+   held still for ``settle_seconds``; other files need ``quiet_seconds``.
+
+A file is moved to the archive (or deleted) only after the journal has made
+its bytes durable, so it is never lost and never taken twice; a crash
+between the two is recognised on restart by the file's identity (path,
+inode, mtime, size) and does not create a second message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from translators import detect_standard, envelope_complete
+
+from ..errors import DiskFloorError, JournalWriteError, MessageTooLargeError
+from ..journal import Intake, Journal
+from ..resources import Resource
+
+log = logging.getLogger("edigate.source.directory")
+
+TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".filepart", ".crdownload", ".swp", "~", ".lock")
+
+
+class DirectorySourceConfig(BaseModel):
+    """``[[sources.directory]]``: a root folder with one inbox per partner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["directory"] = "directory"
+    name: str = "drop"
+    path: Path = Field(description="root; each sub-folder is one partner's inbox")
+    archive: Path | None = Field(default=None, description="where taken files go; None with delete=true")
+    delete: bool = Field(default=False, description="delete taken files instead of archiving them")
+    marker_suffix: str = Field(default=".ok", description="marker file suffix (NAME.ok)")
+    require_marker: bool = Field(default=False, description="take a file only once its marker exists")
+    settle_seconds: float = Field(default=0.2, ge=0, description="EDI: size/mtime must hold this long")
+    quiet_seconds: float = Field(default=2.0, ge=0, description="non-EDI: size/mtime must hold this long")
+    poll_seconds: float = Field(default=0.1, gt=0, description="how often inboxes are looked at")
+    max_parallel: int = Field(default=128, ge=1, description="files journaled at once (share fsyncs)")
+
+
+@dataclass(slots=True)
+class _Seen:
+    size: int
+    mtime_ns: int
+    since: float
+    waiting: str | None = None
+    next_check: float = 0.0
+
+
+def is_temporary_name(name: str, marker_suffix: str) -> bool:
+    """Names that belong to a writer still at work, or to markers."""
+    return (
+        name.startswith((".", "~$"))
+        or name.endswith(TEMP_SUFFIXES)
+        or (bool(marker_suffix) and name.endswith(marker_suffix))
+    )
+
+
+class DirectorySource:
+    """Watches ``path/<inbox>/`` folders and journals complete files.
+
+    Args:
+        config: settings.
+        partner_for_inbox: maps an inbox folder name to a partner id (None:
+            the file is journaled with no partner and identified by envelope).
+        clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: DirectorySourceConfig,
+        partner_for_inbox: Callable[[str], str | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._partner_for_inbox = partner_for_inbox or (lambda name: name)
+        self._clock = clock
+        self._seen: dict[Path, _Seen] = {}
+        self._busy: set[Path] = set()
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self.taken = 0
+        self.refused = 0
+        self.last_intake: dict[str, float] = {}
+        self.last_error: str | None = None
+
+    def resources(self) -> list[Resource]:
+        """The root folder (and archive) this source owns."""
+        res = [Resource("dir", str(self.config.path))]
+        if self.config.archive is not None:
+            res.append(Resource("dir", str(self.config.archive)))
+        return res
+
+    def status(self) -> dict[str, Any]:
+        """Figures for ``edigate status``."""
+        now = self._clock()
+        waiting = [
+            {"file": str(p), "waiting_seconds": round(now - s.since, 1), "reason": s.waiting}
+            for p, s in self._seen.items()
+            if s.waiting
+        ]
+        return {
+            "name": self.name,
+            "kind": "directory",
+            "listening": str(self.config.path),
+            "taken": self.taken,
+            "refused": self.refused,
+            "waiting": sorted(waiting, key=lambda w: -float(w["waiting_seconds"]))[:20],
+            "last_error": self.last_error,
+            "last_intake": self.last_intake,
+        }
+
+    def stop(self) -> None:
+        """Take no new files; those being journaled finish."""
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self, journal: Journal, ready: asyncio.Event) -> None:
+        """Watch and journal until stopped or cancelled."""
+        root = self.config.path
+        root.mkdir(parents=True, exist_ok=True)
+        if self.config.archive is not None:
+            self.config.archive.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        wake = self._wake
+        observer = Observer()
+        observer.schedule(_Nudge(loop, wake), str(root), recursive=True)
+        observer.start()
+        sem = asyncio.Semaphore(self.config.max_parallel)
+        tasks: set[asyncio.Task[None]] = set()
+        ready.set()
+        try:
+            while not self._stopping:
+                now = self._clock()
+                for path in self._scan(now):
+                    if path in self._busy:
+                        continue
+                    self._busy.add(path)
+                    await sem.acquire()
+                    task = asyncio.create_task(self._take(journal, path, sem))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=self.config.poll_seconds)
+                except TimeoutError:
+                    pass
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            observer.stop()
+            await asyncio.to_thread(observer.join, 5)
+
+    def _scan(self, now: float) -> list[Path]:
+        ready: list[Path] = []
+        present: set[Path] = set()
+        cfg = self.config
+        try:
+            inboxes = [e for e in os.scandir(cfg.path) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+        except OSError as exc:
+            self.last_error = f"cannot list {cfg.path}: {exc.strerror}"
+            return ready
+        for inbox in inboxes:
+            try:
+                entries = list(os.scandir(inbox.path))
+            except OSError as exc:
+                self.last_error = f"cannot list {inbox.path}: {exc.strerror}"
+                continue
+            names = {e.name for e in entries}
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False) or is_temporary_name(entry.name, cfg.marker_suffix):
+                    continue
+                path = Path(entry.path)
+                present.add(path)
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                seen = self._seen.get(path)
+                if seen is None or seen.size != st.st_size or seen.mtime_ns != st.st_mtime_ns:
+                    self._seen[path] = _Seen(st.st_size, st.st_mtime_ns, now)
+                    continue
+                if cfg.require_marker and entry.name + cfg.marker_suffix not in names:
+                    seen.waiting = f"waiting for marker {entry.name}{cfg.marker_suffix}"
+                    continue
+                if path in self._busy:
+                    continue
+                if now - seen.since >= cfg.settle_seconds and now >= seen.next_check:
+                    ready.append(path)
+        for gone in set(self._seen) - present:
+            del self._seen[gone]
+        return ready
+
+    def _read_complete(self, path: Path) -> tuple[bytes, os.stat_result] | str:
+        """The file's bytes if it is complete now, else why not."""
+        st = path.stat()
+        with path.open("rb") as fh:
+            data = fh.read()
+        st2 = path.stat()
+        if (st.st_size, st.st_mtime_ns) != (st2.st_size, st2.st_mtime_ns) or len(data) != st2.st_size:
+            return "still being written"
+        complete = envelope_complete(data)
+        if complete is False:
+            std = detect_standard(data)
+            trailer = "IEA" if std == "x12" else "UNZ"
+            return f"incomplete {std} envelope (no matching {trailer} at the end yet)"
+        if complete is None and not self.config.require_marker:
+            seen = self._seen.get(path)
+            if seen is not None and self._clock() - seen.since < self.config.quiet_seconds:
+                return "quiet period"
+        return data, st2
+
+    async def _take(self, journal: Journal, path: Path, sem: asyncio.Semaphore) -> None:
+        try:
+            try:
+                outcome = await asyncio.to_thread(self._read_complete, path)
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                self.last_error = f"cannot read {path}: {exc.strerror}"
+                return
+            if isinstance(outcome, str):
+                seen = self._seen.get(path)
+                if seen is not None:
+                    quiet = outcome == "quiet period"
+                    seen.waiting = None if quiet else outcome
+                    # Do not re-read a waiting file on every poll.
+                    seen.next_check = (seen.since + self.config.quiet_seconds) if quiet else self._clock() + 1.0
+                return
+            data, st = outcome
+            inbox = path.parent.name
+            partner = self._partner_for_inbox(inbox)
+            identity = f"{path}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+            try:
+                result = await journal.append(
+                    Intake(
+                        transport="directory",
+                        data=data,
+                        partner=partner,
+                        file_name=path.name,
+                        external_id=identity,
+                        meta={"source": self.name, "inbox": inbox, "path": str(path)},
+                    )
+                )
+            except (DiskFloorError, MessageTooLargeError) as exc:
+                self.refused += 1
+                self.last_error = f"{path.name}: {exc}"
+                seen = self._seen.get(path)
+                if seen is not None:
+                    seen.waiting = str(exc)
+                    seen.next_check = self._clock() + 5.0
+                log.warning("not taking %s: %s", path, exc)
+                return
+            except JournalWriteError:
+                raise
+            self.taken += 1
+            self.last_intake[partner or inbox] = time.time()
+            await asyncio.to_thread(self._dispose, path, inbox, result.message_id)
+            self._seen.pop(path, None)
+            marker = path.with_name(path.name + self.config.marker_suffix)
+            if self.config.require_marker:
+                marker.unlink(missing_ok=True)
+            log.info("took %s", path.name, extra={"message_id": result.message_id, "partner": partner})
+        finally:
+            self._busy.discard(path)
+            sem.release()
+
+    def _dispose(self, path: Path, inbox: str, message_id: str) -> None:
+        if self.config.delete or self.config.archive is None:
+            path.unlink(missing_ok=True)
+            return
+        day = _dt.date.today().isoformat()
+        folder = self.config.archive / inbox / day
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{message_id}-{path.name}"
+        try:
+            os.rename(path, target)
+        except OSError:
+            shutil.move(str(path), str(target))
+
+
+class _Nudge(FileSystemEventHandler):
+    """Wakes the scan loop from watchdog's thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        self._loop = loop
+        self._wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:
+            # The loop closed during shutdown; nothing left to wake.
+            return
+
+
+__all__ = ["DirectorySource", "DirectorySourceConfig", "is_temporary_name"]

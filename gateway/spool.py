@@ -1,0 +1,149 @@
+"""Content-addressed spool of raw bytes.
+
+Invariant: a file at ``spool/ab/<sha256>`` is complete and durable.  It is
+written under a temporary name, fsynced, renamed into place, and its folder
+fsynced, before any journal row may point at it.  Identical content is
+stored once.  Temporary files left by a crash are removed at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+_TMP_PREFIX = ".tmp-"
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class Spool:
+    """Raw message bytes on disk, addressed by their sha256.
+
+    Args:
+        root: the spool folder (created when missing).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        # fsync is the cost of durability; concurrent fsyncs of different files
+        # share one filesystem journal commit, so issue them in parallel.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-fsync")
+
+    def path(self, sha256: str) -> Path:
+        """Where the content with that digest lives."""
+        return self.root / sha256[:2] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        """Whether that content is already stored."""
+        return self.path(sha256).exists()
+
+    def read(self, sha256: str) -> bytes:
+        """The stored bytes.
+
+        Raises:
+            FileNotFoundError: the content is not in the spool.
+        """
+        return self.path(sha256).read_bytes()
+
+    def write_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        """Store several contents durably, sharing the fsyncs.
+
+        Returns only after every file and every folder entry is on disk.
+
+        Raises:
+            OSError: the disk refused (the journal turns it into a write error).
+        """
+        todo = [(sha, data) for sha, data in items if not self.path(sha).exists()]
+        if not todo:
+            return
+        unique: dict[str, bytes] = dict(todo)
+        folders: set[Path] = set()
+        temps: list[tuple[Path, Path]] = []
+        for sha, data in unique.items():
+            final = self.path(sha)
+            final.parent.mkdir(exist_ok=True)
+            tmp = final.parent / f"{_TMP_PREFIX}{sha}-{os.getpid()}"
+            temps.append((tmp, final))
+            folders.add(final.parent)
+        list(self._pool.map(_write_synced, [(tmp, unique[final.name]) for tmp, final in temps]))
+        for tmp, final in temps:
+            os.replace(tmp, final)
+        list(self._pool.map(_fsync_dir, folders))
+
+    def delete(self, sha256s: Iterable[str]) -> int:
+        """Remove contents no row refers to any more; returns how many went."""
+        removed = 0
+        for sha in sha256s:
+            try:
+                self.path(sha).unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def iter_digests(self) -> Iterator[str]:
+        """Every stored digest (for garbage collection)."""
+        for sub in self.root.iterdir():
+            if sub.is_dir() and len(sub.name) == 2:
+                for f in sub.iterdir():
+                    if not f.name.startswith(_TMP_PREFIX):
+                        yield f.name
+
+    def remove_temporaries(self) -> int:
+        """Delete half-written files a crash left behind."""
+        removed = 0
+        for sub in self.root.iterdir():
+            if sub.is_dir():
+                for f in sub.glob(f"{_TMP_PREFIX}*"):
+                    f.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def close(self) -> None:
+        """Stop the fsync threads."""
+        self._pool.shutdown(wait=True)
+
+
+def _write_synced(item: tuple[Path, bytes]) -> None:
+    tmp, data = item
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (creates, renames) durable."""
+    _fsync_dir(folder)
+
+
+def write_file_durably(path: Path, data: bytes, *, mode: int = 0o640) -> None:
+    """Write ``path`` atomically: temp name, fsync, rename, fsync folder."""
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    _write_synced((tmp, data))
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+__all__ = ["Spool", "fsync_dir", "sha256_hex", "write_file_durably"]

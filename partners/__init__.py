@@ -1,0 +1,38 @@
+"""Partner profiles: schema, registry, identification, hot reload.
+
+``partners`` is the only package that reads profile files.  It imports
+``translators`` (to build :class:`translators.TranslatorOptions` and layouts)
+and never ``gateway`` or ``agent``.
+
+Typical use by the gateway::
+
+    registry, errors = load_registry(Path("partners.d"))
+    profile = registry.identify_interchange("x12", "ZZ", "ACME", "ZZ", "US")
+    options = profile.translator_options(now=now, control_numbers=numbers)
+    translation = translate_with_profile(profile, data, options)
+"""
+
+from __future__ import annotations
+
+from .errors import ProfileError
+from .loader import load_profile, parse_profile_text
+from .profile import DuplicatePolicy, Profile
+from .registry import OnChange, Registry, load_registry
+from .schema import PartnerProfile, profile_json_schema
+from .translate import translate_with_profile
+from .watcher import RegistryWatcher
+
+__all__ = [
+    "DuplicatePolicy",
+    "OnChange",
+    "PartnerProfile",
+    "Profile",
+    "ProfileError",
+    "Registry",
+    "RegistryWatcher",
+    "load_profile",
+    "load_registry",
+    "parse_profile_text",
+    "profile_json_schema",
+    "translate_with_profile",
+]

@@ -1,0 +1,138 @@
+"""EDIFACT business maps: messages <-> canonical logistics documents.
+
+Strategy: one module per message (``orders``, ``desadv``...), each with a
+small declarative table walked in one pass (:mod:`.builder`) for the
+inbound direction and a ``write`` function for the outbound one
+(:mod:`.writer`).  The maps key on the message type only: D96A and D01B
+(and the EANCOM subsets EAN002-EAN010, and other directories where the
+segments agree) share one table, because the groups the maps use are
+unchanged between those directories.
+
+Partner deviations arrive in ``options.map_options[<MESSAGE>]`` (keys in
+:data:`~.builder.MAP_OPTION_KEYS`).  Nothing is dropped: every segment a
+map does not place is in ``MappedDocument.extensions["unmapped_segments"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+from ...errors import LocalTranslationError
+from ...models import DOCUMENT_MODELS, MappedDocument
+from ...options import TranslatorOptions
+from ..syntax import Message, Segment
+from . import acks, desadv, iftmin, iftsta, invoic, invrpt, orders, ordrsp, recadv
+from .builder import MAP_OPTION_KEYS
+from .validation import validate
+from .writer import Writer, envelope
+
+Reader = Callable[[Message, Mapping[str, object]], MappedDocument]
+
+#: UNH 0065 message type -> inbound map.
+READERS: dict[str, Reader] = {
+    "ORDERS": orders.read,
+    "ORDRSP": ordrsp.read,
+    "DESADV": desadv.read,
+    "INVOIC": invoic.read,
+    "RECADV": recadv.read,
+    "IFTSTA": iftsta.read,
+    "INVRPT": invrpt.read,
+    "IFTMIN": iftmin.read,
+    "APERAK": acks.read_aperak,
+    "CONTRL": acks.read_contrl,
+}
+
+_OUTBOUND: dict[str, ModuleType] = {
+    "purchase_order": orders,
+    "order_response": ordrsp,
+    "ship_notice": desadv,
+    "invoice": invoic,
+    "receiving_advice": recadv,
+    "shipment_status": iftsta,
+    "inventory_advice": invrpt,
+}
+
+#: canonical document type -> UNH 0065 message type written by :func:`from_canonical`.
+OUTBOUND_MESSAGES: dict[str, str] = {name: module.MESSAGE for name, module in _OUTBOUND.items()}
+
+
+def to_canonical(msg: Message, options: TranslatorOptions) -> MappedDocument | None:
+    """Map one EDIFACT message to its canonical business document.
+
+    Args:
+        msg: a message event from the EDIFACT reader (UNH..UNT).
+        options: ``options.map_options[msg.type]`` carries the partner's
+            deviations (``product_id_preference``, ``product_id_types``,
+            ``date_formats``, ``unit_codes``).
+
+    Returns:
+        The document, or None when no map exists for ``msg.type``.
+    """
+    reader = READERS.get(msg.type)
+    if reader is None:
+        return None
+    return reader(msg, options.map_options.get(msg.type, {}))
+
+
+def from_canonical(
+    document_type: str,
+    document: Mapping[str, Any],
+    *,
+    directory: str = "D96A",
+    control: str,
+    agency: str = "UN",
+    association: str | None = None,
+) -> list[Segment]:
+    """Render a canonical document as one EDIFACT message, UNH to UNT.
+
+    Args:
+        document_type: ``purchase_order``, ``order_response``, ``ship_notice``,
+            ``invoice``, ``receiving_advice``, ``shipment_status`` or
+            ``inventory_advice``.
+        document: the document as JSON data; it is validated against its
+            model first, so a malformed document fails here, not at the partner.
+        directory: UNH 0052 + 0054, e.g. ``D96A`` or ``D01B``.
+        control: UNH 0062 message reference (repeated in UNT 0062).
+        agency: UNH 0051 controlling agency.
+        association: UNH 0057 association code, e.g. ``EAN005``.
+
+    Returns:
+        The segments, UNH first and UNT (with the 0074 count filled) last.
+
+    Raises:
+        LocalTranslationError: no outbound map for the type, the document does
+            not validate, or it holds data the message cannot carry.
+    """
+    module = _OUTBOUND.get(document_type)
+    if module is None:
+        raise LocalTranslationError(f"no EDIFACT outbound map for {document_type!r}")
+    model = DOCUMENT_MODELS[document_type]
+    try:
+        checked = model.model_validate(document).model_dump(mode="json", exclude_none=True)
+    except ValueError as exc:
+        raise LocalTranslationError(f"{document_type} does not validate: {exc}") from exc
+    if checked.get("extensions"):
+        raise LocalTranslationError(f"{document_type} extensions cannot be rendered as EDIFACT")
+    w = Writer(directory=directory)
+    write: Callable[[Writer, Mapping[str, Any]], None] = module.write
+    write(w, checked)
+    return envelope(
+        w.segments,
+        message=module.MESSAGE,
+        control=control,
+        directory=directory,
+        agency=agency,
+        association=association,
+    )
+
+
+__all__ = [
+    "MAP_OPTION_KEYS",
+    "OUTBOUND_MESSAGES",
+    "READERS",
+    "from_canonical",
+    "to_canonical",
+    "validate",
+]

@@ -1,0 +1,221 @@
+"""One-pass, table-driven walker that turns a message's segments into a document.
+
+Strategy: EDIFACT segment groups are recognised by their *trigger* segment
+(ISO 9735-1 clause 8: the first segment of a group is mandatory and only
+occurs there), so a map needs no full branching diagram: each message
+declares a small table ``{scope: {tag: handler}}``.  A handler places the
+segment in the document and may move the walker into another scope (``LIN``
+opens a line, ``CPS`` a package level, ``UNS`` the summary section...).
+
+Nothing is dropped: a segment with no handler in the current scope, or
+whose handler declines it, is recorded verbatim in ``unmapped`` with its
+position, scope and line; a handler that places only part of a segment
+calls :meth:`Builder.keep` itself so the whole segment is kept as well.
+
+The walker builds plain dicts (no pydantic) because ORDERS is on the hot
+path; the models validate the output in tests and at the sink boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..syntax import Message, Segment
+from .segment import comp, segment_json
+from .values import edi_date_to_iso, edi_decimal, edi_period_to_iso
+
+Handler = Callable[["Builder", Segment], bool]
+Table = Mapping[str, Mapping[str, Handler]]
+
+#: ``options.map_options[<MESSAGE>]`` keys every map honours (partner deviations):
+#:
+#: ``product_id_preference``: ordered 7143 item-number type codes; when two
+#:     identifiers of one line land in the same canonical slot (LIN ``EN`` and
+#:     PIA ``SRV`` both being a GTIN), the earlier code in this list wins and
+#:     the other is kept under ``product.other``.
+#: ``product_id_types``: ``{"<7143 code>": "<slot>"}`` overriding which
+#:     ``ProductIds`` field a code fills (slots: gtin, upc, vendor_part,
+#:     buyer_part, sku, other), for partners who send e.g. their SKU as ``MF``.
+#: ``date_formats``: ``{"<2379 code>": "<2379 code>"}`` reading a partner's
+#:     mislabelled format as another one (``{"102": "203"}``); key ``"*"``
+#:     applies to every format.
+#: ``unit_codes``: ``{"<partner 6411 code>": "<canonical code>"}`` applied to
+#:     the unit of QTY, PRI and MEA.
+MAP_OPTION_KEYS = ("product_id_preference", "product_id_types", "date_formats", "unit_codes")
+
+#: 7143 item number type -> ProductIds slot.  EN (EAN-13) in D96A and SRV
+#: (GS1 GTIN, EANCOM 2002 on D01B) are both GTINs; SA is the supplier's and
+#: IN/BP the buyer's article number (UNTDID 7143).  SK is not a 7143 code; it
+#: is accepted so an X12 SKU survives a round trip through EDIFACT.
+PRODUCT_ID_SLOTS: dict[str, str] = {
+    "EN": "gtin",
+    "SRV": "gtin",
+    "UP": "upc",
+    "SA": "vendor_part",
+    "VN": "vendor_part",
+    "IN": "buyer_part",
+    "BP": "buyer_part",
+    "SK": "sku",
+}
+
+#: Default order for :data:`MAP_OPTION_KEYS` ``product_id_preference``.
+DEFAULT_PRODUCT_ID_PREFERENCE: tuple[str, ...] = ("EN", "SRV", "UP", "SA", "VN", "IN", "BP", "SK")
+
+
+class Builder:
+    """Mutable state of one map run: the document and where we are in it.
+
+    Attributes:
+        doc: the business document being built (JSON data).
+        scope: name of the open segment group, a key of the message table.
+        line: the open line item dict, while a line group is open.
+        target: what the last group trigger created (party, reference,
+            allowance, tax, package...) for the segments that qualify it.
+        target_kind: the trigger tag that created ``target``.
+        state: per-message scratch space (package tree, current order...).
+        unmapped: segments kept verbatim, as JSON data.
+        extra: other extension data (date periods...).
+        warnings: plain-language deviations found while mapping.
+    """
+
+    __slots__ = (
+        "date_formats",
+        "doc",
+        "extra",
+        "line",
+        "mark",
+        "position",
+        "preference",
+        "scope",
+        "slot_codes",
+        "slots",
+        "state",
+        "target",
+        "target_kind",
+        "unit_codes",
+        "unmapped",
+        "warnings",
+    )
+
+    def __init__(self, doc: dict[str, Any], *, mark: str, options: Mapping[str, object]) -> None:
+        self.doc = doc
+        self.mark = mark
+        self.scope = "header"
+        self.line: dict[str, Any] | None = None
+        self.target: dict[str, Any] | None = None
+        self.target_kind = ""
+        self.state: dict[str, Any] = {}
+        self.unmapped: list[dict[str, Any]] = []
+        self.extra: dict[str, Any] = {}
+        self.warnings: list[str] = []
+        self.position = 0
+        self.slot_codes: dict[str, str] = {}
+        pref = options.get("product_id_preference")
+        self.preference: tuple[str, ...] = (
+            tuple(str(p) for p in pref) if isinstance(pref, list | tuple) else DEFAULT_PRODUCT_ID_PREFERENCE
+        )
+        types = options.get("product_id_types")
+        self.slots: dict[str, str] = (
+            {**PRODUCT_ID_SLOTS, **{str(k): str(v) for k, v in types.items()}}
+            if isinstance(types, dict)
+            else PRODUCT_ID_SLOTS
+        )
+        formats = options.get("date_formats")
+        self.date_formats: dict[str, str] = (
+            {str(k): str(v) for k, v in formats.items()} if isinstance(formats, dict) else {}
+        )
+        units = options.get("unit_codes")
+        self.unit_codes: dict[str, str] = (
+            {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
+        )
+
+    # -- value helpers -------------------------------------------------
+    def decimal(self, value: str) -> str | None:
+        """A numeric data element as a ``.`` decimal string, None when absent."""
+        return edi_decimal(value, self.mark) if value else None
+
+    def unit(self, code: str) -> str | None:
+        """A 6411 measure unit after the partner's translation table."""
+        if not code:
+            return None
+        return self.unit_codes.get(code, code) if self.unit_codes else code
+
+    def date(self, seg: Segment) -> dict[str, Any] | None:
+        """DTM C507 as a canonical DateTime dict; None (and a warning) when unreadable.
+
+        A 718 period has no DateTime shape: it goes to ``extensions["periods"]``
+        as an ISO 8601 interval and None is returned with no warning.
+        """
+        qual = comp(seg, 1, 0)
+        value = comp(seg, 1, 1)
+        fmt = comp(seg, 1, 2) or "102"
+        if self.date_formats:
+            fmt = self.date_formats.get(fmt, self.date_formats.get("*", fmt))
+        if fmt == "718":
+            period = edi_period_to_iso(value)
+            if period is not None:
+                entry: dict[str, Any] = {"qualifier": qual, "period": period, "scope": self.scope}
+                if self.line is not None:
+                    entry["line"] = self.line.get("line_number")
+                self.extra.setdefault("periods", []).append(entry)
+                return None
+        parsed = edi_date_to_iso(value, fmt) if value else None
+        if parsed is None:
+            self.warnings.append(
+                f"DTM {qual} at segment {self.position}: {value!r} is not a valid format {fmt} "
+                "date/time; segment kept in extensions"
+            )
+            self.keep(seg)
+            return None
+        return {"qualifier": qual, "date": parsed[0], "time": parsed[1]}
+
+    def keep(self, seg: Segment) -> None:
+        """Record a segment verbatim (nothing the partner sent is dropped)."""
+        entry: dict[str, Any] = {"position": self.position, "scope": self.scope, "segment": segment_json(seg)}
+        if self.line is not None:
+            entry["line"] = self.line.get("line_number")
+        self.unmapped.append(entry)
+
+    def extensions(self) -> dict[str, Any]:
+        """The ``MappedDocument.extensions`` of this run."""
+        out = dict(self.extra)
+        if self.unmapped:
+            out["unmapped_segments"] = self.unmapped
+        return out
+
+
+def walk(builder: Builder, msg: Message, table: Table) -> None:
+    """Feed the body segments (between UNH and UNT) through the message table.
+
+    Args:
+        builder: the state, holding the document to fill.
+        msg: the message; UNH and UNT are envelope, not body.
+        table: ``{scope: {tag: handler}}``; scope ``"*"`` is consulted when
+            the current scope has no handler for a tag.
+    """
+    segments = msg.segments
+    fallback = table.get("*", {})
+    end = len(segments) - 1 if segments and segments[-1][0] == "UNT" else len(segments)
+    start = 1 if segments and segments[0][0] == "UNH" else 0
+    for position in range(start, end):
+        seg = segments[position]
+        builder.position = position + 1
+        tag = seg[0]
+        if type(tag) is not str:
+            builder.keep(seg)
+            continue
+        handler = table[builder.scope].get(tag) or fallback.get(tag)
+        if handler is None or not handler(builder, seg):
+            builder.keep(seg)
+
+
+__all__ = [
+    "DEFAULT_PRODUCT_ID_PREFERENCE",
+    "MAP_OPTION_KEYS",
+    "PRODUCT_ID_SLOTS",
+    "Builder",
+    "Handler",
+    "Table",
+    "walk",
+]

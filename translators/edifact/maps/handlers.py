@@ -1,0 +1,741 @@
+"""Segment handlers shared by the message maps, and factories for the named ones.
+
+Each handler has the :data:`~.builder.Handler` shape ``(builder, segment) ->
+placed``.  Handlers that depend on a message (which DTM qualifier is the
+order date, which RFF is the order number) are made by factories so each
+message table stays a small declarative dict.
+
+Element positions follow the UNTDID segment directory (D96A, unchanged in
+D01B except where noted): e.g. NAD 3035 + C082 + C058 + C080 + C059 + 3164 +
+3229/C819 + 3251 + 3207.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..syntax import Segment
+from .builder import Builder, Handler
+from .segment import comp, el
+
+
+def _partial(seg: Segment, placed: Mapping[int, int]) -> bool:
+    """True when the segment holds data beyond ``placed`` ({element: components used})."""
+    for i in range(1, len(seg)):
+        e = seg[i]
+        used = placed.get(i, 0)
+        if type(e) is str:
+            if e and used == 0:
+                return True
+        elif isinstance(e, tuple):
+            for j in range(used, len(e)):
+                if e[j]:
+                    return True
+        else:  # a syntax 4 repetition: never placed by the maps
+            return True
+    return False
+
+
+def place(b: Builder, seg: Segment, placed: Mapping[int, int]) -> None:
+    """Keep the whole segment in extensions when part of it was not placed."""
+    if _partial(seg, placed):
+        b.keep(seg)
+
+
+# -- beginning of message ------------------------------------------------------
+
+
+def bgm(name: str | None, number: str, function: str | None, response: str | None = None) -> Handler:
+    """BGM: C002 1001 document name, C106 1004 number, 1225 message function, 4343 response type.
+
+    Each argument names the document field the element fills (None: not
+    placed, kept in extensions when present).  D96A has 1004 as a simple
+    element; D01B wraps it in C106 with version and revision (left unplaced).
+    """
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        doc = b.doc
+        used: dict[int, int] = {}
+        for i, field, j in ((1, name, 0), (2, number, 0), (3, function, 0), (4, response, 0)):
+            value = comp(seg, i, j)
+            if field is not None and value:
+                doc[field] = value
+                used[i] = 1
+        place(b, seg, used)
+        b.target_kind = "BGM"
+        return True
+
+    return handler
+
+
+# -- parties -------------------------------------------------------------------
+
+_NAD_PLACED = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
+
+
+def party(b: Builder, seg: Segment) -> dict[str, Any]:
+    """A canonical Party dict from NAD (the 3055 agency becomes ``id_qualifier``)."""
+    p: dict[str, Any] = {"role": el(seg, 1)}
+    pid = comp(seg, 2, 0)
+    if pid:
+        p["id"] = pid
+    agency = comp(seg, 2, 2)
+    if agency:
+        p["id_qualifier"] = agency
+    if len(seg) > 4:
+        names = seg[4]
+        if type(names) is str:
+            if names:
+                p["name"] = names
+        elif isinstance(names, tuple):
+            # C080: five 3036 lines, then 3045 format code (left unplaced).
+            parts = list(names[:5])
+            while parts and not parts[-1]:
+                parts.pop()
+            if parts:
+                p["name"] = parts[0]
+                if len(parts) > 1:
+                    p["additional_names"] = parts[1:]
+        street = [comp(seg, 5, j) for j in range(4)]
+        while street and not street[-1]:
+            street.pop()
+        city = el(seg, 6)
+        state = comp(seg, 7, 0)
+        postal = el(seg, 8)
+        country = el(seg, 9)
+        if street or city or state or postal or country:
+            addr: dict[str, Any] = {"lines": street}
+            if city:
+                addr["city"] = city
+            if state:
+                addr["state"] = state
+            if postal:
+                addr["postal_code"] = postal
+            if country:
+                addr["country"] = country
+            p["address"] = addr
+    used = dict(_NAD_PLACED)
+    used[2] = 1 if not agency else 3
+    if comp(seg, 2, 1):
+        used[2] = 1  # 1131 code list qualifier present: keep the segment
+    place(b, seg, used)
+    return p
+
+
+def nad_header(b: Builder, seg: Segment) -> bool:
+    """NAD in the header: a document party; RFF/CTA/COM that follow qualify it."""
+    p = party(b, seg)
+    b.doc.setdefault("parties", []).append(p)
+    b.target = p
+    b.target_kind = "NAD"
+    return True
+
+
+def nad_line(b: Builder, seg: Segment) -> bool:
+    """NAD inside a line group: a line party."""
+    if b.line is None:
+        return False
+    p = party(b, seg)
+    b.line.setdefault("parties", []).append(p)
+    b.target = p
+    b.target_kind = "NAD"
+    return True
+
+
+def cta(b: Builder, seg: Segment) -> bool:
+    """CTA after NAD: a contact of that party (3139 function, C056 3412 name)."""
+    if b.target_kind not in ("NAD", "CTA") or b.target is None:
+        return False
+    p = b.state.get("party") if b.target_kind == "CTA" else b.target
+    if p is None:
+        return False
+    c: dict[str, Any] = {}
+    if el(seg, 1):
+        c["function"] = el(seg, 1)
+    if comp(seg, 2, 1):
+        c["name"] = comp(seg, 2, 1)
+    p.setdefault("contacts", []).append(c)
+    b.state["party"] = p
+    b.target = c
+    b.target_kind = "CTA"
+    place(b, seg, {1: 1, 2: 0 if comp(seg, 2, 0) else 2})
+    return True
+
+
+#: COM 3155 channel -> Contact field (UNTDID 3155: TE telephone, FX fax, EM e-mail).
+_CHANNELS = {"TE": "phone", "FX": "fax", "EM": "email"}
+
+
+def com(b: Builder, seg: Segment) -> bool:
+    """COM after CTA: a communication number of that contact."""
+    if b.target_kind != "CTA" or b.target is None:
+        return False
+    number = comp(seg, 1, 0)
+    channel = comp(seg, 1, 1)
+    field = _CHANNELS.get(channel)
+    c = b.target
+    if field is not None and field not in c:
+        c[field] = number
+    else:
+        c.setdefault("other", []).append({"qualifier": channel, "value": number})
+    place(b, seg, {1: 2})
+    return True
+
+
+# -- references and dates -----------------------------------------------------
+
+
+def reference(b: Builder, seg: Segment) -> dict[str, Any]:
+    """A canonical Reference dict from RFF C506 (1153 qualifier, 1154 number)."""
+    place(b, seg, {1: 2})
+    return {"qualifier": comp(seg, 1, 0), "value": comp(seg, 1, 1)}
+
+
+def rff_header(named: Mapping[str, str]) -> Handler:
+    """RFF in the header: ``named`` qualifiers fill document fields, others ``references``.
+
+    After a NAD (ORDERS SG3, INVOIC SG2...) the RFF qualifies that party instead.
+    """
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        if b.target_kind not in _REF_KINDS and not b.target_kind.startswith("RFF"):
+            return False
+        ref = reference(b, seg)
+        if b.target_kind == "NAD" and b.target is not None:
+            b.target.setdefault("references", []).append(ref)
+            return True
+        field = named.get(ref["qualifier"])
+        if field is not None and field not in b.doc:
+            b.doc[field] = ref["value"]
+            b.target = ref
+            b.target_kind = "RFF:" + field
+            return True
+        b.doc.setdefault("references", []).append(ref)
+        b.target = ref
+        b.target_kind = "RFF"
+        return True
+
+    return handler
+
+
+#: Header states after which an RFF is a document (or party) reference.
+_REF_KINDS = frozenset(("", "BGM", "DTM", "RFF", "NAD", "FTX", "UNS", "MOA", "CNT"))
+
+
+def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[str, str]) -> Handler:
+    """DTM in the header.
+
+    Args:
+        named: 2005 qualifier -> (date field, time field or None).  A time
+            that has no field of its own is kept by also listing the DateTime
+            under ``dates`` (the writer then renders only that one).
+        ref_dates: for a DTM following a named RFF (SG1 RFF-DTM): the field
+            the RFF filled -> the date field (``order_number`` -> ``order_date``).
+    """
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        kind = b.target_kind
+        if kind == "PAT":
+            return dtm_terms(b, seg)
+        if kind.startswith("RFF"):
+            field = ref_dates.get(kind[4:]) if kind != "RFF" else None
+            if field is None or field in b.doc:
+                return False
+            d = b.date(seg)
+            if d is None or d["date"] is None:
+                return d is None
+            b.doc[field] = d["date"]
+            if d["time"] is not None:
+                b.keep(seg)
+            return True
+        if kind not in _HEADER_DATE_KINDS:
+            return False
+        b.target_kind = "DTM"
+        d = b.date(seg)
+        if d is None:
+            return True
+        spec = named.get(d["qualifier"])
+        if spec is not None and spec[0] not in b.doc and d["date"] is not None:
+            b.doc[spec[0]] = d["date"]
+            if d["time"] is not None:
+                if spec[1] is not None:
+                    b.doc[spec[1]] = d["time"]
+                else:
+                    b.doc.setdefault("dates", []).append(_compact(d))
+            return True
+        b.doc.setdefault("dates", []).append(_compact(d))
+        return True
+
+    return handler
+
+
+#: Header states in which a DTM is a document date (EANCOM: DTM follows BGM).
+_HEADER_DATE_KINDS = frozenset(("", "BGM", "DTM", "UNS", "MOA", "CNT"))
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    if d["time"] is None:
+        del d["time"]
+    if d["date"] is None:
+        del d["date"]
+    return d
+
+
+def rff_line(b: Builder, seg: Segment) -> bool:
+    """RFF inside a line group: a line reference (SG29/SG32-style RFF groups)."""
+    line = b.line
+    if line is None:
+        return False
+    line.setdefault("references", []).append(reference(b, seg))
+    b.target_kind = "RFF"
+    return True
+
+
+def dtm_line(named: Mapping[str, str] | None = None) -> Handler:
+    """DTM in a line group: ``named`` qualifiers fill line fields, others ``dates``."""
+    names = named or {}
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        line = b.line
+        if line is None or b.target_kind not in ("LIN", "QTY", "PIA", "IMD", "PRI", "DTM"):
+            return False
+        d = b.date(seg)
+        if d is None:
+            return True
+        field = names.get(d["qualifier"])
+        if field is not None and field not in line and d["date"] is not None and d["time"] is None:
+            line[field] = d["date"]
+            return True
+        line.setdefault("dates", []).append(_compact(d))
+        return True
+
+    return handler
+
+
+def ftx(b: Builder, seg: Segment) -> bool:
+    """FTX: a note (4451 subject -> qualifier; C108 lines joined with newlines)."""
+    lines = [comp(seg, 4, j) for j in range(5)]
+    while lines and not lines[-1]:
+        lines.pop()
+    note: dict[str, Any] = {"text": "\n".join(lines)}
+    if el(seg, 1):
+        note["qualifier"] = el(seg, 1)
+    owner = b.line if b.line is not None else b.doc
+    owner.setdefault("notes", []).append(note)
+    place(b, seg, {1: 1, 4: 5})
+    return True
+
+
+def cux(b: Builder, seg: Segment) -> bool:
+    """CUX: C504 6345 is the document currency."""
+    if "currency" in b.doc or not comp(seg, 1, 1):
+        return False
+    b.doc["currency"] = comp(seg, 1, 1)
+    # 6347 '2' (reference currency) and 6343 '4'/'9' (invoicing/ordering) are
+    # what every writer sends; anything else is kept.
+    extra = comp(seg, 1, 0) not in ("", "2") or comp(seg, 1, 2) not in ("", "4", "9")
+    if extra or _partial(seg, {1: 3}):
+        b.keep(seg)
+    return True
+
+
+# -- line items -----------------------------------------------------------------
+
+
+def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -> None:
+    """Place one item number in ProductIds, resolving slot conflicts by preference."""
+    if not value:
+        return
+    slot = b.slots.get(code, "other")
+    if slot != "other":
+        held = b.slot_codes.get(slot)
+        if held is None:
+            product[slot] = value
+            b.slot_codes[slot] = code
+            return
+        pref = b.preference
+        rank_new = pref.index(code) if code in pref else len(pref)
+        rank_old = pref.index(held) if held in pref else len(pref)
+        if rank_new < rank_old:
+            product.setdefault("other", []).append({"qualifier": held, "value": product[slot]})
+            product[slot] = value
+            b.slot_codes[slot] = code
+            return
+    product.setdefault("other", []).append({"qualifier": code, "value": value})
+
+
+def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, Any]:
+    """LIN: open a line item (1082 line number, C212 item number)."""
+    line: dict[str, Any] = {"product": {}}
+    if el(seg, 1):
+        line["line_number"] = el(seg, 1)
+    b.slot_codes = {}
+    add_product_id(b, line["product"], comp(seg, 3, 1), comp(seg, 3, 0))
+    b.doc.setdefault(lines_key, []).append(line)
+    b.line = line
+    b.target = line
+    b.target_kind = "LIN"
+    b.scope = "line"
+    return line
+
+
+def pia(b: Builder, seg: Segment) -> bool:
+    """PIA: up to five additional item numbers (C212 7140:7143) for the open line."""
+    line = b.line
+    if line is None:
+        return False
+    product = line["product"]
+    for i in range(2, min(len(seg), 7)):
+        add_product_id(b, product, comp(seg, i, 1), comp(seg, i, 0))
+    # 4347 '1' (additional id) and '5' (product id) carry no further meaning
+    # here; other functions (substitution...) are kept.
+    place(b, seg, {1: 1 if el(seg, 1) in ("1", "5") else 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2})
+    b.target_kind = "PIA"
+    return True
+
+
+def imd(b: Builder, seg: Segment) -> bool:
+    """IMD: free-form description (C273 7008, two parts joined) for the open line."""
+    line = b.line
+    if line is None or "description" in line:
+        return False
+    text = comp(seg, 3, 3) + comp(seg, 3, 4)
+    if not text:
+        return False
+    line["description"] = text
+    # 7077 'F' free-form is the only format the writer produces; others kept.
+    if _imd_extra(seg) or _partial(seg, {1: 1, 3: 5}):
+        b.keep(seg)
+    b.target_kind = "IMD"
+    return True
+
+
+def _imd_extra(seg: Segment) -> bool:
+    return el(seg, 1) not in ("", "F") or bool(el(seg, 2)) or any(comp(seg, 3, j) for j in range(3))
+
+
+def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
+    """QTY in a line: ``named`` 6063 qualifiers fill (quantity field, unit field)."""
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        line = b.line
+        if line is None:
+            return False
+        spec = named.get(comp(seg, 1, 0))
+        if spec is None or spec[0] in line:
+            return False
+        line[spec[0]] = b.decimal(comp(seg, 1, 1))
+        unit = b.unit(comp(seg, 1, 2))
+        if unit is not None:
+            line[spec[1]] = unit
+        place(b, seg, {1: 3})
+        b.target_kind = "QTY"
+        return True
+
+    return handler
+
+
+#: PRI 5125 qualifiers that give the unit price, best first (AAA net
+#: calculation price, INV invoice price (D93A), AAB gross, CAL calculation).
+UNIT_PRICE_QUALIFIERS = ("AAA", "INV", "AAB", "CAL")
+
+
+def pri(b: Builder, seg: Segment) -> bool:
+    """PRI: unit price; the 5125 qualifier is kept as ``price_basis``."""
+    line = b.line
+    if line is None or "unit_price" in line or not comp(seg, 1, 1):
+        return False
+    line["unit_price"] = b.decimal(comp(seg, 1, 1))
+    line["price_basis"] = comp(seg, 1, 0)
+    place(b, seg, {1: 2})
+    b.target_kind = "PRI"
+    return True
+
+
+def moa_line_amount(b: Builder, seg: Segment) -> bool:
+    """MOA 203 (line item amount) in a line; MOA after ALC/TAX qualifies those."""
+    if b.target_kind in ("ALC", "TAX"):
+        return moa_qualifying(b, seg)
+    line = b.line
+    if line is None or comp(seg, 1, 0) != "203" or "amount" in line:
+        return False
+    line["amount"] = b.decimal(comp(seg, 1, 1))
+    place(b, seg, {1: 2})
+    return True
+
+
+def moa_qualifying(b: Builder, seg: Segment) -> bool:
+    """MOA after ALC (8 allowance/charge amount) or TAX (124 tax amount)."""
+    t = b.target
+    if t is None or "amount" in t:
+        return False
+    qual = comp(seg, 1, 0)
+    if (b.target_kind == "ALC" and qual in ("8", "23", "204")) or (b.target_kind == "TAX" and qual == "124"):
+        t["amount"] = b.decimal(comp(seg, 1, 1))
+        if qual != "8" and qual != "124":
+            b.keep(seg)
+        else:
+            place(b, seg, {1: 2})
+        return True
+    return False
+
+
+def alc(b: Builder, seg: Segment) -> bool:
+    """ALC: an allowance or charge (5463 indicator, C214 7161 service code)."""
+    ac: dict[str, Any] = {"indicator": el(seg, 1)}
+    code = comp(seg, 5, 0)
+    if code:
+        ac["code"] = code
+    if comp(seg, 5, 3):
+        ac["description"] = comp(seg, 5, 3)
+    owner = b.line if b.line is not None else b.doc
+    owner.setdefault("allowances_charges", []).append(ac)
+    place(b, seg, {1: 1, 5: 1 if not comp(seg, 5, 3) or any(comp(seg, 5, j) for j in (1, 2)) else 4})
+    b.target = ac
+    b.target_kind = "ALC"
+    return True
+
+
+def pcd(b: Builder, seg: Segment) -> bool:
+    """PCD after ALC (percentage of the allowance) or PAT (12 discount percent)."""
+    t = b.target
+    if t is None:
+        return False
+    if b.target_kind == "ALC" and "percent" not in t:
+        t["percent"] = b.decimal(comp(seg, 1, 1))
+        # 5245 '1'/'2'/'3' allowance, charge, allowance or charge: implied by ALC.
+        place(b, seg, {1: 2} if comp(seg, 1, 0) in ("1", "2", "3", "12") else {})
+        return True
+    if b.target_kind == "PAT" and "discount_percent" not in t and comp(seg, 1, 0) == "12":
+        t["discount_percent"] = b.decimal(comp(seg, 1, 1))
+        place(b, seg, {1: 2})
+        return True
+    return False
+
+
+def tax(b: Builder, seg: Segment) -> bool:
+    """TAX: 5283 '7' tax, C241 5153 type (VAT), C243 5278 rate as ``percent``.
+
+    A TAX inside an ALC group (the tax on an allowance) has no canonical
+    place and is kept.
+    """
+    if b.target_kind == "ALC":
+        return False
+    t: dict[str, Any] = {"type_code": comp(seg, 2, 0)}
+    rate = comp(seg, 5, 3)
+    if rate:
+        t["percent"] = b.decimal(rate)
+    owner = b.line if b.line is not None else b.doc
+    owner.setdefault("taxes", []).append(t)
+    # 5305 category (S standard, E exempt) has no canonical field: kept.
+    used = {1: 1 if el(seg, 1) == "7" else 0, 2: 1, 5: 4 if not any(comp(seg, 5, j) for j in range(3)) else 0}
+    place(b, seg, used)
+    b.target = t
+    b.target_kind = "TAX"
+    return True
+
+
+def pat(b: Builder, seg: Segment) -> bool:
+    """PAT: payment terms (4279 type; C112 2475 reference, 2151 period, 2152 days)."""
+    terms: dict[str, Any] = {}
+    if el(seg, 1):
+        terms["type_code"] = el(seg, 1)
+    ref = comp(seg, 3, 0)
+    if ref:
+        terms["basis_date_code"] = ref
+    days = comp(seg, 3, 3)
+    simple = comp(seg, 3, 1) in ("", "3") and comp(seg, 3, 2) in ("", "D") and (not days or days.isdigit())
+    if days and simple:
+        terms["net_days"] = int(days)
+    b.doc.setdefault("payment_terms", []).append(terms)
+    if not simple or _partial(seg, {1: 1, 3: 4}):
+        b.keep(seg)
+    b.target = terms
+    b.target_kind = "PAT"
+    return True
+
+
+def dtm_terms(b: Builder, seg: Segment) -> bool:
+    """DTM after PAT: 13 terms net due date, 12 discount due date."""
+    t = b.target
+    qual = comp(seg, 1, 0)
+    if t is None or b.target_kind != "PAT" or qual not in ("12", "13"):
+        return False
+    d = b.date(seg)
+    if d is None or d["date"] is None or d["time"] is not None:
+        return d is None
+    t["net_due_date" if qual == "13" else "discount_due_date"] = d["date"]
+    return True
+
+
+def tdt(b: Builder, seg: Segment) -> bool:
+    """TDT: a carrier (C220 8067 mode, C040 3127 carrier id and 3128 name)."""
+    c: dict[str, Any] = {}
+    if comp(seg, 3, 0):
+        c["transport_method"] = comp(seg, 3, 0)
+    if comp(seg, 5, 0):
+        c["scac"] = comp(seg, 5, 0)
+    if comp(seg, 5, 2):
+        c["id_qualifier"] = comp(seg, 5, 2)
+    if comp(seg, 5, 3):
+        c["name"] = comp(seg, 5, 3)
+    if el(seg, 2):
+        c["tracking_number"] = el(seg, 2)
+    b.doc.setdefault("carriers", []).append(c)
+    # 8051 stage '20' (main carriage) is what the writer sends.
+    used = {1: 1 if el(seg, 1) in ("", "20") else 0, 2: 1, 3: 1, 5: 4 if not comp(seg, 5, 1) else 0}
+    place(b, seg, used)
+    b.target = c
+    b.target_kind = "TDT"
+    return True
+
+
+def cnt(b: Builder, seg: Segment) -> bool:
+    """CNT: 2 number of lines, 1 quantity hash total, 7 gross weight (6069)."""
+    totals = b.doc.setdefault("totals", {})
+    qual = comp(seg, 1, 0)
+    value = comp(seg, 1, 1)
+    if qual == "2" and "line_count" not in totals and value.isdigit():
+        totals["line_count"] = int(value)
+        place(b, seg, {1: 2})
+        return True
+    if qual == "1" and "quantity" not in totals:
+        totals["quantity"] = b.decimal(value)
+        place(b, seg, {1: 2})
+        return True
+    if qual == "7" and "weight" not in totals:
+        totals["weight"] = b.decimal(value)
+        unit = b.unit(comp(seg, 1, 2))
+        if unit:
+            totals["weight_unit"] = unit
+        place(b, seg, {1: 3})
+        return True
+    if not totals:
+        del b.doc["totals"]
+    return False
+
+
+def moa_totals(total_qualifiers: tuple[str, ...]) -> Handler:
+    """MOA in the summary: the first of ``total_qualifiers`` is ``totals.amount``, others ``amounts``.
+
+    An MOA right after a summary TAX is that tax's amount instead.
+    """
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        if b.target_kind == "TAX" or b.target_kind == "ALC":
+            # MOA 125 (taxable amount) and friends inside a TAX/ALC group
+            # belong to that group, not to the totals: kept when unplaced.
+            return moa_qualifying(b, seg)
+        qual = comp(seg, 1, 0)
+        amount = b.decimal(comp(seg, 1, 1))
+        if amount is None:
+            return False
+        totals = b.doc.setdefault("totals", {})
+        if qual in total_qualifiers and "amount" not in totals:
+            totals["amount"] = amount
+            b.state["total_qualifier"] = qual
+        else:
+            totals.setdefault("amounts", []).append({"qualifier": qual, "value": amount})
+        place(b, seg, {1: 2})
+        b.target_kind = "MOA"
+        return True
+
+    return handler
+
+
+def uns(b: Builder, seg: Segment) -> bool:
+    """UNS+S: the summary section starts; no line is open any more."""
+    b.line = None
+    b.target = None
+    b.target_kind = "UNS"
+    b.scope = "summary"
+    place(b, seg, {1: 1} if el(seg, 1) == "S" else {})
+    return True
+
+
+#: MEA C502 6313 dimension -> Measure.kind.  UNTDID 6313 codes first (AAA
+#: net weight, AAB/AAD gross weight, AAF net net, AAW/AAX/ABJ volume, LN
+#: length, WD width, HT height), then the X12 codes an X12-sourced document
+#: carries (G gross, N net, WT weight, VOL volume) so they read back alike.
+MEASURE_KINDS: dict[str, str] = {
+    "AAA": "weight",
+    "AAB": "weight",
+    "AAD": "weight",
+    "AAF": "weight",
+    "G": "weight",
+    "N": "weight",
+    "WT": "weight",
+    "AAW": "volume",
+    "AAX": "volume",
+    "ABJ": "volume",
+    "VOL": "volume",
+    "LN": "length",
+    "WD": "width",
+    "HT": "height",
+}
+
+
+def mea(owner_key: str = "measures") -> Handler:
+    """MEA: 6311 purpose PD/AAE, C502 6313 dimension, C174 6411 unit + 6314 value.
+
+    The measure goes to ``state["measure_owner"]`` (the open package, item...).
+    """
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        t = b.state.get("measure_owner")
+        if t is None:
+            return False
+        value = comp(seg, 3, 1)
+        if not value:
+            return False
+        qual = comp(seg, 2, 0)
+        m: dict[str, Any] = {"kind": MEASURE_KINDS.get(qual, "measurement"), "value": b.decimal(value)}
+        if qual:
+            m["qualifier"] = qual
+        unit = b.unit(comp(seg, 3, 0))
+        if unit:
+            m["unit"] = unit
+        t.setdefault(owner_key, []).append(m)
+        place(b, seg, {1: 1 if el(seg, 1) in ("PD", "AAE") else 0, 2: 1, 3: 2})
+        return True
+
+    return handler
+
+
+__all__ = [
+    "MEASURE_KINDS",
+    "UNIT_PRICE_QUALIFIERS",
+    "add_product_id",
+    "alc",
+    "cnt",
+    "com",
+    "cta",
+    "cux",
+    "dtm_header",
+    "bgm",
+    "dtm_line",
+    "rff_line",
+    "dtm_terms",
+    "ftx",
+    "imd",
+    "mea",
+    "moa_line_amount",
+    "moa_qualifying",
+    "moa_totals",
+    "nad_header",
+    "nad_line",
+    "open_line",
+    "party",
+    "pat",
+    "pcd",
+    "pia",
+    "place",
+    "pri",
+    "qty",
+    "reference",
+    "rff_header",
+    "tax",
+    "tdt",
+    "uns",
+]

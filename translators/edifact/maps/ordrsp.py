@@ -1,0 +1,190 @@
+"""ORDRSP (order response) <-> ``order_response``.
+
+Groups (UNTDID D96A ORDRSP; D01B, D10A and EANCOM EAN005/EAN008 agree on
+these): header BGM, DTM, FTX; SG1 RFF-DTM; SG3 NAD-(RFF, CTA-COM); SG8
+CUX; SG9 TDT; SG26 LIN-(PIA, IMD, QTY, DTM, MOA, FTX, PRI, RFF); UNS; MOA;
+CNT.
+
+Line status: the LIN 1229 action code (3 changed, 5 accepted without
+amendment, 7 not accepted, 1 added...) is the line's status, QTY 113
+(quantity to be delivered) and the line DTMs that follow it are that
+status's quantity and schedule; QTY 21 is the ordered quantity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import LocalTranslationError
+from ...models import MappedDocument
+from ...models.order_response import SCHEMA_VERSION
+from ..syntax import Message, Segment
+from . import handlers as h
+from .builder import Builder, Table, walk
+from .segment import comp, el
+from .writer import Writer
+
+MESSAGE = "ORDRSP"
+DOCUMENT_TYPE = "order_response"
+
+#: BGM 1001 '231' (purchase order response) is implied; 1004 is the seller's
+#: response number, 1225 (4 change, 27 not accepted, 29 accepted...) the
+#: purpose and 4343 (AC, AP, CA, RE...) the acknowledgment type.
+_DOC_NAME = "231"
+_DTM = h.dtm_header({"137": ("response_date", None)}, {"order_number": "order_date"})
+_RFF = h.rff_header({"ON": "order_number"})
+_QTY = h.qty({"21": ("quantity", "unit")})
+
+
+def _bgm(b: Builder, seg: Segment) -> bool:
+    for i, field in ((2, "response_number"), (3, "purpose"), (4, "acknowledgment_type")):
+        if comp(seg, i, 0):
+            b.doc[field] = comp(seg, i, 0)
+    h.place(b, seg, {1: 1 if el(seg, 1) in ("", _DOC_NAME) else 0, 2: 1, 3: 1, 4: 1})
+    b.target_kind = "BGM"
+    return True
+
+
+def _lin(b: Builder, seg: Segment) -> bool:
+    line = h.open_line(b, seg)
+    action = el(seg, 2)
+    if action:
+        line["statuses"] = [{"status": action}]
+    h.place(b, seg, {1: 1, 2: 1, 3: 2})
+    return True
+
+
+def _status(b: Builder) -> dict[str, Any] | None:
+    line = b.line
+    if line is None or not line.get("statuses"):
+        return None
+    status: dict[str, Any] = line["statuses"][-1]
+    return status
+
+
+def _qty(b: Builder, seg: Segment) -> bool:
+    status = _status(b)
+    if comp(seg, 1, 0) == "113" and status is not None and "quantity" not in status:
+        status["quantity"] = b.decimal(comp(seg, 1, 1))
+        unit = b.unit(comp(seg, 1, 2))
+        if unit:
+            status["unit"] = unit
+        h.place(b, seg, {1: 3})
+        b.target_kind = "QTY"
+        return True
+    return _QTY(b, seg)
+
+
+def _dtm_line(b: Builder, seg: Segment) -> bool:
+    status = _status(b)
+    line = b.line
+    if line is None:
+        return False
+    d = b.date(seg)
+    if d is None:
+        return True
+    entry = {k: v for k, v in d.items() if v is not None}
+    if status is not None:
+        status.setdefault("scheduled", []).append(entry)
+    else:
+        line.setdefault("dates", []).append(entry)
+    return True
+
+
+TABLE: Table = {
+    "header": {
+        "BGM": _bgm,
+        "DTM": _DTM,
+        "RFF": _RFF,
+        "NAD": h.nad_header,
+        "CTA": h.cta,
+        "COM": h.com,
+        "CUX": h.cux,
+        "TDT": h.tdt,
+        "FTX": h.ftx,
+        "LIN": _lin,
+        "UNS": h.uns,
+    },
+    "line": {
+        "LIN": _lin,
+        "PIA": h.pia,
+        "IMD": h.imd,
+        "QTY": _qty,
+        "PRI": h.pri,
+        "DTM": _dtm_line,
+        "RFF": h.rff_line,
+        "FTX": h.ftx,
+        "UNS": h.uns,
+    },
+    "summary": {"MOA": h.moa_totals(("86", "79")), "CNT": h.cnt},
+}
+
+
+def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+    """Map one ORDRSP message to an ``order_response`` document.
+
+    Args:
+        msg: the message event (UNH..UNT).
+        options: the partner's ``map_options["ORDRSP"]``.
+
+    Returns:
+        The document, the segments it did not place and the warnings.
+    """
+    b = Builder({}, mark=msg.delimiters.decimal, options=options)
+    walk(b, msg, TABLE)
+    doc = b.doc
+    if "order_number" not in doc:
+        doc["order_number"] = ""
+        b.warnings.append("ORDRSP has no RFF+ON order number; order_number left empty")
+    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+
+
+def write(w: Writer, doc: Mapping[str, Any]) -> None:
+    """Render an ``order_response`` document as the ORDRSP body (BGM..CNT).
+
+    Args:
+        w: the writer.
+        doc: the document (validated by the caller).
+
+    Raises:
+        LocalTranslationError: a line with more than one status or a
+            substituted product (ORDRSP has one action code per LIN).
+    """
+    w.refuse("order_response", doc, ("release_number", "contacts"))
+    w.bgm(_DOC_NAME, doc.get("response_number"), doc.get("purpose") or "", doc.get("acknowledgment_type"))
+    w.named_date("137", doc.get("response_date"), doc)
+    w.dates(doc)
+    w.notes(doc)
+    w.named_reference("ON", doc.get("order_number"))
+    if doc.get("order_date"):
+        w.date({"qualifier": "171", "date": doc["order_date"]})
+    w.references(doc)
+    w.parties(doc)
+    w.currency(doc, "9")
+    w.carriers(doc)
+    for line in w.items(doc, "lines"):
+        statuses = line.get("statuses") or []
+        if len(statuses) > 1:
+            raise LocalTranslationError(
+                f"line {line.get('line_number')} has {len(statuses)} statuses; ORDRSP carries one per LIN"
+            )
+        status: Mapping[str, Any] = statuses[0] if statuses else {}
+        w.refuse("line status", status, ("product", "references", "dates", "notes", "extensions"))
+        w.lin(line, status.get("status"))
+        w.quantity("21", line.get("quantity"), line.get("unit"))
+        w.quantity("113", status.get("quantity"), status.get("unit"))
+        for d in status.get("scheduled") or ():
+            w.date(d)
+        if line.get("dates"):
+            if status:
+                raise LocalTranslationError("line dates and a line status schedule cannot both be written")
+            w.dates(line)
+        w.notes(line)
+        if line.get("unit_price"):
+            w.add("PRI", (str(line.get("price_basis") or "AAA"), str(line["unit_price"])))
+        w.references(line)
+    w.summary(doc, total_qualifier="86")
+
+
+__all__ = ["DOCUMENT_TYPE", "MESSAGE", "TABLE", "read", "write"]

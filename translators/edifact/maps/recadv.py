@@ -1,0 +1,7 @@
+"""stub"""
+from __future__ import annotations
+MESSAGE = "RECADV"
+def read(msg, options):  # type: ignore[no-untyped-def]
+    raise NotImplementedError
+def write(w, doc):  # type: ignore[no-untyped-def]
+    raise NotImplementedError

@@ -1,0 +1,1049 @@
+"""Streaming, sans-I/O EDIFACT reader (h11 style): bytes in, events out.
+
+Usage::
+
+    reader = EdifactReader(options)
+    reader.receive_data(chunk)          # as often as needed; b"" means end of data
+    while (event := reader.next_event()) is not NEED_DATA:
+        ...
+
+Strategy:
+
+* The header (UNA service string advice, ISO 9735-1 clause 7.2, then UNB) is
+  read at the byte level: UNA fixes the six service characters, the UNB
+  syntax identifier fixes the character set.  Without UNA the ISO 9735
+  defaults apply (``:+.? '``; syntax 4 adds ``*`` as repetition separator;
+  UNOB with IS4 after UNB means the IS1-IS4 defaults).
+* After the header, whole buffered runs of complete segments are split with
+  ``bytes.split`` on the segment terminator (C speed); a piece ending in an
+  odd run of release characters is glued back to the next piece, because
+  ``?'`` is a released terminator (ISO 9735-1 clause 7.4: the release
+  character restores the ordinary meaning of the character that follows).
+  Each segment is decoded on its own, so a decoding error names the exact
+  byte offset and segment.  Segments without a release character are split
+  into elements with ``str.split``; the rest go through a regex tokenizer.
+* Line breaks: CR and LF are not in any EDIFACT graphic repertoire, so they
+  are never data.  CR/LF right after a terminator is a line-break style
+  (reported in :class:`InterchangeEnd` so the writer can reproduce it);
+  CR/LF inside a segment is a hard wrap and is dropped.  When the UNA makes
+  CR or LF itself a service character, that character is kept.
+* State (delimiters, open interchange/group/message, counts) lives here, one
+  reader per stream.  Problems that leave the framing intact are attached to
+  the event concerned (``errors``); problems that break it raise
+  :class:`RemoteSyntaxError` from :meth:`next_event` and the reader stays
+  failed, re-raising the same error.
+* Memory is bounded: a segment longer than ``max_segment_bytes`` or a
+  message with more than ``max_transaction_segments`` segments raises;
+  consumed bytes are dropped from the buffer.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from ..errors import Location, RemoteSyntaxError, Scope
+from ..options import TranslatorOptions
+from . import envelope
+from .charset import CHARSETS, Charset, lenient_decode
+from .syntax import (
+    NEED_DATA,
+    Delimiters,
+    Element,
+    Event,
+    GroupEnd,
+    GroupStart,
+    InterchangeEnd,
+    InterchangeStart,
+    Message,
+    Repeated,
+    Segment,
+    Sentinel,
+    component,
+    element,
+)
+
+# Whitespace and DOS padding tolerated between interchanges and at the end
+# of a file (same set as translators.sniff), plus a UTF-8 byte order mark.
+_BOM = b"\xef\xbb\xbf"
+_GAP = b" \t\r\n\x00\x1a"
+_WINDOW = 256 * 1024
+_SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
+_TAG_RE = re.compile(r"[A-Z0-9]{3}")
+
+
+class ReaderState(enum.Enum):
+    """Where the reader is in the interchange grammar."""
+
+    #: expecting UNA/UNB (start of stream, or after UNZ)
+    HEADER = "HEADER"
+    #: inside UNB..UNZ, outside any group or message
+    INTERCHANGE = "INTERCHANGE"
+    #: inside UNG..UNE, outside a message
+    GROUP = "GROUP"
+    #: inside UNH..UNT
+    MESSAGE = "MESSAGE"
+    #: end of data seen and everything consumed
+    DONE = "DONE"
+    #: a framing error was raised; every later call re-raises it
+    ERROR = "ERROR"
+
+
+@dataclass(slots=True)
+class _Interchange:
+    ref: str
+    start: InterchangeStart
+    offset: int
+    messages: int = 0
+    groups: int = 0
+    refs: set[str] = field(default_factory=set)
+    line_break: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Group:
+    ref: str
+    messages: int = 0
+
+
+@dataclass(slots=True)
+class _Open:
+    ref: str
+    header: Segment
+    offset: int
+    index: int
+    segments: list[Segment] = field(default_factory=list)
+    errors: list[RemoteSyntaxError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _tokenizer(d: Delimiters) -> re.Pattern[str]:
+    specials = d.element + d.component + (d.repetition or "")
+    body = "".join(re.escape(c) for c in specials)
+    plain = "".join(re.escape(c) for c in specials + (d.release or ""))
+    if not d.release:
+        return re.compile(f"(?!)(.)|([{body}])|([^{plain}]+)|(?!)(.)", re.S)
+    rel = re.escape(d.release)
+    return re.compile(f"{rel}(.)|([{body}])|([^{plain}]+)|({rel})$", re.S)
+
+
+class EdifactReader:
+    """Incremental EDIFACT parser; see the module docstring for the strategy.
+
+    Args:
+        options: limits (``max_segment_bytes``, ``max_transaction_segments``,
+            ``max_interchange_bytes``), ``lenient_charset`` and ``strict``.
+    """
+
+    def __init__(self, options: TranslatorOptions | None = None) -> None:
+        self.options = options or TranslatorOptions()
+        self.state = ReaderState.HEADER
+        self._buf: bytes | bytearray = b""
+        self._pos = 0  # read position inside _buf
+        self._base = 0  # stream offset of _buf[0]
+        self._eof = False
+        self._events: deque[Event] = deque()
+        self._error: RemoteSyntaxError | None = None
+        self._delims = Delimiters()
+        self._charset: Charset = CHARSETS["UNOA"]
+        self._bad_char: re.Pattern[bytes] | None = None
+        self._token: re.Pattern[str] = _tokenizer(self._delims)
+        self._wrap = b"\r\n"
+        self._ic: _Interchange | None = None
+        self._group: _Group | None = None
+        self._msg: _Open | None = None
+        self._seen_first = False
+        self._known_tags: set[str] = set()
+
+    # -- public API -------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes to the buffer; ``b""`` signals the end of the data.
+
+        Args:
+            data: the next chunk, any size, split anywhere.
+
+        Raises:
+            RuntimeError: data after the end-of-data signal (a caller bug).
+        """
+        if self._eof and data:
+            raise RuntimeError("receive_data() after end of data")
+        if not data:
+            self._eof = True
+            return
+        if self._pos >= len(self._buf):
+            self._base += len(self._buf)
+            self._buf = bytes(data)
+            self._pos = 0
+            return
+        if isinstance(self._buf, bytes):
+            rest = bytearray(self._buf[self._pos :])
+            self._base += self._pos
+            self._pos = 0
+            self._buf = rest
+        elif self._pos > 1 << 20 and self._pos > len(self._buf) // 2:
+            del self._buf[: self._pos]
+            self._base += self._pos
+            self._pos = 0
+        self._buf += data
+
+    def next_event(self) -> Event | Sentinel:
+        """Return the next event, or :data:`NEED_DATA`.
+
+        After the end of data has been received and every event returned,
+        :data:`NEED_DATA` means there is nothing more (``state`` is DONE).
+
+        Returns:
+            An :class:`InterchangeStart`, :class:`GroupStart`,
+            :class:`Message`, :class:`GroupEnd`, :class:`InterchangeEnd`,
+            or :data:`NEED_DATA`.
+
+        Raises:
+            RemoteSyntaxError: the bytes break the EDIFACT framing (no UNB,
+                bad UNA, truncated interchange, limits exceeded ...).  The
+                reader stays failed and raises the same error again.
+        """
+        while True:
+            if self._events:
+                return self._events.popleft()
+            if self._error is not None:
+                raise self._error
+            try:
+                progressed = self._step()
+            except RemoteSyntaxError as exc:
+                # Events completed before the error are still delivered, so
+                # whole-buffer and byte-by-byte reading see the same sequence.
+                self._error = exc
+                self.state = ReaderState.ERROR
+            if not progressed:
+                return NEED_DATA
+
+    @property
+    def offset(self) -> int:
+        """Stream offset of the first byte not consumed yet."""
+        return self._base + self._pos
+
+    # -- driving ----------------------------------------------------------------
+
+    def _step(self) -> bool:
+        if self.state is ReaderState.DONE:
+            return False
+        if self.state is ReaderState.HEADER:
+            return self._header()
+        return self._segments()
+
+    def _fail(
+        self,
+        text: str,
+        code: str | None,
+        *,
+        scope: Scope = "interchange",
+        offset: int | None = None,
+        tag: str | None = None,
+    ) -> RemoteSyntaxError:
+        ic = self._ic
+        return RemoteSyntaxError(
+            text,
+            ack_hint=code,
+            scope=scope,
+            location=Location(
+                interchange=ic.ref if ic else None,
+                group=self._group.ref if self._group else None,
+                transaction=self._msg.ref if self._msg else None,
+                segment_tag=tag,
+                segment_position=len(self._msg.segments) + 1 if self._msg and tag else None,
+                byte_offset=self.offset if offset is None else offset,
+            ),
+        )
+
+    # -- header: UNA + UNB --------------------------------------------------------
+
+    def _header(self) -> bool:
+        buf, pos = self._buf, self._pos
+        n = len(buf)
+        while pos < n and buf[pos] in _GAP:
+            pos += 1
+        if buf[pos : pos + 3] == _BOM:
+            pos += 3
+            while pos < n and buf[pos] in _GAP:
+                pos += 1
+        if pos >= n:
+            self._pos = n
+            if self._eof:
+                if not self._seen_first:
+                    raise self._fail("empty file: no UNB interchange header", None)
+                self.state = ReaderState.DONE
+            return False
+        if n - pos < 3 or bytes(buf[pos : pos + 3]) in (b"\xef", b"\xef\xbb"):
+            if self._eof:
+                raise self._fail(
+                    f"truncated data {bytes(buf[pos:])!r} where UNA/UNB is expected",
+                    "22" if self._seen_first else None,
+                    offset=self._base + pos,
+                )
+            return False
+        start = pos
+        head = bytes(buf[pos : pos + 3])
+        una_text: str | None = None
+        if head == b"UNA":
+            if n - pos < 9:
+                if self._eof:
+                    raise self._fail("UNA service string advice is truncated", "22", offset=self._base + pos)
+                return False
+            una_text = bytes(buf[pos : pos + 9]).decode("latin-1")
+            pos += 9
+            while pos < n and buf[pos] in b"\r\n":
+                pos += 1
+            if n - pos < 4:
+                if self._eof:
+                    raise self._fail("UNB expected after UNA", "13", offset=self._base + pos)
+                return False
+        elif head != b"UNB":
+            what = "no UNA/UNB interchange header" if not self._seen_first else "data after UNZ"
+            raise self._fail(
+                f"{what}: found {bytes(buf[pos : pos + 12])!r}",
+                "22" if self._seen_first else None,
+                offset=self._base + pos,
+            )
+        if bytes(buf[pos : pos + 3]) != b"UNB":
+            raise self._fail("UNB expected after UNA", "13", offset=self._base + pos, tag="UNB")
+        if una_text is not None:
+            delims = self._una(una_text, self._base + start)
+        elif buf[pos + 3 : pos + 4] == b"\x1d":
+            delims = Delimiters.level_b()
+        else:
+            delims = Delimiters()
+        end = self._find_terminator(buf, pos, delims)
+        if end < 0:
+            if n - pos > self.options.max_segment_bytes:
+                raise self._fail("UNB segment terminator not found", "13", offset=self._base + pos, tag="UNB")
+            if self._eof:
+                raise self._fail("interchange truncated inside UNB", "13", offset=self._base + pos, tag="UNB")
+            return False
+        raw = bytes(buf[pos:end]).decode("latin-1")
+        # UNB never repeats an element; its split must not depend on the
+        # repetition separator, which only the syntax version makes real.
+        plain = replace(delims, repetition=None)
+        seg = self._split(self._unwrap(raw, plain), plain, _tokenizer(plain))
+        self._start_interchange(seg, delims, una_text, self._base + pos, self._base + start)
+        self._pos = end + 1
+        self._seen_first = True
+        return True
+
+    def _una(self, text: str, offset: int) -> Delimiters:
+        chars = text[3:]
+        comp, elem, dec, rel, rep, term = (chars[0], chars[1], chars[2], chars[3], chars[4], chars[5])
+        if len({comp, elem, term} | ({rel} if rel != " " else set())) < (4 if rel != " " else 3):
+            raise self._fail(f"UNA {text!r} uses one character for two roles", "20", offset=offset, tag="UNA")
+        if dec not in ".,":
+            raise self._fail(
+                f"UNA decimal mark {dec!r} is neither '.' nor ','", "19", offset=offset, tag="UNA"
+            )
+        if any(c.isalnum() for c in (comp, elem, term)):
+            raise self._fail(
+                f"UNA {text!r} uses a letter or digit as a separator", "20", offset=offset, tag="UNA"
+            )
+        return Delimiters(
+            component=comp,
+            element=elem,
+            decimal=dec,
+            release=None if rel == " " else rel,
+            repetition=None if rep == " " else rep,
+            segment=term,
+        )
+
+    def _find_terminator(self, buf: bytes | bytearray, start: int, d: Delimiters) -> int:
+        t = ord(d.segment)
+        rel = ord(d.release) if d.release else -1
+        i = buf.find(t, start)
+        while i >= 0 and rel >= 0:
+            k = i - 1
+            while k >= start and buf[k] == rel:
+                k -= 1
+            if (i - 1 - k) % 2 == 0:
+                return i
+            i = buf.find(t, i + 1)
+        return i
+
+    def _start_interchange(
+        self, seg: Segment, delims: Delimiters, una_text: str | None, offset: int, start_offset: int
+    ) -> None:
+        syntax_id = component(seg, 1, 0)
+        version_text = component(seg, 1, 1)
+        ref = element(seg, 5)
+        where = Location(interchange=ref or None, segment_tag="UNB", byte_offset=offset)
+        errors = envelope.check(seg, "interchange", where)
+        charset = CHARSETS.get(syntax_id)
+        if charset is None:
+            errors.insert(
+                0,
+                RemoteSyntaxError(
+                    f"UNB: syntax identifier {syntax_id!r} is not supported",
+                    ack_hint="2",
+                    scope="interchange",
+                    location=Location(
+                        interchange=ref or None,
+                        segment_tag="UNB",
+                        element_position=1,
+                        component_position=1,
+                        byte_offset=offset,
+                    ),
+                ),
+            )
+            charset = CHARSETS["UNOC"]
+        version = int(version_text) if version_text.isdigit() else 3
+        if version_text.isdigit() and not 1 <= version <= 4:
+            errors.append(
+                RemoteSyntaxError(
+                    f"UNB: syntax version {version_text!r} is not supported",
+                    ack_hint="2",
+                    scope="interchange",
+                    location=Location(
+                        interchange=ref or None,
+                        segment_tag="UNB",
+                        element_position=1,
+                        component_position=2,
+                        byte_offset=offset,
+                    ),
+                )
+            )
+        # ISO 9735 v4 clause 7.1: the repetition separator exists from syntax 4
+        # on; in v1-3 UNA5 is reserved and a space.
+        if version >= 4:
+            if una_text is None and delims.segment == "'":
+                delims = Delimiters.default(4)
+        elif delims.repetition is not None and delims.segment != "\x1c":
+            delims = Delimiters(
+                component=delims.component,
+                element=delims.element,
+                decimal=delims.decimal,
+                release=delims.release,
+                repetition=None,
+                segment=delims.segment,
+            )
+        warnings: list[str] = []
+        if self.options.strict is False and ref == "":
+            warnings.append("UNB 0020 control reference is empty")
+        start = InterchangeStart(
+            syntax_id=syntax_id,
+            syntax_version=version,
+            charset=charset.codec,
+            sender_id=component(seg, 2, 0),
+            sender_qualifier=component(seg, 2, 1) or None,
+            recipient_id=component(seg, 3, 0),
+            recipient_qualifier=component(seg, 3, 1) or None,
+            date=component(seg, 4, 0),
+            time=component(seg, 4, 1),
+            control_ref=ref,
+            application_ref=element(seg, 7) or None,
+            priority=element(seg, 8) or None,
+            ack_request=element(seg, 9) == "1",
+            agreement_id=element(seg, 10) or None,
+            test_indicator=element(seg, 11) == "1",
+            delimiters=delims,
+            una_present=una_text is not None,
+            una_text=una_text,
+            segment=seg,
+            byte_offset=start_offset,
+            errors=tuple(errors),
+            warnings=tuple(warnings),
+        )
+        self._delims = delims
+        self._charset = charset
+        self._bad_char = charset.bad_character_pattern(delims.specials() + delims.decimal)
+        self._token = _tokenizer(delims)
+        self._wrap = bytes(c for c in b"\r\n" if chr(c) not in delims.specials())
+        self._ic = _Interchange(ref=ref, start=start, offset=start_offset)
+        self._group = None
+        self._msg = None
+        self.state = ReaderState.INTERCHANGE
+        self._events.append(start)
+
+    # -- segments -------------------------------------------------------------------
+
+    def _segments(self) -> bool:
+        buf, pos = self._buf, self._pos
+        d = self._delims
+        t = d.segment.encode("latin-1")
+        limit = min(len(buf), pos + _WINDOW)
+        end = self._last_terminator(buf, pos, limit, t)
+        if end < 0:
+            end = self._find_terminator(buf, pos, d)
+            if end < 0:
+                return self._no_terminator(buf, pos)
+        region = bytes(buf[pos:end])
+        pieces = region.split(t)
+        if d.release and d.release.encode("latin-1") in region:
+            pieces = self._glue(pieces, d.release.encode("latin-1"), t)
+        bad = self._bad_char.search(region) is not None if self._bad_char is not None else False
+        off = self._base + pos
+        ic = self._ic
+        assert ic is not None
+        if self._base + end - ic.offset > self.options.max_interchange_bytes:
+            raise self._fail(f"interchange larger than {self.options.max_interchange_bytes} bytes", None)
+        wrap = self._wrap
+        codec = self._charset.codec
+        known = self._known_tags
+        for piece in pieces:
+            raw = piece
+            seg_off = off
+            off += len(piece) + 1
+            if wrap and raw[:1] in (b"\r", b"\n") and raw[:1] in wrap:
+                stripped = raw.lstrip(wrap)
+                if ic.line_break is None:
+                    ic.line_break = raw[: len(raw) - len(stripped)].decode("latin-1")
+                seg_off += len(raw) - len(stripped)
+                raw = stripped
+            elif ic.line_break is None:
+                ic.line_break = ""
+            if len(raw) > self.options.max_segment_bytes:
+                raise self._fail(
+                    f"segment longer than {self.options.max_segment_bytes} bytes", None, offset=seg_off
+                )
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                text = self._decode_error(raw, exc, seg_off)
+            if wrap and ("\n" in text or "\r" in text):
+                text = self._unwrap(text, d)
+            if bad:
+                self._check_repertoire(raw, seg_off)
+            seg = self._split(text, d, self._token)
+            msg = self._msg
+            tag = seg[0]
+            if msg is not None and tag not in _SERVICE_TAGS:
+                msg.segments.append(seg)
+                if len(msg.segments) > self.options.max_transaction_segments:
+                    raise self._fail(
+                        f"message {msg.ref} has more than {self.options.max_transaction_segments} segments",
+                        "35",
+                        offset=seg_off,
+                    )
+                if tag not in known:
+                    if isinstance(tag, str) and _TAG_RE.fullmatch(tag) is not None:
+                        known.add(tag)
+                    else:
+                        msg.errors.append(self._seg_error(f"invalid segment tag {tag!r}", "22", seg, seg_off))
+                continue
+            if self._service(seg, seg_off, off, raw, d):
+                # UNZ: the header parser takes over from the byte after it.
+                self._pos = off - self._base
+                return True
+        self._pos = end + 1
+        return True
+
+    def _last_terminator(self, buf: bytes | bytearray, start: int, limit: int, t: bytes) -> int:
+        i = buf.rfind(t, start, limit)
+        rel = self._delims.release
+        if not rel:
+            return i
+        r = ord(rel)
+        while i >= 0:
+            k = i - 1
+            while k >= start and buf[k] == r:
+                k -= 1
+            if (i - 1 - k) % 2 == 0:
+                return i
+            i = buf.rfind(t, start, i)
+        return -1
+
+    def _no_terminator(self, buf: bytes | bytearray, pos: int) -> bool:
+        rest = len(buf) - pos
+        if rest > self.options.max_segment_bytes:
+            raise self._fail(f"no segment terminator within {self.options.max_segment_bytes} bytes", None)
+        if not self._eof:
+            return False
+        tail = bytes(buf[pos:]).strip(_GAP)
+        if self._msg is not None:
+            raise self._fail(
+                f"interchange truncated inside message {self._msg.ref}: UNT and UNZ missing", "13", tag="UNT"
+            )
+        if tail:
+            raise self._fail(f"interchange truncated: unterminated segment {tail[:20]!r}", "13")
+        raise self._fail("interchange truncated: UNZ missing", "13", tag="UNZ")
+
+    @staticmethod
+    def _glue(pieces: list[bytes], rel: bytes, t: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        carry: bytes | None = None
+        r = rel[0]
+        for piece in pieces:
+            p = piece
+            if carry is not None:
+                p = carry + t + p
+                carry = None
+            if p and p[-1] == r:
+                k = len(p) - 1
+                while k >= 0 and p[k] == r:
+                    k -= 1
+                if (len(p) - 1 - k) % 2 == 1:
+                    carry = p
+                    continue
+            out.append(p)
+        if carry is not None:
+            out.append(carry)
+        return out
+
+    def _unwrap(self, text: str, d: Delimiters) -> str:
+        specials = d.specials()
+        if "\r" not in specials:
+            text = text.replace("\r", "")
+        if "\n" not in specials:
+            text = text.replace("\n", "")
+        return text
+
+    @staticmethod
+    def _split(text: str, d: Delimiters, token: re.Pattern[str]) -> Segment:
+        es, cs = d.element, d.component
+        if (not d.release or d.release not in text) and (not d.repetition or d.repetition not in text):
+            parts = text.split(es)
+            if cs in text:
+                return tuple([tuple(p.split(cs)) if cs in p else p for p in parts])
+            return tuple(parts)
+        return _split_escaped(text, d, token)
+
+    def _decode_error(self, raw: bytes, exc: UnicodeDecodeError, seg_off: int) -> str:
+        tag = raw[:3].decode("latin-1", "replace")
+        byte = raw[exc.start]
+        text = (
+            f"byte 0x{byte:02X} at offset {seg_off + exc.start} in segment {tag} is not valid "
+            f"{self._charset.syntax_id} ({self._charset.codec})"
+        )
+        if self.options.lenient_charset:
+            self._warn(text + "; decoded leniently")
+            return lenient_decode(raw)
+        error = self._fail(
+            text,
+            "21",
+            scope="transaction" if self._msg else "interchange",
+            offset=seg_off + exc.start,
+            tag=tag,
+        )
+        if self._msg is None:
+            raise error
+        self._msg.errors.append(error)
+        return raw.decode("latin-1")
+
+    def _check_repertoire(self, raw: bytes, seg_off: int) -> None:
+        assert self._bad_char is not None
+        hit = self._bad_char.search(raw)
+        if hit is None or raw[hit.start()] >= 0x80:
+            return  # bytes outside ASCII are reported by the decoder
+        tag = raw[:3].decode("latin-1", "replace")
+        text = (
+            f"character {hit.group().decode('latin-1')!r} at offset {seg_off + hit.start()} in segment "
+            f"{tag} is outside the {self._charset.syntax_id} repertoire"
+        )
+        if not self.options.strict or self.options.lenient_charset:
+            self._warn(text)
+            return
+        error = self._fail(
+            text,
+            "21",
+            scope="transaction" if self._msg else "interchange",
+            offset=seg_off + hit.start(),
+            tag=tag,
+        )
+        if self._msg is None:
+            raise error
+        self._msg.errors.append(error)
+
+    def _warn(self, text: str) -> None:
+        if self._msg is not None:
+            self._msg.warnings.append(text)
+        elif self._ic is not None:
+            self._ic.warnings.append(text)
+
+    def _seg_error(
+        self, text: str, code: str, seg: Segment, seg_off: int, pos: int | None = None
+    ) -> RemoteSyntaxError:
+        msg = self._msg
+        tag = element(seg, 0)
+        return RemoteSyntaxError(
+            f"{tag}: {text}" if not text.startswith(tag) else text,
+            ack_hint=code,
+            scope="transaction",
+            location=Location(
+                interchange=self._ic.ref if self._ic else None,
+                group=self._group.ref if self._group else None,
+                transaction=msg.ref if msg else None,
+                segment_tag=tag,
+                segment_position=len(msg.segments) if msg else None,
+                element_position=pos,
+                byte_offset=seg_off,
+            ),
+        )
+
+    # -- service segments (the interchange grammar) ---------------------------------
+
+    def _service(self, seg: Segment, seg_off: int, end_off: int, raw: bytes, d: Delimiters) -> bool:
+        tag = seg[0]
+        ic = self._ic
+        assert ic is not None
+        if tag == "UNH":
+            if self._msg is not None:
+                self._close_message_without_unt(seg_off)
+            if self.state is ReaderState.INTERCHANGE and ic.groups:
+                raise self._fail(
+                    "UNH outside a group in an interchange that uses UNG groups",
+                    "30",
+                    offset=seg_off,
+                    tag="UNH",
+                )
+            self._open_message(seg, seg_off)
+            return False
+        if tag == "UNT":
+            if self._msg is None:
+                raise self._fail("UNT without UNH", "15", offset=seg_off, tag="UNT")
+            self._close_message(seg, seg_off)
+            return False
+        if self._msg is not None:
+            self._close_message_without_unt(seg_off)
+        if tag == "UNG":
+            if self.state is ReaderState.GROUP:
+                raise self._fail("UNG inside an open group (UNE missing)", "13", offset=seg_off, tag="UNE")
+            if ic.messages and not ic.groups:
+                raise self._fail("UNG after messages outside groups", "30", offset=seg_off, tag="UNG")
+            self._open_group(seg, seg_off)
+            return False
+        if tag == "UNE":
+            if self.state is not ReaderState.GROUP:
+                raise self._fail("UNE without UNG", "15", offset=seg_off, tag="UNE")
+            self._close_group(seg, seg_off)
+            return False
+        if tag == "UNZ":
+            if self.state is ReaderState.GROUP:
+                raise self._fail("UNZ inside an open group (UNE missing)", "13", offset=seg_off, tag="UNE")
+            self._close_interchange(seg, seg_off, end_off)
+            return True
+        if tag in ("UNB", "UNA"):
+            raise self._fail(
+                f"{tag} inside an open interchange (UNZ missing)", "13", offset=seg_off, tag="UNZ"
+            )
+        raise self._fail(
+            f"segment {element(seg, 0)!r} outside a message", "33", offset=seg_off, tag=element(seg, 0)
+        )
+
+    def _open_message(self, seg: Segment, seg_off: int) -> None:
+        ic = self._ic
+        assert ic is not None
+        ref = element(seg, 1)
+        ic.messages += 1
+        if self._group is not None:
+            self._group.messages += 1
+        msg = _Open(ref=ref, header=seg, offset=seg_off, index=ic.messages, segments=[seg])
+        self._msg = msg
+        self.state = ReaderState.MESSAGE
+        where = Location(
+            interchange=ic.ref,
+            group=self._group.ref if self._group else None,
+            transaction=ref or None,
+            segment_tag="UNH",
+            segment_position=1,
+            byte_offset=seg_off,
+        )
+        msg.errors.extend(envelope.check(seg, "transaction", where))
+        if ref and ref in ic.refs:
+            text = f"UNH: message reference {ref!r} is used twice in interchange {ic.ref}"
+            if self.options.strict:
+                msg.errors.append(
+                    RemoteSyntaxError(
+                        text,
+                        ack_hint="26",
+                        scope="transaction",
+                        location=Location(
+                            interchange=ic.ref,
+                            transaction=ref,
+                            segment_tag="UNH",
+                            segment_position=1,
+                            element_position=1,
+                            byte_offset=seg_off,
+                        ),
+                    )
+                )
+            else:
+                msg.warnings.append(text)
+        if len(ic.refs) < 100_000:  # bounded memory on huge interchanges
+            ic.refs.add(ref)
+
+    def _emit_message(self, msg: _Open) -> None:
+        ic = self._ic
+        assert ic is not None
+        head = msg.header
+        self._events.append(
+            Message(
+                type=component(head, 2, 0),
+                version=component(head, 2, 1),
+                release=component(head, 2, 2),
+                agency=component(head, 2, 3),
+                association=component(head, 2, 4) or None,
+                reference=msg.ref,
+                segments=tuple(msg.segments),
+                delimiters=self._delims,
+                interchange_ref=ic.ref,
+                group_ref=self._group.ref if self._group else None,
+                byte_offset=msg.offset,
+                index=msg.index,
+                errors=tuple(msg.errors),
+                warnings=tuple(msg.warnings),
+            )
+        )
+        self._msg = None
+        self.state = ReaderState.GROUP if self._group is not None else ReaderState.INTERCHANGE
+
+    def _close_message(self, seg: Segment, seg_off: int) -> None:
+        msg = self._msg
+        ic = self._ic
+        assert msg is not None and ic is not None
+        msg.segments.append(seg)
+        count = len(msg.segments)
+        where = Location(
+            interchange=ic.ref,
+            group=self._group.ref if self._group else None,
+            transaction=msg.ref or None,
+            segment_tag="UNT",
+            segment_position=count,
+            byte_offset=seg_off,
+        )
+        field_errors = envelope.check(seg, "transaction", where)
+        msg.errors.extend(field_errors)
+        declared = element(seg, 1)
+        if declared.isdigit() and int(declared) != count:
+            msg.errors.append(
+                RemoteSyntaxError(
+                    f"UNT: segment count {declared} does not match the {count} segments UNH..UNT",
+                    ack_hint="29",
+                    scope="transaction",
+                    location=Location(
+                        interchange=ic.ref,
+                        group=where.group,
+                        transaction=msg.ref or None,
+                        segment_tag="UNT",
+                        segment_position=count,
+                        element_position=1,
+                        byte_offset=seg_off,
+                    ),
+                )
+            )
+        ref = element(seg, 2)
+        if ref and ref != msg.ref:
+            msg.errors.append(
+                RemoteSyntaxError(
+                    f"UNT: message reference {ref!r} does not match UNH {msg.ref!r}",
+                    ack_hint="28",
+                    scope="transaction",
+                    location=Location(
+                        interchange=ic.ref,
+                        group=where.group,
+                        transaction=msg.ref or None,
+                        segment_tag="UNT",
+                        segment_position=count,
+                        element_position=2,
+                        byte_offset=seg_off,
+                    ),
+                )
+            )
+        self._emit_message(msg)
+
+    def _close_message_without_unt(self, seg_off: int) -> None:
+        msg = self._msg
+        assert msg is not None
+        msg.errors.append(
+            RemoteSyntaxError(
+                f"message {msg.ref} has no UNT",
+                ack_hint="13",
+                scope="transaction",
+                location=Location(
+                    interchange=self._ic.ref if self._ic else None,
+                    group=self._group.ref if self._group else None,
+                    transaction=msg.ref or None,
+                    segment_tag="UNT",
+                    segment_position=len(msg.segments) + 1,
+                    byte_offset=seg_off,
+                ),
+            )
+        )
+        self._emit_message(msg)
+
+    def _open_group(self, seg: Segment, seg_off: int) -> None:
+        ic = self._ic
+        assert ic is not None
+        ref = element(seg, 5)
+        ic.groups += 1
+        self._group = _Group(ref=ref)
+        self.state = ReaderState.GROUP
+        where = Location(interchange=ic.ref, group=ref or None, segment_tag="UNG", byte_offset=seg_off)
+        self._events.append(
+            GroupStart(
+                group_id=element(seg, 1),
+                sender_id=component(seg, 2, 0),
+                sender_qualifier=component(seg, 2, 1) or None,
+                recipient_id=component(seg, 3, 0),
+                recipient_qualifier=component(seg, 3, 1) or None,
+                date=component(seg, 4, 0),
+                time=component(seg, 4, 1),
+                reference=ref,
+                agency=element(seg, 6) or None,
+                version=component(seg, 7, 0) or None,
+                release=component(seg, 7, 1) or None,
+                segment=seg,
+                byte_offset=seg_off,
+                errors=tuple(envelope.check(seg, "group", where)),
+            )
+        )
+
+    def _close_group(self, seg: Segment, seg_off: int) -> None:
+        ic, group = self._ic, self._group
+        assert ic is not None and group is not None
+        where = Location(interchange=ic.ref, group=group.ref or None, segment_tag="UNE", byte_offset=seg_off)
+        errors = envelope.check(seg, "group", where)
+        declared, ref = element(seg, 1), element(seg, 2)
+        if declared.isdigit() and int(declared) != group.messages:
+            errors.append(
+                RemoteSyntaxError(
+                    f"UNE: message count {declared} does not match the {group.messages} messages"
+                    f" in group {group.ref}",
+                    ack_hint="29",
+                    scope="group",
+                    location=Location(
+                        interchange=ic.ref,
+                        group=group.ref or None,
+                        segment_tag="UNE",
+                        element_position=1,
+                        byte_offset=seg_off,
+                    ),
+                )
+            )
+        if ref and ref != group.ref:
+            errors.append(
+                RemoteSyntaxError(
+                    f"UNE: group reference {ref!r} does not match UNG {group.ref!r}",
+                    ack_hint="28",
+                    scope="group",
+                    location=Location(
+                        interchange=ic.ref,
+                        group=group.ref or None,
+                        segment_tag="UNE",
+                        element_position=2,
+                        byte_offset=seg_off,
+                    ),
+                )
+            )
+        if group.messages == 0:
+            errors.append(
+                RemoteSyntaxError(
+                    f"group {group.ref} holds no message",
+                    ack_hint="32",
+                    scope="group",
+                    location=Location(
+                        interchange=ic.ref, group=group.ref or None, segment_tag="UNE", byte_offset=seg_off
+                    ),
+                )
+            )
+        self._events.append(
+            GroupEnd(count=declared, reference=ref, segment=seg, byte_offset=seg_off, errors=tuple(errors))
+        )
+        self._group = None
+        self.state = ReaderState.INTERCHANGE
+
+    def _close_interchange(self, seg: Segment, seg_off: int, end_off: int) -> None:
+        ic = self._ic
+        assert ic is not None
+        where = Location(interchange=ic.ref or None, segment_tag="UNZ", byte_offset=seg_off)
+        errors = envelope.check(seg, "interchange", where)
+        declared, ref = element(seg, 1), element(seg, 2)
+        # ISO 9735: UNZ 0036 counts the groups when UNG is used, else the messages.
+        expected, what = (ic.groups, "groups") if ic.groups else (ic.messages, "messages")
+        if declared.isdigit() and int(declared) != expected:
+            errors.append(
+                RemoteSyntaxError(
+                    f"UNZ: control count {declared} does not match the {expected} {what}"
+                    f" in interchange {ic.ref}",
+                    ack_hint="29",
+                    scope="interchange",
+                    location=Location(
+                        interchange=ic.ref or None, segment_tag="UNZ", element_position=1, byte_offset=seg_off
+                    ),
+                )
+            )
+        if ref and ref != ic.ref:
+            errors.append(
+                RemoteSyntaxError(
+                    f"UNZ: control reference {ref!r} does not match UNB {ic.ref!r}",
+                    ack_hint="28",
+                    scope="interchange",
+                    location=Location(
+                        interchange=ic.ref or None, segment_tag="UNZ", element_position=2, byte_offset=seg_off
+                    ),
+                )
+            )
+        if expected == 0:
+            errors.append(
+                RemoteSyntaxError(
+                    f"interchange {ic.ref} holds no message",
+                    ack_hint="32",
+                    scope="interchange",
+                    location=Location(interchange=ic.ref or None, segment_tag="UNZ", byte_offset=seg_off),
+                )
+            )
+        self._events.append(
+            InterchangeEnd(
+                count=declared,
+                reference=ref,
+                segment=seg,
+                byte_offset=seg_off,
+                end_offset=end_off,
+                line_break=ic.line_break or "",
+                errors=tuple(errors),
+                warnings=tuple(ic.warnings),
+            )
+        )
+        self._ic = None
+        self.state = ReaderState.HEADER
+
+
+def _split_escaped(text: str, d: Delimiters, token: re.Pattern[str]) -> Segment:
+    """Split a segment that contains release or repetition characters."""
+    es, cs, rs = d.element, d.component, d.repetition
+    elements: list[Element] = []
+    occurrences: list[str | tuple[str, ...]] = []
+    comps: list[str] = []
+    cur: list[str] = []
+
+    def close_occurrence() -> None:
+        comps.append("".join(cur))
+        cur.clear()
+        occurrences.append(tuple(comps) if len(comps) > 1 else comps[0])
+        comps.clear()
+
+    def close_element() -> None:
+        close_occurrence()
+        if len(occurrences) > 1:
+            elements.append(Repeated(tuple(occurrences)))
+        else:
+            elements.append(occurrences[0])
+        occurrences.clear()
+
+    for released, sep, plain, dangling in token.findall(text):
+        if plain:
+            cur.append(plain)
+        elif sep:
+            if sep == es:
+                close_element()
+            elif sep == cs:
+                comps.append("".join(cur))
+                cur.clear()
+            elif sep == rs:
+                close_occurrence()
+        elif released:
+            cur.append(released)
+        elif dangling:
+            cur.append(dangling)  # a release character at the very end releases nothing
+    close_element()
+    return tuple(elements)
+
+
+__all__ = ["EdifactReader", "ReaderState"]

@@ -1,0 +1,431 @@
+"""X12 translation: streaming reader, envelope checks, maps and acknowledgments.
+
+Pipeline for one file: :class:`X12Reader` events → :class:`EnvelopeValidator`
+→ per transaction set the maps' ``validate`` and ``to_canonical`` (when the
+maps package provides them; a set with no map becomes an ``x12.<set>``
+syntax-layer document) → TA1/997/999 per the options' ack policy.
+
+Scopes decide what is forwarded: an interchange-scope error drops every
+document of that interchange, a group-scope error every document of the
+group, a transaction-scope error that set; segment/element errors are
+warnings unless ``options.strict``.
+
+:func:`translate_x12` folds a whole buffer into a :class:`Translation`;
+:func:`iter_translate_x12` streams (memory bounded by the largest
+transaction set) and yields documents as their SE arrives, so a later
+interchange- or group-scope error (yielded as a ``RemoteSyntaxError``) tells
+the consumer to discard the documents it already got from that envelope.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Location, RemoteSyntaxError
+from ..options import TranslatorOptions
+from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
+from .acks import (
+    GroupOutcome,
+    InterchangeOutcome,
+    TransactionOutcome,
+    build_functional_ack,
+    build_ta1,
+    parse_functional_ack,
+    parse_ta1,
+)
+from .envelope import EnvelopeValidator
+from .reader import TransactionSetError, X12Reader
+from .syntax import (
+    NEED_DATA,
+    Delimiters,
+    GroupEnd,
+    GroupStart,
+    InterchangeEnd,
+    InterchangeStart,
+    Segment,
+    TechnicalAck,
+    TransactionSet,
+)
+from .syntax_model import transaction_document
+from .writer import X12Writer, write_interchange
+
+_CHUNK = 1 << 20  # whole buffers are still fed through the streaming reader, 1 MiB at a time
+
+X12Item = TranslatedDocument | Acknowledgment | RemoteSyntaxError
+
+
+@dataclass(frozen=True, slots=True)
+class _Maps:
+    to_canonical: Callable[[TransactionSet, TranslatorOptions], Any] | None
+    validate: Callable[[TransactionSet], list[RemoteSyntaxError]] | None
+    mapped_sets: frozenset[str] | None
+
+
+def _load_maps() -> _Maps:
+    # The maps package is developed in parallel; translate without it when absent.
+    try:
+        mod = importlib.import_module(".maps", __name__)
+    except ImportError:
+        return _Maps(None, None, None)
+    mapped = getattr(mod, "MAPPED_SETS", None)
+    return _Maps(
+        getattr(mod, "to_canonical", None),
+        getattr(mod, "validate", None),
+        frozenset(mapped) if mapped is not None else None,
+    )
+
+
+_MAPS: _Maps | None = None
+
+
+def _maps() -> _Maps:
+    global _MAPS  # noqa: PLW0603 - loaded once, lazily, to avoid an import cycle with the maps
+    if _MAPS is None:
+        _MAPS = _load_maps()
+    return _MAPS
+
+
+@dataclass(slots=True)
+class _Marker:
+    """End of a group or an interchange, for the whole-file folding."""
+
+    kind: str  # "group" or "interchange"
+    rejected: bool
+
+
+@dataclass(slots=True)
+class _Session:
+    """Turns reader events into documents, errors and acks for one stream."""
+
+    options: TranslatorOptions
+    record_accepted: bool = True
+    validator: EnvelopeValidator = field(init=False)
+    interchange: InterchangeOutcome | None = None
+    group: GroupOutcome | None = None
+    isa: InterchangeStart | None = None
+    gs: Segment = ()
+    warnings: list[str] = field(default_factory=list)
+    generated: int = 0
+    generated_groups: int = 0
+    generated_sets: int = 0
+
+    def __post_init__(self) -> None:
+        self.validator = EnvelopeValidator(self.options)
+
+    def _envelope(self, tx_control: str | None) -> Envelope:
+        isa = self.isa.segment if self.isa is not None else ()
+        gs = self.gs
+
+        def el(seg: Segment, i: int) -> str | None:
+            return seg[i].strip() or None if i < len(seg) else None
+
+        return Envelope(
+            standard="x12",
+            sender_qualifier=el(isa, 5),
+            sender_id=el(isa, 6),
+            receiver_qualifier=el(isa, 7),
+            receiver_id=el(isa, 8),
+            interchange_control=el(isa, 13),
+            group_control=el(gs, 6),
+            transaction_control=tx_control,
+            version=el(gs, 8),
+            application_sender=el(gs, 2),
+            application_receiver=el(gs, 3),
+            test_indicator=el(isa, 15) == "T",
+        )
+
+    def handle(self, event: object) -> list[X12Item | _Marker]:
+        if isinstance(event, TransactionSet):
+            return self._transaction(event)
+        out: list[X12Item | _Marker] = []
+        errors = self.validator.feed(event) if isinstance(
+            event, InterchangeStart | GroupStart | GroupEnd | InterchangeEnd | TechnicalAck
+        ) else []
+        new_warnings = self.validator.take_warnings()
+        out.extend(errors)
+        if isinstance(event, InterchangeStart):
+            self.isa = event
+            self.warnings = new_warnings
+            self.interchange = InterchangeOutcome(header=event.segment, delimiters=event.delimiters,
+                                                  errors=list(errors))
+        else:
+            self.warnings.extend(new_warnings)
+        if isinstance(event, GroupStart):
+            self.gs = event.segment
+            self.group = GroupOutcome(header=event.segment, errors=list(errors),
+                                      record_accepted=self.record_accepted)
+        elif isinstance(event, GroupEnd):
+            if self.group is not None:
+                self.group.trailer = event.segment
+                self.group.errors.extend(errors)
+                if self.interchange is not None:
+                    self.interchange.groups.append(self.group)
+                out.append(_Marker("group", self.group.rejected))
+            self.group = None
+            self.gs = ()
+        elif isinstance(event, TechnicalAck):
+            out.append(self._ta1_document(event))
+        elif isinstance(event, InterchangeEnd):
+            if self.interchange is not None:
+                self.interchange.errors.extend(errors)
+                out.extend(self._acks(self.interchange))
+                out.append(_Marker("interchange", self.interchange.rejected))
+            self.interchange = None
+            self.isa = None
+        return out
+
+    def reader_error(self, error: RemoteSyntaxError) -> list[X12Item | _Marker]:
+        """Attach an error the reader raised to the open envelope."""
+        if isinstance(error, TransactionSetError) and self.group is not None:
+            self.group.add(TransactionOutcome(set_id=error.set_id, control=error.location.transaction or "",
+                                              errors=[error], rejected=True))
+        elif error.scope == "group" and self.group is not None:
+            self.group.errors.append(error)
+        elif error.scope == "interchange" and self.interchange is not None:
+            self.interchange.errors.append(error)
+        return [error]
+
+    def _ta1_document(self, event: TechnicalAck) -> TranslatedDocument:
+        return TranslatedDocument(
+            document_type="functional_ack",
+            schema_version="1.0",
+            document=parse_ta1(event.segment),
+            envelope=self._envelope(None),
+            transaction_set="TA1",
+            warnings=tuple(self.warnings),
+        )
+
+    def _transaction(self, tx: TransactionSet) -> list[X12Item | _Marker]:
+        errors = self.validator.check_transaction(tx)
+        maps = _maps()
+        if maps.validate is not None and not any(e.scope == "transaction" for e in errors):
+            errors.extend(maps.validate(tx))
+        strict = self.options.strict
+        rejected = any(e.scope != "segment" for e in errors) or (strict and bool(errors))
+        out: list[X12Item | _Marker] = list(errors)
+        warnings = [*self.warnings, *(str(e) for e in errors if e.scope == "segment")]
+        document: TranslatedDocument | None = None
+        if not rejected:
+            try:
+                document = self._document(tx, maps, warnings)
+            except RemoteSyntaxError as exc:
+                errors.append(exc)
+                out.append(exc)
+                rejected = True
+        if document is None and not rejected:
+            error = RemoteSyntaxError(
+                f"no map for transaction set {tx.set_id} and unmapped sets are rejected",
+                ack_hint="AK5:1",
+                scope="transaction",
+                location=Location(interchange=tx.interchange_control, group=tx.group_control,
+                                  transaction=tx.control, segment_tag="ST", segment_position=1,
+                                  element_position=1),
+            )
+            errors.append(error)
+            out.append(error)
+            rejected = True
+        if document is not None:
+            out.append(document)
+        if self.group is not None:
+            self.group.add(TransactionOutcome(set_id=tx.set_id, control=tx.control,
+                                              implementation_ref=tx.implementation_ref, errors=errors,
+                                              rejected=rejected))
+        return out
+
+    def _document(self, tx: TransactionSet, maps: _Maps, warnings: list[str]) -> TranslatedDocument | None:
+        mapped = None
+        if self.options.map_business and maps.to_canonical is not None and (
+            maps.mapped_sets is None or tx.set_id in maps.mapped_sets
+        ):
+            mapped = maps.to_canonical(tx, self.options)
+        envelope = self._envelope(tx.control)
+        if mapped is not None:
+            return TranslatedDocument(
+                document_type=mapped.document_type,
+                schema_version=mapped.schema_version,
+                document=mapped.document,
+                envelope=envelope,
+                transaction_set=tx.set_id,
+                extensions=mapped.extensions,
+                warnings=(*warnings, *mapped.warnings),
+            )
+        if tx.set_id in ("997", "999") and self.options.map_business:
+            return TranslatedDocument(
+                document_type="functional_ack",
+                schema_version="1.0",
+                document=parse_functional_ack(tx),
+                envelope=envelope,
+                transaction_set=tx.set_id,
+                warnings=tuple(warnings),
+            )
+        if self.options.reject_unmapped:
+            return None
+        isa = self.isa.segment if self.isa is not None else ()
+        return TranslatedDocument(
+            document_type=f"x12.{tx.set_id}",
+            schema_version="1.0",
+            document=transaction_document(tx, isa, self.gs),
+            envelope=envelope,
+            transaction_set=tx.set_id,
+            warnings=tuple(warnings),
+        )
+
+    def _acks(self, outcome: InterchangeOutcome) -> list[X12Item | _Marker]:
+        opts = self.options
+        out: list[X12Item | _Marker] = []
+        isa13 = outcome.header[13].strip() if len(outcome.header) > 13 else None
+        requested = len(outcome.header) > 14 and outcome.header[14].strip() == "1"
+        want_ta1 = opts.ta1 == "always" or (opts.ta1 == "on_error" and (outcome.rejected or requested))
+        base = opts.control_numbers
+        if want_ta1:
+            payload = build_ta1(outcome, opts, interchange_control=base.interchange + self.generated)
+            self.generated += 1
+            out.append(
+                Acknowledgment(kind="TA1", payload=payload, accepted=not outcome.rejected, answers=isa13)
+            )
+        if outcome.rejected or opts.functional_ack == "never":
+            return out
+        has_errors = any(g.rejected or g.accepted != g.received or any(t.errors for t in g.transactions)
+                         for g in outcome.groups)
+        if opts.functional_ack == "on_error" and not has_errors:
+            return out
+        built = build_functional_ack(
+            outcome,
+            opts,
+            interchange_control=base.interchange + self.generated,
+            group_control=base.group + self.generated_groups,
+            transaction_control=base.transaction + self.generated_sets,
+        )
+        if built is not None:
+            payload, kind, accepted = built
+            groups = sum(1 for g in outcome.groups if g.header[1:2] != ("FA",))
+            self.generated += 1
+            self.generated_groups += groups
+            self.generated_sets += groups
+            out.append(Acknowledgment(kind=kind, payload=payload, accepted=accepted, answers=isa13))
+        return out
+
+    def finish(self) -> list[X12Item | _Marker]:
+        """End of input: nothing open remains (the reader closed every envelope)."""
+        return []
+
+
+def _run(chunks: Iterable[bytes], options: TranslatorOptions, *, record_accepted: bool
+         ) -> Iterator[X12Item | _Marker]:
+    reader = X12Reader(options)
+    session = _Session(options, record_accepted=record_accepted)
+
+    def drain() -> Iterator[X12Item | _Marker]:
+        while True:
+            try:
+                event = reader.next_event()
+            except RemoteSyntaxError as exc:
+                yield from session.reader_error(exc)
+                continue
+            if event is NEED_DATA:
+                return
+            yield from session.handle(event)
+
+    for chunk in chunks:
+        if chunk:
+            reader.receive_data(chunk)
+            yield from drain()
+    reader.receive_data(b"")
+    yield from drain()
+    yield from session.finish()
+
+
+def iter_translate_x12(
+    chunks: Iterable[bytes], options: TranslatorOptions | None = None
+) -> Iterator[X12Item]:
+    """Translate a stream of X12 bytes, yielding results as soon as they are known.
+
+    Memory stays bounded by the largest transaction set (accepted sets are
+    counted, not kept, so a 997/999 lists AK2 loops only for sets in error).
+
+    Args:
+        chunks: the input in pieces of any size.
+        options: policy; defaults are lenient.
+
+    Yields:
+        :class:`TranslatedDocument` per accepted set (or TA1), every
+        :class:`RemoteSyntaxError`, and the :class:`Acknowledgment` of each
+        interchange after its IEA.  A document is final only if no error of
+        scope ``group``/``interchange`` for its envelope follows.
+    """
+    opts = options or TranslatorOptions()
+    for item in _run(chunks, opts, record_accepted=False):
+        if not isinstance(item, _Marker):
+            yield item
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), _CHUNK):
+        yield bytes(view[start : start + _CHUNK])
+
+
+def translate_x12(data: bytes, options: TranslatorOptions | None = None) -> Translation:
+    """Translate one X12 file; see :func:`translators.translate`.
+
+    Args:
+        data: the whole file.
+        options: policy.
+
+    Returns:
+        Documents of every accepted set in accepted groups and interchanges,
+        the acknowledgments, every error; ``rejected`` when no interchange
+        in the file was usable.
+
+    Raises:
+        RemoteSyntaxError: never for bad input (errors are in the result);
+            only from the options' size limits being hit before any ISA.
+    """
+    opts = options or TranslatorOptions()
+    documents: list[TranslatedDocument] = []
+    acks: list[Acknowledgment] = []
+    errors: list[RemoteSyntaxError] = []
+    pending_group: list[TranslatedDocument] = []
+    pending_interchange: list[TranslatedDocument] = []
+    interchanges = 0
+    usable = 0
+    if len(data) > opts.max_interchange_bytes * 16:
+        raise RemoteSyntaxError(f"file of {len(data)} bytes is over the size limit", ack_hint="TA1:024")
+    for item in _run(_chunks(data), opts, record_accepted=True):
+        if isinstance(item, TranslatedDocument):
+            pending_group.append(item)
+        elif isinstance(item, Acknowledgment):
+            acks.append(item)
+        elif isinstance(item, RemoteSyntaxError):
+            errors.append(item)
+        elif item.kind == "group":
+            if not item.rejected:
+                pending_interchange.extend(pending_group)
+            pending_group = []
+        else:
+            interchanges += 1
+            if not item.rejected:
+                usable += 1
+                # TA1 documents sit outside groups.
+                documents.extend(pending_interchange)
+                documents.extend(pending_group)
+            pending_interchange = []
+            pending_group = []
+    rejected = usable == 0
+    return Translation(standard="x12", documents=tuple(documents), acks=tuple(acks), errors=tuple(errors),
+                       rejected=rejected)
+
+
+__all__ = [
+    "Delimiters",
+    "EnvelopeValidator",
+    "X12Item",
+    "X12Reader",
+    "X12Writer",
+    "iter_translate_x12",
+    "translate_x12",
+    "write_interchange",
+]

@@ -1,0 +1,194 @@
+"""X12 transaction sets <-> canonical business documents.
+
+Inbound: :func:`to_canonical` maps one :class:`~translators.x12.syntax.TransactionSet`
+to a :class:`~translators.models.MappedDocument`.  Outbound:
+:func:`from_canonical` renders a canonical document as the segments of one
+transaction set (ST..SE) for the writer.  Element-level checks live in
+:mod:`translators.x12.definitions` (:func:`validate`).
+
+Versions: the maps read 004010 and 005010 and tolerate 003xxx, 004030 and
+004060 where the segments they place have the same meaning; the version
+only matters to validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from pydantic import ValidationError
+
+from ...errors import LocalTranslationError
+from ...models import DOCUMENT_MODELS, MappedDocument
+from ...options import TranslatorOptions
+from ..syntax import Segment, TransactionSet
+from . import (
+    freight_invoice,
+    functional_ack,
+    inventory_advice,
+    invoice,
+    load_tender,
+    load_tender_response,
+    order_response,
+    purchase_order,
+    receiving_advice,
+    ship_notice,
+    shipment_status,
+    warehouse_shipping_advice,
+    warehouse_shipping_order,
+    warehouse_stock_transfer,
+)
+from .context import MAP_OPTION_KEYS, MapContext
+
+_MODULES: dict[str, ModuleType] = {
+    "850": purchase_order,
+    "855": order_response,
+    "856": ship_notice,
+    "810": invoice,
+    "940": warehouse_shipping_order,
+    "945": warehouse_shipping_advice,
+    "943": warehouse_stock_transfer,
+    "944": receiving_advice,
+    "846": inventory_advice,
+    "214": shipment_status,
+    "204": load_tender,
+    "990": load_tender_response,
+    "210": freight_invoice,
+    "997": functional_ack,
+    "999": functional_ack,
+}
+
+#: X12 set id -> canonical document type
+MAPPED_SETS: dict[str, str] = {set_id: str(mod.DOCUMENT_TYPE) for set_id, mod in _MODULES.items()}
+
+#: canonical document type -> the X12 set written by default
+OUTBOUND_SETS: dict[str, str] = {
+    "purchase_order": "850",
+    "order_response": "855",
+    "ship_notice": "856",
+    "invoice": "810",
+    "warehouse_shipping_order": "940",
+    "warehouse_shipping_advice": "945",
+    "warehouse_stock_transfer": "943",
+    "receiving_advice": "944",
+    "inventory_advice": "846",
+    "shipment_status": "214",
+    "load_tender": "204",
+    "load_tender_response": "990",
+    "freight_invoice": "210",
+    "functional_ack": "997",
+}
+
+#: functional identifier code (GS01) for each set we write
+FUNCTIONAL_IDS: dict[str, str] = {
+    "850": "PO", "855": "PR", "856": "SH", "810": "IN", "940": "OW", "945": "SW", "943": "AR",
+    "944": "RE", "846": "IB", "214": "QM", "204": "SM", "990": "GF", "210": "IM", "997": "FA", "999": "FA",
+}
+
+
+def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions | None) -> MapContext:
+    opts = options.map_options.get(set_id, {}) if options is not None else {}
+    if tx is None:
+        return MapContext(set_id, options=opts)
+    return MapContext(set_id, component=tx.delimiters.component, repetition=tx.delimiters.repetition, options=opts)
+
+
+def map_segments(
+    set_id: str,
+    segments: Sequence[Segment],
+    *,
+    version: str = "004010",
+    ctx: MapContext | None = None,
+) -> tuple[MappedDocument, MapContext]:
+    """Map raw segments (ST..SE) and also return the run context (for tests and stats).
+
+    Raises:
+        KeyError: no map for ``set_id``.
+        RemoteSyntaxError: the set lacks what identifies the document.
+    """
+    mod = _MODULES[set_id]
+    run_ctx = ctx if ctx is not None else MapContext(set_id)
+    read: Callable[..., dict[str, Any]] = mod.read
+    document = read(segments, run_ctx) if set_id not in ("997", "999") else read(segments, run_ctx, set_id)
+    return run_ctx.result(str(mod.DOCUMENT_TYPE), document), run_ctx
+
+
+def to_canonical(tx: TransactionSet, options: TranslatorOptions | None = None) -> MappedDocument:
+    """Map one X12 transaction set to its canonical business document.
+
+    Args:
+        tx: the set as the reader produced it (ST..SE, delimiters, GS08).
+        options: partner deviations in ``options.map_options[tx.set_id]``
+            (keys in :data:`MAP_OPTION_KEYS`).
+
+    Returns:
+        The document, what was not placed (``extensions``) and warnings.
+
+    Raises:
+        KeyError: no map exists for ``tx.set_id`` (check :data:`MAPPED_SETS`).
+        RemoteSyntaxError: the set lacks the segment that identifies the
+            document (e.g. an 850 without BEG), scope ``transaction``.
+    """
+    doc, _ = map_segments(tx.set_id, tx.segments, version=tx.version, ctx=_context(tx.set_id, tx, options))
+    return doc
+
+
+def from_canonical(
+    document_type: str,
+    document: Mapping[str, Any],
+    *,
+    set_id: str | None = None,
+    control: str = "0001",
+    version: str = "004010",
+    implementation_ref: str | None = None,
+    options: TranslatorOptions | None = None,
+) -> tuple[Segment, ...]:
+    """Render a canonical document as one X12 transaction set, ST to SE.
+
+    Args:
+        document_type: a key of :data:`~translators.models.DOCUMENT_MODELS`.
+        document: the document as JSON data; validated against its model first.
+        set_id: the X12 set to write (default from :data:`OUTBOUND_SETS`;
+            ``"999"`` for a functional_ack written as 999).
+        control: ST02/SE02 transaction set control number.
+        version: the version the set is written in (GS08 is the writer's job;
+            kept for symmetry with :func:`to_canonical`).
+        implementation_ref: ST03, e.g. ``005010X231`` for a 999.
+        options: partner deviations in ``options.map_options[set_id]``.
+
+    Returns:
+        The segments, ST first and SE (with the right count) last.
+
+    Raises:
+        LocalTranslationError: the document does not validate, or holds a
+            value X12 cannot carry.
+    """
+    sid = set_id or OUTBOUND_SETS.get(document_type)
+    if sid is None or sid not in _MODULES or MAPPED_SETS[sid] != document_type:
+        raise LocalTranslationError(f"no X12 map writes {document_type!r} as set {sid!r}")
+    try:
+        model = DOCUMENT_MODELS[document_type].model_validate(dict(document))
+    except ValidationError as exc:
+        raise LocalTranslationError(f"{document_type} does not validate: {exc}") from exc
+    data = model.model_dump(mode="json", exclude_defaults=True)
+    ctx = _context(sid, None, options)
+    mod = _MODULES[sid]
+    try:
+        body: list[Segment] = mod.write(data, ctx) if sid not in ("997", "999") else mod.write(data, ctx, sid)
+    except ValueError as exc:
+        raise LocalTranslationError(f"{document_type} cannot be written as X12 {sid}: {exc}") from exc
+    st: Segment = ("ST", sid, control, implementation_ref) if implementation_ref else ("ST", sid, control)
+    return (st, *body, ("SE", str(len(body) + 2), control))
+
+
+__all__ = [
+    "FUNCTIONAL_IDS",
+    "MAPPED_SETS",
+    "MAP_OPTION_KEYS",
+    "OUTBOUND_SETS",
+    "MapContext",
+    "from_canonical",
+    "map_segments",
+    "to_canonical",
+]

@@ -1,0 +1,308 @@
+"""One map run: partner options, value conversion, and the record of what was not placed.
+
+Strategy: a map walks the transaction set once.  Each segment tag has a
+handler (a dispatch dict, no pydantic, no regex per segment on the hot path)
+and a declaration of which element positions the handler places.  The
+runner records verbatim every segment no handler took, and every non-empty
+element a handler did not declare, in ``extensions``:
+
+* ``unmapped_segments``: ``[{"position": 7, "segment": ["PKG", "F", ...]}]``
+* ``unmapped_elements``: ``[{"position": 12, "tag": "N4", "elements": {"5": "SN"}}]``
+* ``invalid_values``: values that did not convert (a bad date...), kept raw.
+
+Positions count from 1 with ST = 1, as AK3/IK3 do.  Nothing is dropped.
+
+Partner deviations come from ``options.map_options[<set id>]``; the keys
+every X12 map understands are listed in :data:`MAP_OPTION_KEYS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ...errors import Location, RemoteSyntaxError
+from ...models import SCHEMA_VERSIONS, MappedDocument
+from ..syntax import Segment
+from . import values
+
+#: Keys read from ``options.map_options["<set id>"]`` by every X12 map:
+#:
+#: ``date_format``: how the partner writes DT elements when it deviates from
+#:   CCYYMMDD/YYMMDD (one of :data:`values.DATE_FORMATS`, e.g. ``"MMDDYY"``).
+#: ``unit_codes``: ``{"<partner unit>": "<canonical unit>"}`` for unit of
+#:   measure codes (X12 355); reversed when writing to the partner.
+#: ``product_qualifiers``: ``{"<X12 235 qualifier>": "<ProductIds field>"}``
+#:   overriding which product id qualifier fills which field
+#:   (e.g. ``{"CB": "buyer_part", "VA": "vendor_part"}``; ``"other"`` to keep
+#:   it in ``other``); the first qualifier that fills a field wins.
+#: ``store_reference``: REF qualifier that carries the store number
+#:   (``purchase_order.store_number``), e.g. ``"ST"`` or ``"DP"``.
+#: ``store_party_role``: N1 role whose id is the store number, e.g. ``"BY"``.
+MAP_OPTION_KEYS = ("date_format", "unit_codes", "product_qualifiers", "store_reference", "store_party_role")
+
+#: X12 235 product/service id qualifier -> canonical ProductIds field.
+DEFAULT_PRODUCT_QUALIFIERS: dict[str, str] = {
+    "UP": "upc",
+    "UI": "upc",
+    "EN": "gtin",
+    "UK": "gtin",
+    "UA": "gtin",
+    "EO": "gtin",
+    "VN": "vendor_part",
+    "VP": "vendor_part",
+    "BP": "buyer_part",
+    "IN": "buyer_part",
+    "CB": "buyer_part",
+    "PI": "buyer_part",
+    "SK": "sku",
+}
+#: Qualifier written for each field when rendering X12.
+DEFAULT_PRODUCT_OUTPUT: dict[str, str] = {
+    "upc": "UP",
+    "vendor_part": "VN",
+    "buyer_part": "BP",
+    "sku": "SK",
+}
+PRODUCT_FIELDS = ("gtin", "upc", "vendor_part", "buyer_part", "sku")
+
+
+class MapContext:
+    """Mutable state of one map run shared by all handlers.
+
+    Attributes:
+        set_id: ST01 of the set being mapped.
+        component: the interchange's component separator (ISA16).
+        repetition: the repetition separator, or None.
+        warnings: plain-language deviations.
+        extensions: unplaced data, see the module docstring.
+        placed: how many segments a handler placed (for tests and stats).
+    """
+
+    __slots__ = (
+        "component",
+        "date_format",
+        "extensions",
+        "placed",
+        "product_fields",
+        "product_output",
+        "repetition",
+        "set_id",
+        "store_party_role",
+        "store_reference",
+        "unit_codes",
+        "unit_output",
+        "warnings",
+    )
+
+    def __init__(
+        self,
+        set_id: str,
+        *,
+        component: str = ">",
+        repetition: str | None = None,
+        options: Mapping[str, object] | None = None,
+    ) -> None:
+        self.set_id = set_id
+        self.component = component
+        self.repetition = repetition
+        self.warnings: list[str] = []
+        self.extensions: dict[str, Any] = {}
+        self.placed = 0
+        opts = options or {}
+        fmt = opts.get("date_format")
+        self.date_format: str | None = str(fmt) if isinstance(fmt, str) else None
+        units = opts.get("unit_codes")
+        self.unit_codes: dict[str, str] = (
+            {str(k): str(v) for k, v in units.items()} if isinstance(units, Mapping) else {}
+        )
+        self.unit_output = {v: k for k, v in self.unit_codes.items()}
+        fields = dict(DEFAULT_PRODUCT_QUALIFIERS)
+        output = dict(DEFAULT_PRODUCT_OUTPUT)
+        quals = opts.get("product_qualifiers")
+        if isinstance(quals, Mapping):
+            for qual, name in quals.items():
+                fields[str(qual)] = str(name)
+                if str(name) in PRODUCT_FIELDS:
+                    output[str(name)] = str(qual)
+        self.product_fields = fields
+        self.product_output = output
+        ref = opts.get("store_reference")
+        self.store_reference: str | None = str(ref) if isinstance(ref, str) else None
+        role = opts.get("store_party_role")
+        self.store_party_role: str | None = str(role) if isinstance(role, str) else None
+
+    # -- recording -------------------------------------------------------
+    def unplaced(self, position: int, segment: Segment) -> None:
+        """Keep a whole segment no handler placed."""
+        self.extensions.setdefault("unmapped_segments", []).append(
+            {"position": position, "segment": list(segment)}
+        )
+
+    def leftover(self, position: int, segment: Segment, indexes: Iterable[int]) -> None:
+        """Keep the non-empty elements ``indexes`` of a placed segment."""
+        kept = {str(i): segment[i] for i in indexes if i < len(segment) and segment[i]}
+        if kept:
+            self.extensions.setdefault("unmapped_elements", []).append(
+                {"position": position, "tag": segment[0], "elements": kept}
+            )
+
+    def invalid(self, position: int, segment: Segment, index: int, what: str) -> None:
+        """Record a value that does not convert; it is kept raw, never guessed."""
+        value = segment[index]
+        self.extensions.setdefault("invalid_values", []).append(
+            {"position": position, "tag": segment[0], "element": index, "value": value}
+        )
+        self.warnings.append(
+            f"{segment[0]}{index:02d} at segment {position}: {value!r} is not a valid {what}; kept raw"
+        )
+
+    # -- value conversion ------------------------------------------------
+    def date(self, segment: Segment, index: int, position: int) -> str | None:
+        """Element ``index`` as an ISO date; None (and recorded) when absent or invalid."""
+        raw = segment[index] if index < len(segment) else ""
+        if not raw:
+            return None
+        iso = values.iso_date(raw, self.date_format)
+        if iso is None:
+            self.invalid(position, segment, index, "date")
+        return iso
+
+    def time(self, segment: Segment, index: int, position: int) -> str | None:
+        """Element ``index`` as an ISO time; None (and recorded) when absent or invalid."""
+        raw = segment[index] if index < len(segment) else ""
+        if not raw:
+            return None
+        iso = values.iso_time(raw)
+        if iso is None:
+            self.invalid(position, segment, index, "time")
+        return iso
+
+    def dec(self, segment: Segment, index: int, position: int) -> str | None:
+        """Element ``index`` (type R) as a decimal string; None when absent or invalid."""
+        raw = segment[index] if index < len(segment) else ""
+        if not raw:
+            return None
+        out = values.decimal(raw)
+        if out is None:
+            self.invalid(position, segment, index, "number")
+        return out
+
+    def implied(self, segment: Segment, index: int, position: int, places: int) -> str | None:
+        """Element ``index`` (type Nn) as a decimal string."""
+        raw = segment[index] if index < len(segment) else ""
+        if not raw:
+            return None
+        out = values.implied(raw, places)
+        if out is None:
+            self.invalid(position, segment, index, f"N{places} number")
+        return out
+
+    def integer(self, segment: Segment, index: int, position: int) -> int | None:
+        """Element ``index`` (type N0) as an int."""
+        raw = segment[index] if index < len(segment) else ""
+        if not raw:
+            return None
+        out = values.integer(raw)
+        if out is None:
+            self.invalid(position, segment, index, "integer")
+        return out
+
+    def unit(self, code: str) -> str | None:
+        """A partner unit code after the partner's translation table."""
+        if not code:
+            return None
+        return self.unit_codes.get(code, code)
+
+    def unit_out(self, code: str | None) -> str:
+        """A canonical unit code as the partner writes it."""
+        if not code:
+            return ""
+        return self.unit_output.get(code, code)
+
+    # -- result ------------------------------------------------------------
+    def result(self, document_type: str, document: dict[str, Any]) -> MappedDocument:
+        """Wrap the finished document."""
+        return MappedDocument(
+            document_type=document_type,
+            schema_version=SCHEMA_VERSIONS[document_type],
+            document=document,
+            extensions=self.extensions,
+            warnings=tuple(self.warnings),
+        )
+
+
+def missing(set_id: str, tag: str, what: str) -> RemoteSyntaxError:
+    """The error for a set that lacks the segment identifying its document (X12 AK3 code 3)."""
+    return RemoteSyntaxError(
+        f"{set_id} has no {tag} segment, so {what} is missing",
+        ack_hint="AK3:3",
+        scope="transaction",
+        location=Location(segment_tag=tag),
+    )
+
+
+Handler = Callable[[Any, Segment, int], bool]
+
+
+class Placement:
+    """Which element positions a handler places: 1..``top`` except ``holes``."""
+
+    __slots__ = ("holes", "top")
+
+    def __init__(self, top: int, holes: Sequence[int] = ()) -> None:
+        self.top = top
+        self.holes = tuple(holes)
+
+
+def placed(*positions: int) -> Placement:
+    """Build a :class:`Placement` from the element positions a handler places."""
+    top = max(positions) if positions else 0
+    return Placement(top, [i for i in range(1, top + 1) if i not in positions])
+
+
+HandlerTable = Mapping[str, tuple[Handler, Placement]]
+
+
+def run(segments: Sequence[Segment], table: HandlerTable, state: Any, ctx: MapContext) -> None:
+    """Walk the body of a transaction set (between ST and SE) once.
+
+    Args:
+        segments: the whole set, ST first and SE last.
+        table: tag -> (handler, placement).  A handler returns False to
+            decline a segment it cannot place in the current context.
+        state: the map's own state object, passed to every handler.
+        ctx: the run context that records what was not placed.
+    """
+    last = len(segments) - 1
+    for index in range(1, last):
+        seg = segments[index]
+        entry = table.get(seg[0])
+        position = index + 1
+        if entry is None or not entry[0](state, seg, position):
+            ctx.unplaced(position, seg)
+            continue
+        ctx.placed += 1
+        spec = entry[1]
+        n = len(seg)
+        if n > spec.top + 1 and any(seg[spec.top + 1 :]):
+            ctx.leftover(position, seg, range(spec.top + 1, n))
+        if spec.holes:
+            for i in spec.holes:
+                if i < n and seg[i]:
+                    ctx.leftover(position, seg, [h for h in spec.holes if h < n])
+                    break
+
+
+__all__ = [
+    "DEFAULT_PRODUCT_QUALIFIERS",
+    "MAP_OPTION_KEYS",
+    "PRODUCT_FIELDS",
+    "Handler",
+    "HandlerTable",
+    "MapContext",
+    "Placement",
+    "missing",
+    "placed",
+    "run",
+]

@@ -1,0 +1,4 @@
+"""stub."""
+from __future__ import annotations
+
+DOCUMENT_TYPE = "functional_ack"

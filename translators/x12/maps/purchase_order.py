@@ -1,0 +1,225 @@
+"""X12 850 Purchase Order <-> ``purchase_order``.
+
+Hot path: the inbound 850 is the highest-volume document, so this map is
+one pass over the segments with a dispatch dict and plain dicts; pydantic
+only runs in tests and at the sinks.
+
+Placement (X12 850 004010/005010 segment usage):
+BEG purpose/type/number/release/date/contract; CUR currency; REF references
+(or the store number, see ``store_reference``); PER contacts; DTM dates;
+TD5/TD3 carriers; ITD terms; FOB; SAC; TXI; N9+MSG references with text;
+NTE notes (003xxx); N1 loop parties; PO1 lines with PID description, PO4
+packaging, line REF/DTM/SAC/TXI/N9/N1 and SLN sub-lines; CTT and AMT totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..syntax import Segment
+from . import blocks as b
+from .context import MapContext, missing, placed, run
+from .walker import Entry, State, finish_totals, pick
+
+Doc = dict[str, Any]
+
+DOCUMENT_TYPE = "purchase_order"
+_LINE_KEYS = frozenset({"parties", "allowances_charges", "taxes"})
+
+
+class _PO(State):
+    __slots__ = ("seen", "sub")
+
+    def __init__(self, ctx: MapContext, doc: Doc) -> None:
+        super().__init__(ctx, doc, line_keys=_LINE_KEYS, store=True)
+        self.sub: Doc | None = None
+        self.seen = False
+
+
+def _beg(st: _PO, seg: Segment, pos: int) -> bool:
+    doc = st.doc
+    ctx = st.ctx
+    st.seen = True
+    b.put(doc, "purpose", b.el(seg, 1))
+    b.put(doc, "order_type", b.el(seg, 2))
+    doc["order_number"] = b.el(seg, 3)
+    b.put(doc, "release_number", b.el(seg, 4))
+    b.put(doc, "order_date", ctx.date(seg, 5, pos))
+    b.put(doc, "contract_number", b.el(seg, 6))
+    return True
+
+
+def _po1(st: _PO, seg: Segment, pos: int) -> bool:
+    ctx = st.ctx
+    n = len(seg)
+    line: Doc = {}
+    if n > 1 and seg[1]:
+        line["line_number"] = seg[1]
+    if n > 2 and seg[2]:
+        line["quantity"] = ctx.dec(seg, 2, pos)
+    if n > 3 and seg[3]:
+        line["unit"] = ctx.unit(seg[3])
+    if n > 4 and seg[4]:
+        line["unit_price"] = ctx.dec(seg, 4, pos)
+    if n > 5 and seg[5]:
+        line["price_basis"] = seg[5]
+    line["product"] = b.products(ctx, seg, 6) if n > 7 else {}
+    st.doc["lines"].append(line)
+    st.line = line
+    st.sub = None
+    st.party = None
+    return True
+
+
+def _pid(st: _PO, seg: Segment, pos: int) -> bool:
+    target = st.sub if st.sub is not None else st.line
+    if target is None or "description" in target:
+        return False
+    text = b.pid_text(seg)
+    if text is None:
+        return False
+    target["description"] = text
+    return True
+
+
+def _po4(st: _PO, seg: Segment, pos: int) -> bool:
+    if st.line is None or "packaging" in st.line:
+        return False
+    st.line["packaging"] = b.po4(st.ctx, seg, pos)
+    return True
+
+
+def _sln(st: _PO, seg: Segment, pos: int) -> bool:
+    if st.line is None:
+        return False
+    ctx = st.ctx
+    sub: Doc = {}
+    b.put(sub, "line_number", b.el(seg, 1))
+    b.put(sub, "relationship", b.el(seg, 3))
+    b.put(sub, "quantity", ctx.dec(seg, 4, pos))
+    b.put(sub, "unit", ctx.unit(b.el(seg, 5)))
+    b.put(sub, "unit_price", ctx.dec(seg, 6, pos))
+    sub["product"] = b.products(ctx, seg, 9)
+    st.line.setdefault("sublines", []).append(sub)
+    st.sub = sub
+    return True
+
+
+_SLN_PLACED = placed(1, 3, 4, 5, 6, *range(9, 31))
+
+TABLE: dict[str, Entry] = {
+    **pick("REF", "PER", "DTM", "N1", "N2", "N3", "N4", "NTE", "N9", "MSG", "TD5", "TD3", "ITD", "FOB",
+           "CUR", "SAC", "TXI", "CTT", "AMT"),
+    "BEG": (_beg, placed(1, 2, 3, 4, 5, 6)),
+    "PO1": (_po1, placed(*range(1, 26))),
+    "PID": (_pid, b.PID_PLACED),
+    "PO4": (_po4, b.PO4_PLACED),
+    "SLN": (_sln, _SLN_PLACED),
+}
+
+
+def read(segments: Sequence[Segment], ctx: MapContext) -> Doc:
+    """Map a whole 850 (ST..SE) to a ``purchase_order`` dict.
+
+    Args:
+        segments: the transaction set, ST first and SE last.
+        ctx: the run context (options, unplaced data, warnings).
+
+    Returns:
+        The document as plain data (no ``extensions`` key; see ``ctx``).
+
+    Raises:
+        RemoteSyntaxError: no BEG segment.
+    """
+    doc: Doc = {"order_number": "", "lines": []}
+    st = _PO(ctx, doc)
+    run(segments, TABLE, st, ctx)
+    if not st.seen:
+        raise missing("850", "BEG", "the purchase order number")
+    finish_totals(st)
+    if not doc["lines"]:
+        del doc["lines"]
+    return doc
+
+
+def _write_line(ctx: MapContext, line: Mapping[str, Any]) -> list[Segment]:
+    out: list[Segment] = [
+        b.make(
+            "PO1", line.get("line_number"), line.get("quantity"), ctx.unit_out(line.get("unit")),
+            line.get("unit_price"), line.get("price_basis"), *b.product_pairs(ctx, line.get("product") or {}),
+        )
+    ]
+    if line.get("description"):
+        out.append(b.make("PID", "F", "", "", "", line["description"]))
+    if line.get("packaging"):
+        out.append(b.write_po4(ctx, line["packaging"]))
+    refs = line.get("references") or []
+    out.extend(b.write_refs([r for r in refs if not r.get("text")]))
+    out.extend(b.write_sac(a) for a in line.get("allowances_charges") or [])
+    out.extend(b.write_txi(t) for t in line.get("taxes") or [])
+    out.extend(b.write_dtm(d) for d in line.get("dates") or [])
+    out.extend(b.write_refs([r for r in refs if r.get("text")]))
+    for p in line.get("parties") or []:
+        out.extend(b.write_party(p))
+    for s in line.get("sublines") or []:
+        out.append(
+            b.make(
+                "SLN", s.get("line_number"), "", s.get("relationship"), s.get("quantity"),
+                ctx.unit_out(s.get("unit")), s.get("unit_price"), "", "",
+                *b.product_pairs(ctx, s.get("product") or {}),
+            )
+        )
+        if s.get("description"):
+            out.append(b.make("PID", "F", "", "", "", s["description"]))
+    return out
+
+
+def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
+    """Render a ``purchase_order`` dict as the body of an 850 (without ST/SE).
+
+    Args:
+        doc: the document (already validated against its model).
+        ctx: the run context (partner unit and product qualifier tables).
+
+    Returns:
+        The segments from BEG to the last summary segment.
+    """
+    from . import values
+
+    out: list[Segment] = [
+        b.make(
+            "BEG", doc.get("purpose"), doc.get("order_type"), doc.get("order_number"), doc.get("release_number"),
+            values.x12_date(doc.get("order_date")), doc.get("contract_number"),
+        )
+    ]
+    if doc.get("currency"):
+        out.append(b.make("CUR", "BY", doc["currency"]))
+    refs = doc.get("references") or []
+    out.extend(b.write_refs([r for r in refs if not r.get("text")]))
+    store = doc.get("store_number")
+    if store and ctx.store_reference and not ctx.store_party_role:
+        out.append(b.make("REF", ctx.store_reference, store))
+    for c in doc.get("contacts") or []:
+        out.extend(b.write_per(c))
+    out.extend(b.write_txi(t) for t in doc.get("taxes") or [])
+    out.extend(b.make("FOB", f) for f in doc.get("fob") or [])
+    out.extend(b.write_sac(a) for a in doc.get("allowances_charges") or [])
+    out.extend(b.write_itd(t) for t in doc.get("payment_terms") or [])
+    out.extend(b.write_dtm(d) for d in doc.get("dates") or [])
+    out.extend(b.write_carriers(doc.get("carriers") or []))
+    out.extend(b.write_notes(doc.get("notes") or []))
+    out.extend(b.write_refs([r for r in refs if r.get("text")]))
+    for p in doc.get("parties") or []:
+        out.extend(b.write_party(p))
+    for line in doc.get("lines") or []:
+        out.extend(_write_line(ctx, line))
+    totals = doc.get("totals") or {}
+    out.extend(b.write_ctt(totals))
+    if totals.get("amount") is not None:
+        out.append(b.make("AMT", "TT", totals["amount"]))
+    out.extend(b.make("AMT", a.get("qualifier"), a.get("value")) for a in totals.get("amounts") or [])
+    return out
+
+
+__all__ = ["DOCUMENT_TYPE", "read", "write"]

@@ -1,0 +1,188 @@
+"""Element value conversions between X12 data types and canonical JSON values.
+
+X12 data types (X12.6 "data element types"): ``DT`` dates are CCYYMMDD
+(YYMMDD before version 004010 and in ISA), ``TM`` times HHMM[SS[d..]],
+``R`` decimals carry an explicit optional point (".5", "5." and "-5" are
+all legal), ``Nn`` numbers have *n* implied decimal places (TDS01 "28566"
+with N2 is 285.66).  Canonical values are ISO dates, ``HH:MM[:SS]`` times and
+plain decimal strings, so these helpers are the only place that knows both.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_CANON_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_DIGITS = re.compile(r"\d+")
+
+#: Two-digit years below this belong to the 2000s.  X12 itself gives no
+#: century for YYMMDD (X12.6 leaves it to trading partners); a sliding window
+#: like this one is the common convention.
+CENTURY_PIVOT = 70
+
+DateFormat = str  # "CCYYMMDD" | "YYMMDD" | "MMDDYY" | "MMDDCCYY" | "DDMMCCYY"
+DATE_FORMATS = ("CCYYMMDD", "YYMMDD", "MMDDYY", "MMDDCCYY", "DDMMCCYY")
+
+
+def _valid_ymd(year: int, month: int, day: int) -> bool:
+    if not 1 <= month <= 12 or day < 1:
+        return False
+    if month == 2:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return day <= (29 if leap else 28)
+    return day <= (30 if month in (4, 6, 9, 11) else 31)
+
+
+def iso_date(value: str, fmt: DateFormat | None = None) -> str | None:
+    """Convert an X12 DT value to an ISO date.
+
+    Args:
+        value: the element as sent.
+        fmt: a partner's deviating format (one of :data:`DATE_FORMATS`);
+            None reads CCYYMMDD or YYMMDD by length, as X12 does.
+
+    Returns:
+        ``YYYY-MM-DD``, or None when the value is empty or not a real date.
+    """
+    if not value or not value.isdigit():
+        return None
+    n = len(value)
+    if fmt is None or fmt == "CCYYMMDD" or fmt == "YYMMDD":
+        if n == 8:
+            y, m, d = value[:4], value[4:6], value[6:8]
+        elif n == 6:
+            yy = int(value[:2])
+            y = f"{20 if yy < CENTURY_PIVOT else 19}{value[:2]}"
+            m, d = value[2:4], value[4:6]
+        else:
+            return None
+    elif fmt == "MMDDYY" and n == 6:
+        yy = int(value[4:6])
+        y, m, d = f"{20 if yy < CENTURY_PIVOT else 19}{value[4:6]}", value[:2], value[2:4]
+    elif fmt == "MMDDCCYY" and n == 8:
+        y, m, d = value[4:8], value[:2], value[2:4]
+    elif fmt == "DDMMCCYY" and n == 8:
+        y, m, d = value[4:8], value[2:4], value[:2]
+    else:
+        return None
+    if not _valid_ymd(int(y), int(m), int(d)):
+        return None
+    return f"{y}-{m}-{d}"
+
+
+def x12_date(value: str | None, *, digits: int = 8) -> str:
+    """Render an ISO date as X12 DT (CCYYMMDD, or YYMMDD when ``digits`` is 6)."""
+    if not value:
+        return ""
+    compact = value.replace("-", "")
+    return compact[2:] if digits == 6 else compact
+
+
+def iso_time(value: str) -> str | None:
+    """Convert an X12 TM value (HHMM, HHMMSS, HHMMSSd..) to ``HH:MM[:SS[.d]]``.
+
+    Returns:
+        The ISO time, or None when empty or not a valid time of day.
+    """
+    n = len(value)
+    if n < 4 or not value.isdigit() or int(value[:2]) > 23 or int(value[2:4]) > 59:
+        return None
+    if n == 4:
+        return f"{value[:2]}:{value[2:4]}"
+    if n < 6 or int(value[4:6]) > 59:
+        return None
+    if n == 6:
+        return f"{value[:2]}:{value[2:4]}:{value[4:6]}"
+    return f"{value[:2]}:{value[2:4]}:{value[4:6]}.{value[6:]}"
+
+
+def x12_time(value: str | None) -> str:
+    """Render ``HH:MM[:SS[.d]]`` as X12 TM."""
+    return value.replace(":", "").replace(".", "") if value else ""
+
+
+def decimal(value: str) -> str | None:
+    """Normalise an X12 R value to a canonical decimal string.
+
+    Args:
+        value: the element as sent (".5", "5.", "+5", "-0.50" ...).
+
+    Returns:
+        The number as ``-?\\d+(\\.\\d+)?`` text, keeping the sender's
+        significant digits; None when empty or not a number.
+    """
+    if not value:
+        return None
+    if _CANON_DECIMAL.fullmatch(value):
+        return value
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    text = format(number, "f")
+    if text.endswith("."):
+        text = text[:-1]
+    return text if _CANON_DECIMAL.fullmatch(text) else None
+
+
+def implied(value: str, places: int) -> str | None:
+    """Read an X12 Nn value (``places`` implied decimals) as a decimal string.
+
+    Returns:
+        "285.66" for ("28566", 2); None when empty or not an integer.
+    """
+    if not value:
+        return None
+    sign = ""
+    digits = value
+    if digits[0] in "+-":
+        sign = "-" if digits[0] == "-" else ""
+        digits = digits[1:]
+    if not _DIGITS.fullmatch(digits):
+        return None
+    if places == 0:
+        return sign + (digits.lstrip("0") or "0")
+    digits = digits.rjust(places + 1, "0")
+    whole = digits[:-places].lstrip("0") or "0"
+    return f"{sign}{whole}.{digits[-places:]}"
+
+
+def x12_implied(value: str | None, places: int) -> str:
+    """Render a decimal string as an X12 Nn value with ``places`` implied decimals.
+
+    Raises:
+        ValueError: the value has more decimals than the type can carry.
+    """
+    if value is None or value == "":
+        return ""
+    number = Decimal(value).scaleb(places)
+    if number != number.to_integral_value():
+        raise ValueError(f"{value} has more than {places} decimal places")
+    return str(int(number))
+
+
+def integer(value: str) -> int | None:
+    """An X12 N0 value as an int, None when empty or not numeric."""
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "CENTURY_PIVOT",
+    "DATE_FORMATS",
+    "decimal",
+    "implied",
+    "integer",
+    "iso_date",
+    "iso_time",
+    "x12_date",
+    "x12_implied",
+    "x12_time",
+]
