@@ -230,6 +230,8 @@ def map_odoo_errors(*, what: str, settings: OdooRpcSettings) -> Iterator[None]:
             body = exc.read().decode("utf-8", "replace")
         except OSError:
             body = ""
+        finally:
+            exc.close()  # the error holds the socket open until closed
         refusal = classify_http_refusal(exc.code, body, server=server)
         if refusal is not None:
             raise refusal from exc

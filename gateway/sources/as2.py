@@ -287,6 +287,14 @@ class As2Source:
                 await self._send(conn, writer, _text(exc.error_status_hint, f"bad HTTP request: {exc}"))
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("AS2 connection from %s ended: %s", peer, exc or type(exc).__name__)
+        except asyncio.CancelledError:
+            # Shutdown. Not re-raised: Python 3.11's start_server callback calls task.exception()
+            # on a cancelled handler task and logs a spurious error; the socket is closed below.
+            log.debug("AS2 connection from %s closed by shutdown", peer)
+        except Exception:  # a bug must answer 500 and be logged, not drop the partner silently
+            log.exception("internal error while handling an AS2 request from %s", peer)
+            with contextlib.suppress(h11.LocalProtocolError, OSError):
+                await self._send(conn, writer, _text(500, "internal error; the message was not accepted"))
         finally:
             writer.close()
             with contextlib.suppress(OSError, asyncio.CancelledError):

@@ -24,7 +24,8 @@ from asn1crypto import cms as asn1_cms
 from gateway.as2 import As2Identity, As2Partner, KeyPair, load_certificates, load_key_pair
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "as2"
-NOW = datetime.now(UTC) + timedelta(minutes=10)  # after the test PKI is made; it lasts 10 years (partner_old 30 days)
+# Later than the test PKI's creation (it lasts 10 years; partner_old 30 days).
+NOW = datetime.now(UTC) + timedelta(minutes=10)
 PAYLOAD = (
     b"ISA*00*          *00*          *ZZ*PARTNER        *ZZ*GATEWAY        "
     b"*260601*1200*U*00401*000000001*0*T*>~\n"
@@ -367,7 +368,7 @@ async def curl_post(
     out, err = await proc.communicate()
     if proc.returncode != 0:
         pytest.fail(f"curl failed ({proc.returncode}): {err.decode()}")
-    raw = (work / "resp.headers").read_text("latin-1").split("\r\n\r\n")
+    raw = (work / "resp.headers").read_bytes().decode("latin-1").split("\r\n\r\n")
     final = [block for block in raw if block.strip()][-1]
     parsed = []
     for line in final.split("\r\n")[1:]:
@@ -430,7 +431,7 @@ class FakeJournal:
 
         if self.fail_with is not None:
             raise self.fail_with
-        message_id = f"m{len(self.entries) + 1}"
+        message_id = str(len(self.entries) + 1)
         self.entries.append((message_id, intake))
         import hashlib
 

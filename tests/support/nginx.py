@@ -225,6 +225,7 @@ class OpenSslServer:
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: list[str] = []
+        self._pump: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -275,7 +276,8 @@ class OpenSslServer:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not ready.wait(START_TIMEOUT) or self._proc.poll() is not None:
             raise PeerUnavailable(f"openssl s_server did not start: {''.join(self._output)}")
         return self
@@ -290,6 +292,10 @@ class OpenSslServer:
             if self._proc.poll() is None:
                 self._proc.terminate()
                 self._proc.wait(timeout=10)
+            if self._pump is not None:
+                self._pump.join(timeout=10)  # EOF after exit ends the pump
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
             self._proc = None
 
     def __enter__(self) -> OpenSslServer:

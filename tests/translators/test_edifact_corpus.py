@@ -56,7 +56,9 @@ EXPECTED: dict[str, tuple[bool, int, set[tuple[str, str]]]] = {
     "smooks-edi-cartridge__BAD_ORDERS_D.03B_Interchange.txt": (False, 0, {("29", "transaction")}),
     "smooks-edi-cartridge__INVOIC_D.03B_Interchange_with_UNA.txt": (False, 0, {("29", "transaction")}),
     "smooks-edi-cartridge__recadv.txt": (False, 0, {("21", "transaction")}),  # UTF-8 under UNOA
-    "smooks-edi-cartridge__unedifact-msg-01_with_ung.edi": (True, 0, {("30", "interchange")}),
+    # a UNH outside groups after a UNG group (30, fatal); before it, tag BBBB (22) and UNT+25 (29)
+    "smooks-edi-cartridge__unedifact-msg-01_with_ung.edi": (True, 0, {("30", "interchange"), ("22", "transaction"),
+                                                                       ("29", "transaction")}),
     "staedi__invoic_d93a_una.edi": (False, 0, {("21", "transaction")}),  # UTF-8 "ü" under UNOA
     "staedi__invoic_d97b_bad.edi": (False, 1, set()),  # bad codes are the maps' business
     "staedi__invoic_d97b_una.edi": (False, 1, set()),

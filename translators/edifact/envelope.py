@@ -178,6 +178,38 @@ def _kind_ok(kind: str, value: str) -> bool:
     return True
 
 
+def plain_unh(seg: Segment) -> bool:
+    """True for the common well-formed UNH (0062 and a 4-5 part S009 within limits): no check needed."""
+    if len(seg) != 3:
+        return False
+    ref, s009 = seg[1], seg[2]
+    if type(ref) is not str or not 0 < len(ref) <= 14 or type(s009) is not tuple or not 4 <= len(s009) <= 5:
+        return False
+    a, b, c, d = s009[0], s009[1], s009[2], s009[3]
+    return (
+        0 < len(a) <= 6
+        and 0 < len(b) <= 3
+        and 0 < len(c) <= 3
+        and 0 < len(d) <= 3
+        and (len(s009) == 4 or 0 < len(s009[4]) <= 6)
+    )
+
+
+def plain_unt(seg: Segment) -> bool:
+    """True for a well-formed UNT (n..10 count, an..14 reference): no check needed."""
+    if len(seg) != 3:
+        return False
+    count, ref = seg[1], seg[2]
+    return (
+        type(count) is str
+        and 0 < len(count) <= 10
+        and count.isdigit()
+        and count.isascii()
+        and type(ref) is str
+        and 0 < len(ref) <= 14
+    )
+
+
 def check(seg: Segment, scope: Scope, where: Location) -> list[RemoteSyntaxError]:
     """Check one service segment against its ISO 9735 table.
 
@@ -270,4 +302,4 @@ def _check_datetime(seg: Segment, pos: int, report: _Reporter) -> None:
             report(f"time 0019 {time!r} is not a valid time", "12", pos, 2)
 
 
-__all__ = ["TABLES", "Field", "Slot", "check"]
+__all__ = ["TABLES", "Field", "Slot", "check", "plain_unh", "plain_unt"]

@@ -43,6 +43,7 @@ import enum
 import re
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import AnyStr
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
@@ -72,6 +73,7 @@ _GAP = b" \t\r\n\x00\x1a"
 _WINDOW = 256 * 1024
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
+_NEVER = re.compile(r"(?!)")
 
 
 class ReaderState(enum.Enum):
@@ -150,6 +152,7 @@ class EdifactReader:
         self._delims = Delimiters()
         self._charset: Charset = CHARSETS["UNOA"]
         self._bad_char: re.Pattern[bytes] | None = None
+        self._bad_char_text: re.Pattern[str] = _NEVER
         self._token: re.Pattern[str] = _tokenizer(self._delims)
         self._wrap = b"\r\n"
         self._ic: _Interchange | None = None
@@ -218,6 +221,7 @@ class EdifactReader:
                 # whole-buffer and byte-by-byte reading see the same sequence.
                 self._error = exc
                 self.state = ReaderState.ERROR
+                continue
             if not progressed:
                 return NEED_DATA
 
@@ -454,6 +458,9 @@ class EdifactReader:
         self._delims = delims
         self._charset = charset
         self._bad_char = charset.bad_character_pattern(delims.specials() + delims.decimal)
+        self._bad_char_text = (
+            re.compile(self._bad_char.pattern.decode("latin-1")) if self._bad_char else _NEVER
+        )
         self._token = _tokenizer(delims)
         self._wrap = bytes(c for c in b"\r\n" if chr(c) not in delims.specials())
         self._ic = _Interchange(ref=ref, start=start, offset=start_offset)
@@ -475,50 +482,114 @@ class EdifactReader:
             if end < 0:
                 return self._no_terminator(buf, pos)
         region = bytes(buf[pos:end])
-        pieces = region.split(t)
-        if d.release and d.release.encode("latin-1") in region:
-            pieces = self._glue(pieces, d.release.encode("latin-1"), t)
-        bad = self._bad_char.search(region) is not None if self._bad_char is not None else False
-        off = self._base + pos
         ic = self._ic
         assert ic is not None
         if self._base + end - ic.offset > self.options.max_interchange_bytes:
             raise self._fail(f"interchange larger than {self.options.max_interchange_bytes} bytes", None)
-        wrap = self._wrap
         codec = self._charset.codec
-        known = self._known_tags
-        for piece in pieces:
-            raw = piece
-            seg_off = off
-            off += len(piece) + 1
-            if wrap and raw[:1] in (b"\r", b"\n") and raw[:1] in wrap:
-                stripped = raw.lstrip(wrap)
+        rel, rep = d.release, d.repetition
+        # Fast path: decode the whole run once; when every character is one
+        # byte (ISO 8859 levels, or pure-ASCII UTF-8) offsets are lengths.
+        # Otherwise each segment is decoded on its own (exact byte offsets,
+        # precise charset errors).
+        pieces: list[str] | list[bytes]
+        try:
+            text = region.decode(codec)
+            slow = len(text) != len(region)
+        except UnicodeDecodeError:
+            slow = True
+        bad = self._bad_char is not None and self._bad_char.search(region) is not None
+        need_esc = bool(
+            (rel and rel.encode("latin-1") in region) or (rep and rep.encode("latin-1") in region)
+        )
+        wrap = self._wrap
+        wrapchars = wrap.decode("latin-1")
+        # CR/LF only right after terminators (a line-break style) need no
+        # per-segment search for hard wraps.
+        check_inner = False
+        if b"\r" in wrap and region.count(b"\r") != region.count(t + b"\r"):
+            check_inner = True
+        if b"\n" in wrap and region.count(b"\n") != region.count(t + b"\n") + region.count(t + b"\r\n"):
+            check_inner = True
+        # Uniform style (every terminator followed by the same break): split
+        # on terminator + break and skip the per-segment strip.
+        brk = ""
+        if not slow and not check_inner and wrap:
+            for cand in ("\r\n", "\n", "\r"):
+                if text.count(d.segment + cand) == text.count(d.segment) and (d.segment + cand) in text:
+                    brk = cand
+                    break
+        strip_each = bool(wrap) and not brk
+        off = self._base + pos
+        if slow:
+            pieces = region.split(t)
+            if rel and rel.encode("latin-1") in region:
+                pieces = _glue(pieces, rel.encode("latin-1"), t)
+        else:
+            if brk:
+                if text.startswith(brk):
+                    text = text[len(brk) :]
+                    off += len(brk)
                 if ic.line_break is None:
-                    ic.line_break = raw[: len(raw) - len(stripped)].decode("latin-1")
-                seg_off += len(raw) - len(stripped)
-                raw = stripped
-            elif ic.line_break is None:
+                    ic.line_break = brk
+            sep = d.segment + brk
+            pieces = text.split(sep)
+            if rel and rel in text:
+                pieces = _glue(pieces, rel, sep)
+        step = 1 + len(brk)
+        # No piece can be longer than the run it comes from.
+        max_bytes = (
+            self.options.max_segment_bytes if len(region) > self.options.max_segment_bytes else len(region)
+        )
+        es, cs = d.element, d.component
+        token = self._token
+        known = self._known_tags
+        service = _SERVICE_TAGS
+        max_segs = self.options.max_transaction_segments
+        msg = self._msg
+        segs = msg.segments if msg is not None else None
+        for piece in pieces:
+            seg_off = off
+            if slow:
+                assert isinstance(piece, bytes)
+                off += len(piece) + 1
+                try:
+                    p = piece.decode(codec)
+                except UnicodeDecodeError as exc:
+                    p = self._decode_error(
+                        piece.lstrip(self._wrap), exc, seg_off + len(piece) - len(piece.lstrip(self._wrap))
+                    )
+            else:
+                assert isinstance(piece, str)
+                p = piece
+                off += len(p) + step
+            if strip_each and p[:1] in wrapchars and p:
+                q = p.lstrip(wrapchars)
+                n = len(p) - len(q)
+                if ic.line_break is None:
+                    ic.line_break = p[:n]
+                seg_off += n
+                p = q
+            elif strip_each and ic.line_break is None:
                 ic.line_break = ""
-            if len(raw) > self.options.max_segment_bytes:
-                raise self._fail(
-                    f"segment longer than {self.options.max_segment_bytes} bytes", None, offset=seg_off
-                )
-            try:
-                text = raw.decode(codec)
-            except UnicodeDecodeError as exc:
-                text = self._decode_error(raw, exc, seg_off)
-            if wrap and ("\n" in text or "\r" in text):
-                text = self._unwrap(text, d)
+            if check_inner and ("\n" in p or "\r" in p):
+                p = self._unwrap(p, d)
+            if len(p) > max_bytes:
+                raise self._fail(f"segment longer than {max_bytes} bytes", None, offset=seg_off)
             if bad:
-                self._check_repertoire(raw, seg_off)
-            seg = self._split(text, d, self._token)
-            msg = self._msg
+                self._check_repertoire(p, seg_off)
+            if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
+                seg = _split_escaped(p, d, token)
+            elif cs in p:
+                seg = tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+            else:
+                seg = tuple(p.split(es))
             tag = seg[0]
-            if msg is not None and tag not in _SERVICE_TAGS:
-                msg.segments.append(seg)
-                if len(msg.segments) > self.options.max_transaction_segments:
+            if segs is not None and tag not in service:
+                segs.append(seg)
+                if len(segs) > max_segs:
                     raise self._fail(
-                        f"message {msg.ref} has more than {self.options.max_transaction_segments} segments",
+                        f"message {self._msg.ref if self._msg else ''} has more than {max_segs} segments",
                         "35",
                         offset=seg_off,
                     )
@@ -526,12 +597,18 @@ class EdifactReader:
                     if isinstance(tag, str) and _TAG_RE.fullmatch(tag) is not None:
                         known.add(tag)
                     else:
-                        msg.errors.append(self._seg_error(f"invalid segment tag {tag!r}", "22", seg, seg_off))
+                        assert self._msg is not None
+                        self._msg.errors.append(
+                            self._seg_error(f"invalid segment tag {tag!r}", "22", seg, seg_off)
+                        )
                 continue
-            if self._service(seg, seg_off, off, raw, d):
+            seg_end = off - len(brk)
+            if self._service(seg, seg_off, seg_end):
                 # UNZ: the header parser takes over from the byte after it.
-                self._pos = off - self._base
+                self._pos = seg_end - self._base
                 return True
+            msg = self._msg
+            segs = msg.segments if msg is not None else None
         self._pos = end + 1
         return True
 
@@ -564,28 +641,6 @@ class EdifactReader:
         if tail:
             raise self._fail(f"interchange truncated: unterminated segment {tail[:20]!r}", "13")
         raise self._fail("interchange truncated: UNZ missing", "13", tag="UNZ")
-
-    @staticmethod
-    def _glue(pieces: list[bytes], rel: bytes, t: bytes) -> list[bytes]:
-        out: list[bytes] = []
-        carry: bytes | None = None
-        r = rel[0]
-        for piece in pieces:
-            p = piece
-            if carry is not None:
-                p = carry + t + p
-                carry = None
-            if p and p[-1] == r:
-                k = len(p) - 1
-                while k >= 0 and p[k] == r:
-                    k -= 1
-                if (len(p) - 1 - k) % 2 == 1:
-                    carry = p
-                    continue
-            out.append(p)
-        if carry is not None:
-            out.append(carry)
-        return out
 
     def _unwrap(self, text: str, d: Delimiters) -> str:
         specials = d.specials()
@@ -627,25 +682,22 @@ class EdifactReader:
         self._msg.errors.append(error)
         return raw.decode("latin-1")
 
-    def _check_repertoire(self, raw: bytes, seg_off: int) -> None:
+    def _check_repertoire(self, text: str, seg_off: int) -> None:
         assert self._bad_char is not None
-        hit = self._bad_char.search(raw)
-        if hit is None or raw[hit.start()] >= 0x80:
-            return  # bytes outside ASCII are reported by the decoder
-        tag = raw[:3].decode("latin-1", "replace")
-        text = (
-            f"character {hit.group().decode('latin-1')!r} at offset {seg_off + hit.start()} in segment "
-            f"{tag} is outside the {self._charset.syntax_id} repertoire"
+        hit = self._bad_char_text.search(text)
+        if hit is None or ord(hit.group()) >= 0x80:
+            return  # characters outside ASCII are reported by the decoder
+        tag = text[:3]
+        where = seg_off + hit.start()
+        what = (
+            f"character {hit.group()!r} at offset {where} in segment {tag} is outside the "
+            f"{self._charset.syntax_id} repertoire"
         )
         if not self.options.strict or self.options.lenient_charset:
-            self._warn(text)
+            self._warn(what)
             return
         error = self._fail(
-            text,
-            "21",
-            scope="transaction" if self._msg else "interchange",
-            offset=seg_off + hit.start(),
-            tag=tag,
+            what, "21", scope="transaction" if self._msg else "interchange", offset=where, tag=tag
         )
         if self._msg is None:
             raise error
@@ -679,7 +731,7 @@ class EdifactReader:
 
     # -- service segments (the interchange grammar) ---------------------------------
 
-    def _service(self, seg: Segment, seg_off: int, end_off: int, raw: bytes, d: Delimiters) -> bool:
+    def _service(self, seg: Segment, seg_off: int, end_off: int) -> bool:
         tag = seg[0]
         ic = self._ic
         assert ic is not None
@@ -737,15 +789,16 @@ class EdifactReader:
         msg = _Open(ref=ref, header=seg, offset=seg_off, index=ic.messages, segments=[seg])
         self._msg = msg
         self.state = ReaderState.MESSAGE
-        where = Location(
-            interchange=ic.ref,
-            group=self._group.ref if self._group else None,
-            transaction=ref or None,
-            segment_tag="UNH",
-            segment_position=1,
-            byte_offset=seg_off,
-        )
-        msg.errors.extend(envelope.check(seg, "transaction", where))
+        if not envelope.plain_unh(seg):
+            where = Location(
+                interchange=ic.ref,
+                group=self._group.ref if self._group else None,
+                transaction=ref or None,
+                segment_tag="UNH",
+                segment_position=1,
+                byte_offset=seg_off,
+            )
+            msg.errors.extend(envelope.check(seg, "transaction", where))
         if ref and ref in ic.refs:
             text = f"UNH: message reference {ref!r} is used twice in interchange {ic.ref}"
             if self.options.strict:
@@ -800,6 +853,11 @@ class EdifactReader:
         assert msg is not None and ic is not None
         msg.segments.append(seg)
         count = len(msg.segments)
+        declared = element(seg, 1)
+        ref = element(seg, 2)
+        if declared == str(count) and ref == msg.ref and envelope.plain_unt(seg):
+            self._emit_message(msg)  # the common case: nothing to report
+            return
         where = Location(
             interchange=ic.ref,
             group=self._group.ref if self._group else None,
@@ -810,7 +868,6 @@ class EdifactReader:
         )
         field_errors = envelope.check(seg, "transaction", where)
         msg.errors.extend(field_errors)
-        declared = element(seg, 1)
         if declared.isdigit() and int(declared) != count:
             msg.errors.append(
                 RemoteSyntaxError(
@@ -828,7 +885,6 @@ class EdifactReader:
                     ),
                 )
             )
-        ref = element(seg, 2)
         if ref and ref != msg.ref:
             msg.errors.append(
                 RemoteSyntaxError(
@@ -1003,6 +1059,26 @@ class EdifactReader:
         )
         self._ic = None
         self.state = ReaderState.HEADER
+
+
+def _glue(pieces: list[AnyStr], rel: AnyStr, t: AnyStr) -> list[AnyStr]:
+    """Join pieces split at a released terminator (odd run of release characters before it)."""
+    out: list[AnyStr] = []
+    carry: AnyStr | None = None
+    for piece in pieces:
+        p = piece
+        if carry is not None:
+            p = carry + t + piece
+            carry = None
+        if p.endswith(rel):
+            k = len(p) - len(p.rstrip(rel))
+            if k % 2 == 1:
+                carry = p
+                continue
+        out.append(p)
+    if carry is not None:
+        out.append(carry)
+    return out
 
 
 def _split_escaped(text: str, d: Delimiters, token: re.Pattern[str]) -> Segment:

@@ -61,10 +61,17 @@ class EdifactTranslator:
 
     Args:
         options: policy (acks, strictness, mapping).
+        hold_documents: keep an interchange's documents until its UNZ so a
+            rejected interchange releases none (the default).  False
+            releases each document as its message is read: memory stays
+            bounded on a single huge interchange, and the caller must drop
+            the documents of an interchange that ends with an
+            interchange-scope error.
     """
 
-    def __init__(self, options: TranslatorOptions) -> None:
+    def __init__(self, options: TranslatorOptions, *, hold_documents: bool = True) -> None:
         self.options = options
+        self.hold_documents = hold_documents
         self._to_canonical, self._validate = _load_maps() if options.map_business else (None, None)
         self._start: InterchangeStart | None = None
         self._ic_errors: list[RemoteSyntaxError] = []
@@ -103,6 +110,10 @@ class EdifactTranslator:
             return []
         if isinstance(event, Message):
             self._message(event)
+            if not self.hold_documents and self._docs:
+                released: list[Output] = list(self._docs)
+                self._docs = []
+                return released
             return []
         if isinstance(event, GroupEnd):
             self._close_group(event)
@@ -323,23 +334,30 @@ def _events(reader: EdifactReader) -> Iterator[Event]:
         yield event
 
 
-def iter_translate_edifact(chunks: Iterable[bytes], options: TranslatorOptions) -> Iterator[Output]:
+def iter_translate_edifact(
+    chunks: Iterable[bytes], options: TranslatorOptions, *, hold_documents: bool = True
+) -> Iterator[Output]:
     """Translate a stream in bounded memory, yielding results as they become final.
 
-    Documents of an interchange are released at its UNZ (never before), so
-    memory holds at most one interchange's documents; for unbounded
-    interchanges feed the reader directly.
+    With ``hold_documents`` (default) documents of an interchange are
+    released at its UNZ, never before, so memory holds one interchange's
+    documents.  With ``hold_documents=False`` each document is yielded as
+    soon as its message is read (memory bounded by one message); an
+    interchange-scope :class:`RemoteSyntaxError` yielded later then means
+    the caller must drop that interchange's documents (same
+    ``envelope.interchange_control``).
 
     Args:
         chunks: the file, in pieces of any size.
         options: policy.
+        hold_documents: see above.
 
     Yields:
         :class:`TranslatedDocument`, :class:`RemoteSyntaxError` (problems)
         and :class:`Acknowledgment` (CONTRL) objects.
     """
     reader = EdifactReader(options)
-    translator = EdifactTranslator(options)
+    translator = EdifactTranslator(options, hold_documents=hold_documents)
     try:
         for chunk in chunks:
             if not chunk:

@@ -174,8 +174,8 @@ def layout_problems(layout: FlatLayout) -> list[str]:
             except PathError as exc:
                 problems.append(f"record {record.name!r}: {exc}")
             else:
-                if any(s.index is not None or s.match for s in steps):
-                    problems.append(f"record {record.name!r}: a collection path takes no [selector]")
+                if steps[-1].index is not None or steps[-1].match:
+                    problems.append(f"record {record.name!r}: a collection path ends with a list name")
         for spec in record.fields:
             problems += _field_problems(layout, record, spec)
     if isinstance(layout, FixedLayout):

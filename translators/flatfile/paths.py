@@ -160,20 +160,45 @@ def _child_dict(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
 
 
 def append_to(obj: dict[str, Any], path: str) -> dict[str, Any]:
-    """Append a new empty element to the list at ``path`` and return it."""
+    """Append a new empty element to the list at ``path`` and return it.
+
+    Intermediate steps may select (``orders[0].items``: the items of the
+    first order, created when missing); the last step names the list.
+    """
     steps = parse_path(path)
+    last = steps[-1]
+    if last.index is not None or last.match:
+        raise PathError(f"collection path {path!r} must end with a list name, not a selector")
     parent = obj
     for step in steps[:-1]:
-        if step.index is not None or step.match:
-            raise PathError(f"collection path {path!r} may not use selectors")
-        parent = _child_dict(parent, step.key, path)
-    last = steps[-1]
+        if step.index is None and not step.match:
+            parent = _child_dict(parent, step.key, path)
+            continue
+        parent = _select_or_create(parent, step, path)
     seq = parent.setdefault(last.key, [])
     if not isinstance(seq, list):
         raise PathError(f"{path!r} is not a list")
     element: dict[str, Any] = {}
     seq.append(element)
     return element
+
+
+def _select_or_create(parent: dict[str, Any], step: Step, path: str) -> dict[str, Any]:
+    seq = parent.setdefault(step.key, [])
+    if not isinstance(seq, list):
+        raise PathError(f"{path!r}: {step.key!r} is not a list")
+    if step.index is not None:
+        if step.index < len(seq) and isinstance(seq[step.index], dict):
+            found: dict[str, Any] = seq[step.index]
+            return found
+        created: dict[str, Any] = {}
+        seq.append(created)
+        return created
+    match = next((e for e in seq if _matches(e, step.match)), None)
+    if match is None:
+        match = dict(step.match)
+        seq.append(match)
+    return match
 
 
 def constant_selector(path: str) -> tuple[tuple[str, str], ...]:

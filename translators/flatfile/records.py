@@ -128,11 +128,15 @@ class DocumentBuilder:
                     )
                 )
                 continue
+            # Document-level ``extensions.*`` fields are source data no canonical
+            # field holds: they travel beside the document, as the EDI maps do it.
+            extensions = doc.data.pop("extensions", None) or {}
             documents.append(
                 TranslatedDocument(
                     document_type=self.document_type,
                     schema_version=SCHEMA_VERSIONS[self.document_type],
                     document=doc.data,
+                    extensions=extensions,
                     envelope=Envelope(standard=self.standard, transaction_control=str(number)),
                     transaction_set=self.standard,
                 )

@@ -118,7 +118,9 @@ class ProductIds(CanonicalModel):
 
     gtin: str | None = Field(default=None, description="GTIN-8/12/13/14 (X12 EN/UK/UA, EDIFACT SRV)")
     upc: str | None = Field(default=None, description="UPC-A consumer package code (X12 UP)")
-    vendor_part: str | None = Field(default=None, description="seller's item number (X12 VN/VP/VA, EDIFACT SA)")
+    vendor_part: str | None = Field(
+        default=None, description="seller's item number (X12 VN/VP/VA, EDIFACT SA)"
+    )
     buyer_part: str | None = Field(default=None, description="buyer's item number (X12 BP/IN/CB, EDIFACT IN)")
     sku: str | None = Field(default=None, description="stock keeping unit (X12 SK)")
     other: list[Reference] = Field(default_factory=list, description="any other qualified product id")

@@ -35,6 +35,7 @@ class FreightInvoice(BusinessDocument):
     amount_due: DecimalStr | None = None
     delivery_date: IsoDate | None = None
     scac: str | None = None
+    currency: str | None = None
     lines: list[FreightLine] = Field(default_factory=list)
     totals: Totals | None = None
 

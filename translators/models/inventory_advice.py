@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .common import DecimalStr, IsoDate, IsoTime, Party, ProductIds
+from .common import DecimalStr, IsoDate, IsoTime, Party, ProductIds, Totals
 from .document import BusinessDocument, LineBase
 
 SCHEMA_VERSION = "1.0"
@@ -40,6 +40,7 @@ class InventoryAdvice(BusinessDocument):
     action: str | None = None
     currency: str | None = None
     items: list[InventoryItem] = Field(default_factory=list)
+    totals: Totals | None = None
 
 
 __all__ = ["SCHEMA_VERSION", "InventoryAdvice", "InventoryItem", "InventoryQuantity"]

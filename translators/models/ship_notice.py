@@ -58,7 +58,9 @@ class Pack(LineBase):
     )
     packaging_code: str | None = None
     lading_quantity: DecimalStr | None = None
-    quantity: DecimalStr | None = Field(default=None, description="item quantity in this pack (pack under item)")
+    quantity: DecimalStr | None = Field(
+        default=None, description="item quantity in this pack (pack under item)"
+    )
     unit: str | None = None
     measures: list[Measure] = Field(default_factory=list)
     packaging: Packaging | None = None

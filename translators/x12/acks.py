@@ -257,9 +257,15 @@ def functional_ack_body(group: GroupOutcome, kind: FunctionalAckKind) -> list[Se
 
 
 def _parties(isa: Segment, options: TranslatorOptions) -> tuple[tuple[str, str], tuple[str, str]]:
-    theirs = (element(isa, 5).strip(), element(isa, 6).strip())
-    ours = options.our_ids or (element(isa, 7).strip(), element(isa, 8).strip())
+    # Mirrored values are cut to the ISA widths: a bad inbound ISA must still get its TA1.
+    theirs = (element(isa, 5).strip()[:2], element(isa, 6).strip()[:15])
+    ours = options.our_ids or (element(isa, 7).strip()[:2], element(isa, 8).strip()[:15])
     return ours, theirs
+
+
+def _version(isa: Segment) -> str:
+    version = element(isa, 12).strip()
+    return version if len(version) == 5 and version.isdigit() else "00401"
 
 
 def build_ta1(
@@ -288,7 +294,7 @@ def build_ta1(
         if outcome.errors:
             status = "R"
     delims = outcome.delimiters
-    version = element(isa, 12).strip() or "00401"
+    version = _version(isa)
     header = interchange_header(
         sender=ours,
         receiver=theirs,
@@ -337,7 +343,7 @@ def build_functional_ack(
     isa = outcome.header
     delims = outcome.delimiters
     ours, theirs = _parties(isa, options)
-    version = element(isa, 12).strip() or "00401"
+    version = _version(isa)
     segments: list[Segment] = [
         interchange_header(
             sender=ours,

@@ -160,6 +160,7 @@ class X12Reader:
         self._discarding = False
         self._iea_suffix = ""
         self._leading = ""
+        self._oversize_at: int | None = None
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -409,6 +410,8 @@ class X12Reader:
 
     def _refill(self) -> bool:
         """Split the buffered text into complete raw segments; False if none is complete."""
+        if self._oversize_at is not None:
+            return self._oversize_segment()
         self._merge_pending()
         text = self._text
         term = self._delims.segment
@@ -421,7 +424,12 @@ class X12Reader:
             parts = complete.split(ts)
             count = len(parts) - 1
             # Verify every terminator carried exactly the suffix and nothing else is layout.
-            if complete.count(term) != count or (ts + " ") in complete or (ts + "\t") in complete:
+            if (
+                complete[0] in _BLANK
+                or complete.count(term) != count
+                or (ts + " ") in complete
+                or (ts + "\t") in complete
+            ):
                 parts = None
             elif not self._line_is_data:
                 for c in _LINE:
@@ -439,12 +447,22 @@ class X12Reader:
             parts = complete.split(term)
             self._joiner = term
             self._clean_parts = not suffix and _is_plain(complete, term)
-        if max(map(len, parts)) > self._max_segment:
-            return self._oversize_segment()
         self._offset = self._text_offset
         self._text = text[len(complete):]
         self._text_offset += len(complete)
         parts.pop()  # complete ends with the joiner
+        if max(map(len, parts)) > self._max_segment:
+            # Process what precedes the oversize segment first (as a chunked feed would), then
+            # report it; what follows it is searched for the next ISA.
+            big = next(i for i, p in enumerate(parts) if len(p) > self._max_segment)
+            jl = len(self._joiner)
+            at = self._offset + sum(len(p) + jl for p in parts[:big])
+            after = parts[big + 1 :]
+            if after:
+                self._text = self._joiner.join(after) + self._joiner + self._text
+            self._text_offset = at + len(parts[big]) + jl
+            self._oversize_at = at
+            parts = parts[:big]
         self._parts = parts
         self._idx = 0
         if self._text_offset - self._isa_offset > self._max_interchange:
@@ -473,12 +491,19 @@ class X12Reader:
         return True
 
     def _oversize_segment(self) -> bool:
+        at = self._oversize_at
+        if at is None:
+            # No terminator within the limit: drop the unterminated text itself.
+            at = self._text_offset
+            self._text_offset += len(self._text)
+            self._text = ""
+        self._oversize_at = None
         self._error(
             f"segment longer than {self._max_segment} bytes (or segment terminator "
             f"{self._delims.segment!r} missing)",
             "TA1:024",
             "interchange",
-            Location(interchange=self._isa_control, byte_offset=self._text_offset),
+            Location(interchange=self._isa_control, byte_offset=at),
         )
         self._abandon_interchange()
         return True
@@ -506,8 +531,6 @@ class X12Reader:
             self._end_interchange((), off)
         self._parts = []
         self._idx = 0
-        self._text = ""
-        self._pending.clear()
         self._state = _State.OUTSIDE
         self._iea_suffix = ""
         self._discarding = True
@@ -686,6 +709,10 @@ class X12Reader:
             self._state = _State.GROUP if self._gs else _State.INTERCHANGE
             return
         segs = self._tx
+        if len(segs) > self._max_tx:
+            self._oversize_transaction()
+            self._state = _State.GROUP
+            return
         self._tx = []
         st = segs[0]
         gs = self._gs
@@ -731,7 +758,7 @@ def _is_plain(text: str, term: str) -> bool:
     for c in "\r\n\t\x00\x1a":
         if c not in term and c in text:
             return False
-    return not text.startswith((" ", term)) and (term + " ") not in text
+    return text[:1] not in _BLANK and not text.startswith(term) and (term + " ") not in text
 
 
 def read_events(data: bytes, options: TranslatorOptions | None = None) -> list[Event | RemoteSyntaxError]:

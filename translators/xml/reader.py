@@ -77,11 +77,14 @@ def read_xml(data: bytes, layout: XmlLayout, options: TranslatorOptions | None =
                 )
             )
             continue
+        # Document-level ``extensions.*`` fields travel beside the document, as in the EDI maps.
+        extensions = obj.pop("extensions", None) or {}
         documents.append(
             TranslatedDocument(
                 document_type=layout.document_type,
                 schema_version=SCHEMA_VERSIONS[layout.document_type],
                 document=obj,
+                extensions=extensions,
                 envelope=Envelope(standard="xml", transaction_control=str(number)),
                 transaction_set="xml",
             )

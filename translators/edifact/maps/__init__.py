@@ -23,7 +23,7 @@ from ...errors import LocalTranslationError
 from ...models import DOCUMENT_MODELS, MappedDocument
 from ...options import TranslatorOptions
 from ..syntax import Message, Segment
-from . import acks, desadv, iftmin, iftsta, invoic, invrpt, orders, ordrsp, recadv
+from . import acknowledgments, desadv, iftmin, iftsta, invoic, invrpt, orders, ordrsp, recadv
 from .builder import MAP_OPTION_KEYS
 from .validation import validate
 from .writer import Writer, envelope
@@ -40,8 +40,8 @@ READERS: dict[str, Reader] = {
     "IFTSTA": iftsta.read,
     "INVRPT": invrpt.read,
     "IFTMIN": iftmin.read,
-    "APERAK": acks.read_aperak,
-    "CONTRL": acks.read_contrl,
+    "APERAK": acknowledgments.read_aperak,
+    "CONTRL": acknowledgments.read_contrl,
 }
 
 _OUTBOUND: dict[str, ModuleType] = {

@@ -18,6 +18,7 @@ path; the models validate the output in tests and at the sink boundary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,6 +62,14 @@ PRODUCT_ID_SLOTS: dict[str, str] = {
 
 #: Default order for :data:`MAP_OPTION_KEYS` ``product_id_preference``.
 DEFAULT_PRODUCT_ID_PREFERENCE: tuple[str, ...] = ("EN", "SRV", "UP", "SA", "VN", "IN", "BP", "SK")
+
+
+#: What the canonical models accept as a decimal (``DecimalStr``).
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+class BadValue(Exception):
+    """A numeric data element that is not a number; the walk keeps the segment and warns."""
 
 
 class Builder:
@@ -132,8 +141,19 @@ class Builder:
 
     # -- value helpers -------------------------------------------------
     def decimal(self, value: str) -> str | None:
-        """A numeric data element as a ``.`` decimal string, None when absent."""
-        return edi_decimal(value, self.mark) if value else None
+        """A numeric data element as a ``.`` decimal string, None when absent.
+
+        Raises:
+            BadValue: the value is not a number (``1020A``, ``$1.179``); handlers
+                compute values before they change the document, so the walk
+                can keep the whole segment instead.
+        """
+        if not value:
+            return None
+        out = edi_decimal(value, self.mark)
+        if _DECIMAL.fullmatch(out) is None:
+            raise BadValue(value)
+        return out
 
     def unit(self, code: str) -> str | None:
         """A 6411 measure unit after the partner's translation table."""
@@ -206,7 +226,14 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             builder.keep(seg)
             continue
         handler = table[builder.scope].get(tag) or fallback.get(tag)
-        if handler is None or not handler(builder, seg):
+        try:
+            placed = handler is not None and handler(builder, seg)
+        except BadValue as exc:
+            builder.warnings.append(
+                f"{tag} at segment {builder.position}: {exc.args[0]!r} is not a number; segment kept in extensions"
+            )
+            placed = False
+        if not placed:
             builder.keep(seg)
 
 

@@ -461,7 +461,7 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
         order,
         ("release_number", "parties", "measures", "references", "dates", "notes", "packaging_code", "lading_quantity"),
     )
-    w.bgm("351", doc.get("shipment_id"), doc.get("purpose") or "9")
+    w.bgm("351", doc.get("shipment_id"), doc.get("purpose"))
     w.named_date("137", doc.get("shipment_date"), doc, doc.get("shipment_time"))
     w.dates(doc)
     w.notes(doc)

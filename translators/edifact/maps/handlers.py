@@ -77,14 +77,20 @@ _NAD_PLACED = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
 def party(b: Builder, seg: Segment) -> dict[str, Any]:
     """A canonical Party dict from NAD (the 3055 agency becomes ``id_qualifier``)."""
     p: dict[str, Any] = {"role": el(seg, 1)}
+    used_c058 = False
     pid = comp(seg, 2, 0)
     if pid:
         p["id"] = pid
     agency = comp(seg, 2, 2)
     if agency:
         p["id_qualifier"] = agency
-    if len(seg) > 4:
-        names = seg[4]
+    if len(seg) > 3:
+        names = seg[4] if len(seg) > 4 else ""
+        if not names and seg[3]:
+            # Only C058 (unstructured name and address lines) was sent: its
+            # lines are the name, as in the D93A corpus invoices.
+            names = seg[3]
+            used_c058 = True
         if type(names) is str:
             if names:
                 p["name"] = names
@@ -116,6 +122,8 @@ def party(b: Builder, seg: Segment) -> dict[str, Any]:
                 addr["country"] = country
             p["address"] = addr
     used = dict(_NAD_PLACED)
+    if used_c058:
+        used[3] = 5
     used[2] = 1 if not agency else 3
     if comp(seg, 2, 1):
         used[2] = 1  # 1131 code list qualifier present: keep the segment

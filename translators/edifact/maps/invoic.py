@@ -108,7 +108,7 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
         doc: the document (validated by the caller).
     """
     w.refuse("invoice", doc, ("release_number", "fob", "contacts"))
-    w.bgm(doc.get("transaction_type") or "380", doc.get("invoice_number"), doc.get("purpose") or "9")
+    w.bgm(doc.get("transaction_type") or "380", doc.get("invoice_number"), doc.get("purpose"))
     w.named_date("137", doc.get("invoice_date"), doc)
     w.dates(doc)
     w.notes(doc)

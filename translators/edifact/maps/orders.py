@@ -111,18 +111,22 @@ def write(w: Writer, doc: Mapping[str, object]) -> None:
         w: the writer holding the UNH already.
         doc: the document (validated by the caller).
     """
-    w.bgm(doc.get("order_type") or "220", doc.get("order_number"), doc.get("purpose") or "9")
+    w.refuse("purchase_order", doc, ("release_number", "store_number", "fob", "contacts"))
+    # 1001 '220' (order) when the document names no type: BGM C002 is what
+    # tells the partner this is an order at all.
+    w.bgm(doc.get("order_type") or "220", doc.get("order_number"), doc.get("purpose"))
     w.named_date("137", doc.get("order_date"), doc)
     w.dates(doc)
+    w.notes(doc)
     w.named_reference("CT", doc.get("contract_number"))
     w.references(doc)
     w.parties(doc)
+    # D96A order: SG6 TAX, SG7 CUX, SG8 PAT, SG10 TDT, SG19 ALC.
+    w.taxes(doc)
     w.currency(doc, "9")
     w.payment_terms(doc)
     w.carriers(doc)
     w.allowances(doc)
-    w.taxes(doc)
-    w.notes(doc)
     for line in w.items(doc, "lines"):
         w.line(line, quantity=("21", "quantity", "unit"))
     w.summary(doc, total_qualifier="86")

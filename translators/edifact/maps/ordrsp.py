@@ -152,7 +152,7 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
             substituted product (ORDRSP has one action code per LIN).
     """
     w.refuse("order_response", doc, ("release_number", "contacts"))
-    w.bgm(_DOC_NAME, doc.get("response_number"), doc.get("purpose") or "", doc.get("acknowledgment_type"))
+    w.bgm(_DOC_NAME, doc.get("response_number"), doc.get("purpose"), doc.get("acknowledgment_type"))
     w.named_date("137", doc.get("response_date"), doc)
     w.dates(doc)
     w.notes(doc)

@@ -67,7 +67,7 @@ class Writer:
 
     # -- header -----------------------------------------------------------
     def bgm(self, name: object, number: object, function: object, response: object = None) -> None:
-        """BGM+1001+1004+1225(+4343)."""
+        """BGM+1001+1004+1225(+4343); an absent value is left out, never invented."""
         self.add("BGM", _s(name), _s(number), _s(function), _s(response))
 
     def date(self, d: Mapping[str, Any]) -> None:

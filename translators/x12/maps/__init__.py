@@ -82,8 +82,21 @@ OUTBOUND_SETS: dict[str, str] = {
 
 #: functional identifier code (GS01) for each set we write
 FUNCTIONAL_IDS: dict[str, str] = {
-    "850": "PO", "855": "PR", "856": "SH", "810": "IN", "940": "OW", "945": "SW", "943": "AR",
-    "944": "RE", "846": "IB", "214": "QM", "204": "SM", "990": "GF", "210": "IM", "997": "FA", "999": "FA",
+    "850": "PO",
+    "855": "PR",
+    "856": "SH",
+    "810": "IN",
+    "940": "OW",
+    "945": "SW",
+    "943": "AR",
+    "944": "RE",
+    "846": "IB",
+    "214": "QM",
+    "204": "SM",
+    "990": "GF",
+    "210": "IM",
+    "997": "FA",
+    "999": "FA",
 }
 
 
@@ -91,7 +104,9 @@ def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions 
     opts = options.map_options.get(set_id, {}) if options is not None else {}
     if tx is None:
         return MapContext(set_id, options=opts)
-    return MapContext(set_id, component=tx.delimiters.component, repetition=tx.delimiters.repetition, options=opts)
+    return MapContext(
+        set_id, component=tx.delimiters.component, repetition=tx.delimiters.repetition, options=opts
+    )
 
 
 def map_segments(

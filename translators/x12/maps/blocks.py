@@ -34,7 +34,7 @@ def make(tag: str, *elements: str | None) -> Segment:
 
 def put(target: Doc, key: str, value: Any) -> None:
     """Set ``key`` only when ``value`` carries something."""
-    if value is not None and value != "" and value != [] and value != {}:
+    if value is not None and value not in ("", [], {}):
         target[key] = value
 
 
@@ -89,7 +89,10 @@ def dtm(ctx: MapContext, seg: Segment, pos: int) -> Doc:
 def write_dtm(d: Mapping[str, Any]) -> Segment:
     """The DTM for one canonical date."""
     return make(
-        "DTM", d.get("qualifier"), values.x12_date(d.get("date")), values.x12_time(d.get("time")),
+        "DTM",
+        d.get("qualifier"),
+        values.x12_date(d.get("date")),
+        values.x12_time(d.get("time")),
         d.get("time_zone"),
     )
 
@@ -111,8 +114,12 @@ def write_g62(d: Mapping[str, Any]) -> Segment:
     """The G62 for one canonical date."""
     qual = d.get("qualifier") if d.get("date") or not d.get("time_qualifier") else ""
     return make(
-        "G62", qual, values.x12_date(d.get("date")), d.get("time_qualifier"),
-        values.x12_time(d.get("time")), d.get("time_zone"),
+        "G62",
+        qual,
+        values.x12_date(d.get("date")),
+        d.get("time_qualifier"),
+        values.x12_time(d.get("time")),
+        d.get("time_zone"),
     )
 
 
@@ -212,7 +219,9 @@ def write_party(p: Mapping[str, Any], *, ref_tag: str = "REF", contact_tag: str 
     lines = addr.get("lines") or []
     out.extend(make("N3", *lines[i : i + 2]) for i in range(0, len(lines), 2))
     if any(addr.get(k) for k in ("city", "state", "postal_code", "country")):
-        out.append(make("N4", addr.get("city"), addr.get("state"), addr.get("postal_code"), addr.get("country")))
+        out.append(
+            make("N4", addr.get("city"), addr.get("state"), addr.get("postal_code"), addr.get("country"))
+        )
     out.extend(write_refs(p.get("references") or [], tag=ref_tag))
     for c in p.get("contacts") or []:
         if contact_tag == "G61":
@@ -293,10 +302,7 @@ def product_pairs(ctx: MapContext, product: Mapping[str, Any]) -> list[str]:
         value = product.get(name)
         if not value:
             continue
-        if name == "gtin":
-            qual = "UK" if len(value) == 14 else "EN"
-        else:
-            qual = ctx.product_output[name]
+        qual = ("UK" if len(value) == 14 else "EN") if name == "gtin" else ctx.product_output[name]
         out += [qual, value]
     for o in product.get("other") or []:
         out += [o.get("qualifier", ""), o.get("value", "")]
@@ -343,11 +349,26 @@ def write_carriers(carriers: Sequence[Mapping[str, Any]]) -> list[Segment]:
     """Carriers as TD5 (+ TD3 for equipment) segments."""
     out: list[Segment] = []
     for c in carriers:
-        if any(c.get(k) for k in ("routing_sequence", "id_qualifier", "scac", "transport_method", "name",
-                                  "service_level")):
+        if any(
+            c.get(k)
+            for k in ("routing_sequence", "id_qualifier", "scac", "transport_method", "name", "service_level")
+        ):
             out.append(
-                make("TD5", c.get("routing_sequence"), c.get("id_qualifier"), c.get("scac"),
-                     c.get("transport_method"), c.get("name"), "", "", "", "", "", "", c.get("service_level"))
+                make(
+                    "TD5",
+                    c.get("routing_sequence"),
+                    c.get("id_qualifier"),
+                    c.get("scac"),
+                    c.get("transport_method"),
+                    c.get("name"),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    c.get("service_level"),
+                )
             )
         if c.get("equipment_type") or c.get("equipment_number"):
             out.append(make("TD3", c.get("equipment_type"), "", c.get("equipment_number")))
@@ -375,15 +396,25 @@ def itd(ctx: MapContext, seg: Segment, pos: int) -> Doc:
 
 def write_itd(t: Mapping[str, Any]) -> Segment:
     """Payment terms as ITD."""
+
     def num(key: str) -> str:
         v = t.get(key)
         return "" if v is None else str(v)
 
     return make(
-        "ITD", t.get("type_code"), t.get("basis_date_code"), t.get("discount_percent"),
-        values.x12_date(t.get("discount_due_date")), num("discount_days"),
-        values.x12_date(t.get("net_due_date")), num("net_days"),
-        values.x12_implied(t.get("discount_amount"), 2), "", "", "", t.get("description"),
+        "ITD",
+        t.get("type_code"),
+        t.get("basis_date_code"),
+        t.get("discount_percent"),
+        values.x12_date(t.get("discount_due_date")),
+        num("discount_days"),
+        values.x12_date(t.get("net_due_date")),
+        num("net_days"),
+        values.x12_implied(t.get("discount_amount"), 2),
+        "",
+        "",
+        "",
+        t.get("description"),
     )
 
 
@@ -403,8 +434,22 @@ def sac(ctx: MapContext, seg: Segment, pos: int) -> Doc:
 def write_sac(a: Mapping[str, Any]) -> Segment:
     """An allowance/charge as SAC (SAC06 percent qualifier 'Z' is left to the partner)."""
     return make(
-        "SAC", a.get("indicator"), a.get("code"), "", "", values.x12_implied(a.get("amount"), 2), "",
-        a.get("percent"), "", "", "", "", "", "", "", a.get("description"),
+        "SAC",
+        a.get("indicator"),
+        a.get("code"),
+        "",
+        "",
+        values.x12_implied(a.get("amount"), 2),
+        "",
+        a.get("percent"),
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        a.get("description"),
     )
 
 
@@ -444,8 +489,17 @@ def write_ctt(t: Mapping[str, Any]) -> list[Segment]:
     if not any(t.get(k) is not None for k in keys):
         return []
     lc = t.get("line_count")
-    return [make("CTT", "" if lc is None else str(lc), t.get("quantity"), t.get("weight"),
-                 t.get("weight_unit"), t.get("volume"), t.get("volume_unit"))]
+    return [
+        make(
+            "CTT",
+            "" if lc is None else str(lc),
+            t.get("quantity"),
+            t.get("weight"),
+            t.get("weight_unit"),
+            t.get("volume"),
+            t.get("volume_unit"),
+        )
+    ]
 
 
 AMT_PLACED = placed(1, 2)
@@ -508,9 +562,21 @@ def write_po4(ctx: MapContext, p: Mapping[str, Any]) -> Segment:
     dims = [by_kind.get(k, {}) for k in ("length", "width", "height")]
     dim_unit = next((d.get("unit") for d in dims if d.get("unit")), "")
     return make(
-        "PO4", p.get("pack"), p.get("size"), ctx.unit_out(p.get("unit")), p.get("packaging_code"),
-        w.get("qualifier"), w.get("value"), w.get("unit"), v.get("value"), v.get("unit"),
-        dims[0].get("value"), dims[1].get("value"), dims[2].get("value"), dim_unit, p.get("inner_pack"),
+        "PO4",
+        p.get("pack"),
+        p.get("size"),
+        ctx.unit_out(p.get("unit")),
+        p.get("packaging_code"),
+        w.get("qualifier"),
+        w.get("value"),
+        w.get("unit"),
+        v.get("value"),
+        v.get("unit"),
+        dims[0].get("value"),
+        dims[1].get("value"),
+        dims[2].get("value"),
+        dim_unit,
+        p.get("inner_pack"),
     )
 
 
@@ -535,12 +601,25 @@ def td1(ctx: MapContext, seg: Segment, pos: int, target: Doc) -> None:
 def write_td1(t: Mapping[str, Any]) -> list[Segment]:
     """Lading data as TD1."""
     ms = t.get("measures") or []
-    w = next((m for m in ms if m["kind"] == "weight"), {})
-    v = next((m for m in ms if m["kind"] == "volume"), {})
+    w: Mapping[str, Any] = next((m for m in ms if m["kind"] == "weight"), {})
+    v: Mapping[str, Any] = next((m for m in ms if m["kind"] == "volume"), {})
     if not (t.get("packaging_code") or t.get("lading_quantity") or w or v):
         return []
-    return [make("TD1", t.get("packaging_code"), t.get("lading_quantity"), "", "", "", w.get("qualifier"),
-                 w.get("value"), w.get("unit"), v.get("value"), v.get("unit"))]
+    return [
+        make(
+            "TD1",
+            t.get("packaging_code"),
+            t.get("lading_quantity"),
+            "",
+            "",
+            "",
+            w.get("qualifier"),
+            w.get("value"),
+            w.get("unit"),
+            v.get("value"),
+            v.get("unit"),
+        )
+    ]
 
 
 MEA_PLACED = placed(2, 3, 4)
@@ -549,33 +628,21 @@ MEA_PLACED = placed(2, 3, 4)
 def mea(ctx: MapContext, seg: Segment, pos: int) -> Doc | None:
     """MEA: qualifier, value, unit (first component of MEA04); MEA01 stays unplaced."""
     unit = el(seg, 4).split(ctx.component, 1)[0]
-    kind = {"WT": "weight", "G": "weight", "N": "weight", "VOL": "volume", "LN": "length", "WD": "width",
-            "HT": "height"}.get(el(seg, 2), "measurement")
+    kind = {
+        "WT": "weight",
+        "G": "weight",
+        "N": "weight",
+        "VOL": "volume",
+        "LN": "length",
+        "WD": "width",
+        "HT": "height",
+    }.get(el(seg, 2), "measurement")
     return measure(kind, el(seg, 2), ctx.dec(seg, 3, pos), unit)
 
 
 def write_mea(m: Mapping[str, Any]) -> Segment:
     """A measure as MEA."""
     return make("MEA", "", m.get("qualifier"), m.get("value"), m.get("unit"))
-
-
-def ensure_list(target: Doc, key: str) -> list[Any]:
-    """``target[key]`` as a list, created when missing."""
-    got = target.get(key)
-    if got is None:
-        got = []
-        target[key] = got
-    return got  # type: ignore[no-any-return]
-
-
-__all__ = [
-    "Doc",
-    "PartyLoop",
-    "el",
-    "make",
-    "products",
-    "put",
-]
 
 
 # -- warehouse line items (W01/W04/W07/W12) --------------------------------------
@@ -630,8 +697,16 @@ def write_wtotals(tag: str, t: Mapping[str, Any]) -> list[Segment]:
     keys = ("quantity", "weight", "weight_unit", "volume", "volume_unit")
     if not any(t.get(k) for k in keys):
         return []
-    return [make(tag, t.get("quantity"), t.get("weight"), t.get("weight_unit"), t.get("volume"),
-                 t.get("volume_unit"))]
+    return [
+        make(
+            tag,
+            t.get("quantity"),
+            t.get("weight"),
+            t.get("weight_unit"),
+            t.get("volume"),
+            t.get("volume_unit"),
+        )
+    ]
 
 
 W27_PLACED = placed(1, 2, 3, 4, 5, 7)
@@ -651,5 +726,13 @@ def w27(seg: Segment) -> Doc:
 
 def write_w27(c: Mapping[str, Any]) -> Segment:
     """A carrier as W27."""
-    return make("W27", c.get("transport_method"), c.get("scac"), c.get("name"), c.get("payment_method"),
-                c.get("equipment_type"), "", c.get("equipment_number"))
+    return make(
+        "W27",
+        c.get("transport_method"),
+        c.get("scac"),
+        c.get("name"),
+        c.get("payment_method"),
+        c.get("equipment_type"),
+        "",
+        c.get("equipment_number"),
+    )

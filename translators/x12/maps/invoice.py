@@ -78,8 +78,26 @@ def _amt(st: _Inv, seg: Segment, pos: int) -> bool:
 
 
 TABLE: dict[str, Entry] = {
-    **pick("REF", "PER", "DTM", "N1", "N2", "N3", "N4", "NTE", "N9", "MSG", "TD5", "TD3", "CUR", "ITD", "FOB",
-           "SAC", "TXI", "CTT"),
+    **pick(
+        "REF",
+        "PER",
+        "DTM",
+        "N1",
+        "N2",
+        "N3",
+        "N4",
+        "NTE",
+        "N9",
+        "MSG",
+        "TD5",
+        "TD3",
+        "CUR",
+        "ITD",
+        "FOB",
+        "SAC",
+        "TXI",
+        "CTT",
+    ),
     "BIG": (_big, placed(1, 2, 3, 4, 5, 7, 8)),
     "IT1": (_it1, placed(*range(1, 26))),
     "PID": (_pid, b.PID_PLACED),
@@ -111,9 +129,15 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
     """
     out: list[Segment] = [
         b.make(
-            "BIG", values.x12_date(doc.get("invoice_date")), doc.get("invoice_number"),
-            values.x12_date(doc.get("order_date")), doc.get("order_number"), doc.get("release_number"), "",
-            doc.get("transaction_type"), doc.get("purpose"),
+            "BIG",
+            values.x12_date(doc.get("invoice_date")),
+            doc.get("invoice_number"),
+            values.x12_date(doc.get("order_date")),
+            doc.get("order_number"),
+            doc.get("release_number"),
+            "",
+            doc.get("transaction_type"),
+            doc.get("purpose"),
         )
     ]
     if doc.get("currency"):
@@ -133,8 +157,13 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
     for line in doc.get("lines") or []:
         out.append(
             b.make(
-                "IT1", line.get("line_number"), line.get("quantity"), ctx.unit_out(line.get("unit")),
-                line.get("unit_price"), line.get("price_basis"), *b.product_pairs(ctx, line.get("product") or {}),
+                "IT1",
+                line.get("line_number"),
+                line.get("quantity"),
+                ctx.unit_out(line.get("unit")),
+                line.get("unit_price"),
+                line.get("price_basis"),
+                *b.product_pairs(ctx, line.get("product") or {}),
             )
         )
         if line.get("description"):

@@ -24,7 +24,7 @@ DOCUMENT_TYPE = "order_response"
 
 
 class _Ack(State):
-    __slots__ = ("sub", "seen")
+    __slots__ = ("seen", "sub")
 
     def __init__(self, ctx: MapContext, doc: Doc) -> None:
         super().__init__(ctx, doc)
@@ -64,7 +64,9 @@ def _ack(st: _Ack, seg: Segment, pos: int) -> bool:
 
 
 TABLE: dict[str, Entry] = {
-    **pick("REF", "PER", "DTM", "N1", "N2", "N3", "N4", "NTE", "N9", "MSG", "TD5", "TD3", "CUR", "CTT", "AMT"),
+    **pick(
+        "REF", "PER", "DTM", "N1", "N2", "N3", "N4", "NTE", "N9", "MSG", "TD5", "TD3", "CUR", "CTT", "AMT"
+    ),
     "BAK": (_bak, placed(1, 2, 3, 4, 5, 8, 9)),
     "PO1": (_po1, placed(*range(1, 26))),
     "PID": (_pid, b.PID_PLACED),
@@ -93,9 +95,16 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
     """Render an ``order_response`` dict as the body of an 855 (without ST/SE)."""
     out: list[Segment] = [
         b.make(
-            "BAK", doc.get("purpose"), doc.get("acknowledgment_type"), doc.get("order_number"),
-            values.x12_date(doc.get("order_date")), doc.get("release_number"), "", "",
-            doc.get("response_number"), values.x12_date(doc.get("response_date")),
+            "BAK",
+            doc.get("purpose"),
+            doc.get("acknowledgment_type"),
+            doc.get("order_number"),
+            values.x12_date(doc.get("order_date")),
+            doc.get("release_number"),
+            "",
+            "",
+            doc.get("response_number"),
+            values.x12_date(doc.get("response_date")),
         )
     ]
     if doc.get("currency"):
@@ -113,8 +122,12 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
     for line in doc.get("lines") or []:
         out.append(
             b.make(
-                "PO1", line.get("line_number"), line.get("quantity"), ctx.unit_out(line.get("unit")),
-                line.get("unit_price"), line.get("price_basis"),
+                "PO1",
+                line.get("line_number"),
+                line.get("quantity"),
+                ctx.unit_out(line.get("unit")),
+                line.get("unit_price"),
+                line.get("price_basis"),
                 *b.product_pairs(ctx, line.get("product") or {}),
             )
         )
@@ -129,8 +142,14 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
             when = (s.get("scheduled") or [{}])[0]
             out.append(
                 b.make(
-                    "ACK", s.get("status"), s.get("quantity"), ctx.unit_out(s.get("unit")), when.get("qualifier"),
-                    values.x12_date(when.get("date")), "", *b.product_pairs(ctx, s.get("product") or {}),
+                    "ACK",
+                    s.get("status"),
+                    s.get("quantity"),
+                    ctx.unit_out(s.get("unit")),
+                    when.get("qualifier"),
+                    values.x12_date(when.get("date")),
+                    "",
+                    *b.product_pairs(ctx, s.get("product") or {}),
                 )
             )
     totals = doc.get("totals") or {}

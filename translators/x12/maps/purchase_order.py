@@ -109,8 +109,27 @@ def _sln(st: _PO, seg: Segment, pos: int) -> bool:
 _SLN_PLACED = placed(1, 3, 4, 5, 6, *range(9, 31))
 
 TABLE: dict[str, Entry] = {
-    **pick("REF", "PER", "DTM", "N1", "N2", "N3", "N4", "NTE", "N9", "MSG", "TD5", "TD3", "ITD", "FOB",
-           "CUR", "SAC", "TXI", "CTT", "AMT"),
+    **pick(
+        "REF",
+        "PER",
+        "DTM",
+        "N1",
+        "N2",
+        "N3",
+        "N4",
+        "NTE",
+        "N9",
+        "MSG",
+        "TD5",
+        "TD3",
+        "ITD",
+        "FOB",
+        "CUR",
+        "SAC",
+        "TXI",
+        "CTT",
+        "AMT",
+    ),
     "BEG": (_beg, placed(1, 2, 3, 4, 5, 6)),
     "PO1": (_po1, placed(*range(1, 26))),
     "PID": (_pid, b.PID_PLACED),
@@ -146,8 +165,13 @@ def read(segments: Sequence[Segment], ctx: MapContext) -> Doc:
 def _write_line(ctx: MapContext, line: Mapping[str, Any]) -> list[Segment]:
     out: list[Segment] = [
         b.make(
-            "PO1", line.get("line_number"), line.get("quantity"), ctx.unit_out(line.get("unit")),
-            line.get("unit_price"), line.get("price_basis"), *b.product_pairs(ctx, line.get("product") or {}),
+            "PO1",
+            line.get("line_number"),
+            line.get("quantity"),
+            ctx.unit_out(line.get("unit")),
+            line.get("unit_price"),
+            line.get("price_basis"),
+            *b.product_pairs(ctx, line.get("product") or {}),
         )
     ]
     if line.get("description"):
@@ -165,8 +189,15 @@ def _write_line(ctx: MapContext, line: Mapping[str, Any]) -> list[Segment]:
     for s in line.get("sublines") or []:
         out.append(
             b.make(
-                "SLN", s.get("line_number"), "", s.get("relationship"), s.get("quantity"),
-                ctx.unit_out(s.get("unit")), s.get("unit_price"), "", "",
+                "SLN",
+                s.get("line_number"),
+                "",
+                s.get("relationship"),
+                s.get("quantity"),
+                ctx.unit_out(s.get("unit")),
+                s.get("unit_price"),
+                "",
+                "",
                 *b.product_pairs(ctx, s.get("product") or {}),
             )
         )
@@ -189,8 +220,13 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
 
     out: list[Segment] = [
         b.make(
-            "BEG", doc.get("purpose"), doc.get("order_type"), doc.get("order_number"), doc.get("release_number"),
-            values.x12_date(doc.get("order_date")), doc.get("contract_number"),
+            "BEG",
+            doc.get("purpose"),
+            doc.get("order_type"),
+            doc.get("order_number"),
+            doc.get("release_number"),
+            values.x12_date(doc.get("order_date")),
+            doc.get("contract_number"),
         )
     ]
     if doc.get("currency"):

@@ -91,8 +91,13 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
         ValueError: a line has more product ids than W07 can carry.
     """
     out: list[Segment] = [
-        b.make("W17", doc.get("status"), values.x12_date(doc.get("receipt_date")), doc.get("receipt_number"),
-               doc.get("depositor_order_number"))
+        b.make(
+            "W17",
+            doc.get("status"),
+            values.x12_date(doc.get("receipt_date")),
+            doc.get("receipt_number"),
+            doc.get("depositor_order_number"),
+        )
     ]
     out.extend(write_header(doc))
     for line in doc.get("lines") or []:
@@ -100,8 +105,16 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
             out.append(b.make("LX", line["line_number"]))
         upc, pairs = b.wproduct_elements(ctx, line.get("product") or {}, 2)
         pairs += [""] * (4 - len(pairs))
-        out.append(b.make("W07", line.get("quantity"), ctx.unit_out(line.get("unit")), upc, *pairs,
-                          line.get("lot_number")))
+        out.append(
+            b.make(
+                "W07",
+                line.get("quantity"),
+                ctx.unit_out(line.get("unit")),
+                upc,
+                *pairs,
+                line.get("lot_number"),
+            )
+        )
         out.extend(
             b.make("W13", e.get("quantity"), ctx.unit_out(e.get("unit")), e.get("condition"))
             for e in line.get("exceptions") or []

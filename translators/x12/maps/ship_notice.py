@@ -299,7 +299,7 @@ def _common(node: Mapping[str, Any]) -> Iterator[Segment]:
 
 
 def _measures(node: Mapping[str, Any], *, lading: bool) -> Iterator[Segment]:
-    """TD1 (lading levels) for the packaging code, lading quantity and first weight/volume; MEA for the rest."""
+    """TD1 (lading levels) for packaging code, lading quantity, first weight/volume; MEA for the rest."""
     ms = list(node.get("measures") or [])
     if lading:
         weight = next((m for m in ms if m["kind"] == "weight"), None)
@@ -324,8 +324,15 @@ def _write_item(ctx: MapContext, num: _Numbering, item: Mapping[str, Any], paren
     if any(item.get(k) for k in ("quantity", "unit", "quantity_ordered", "unit_ordered", "status")):
         out.append(
             b.make(
-                "SN1", "", item.get("quantity"), ctx.unit_out(item.get("unit")), "", item.get("quantity_ordered"),
-                ctx.unit_out(item.get("unit_ordered")), "", item.get("status"),
+                "SN1",
+                "",
+                item.get("quantity"),
+                ctx.unit_out(item.get("unit")),
+                "",
+                item.get("quantity_ordered"),
+                ctx.unit_out(item.get("unit_ordered")),
+                "",
+                item.get("status"),
             )
         )
     if item.get("packaging"):
@@ -374,8 +381,19 @@ def _write_children(ctx: MapContext, num: _Numbering, node: Mapping[str, Any], m
         _write_item(ctx, num, item, me)
 
 
-_ORDER_DATA = ("order_number", "release_number", "order_date", "parties", "references", "dates", "notes",
-               "measures", "packaging_code", "lading_quantity", "extensions")
+_ORDER_DATA = (
+    "order_number",
+    "release_number",
+    "order_date",
+    "parties",
+    "references",
+    "dates",
+    "notes",
+    "measures",
+    "packaging_code",
+    "lading_quantity",
+    "extensions",
+)
 
 
 def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
@@ -387,8 +405,12 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
     num = _Numbering()
     num.out.append(
         b.make(
-            "BSN", doc.get("purpose"), doc.get("shipment_id"), values.x12_date(doc.get("shipment_date")),
-            values.x12_time(doc.get("shipment_time")), doc.get("structure_code"),
+            "BSN",
+            doc.get("purpose"),
+            doc.get("shipment_id"),
+            values.x12_date(doc.get("shipment_date")),
+            values.x12_time(doc.get("shipment_time")),
+            doc.get("structure_code"),
         )
     )
     sid = num.hl(0, "S")
@@ -412,8 +434,13 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
         oid = num.hl(sid, "O")
         if order.get("order_number") or order.get("release_number") or order.get("order_date"):
             out.append(
-                b.make("PRF", order.get("order_number"), order.get("release_number"), "",
-                       values.x12_date(order.get("order_date")))
+                b.make(
+                    "PRF",
+                    order.get("order_number"),
+                    order.get("release_number"),
+                    "",
+                    values.x12_date(order.get("order_date")),
+                )
             )
         out.extend(_measures(order, lading=True))
         out.extend(_common(order))

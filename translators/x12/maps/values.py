@@ -48,7 +48,7 @@ def iso_date(value: str, fmt: DateFormat | None = None) -> str | None:
     if not value or not value.isdigit():
         return None
     n = len(value)
-    if fmt is None or fmt == "CCYYMMDD" or fmt == "YYMMDD":
+    if fmt in (None, "CCYYMMDD", "YYMMDD"):
         if n == 8:
             y, m, d = value[:4], value[4:6], value[6:8]
         elif n == 6:

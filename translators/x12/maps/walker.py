@@ -19,7 +19,7 @@ from typing import Any
 
 from ..syntax import Segment
 from . import blocks as b
-from .context import Handler, MapContext, Placement
+from .context import Handler, MapContext, Placement, placed
 
 Doc = dict[str, Any]
 
@@ -28,7 +28,16 @@ class State:
     """Walk state shared by the generic handlers; maps subclass it for their own levels."""
 
     __slots__ = (
-        "ctx", "doc", "line", "line_keys", "note_pos", "note_ref", "party", "party_pos", "store", "totals",
+        "ctx",
+        "doc",
+        "line",
+        "line_keys",
+        "note_pos",
+        "note_ref",
+        "party",
+        "party_pos",
+        "store",
+        "totals",
     )
 
     def __init__(
@@ -63,8 +72,12 @@ def h_ref(st: State, seg: Segment, pos: int) -> bool:
         return True
     ctx = st.ctx
     if (
-        st.store and st.line is None and ctx.store_reference is not None and b.el(seg, 1) == ctx.store_reference
-        and b.el(seg, 2) and "store_number" not in st.doc
+        st.store
+        and st.line is None
+        and ctx.store_reference is not None
+        and b.el(seg, 1) == ctx.store_reference
+        and b.el(seg, 2)
+        and "store_number" not in st.doc
     ):
         st.doc["store_number"] = seg[2]
         return True
@@ -120,7 +133,12 @@ def h_n1(st: State, seg: Segment, pos: int) -> bool:
     st.party = party
     st.party_pos = pos
     ctx = st.ctx
-    if st.store and ctx.store_party_role is not None and b.el(seg, 1) == ctx.store_party_role and "id" in party:
+    if (
+        st.store
+        and ctx.store_party_role is not None
+        and b.el(seg, 1) == ctx.store_party_role
+        and "id" in party
+    ):
         st.doc.setdefault("store_number", party["id"])
     return True
 
@@ -260,12 +278,12 @@ COMMON: dict[str, Entry] = {
     "N4": (h_n4, b.N4_PLACED),
     "NTE": (h_nte, b.NTE_PLACED),
     "N9": (h_n9, b.REF_PLACED),
-    "MSG": (h_msg, b.placed(1)),
+    "MSG": (h_msg, placed(1)),
     "TD5": (h_td5, b.TD5_PLACED),
     "TD3": (h_td3, b.TD3_PLACED),
     "ITD": (h_itd, b.ITD_PLACED),
-    "FOB": (h_fob, b.placed(1)),
-    "CUR": (h_cur, b.placed(1, 2)),
+    "FOB": (h_fob, placed(1)),
+    "CUR": (h_cur, placed(1, 2)),
     "SAC": (h_sac, b.SAC_PLACED),
     "TXI": (h_txi, b.TXI_PLACED),
     "CTT": (h_ctt, b.CTT_PLACED),

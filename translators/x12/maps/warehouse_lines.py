@@ -13,7 +13,7 @@ from typing import Any
 
 from ..syntax import Segment
 from . import blocks as b
-from .context import MapContext
+from .context import MapContext, placed
 from .walker import Entry, State, pick
 
 Doc = dict[str, Any]
@@ -84,8 +84,8 @@ def finish(st: WarehouseState) -> None:
 
 HEADER: dict[str, Entry] = {
     **pick("N1", "N2", "N3", "N4", "PER", "G61", "N9", "MSG", "G62", "NTE"),
-    "LX": (h_lx, b.placed(1)),
-    "G69": (h_g69, b.placed(1)),
+    "LX": (h_lx, placed(1)),
+    "G69": (h_g69, placed(1)),
     "W20": (h_w20, b.W20_PLACED),
     "W27": (h_w27, b.W27_PLACED),
 }

@@ -40,9 +40,16 @@ def w06(st: WarehouseState, seg: Segment, pos: int) -> bool:
 
 def write_w06(doc: Mapping[str, Any], *, extra: str | None = None) -> Segment:
     """The W06 of a 945/943."""
-    return b.make("W06", doc.get("status"), doc.get("depositor_order_number"),
-                  values.x12_date(doc.get("shipment_date")), doc.get("shipment_id"), doc.get("agent_shipment_id"),
-                  doc.get("purchase_order_number"), extra)
+    return b.make(
+        "W06",
+        doc.get("status"),
+        doc.get("depositor_order_number"),
+        values.x12_date(doc.get("shipment_date")),
+        doc.get("shipment_id"),
+        doc.get("agent_shipment_id"),
+        doc.get("purchase_order_number"),
+        extra,
+    )
 
 
 def _w06(st: WarehouseState, seg: Segment, pos: int) -> bool:
@@ -136,9 +143,23 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
         weights = [m for m in line.get("measures") or [] if m["kind"] == "weight"]
         w = weights[0] if weights else {}
         out.append(
-            b.make("W12", line.get("status"), line.get("quantity_ordered"), line.get("quantity"),
-                   line.get("quantity_difference"), ctx.unit_out(line.get("unit")), upc, pairs[0], pairs[1],
-                   line.get("lot_number"), w.get("value"), w.get("qualifier"), w.get("unit"), pairs[2], pairs[3])
+            b.make(
+                "W12",
+                line.get("status"),
+                line.get("quantity_ordered"),
+                line.get("quantity"),
+                line.get("quantity_difference"),
+                ctx.unit_out(line.get("unit")),
+                upc,
+                pairs[0],
+                pairs[1],
+                line.get("lot_number"),
+                w.get("value"),
+                w.get("qualifier"),
+                w.get("unit"),
+                pairs[2],
+                pairs[3],
+            )
         )
         rest = {**line, "measures": weights[1:]}
         out.extend(write_line_tail(rest))

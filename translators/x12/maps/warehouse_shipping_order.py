@@ -14,8 +14,8 @@ from typing import Any
 from ..syntax import Segment
 from . import blocks as b
 from .context import MapContext, missing, placed, run
-from .warehouse_lines import HEADER, WarehouseState, finish, write_header, write_line_tail
 from .walker import Entry
+from .warehouse_lines import HEADER, WarehouseState, finish, write_header, write_line_tail
 
 Doc = dict[str, Any]
 
@@ -92,20 +92,52 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
         ValueError: a line has more product ids than W01 can carry.
     """
     out: list[Segment] = [
-        b.make("W05", doc.get("status"), doc.get("depositor_order_number"), doc.get("purchase_order_number"),
-               doc.get("link_sequence"), doc.get("master_reference"))
+        b.make(
+            "W05",
+            doc.get("status"),
+            doc.get("depositor_order_number"),
+            doc.get("purchase_order_number"),
+            doc.get("link_sequence"),
+            doc.get("master_reference"),
+        )
     ]
     out.extend(write_header(doc, carrier="W66"))
     for c in doc.get("carriers") or []:
-        out.append(b.make("W66", c.get("payment_method"), c.get("transport_method"), "", "", c.get("name"),
-                          "", "", "", "", c.get("scac")))
+        out.append(
+            b.make(
+                "W66",
+                c.get("payment_method"),
+                c.get("transport_method"),
+                "",
+                "",
+                c.get("name"),
+                "",
+                "",
+                "",
+                "",
+                c.get("scac"),
+            )
+        )
     for line in doc.get("lines") or []:
         out.append(b.make("LX", line.get("line_number")))
         upc, pairs = b.wproduct_elements(ctx, line.get("product") or {}, 3)
         pairs += [""] * (6 - len(pairs))
         out.append(
-            b.make("W01", line.get("quantity"), ctx.unit_out(line.get("unit")), upc, *pairs[:4], "", "", "", "",
-                   "", line.get("lot_number"), "", *pairs[4:6])
+            b.make(
+                "W01",
+                line.get("quantity"),
+                ctx.unit_out(line.get("unit")),
+                upc,
+                *pairs[:4],
+                "",
+                "",
+                "",
+                "",
+                "",
+                line.get("lot_number"),
+                "",
+                *pairs[4:6],
+            )
         )
         out.extend(write_line_tail(line))
     out.extend(b.write_wtotals("W76", doc.get("totals") or {}))

@@ -1,0 +1,246 @@
+"""The outward link end to end: real nginx requiring client certificates, real openssl s_server,
+the https sink (httpx) and the odoo sink (real odoorpc) against the Odoo stand-in.
+
+Each refusal must carry its named reason and deliver nothing: the backend behind nginx sees no request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent.errors import DeliveryError
+from agent.odoo import OdooMappingOptions, OdooRpcSettings, OdooRpcTransport
+from agent.sinks.base import Delivery
+from agent.sinks.https import HttpsSink, HttpsSinkConfig
+from agent.sinks.odoo import OdooSink, OdooSinkConfig
+from agent.tls import (
+    ClientCertificateRejected,
+    ServerCertificateUntrusted,
+    ServerHostnameMismatch,
+    TlsIdentity,
+    TlsLinkError,
+)
+from tests.support.backend import RecordingBackend
+from tests.support.nginx import Nginx, NginxSettings, OpenSslServer
+from tests.support.odoo_standin import OdooStandin
+from tests.support.pki import CertPair, Pki, make_pki
+
+PO = {
+    "order_number": "PO-9001",
+    "parties": [{"role": "BY", "id": "0614141000005", "name": "ACME Retail"}],
+    "lines": [{"line_number": "1", "product": {"gtin": "00012345678905"}, "quantity": "4"}],
+}
+
+
+def _delivery(key: str = "ACME:77:1:0001:ff", document: dict[str, object] | None = None) -> Delivery:
+    envelope = {"idempotency_key": key, "partner": "acme", "document_type": "purchase_order",
+                "source": {"transport": "as2", "standard": "x12"}, "document": document or PO}
+    return Delivery(delivery_id=1, idempotency_key=key, partner="acme", document_type="purchase_order",
+                    envelope=envelope, body=json.dumps(envelope).encode())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[RecordingBackend]:
+    with RecordingBackend() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def nginx(pki: Pki, backend: RecordingBackend) -> Iterator[Nginx]:
+    with Nginx(NginxSettings(server_cert=pki.server.cert, server_key=pki.server.key, client_ca=pki.site_ca,
+                             upstream_port=backend.port)) as server:
+        yield server
+
+
+def _identity(pki: Pki, pair: CertPair | None = None, ca: Path | None = None, **kw: object) -> TlsIdentity:
+    pair = pair or pki.client
+    return TlsIdentity(cert_file=pair.cert, key_file=pair.key, ca_file=ca or pki.cloud_ca, **kw)  # type: ignore[arg-type]
+
+
+def _no_cert_client(pki: Pki) -> httpx.AsyncClient:
+    ctx = ssl.create_default_context(cafile=str(pki.cloud_ca))  # trusts the server, presents nothing
+    return httpx.AsyncClient(verify=ctx, http2=True, trust_env=False)
+
+
+def _deliver(url: str, *, identity: TlsIdentity | None = None, client: httpx.AsyncClient | None = None,
+             action: str = "deliver", http2: bool = True) -> DeliveryError | None:
+    async def go() -> DeliveryError | None:
+        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=url, healthcheck_method="GET", http2=http2),
+                         identity=identity, client=client)
+        try:
+            if action == "deliver":
+                await sink.deliver(_delivery())
+            else:
+                await sink.healthcheck()
+        except DeliveryError as exc:
+            return exc
+        finally:
+            await sink.aclose()
+        return None
+
+    return asyncio.run(go())
+
+
+def test_correct_certificate_delivers(pki: Pki, nginx: Nginx, backend: RecordingBackend) -> None:
+    before = len(backend.requests)
+    assert _deliver(f"{nginx.url}/ingest", identity=_identity(pki)) is None
+    [seen] = backend.requests[before:]
+    assert seen.method == "POST" and seen.path == "/ingest"
+    assert seen.headers["x-ssl-client-verify"] == "SUCCESS"
+    assert "CN=gateway" in seen.headers["x-ssl-client-s-dn"]
+    assert seen.headers["idempotency-key"] == "ACME:77:1:0001:ff"
+    assert json.loads(seen.body)["document"]["order_number"] == "PO-9001"
+    assert nginx.access_log()[-1][2] == "HTTP/2.0"
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong_ca", "expired"])
+def test_refused_client_certificates_deliver_nothing(pki: Pki, nginx: Nginx, backend: RecordingBackend,
+                                                     case: str) -> None:
+    before = len(backend.requests)
+    if case == "missing":
+        error = _deliver(f"{nginx.url}/ingest", client=_no_cert_client(pki))
+        expected = "requires a client certificate and got none"
+    elif case == "wrong_ca":
+        error = _deliver(f"{nginx.url}/ingest", identity=_identity(pki, pki.client_rogue))
+        expected = "could not verify our certificate"
+    else:
+        # Our own check refuses an expired certificate; pretend the clock is wrong to get it on the wire.
+        past = _dt.datetime.now(_dt.UTC) - _dt.timedelta(days=7)
+        error = _deliver(f"{nginx.url}/ingest", identity=_identity(pki, pki.client_expired, clock=lambda: past))
+        expected = "could not verify our certificate"
+    assert isinstance(error, ClientCertificateRejected), error
+    assert str(error).startswith("client certificate rejected by server:")
+    assert expected in str(error)
+    assert backend.requests[before:] == []
+
+
+def test_server_signed_by_another_ca_is_untrusted(pki: Pki, nginx: Nginx, backend: RecordingBackend) -> None:
+    before = len(backend.requests)
+    error = _deliver(f"{nginx.url}/ingest", identity=_identity(pki, ca=pki.rogue_ca))
+    assert isinstance(error, ServerCertificateUntrusted), error
+    assert "not signed by the pinned CA" in str(error)
+    assert backend.requests[before:] == []
+
+
+def test_server_certificate_for_another_host(pki: Pki, backend: RecordingBackend) -> None:
+    before = len(backend.requests)
+    settings = NginxSettings(server_cert=pki.server_wrong_host.cert, server_key=pki.server_wrong_host.key,
+                             client_ca=pki.site_ca, upstream_port=backend.port)
+    with Nginx(settings) as other:
+        error = _deliver(f"{other.url}/ingest", identity=_identity(pki))
+    assert isinstance(error, ServerHostnameMismatch), error
+    assert "not issued for that host name" in str(error)
+    assert backend.requests[before:] == []
+
+
+def test_one_connection_carries_many_deliveries(pki: Pki, nginx: Nginx, backend: RecordingBackend) -> None:
+    before_log, before = len(nginx.access_log()), len(backend.requests)
+
+    async def go() -> None:
+        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=f"{nginx.url}/ingest"), identity=_identity(pki))
+        try:
+            await asyncio.gather(*(sink.deliver(_delivery(f"K-{i}")) for i in range(40)))
+        finally:
+            await sink.aclose()
+
+    asyncio.run(go())
+    lines = nginx.access_log()[before_log:]
+    assert len(lines) == 40 and len(backend.requests) - before == 40
+    assert len({line[0] for line in lines}) == 1  # one TLS connection (HTTP/2 multiplexed)
+    assert {line[3] for line in lines} == {"200"}
+
+
+@pytest.mark.parametrize(("pair", "alert"), [(None, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+                                             ("rogue", "TLSV1_ALERT_UNKNOWN_CA")])
+def test_tls_alert_flavour_from_openssl_s_server(pki: Pki, pair: str | None, alert: str) -> None:
+    with OpenSslServer(cert=pki.server.cert, key=pki.server.key, client_ca=pki.site_ca) as server:
+        if pair is None:
+            error = _deliver(f"{server.url}/", client=_no_cert_client(pki), action="healthcheck")
+        else:
+            error = _deliver(f"{server.url}/", identity=_identity(pki, pki.client_rogue), action="healthcheck",
+                             http2=False)
+        output = server.output()
+    assert isinstance(error, ClientCertificateRejected), error
+    assert alert in str(error)
+    assert "verify error" in output or "error" in output.lower()
+
+
+def test_openssl_s_server_accepts_the_right_certificate(pki: Pki) -> None:
+    """Positive control for the test above: same server, our real certificate."""
+    with OpenSslServer(cert=pki.server.cert, key=pki.server.key, client_ca=pki.site_ca) as server:
+        assert _deliver(f"{server.url}/", identity=_identity(pki), action="healthcheck", http2=False) is None
+
+
+# -- odoo sink through nginx mTLS ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def odoo_link(pki: Pki) -> Iterator[tuple[OdooStandin, Nginx]]:
+    standin = OdooStandin(password="k3y").start()
+    standin.seed("res.partner", name="ACME Retail", ref="ACME01")
+    standin.seed("product.product", name="Widget", barcode="00012345678905")
+    try:
+        with Nginx(NginxSettings(server_cert=pki.server.cert, server_key=pki.server.key, client_ca=pki.site_ca,
+                                 upstream_port=standin.port, http2=False)) as proxy:
+            yield standin, proxy
+    finally:
+        standin.stop()
+
+
+def _odoo_sink(port: int, identity: TlsIdentity) -> OdooSink:
+    settings = OdooRpcSettings(host="127.0.0.1", port=port, database="edi", login="gateway", secret="k3y",
+                               use_tls=True, timeout=10)
+    return OdooSink(OdooSinkConfig(name="odoo", default_options=OdooMappingOptions(partner_ref="ACME01")),
+                    OdooRpcTransport(settings, identity=identity))
+
+
+def _odoo_deliver(sink: OdooSink, *deliveries: Delivery) -> list[str] | DeliveryError:
+    async def go() -> list[str] | DeliveryError:
+        try:
+            return [(await sink.deliver_with_outcome(d)).action for d in deliveries]
+        except DeliveryError as exc:
+            return exc
+        finally:
+            await sink.aclose()
+
+    return asyncio.run(go())
+
+
+def test_odoo_sink_through_nginx_mtls_creates_once(pki: Pki, odoo_link: tuple[OdooStandin, Nginx]) -> None:
+    standin, proxy = odoo_link
+    actions = _odoo_deliver(_odoo_sink(proxy.port, _identity(pki)), _delivery(), _delivery())
+    assert actions == ["created", "existing"]
+    [order] = standin.records("sale.order", [["client_order_ref", "=", "PO-9001"]])
+    assert order["partner_id"] == 1
+    assert {line[4] for line in proxy.access_log()} == {"SUCCESS"}
+
+
+@pytest.mark.parametrize("case", ["rogue_client", "rogue_server_ca"])
+def test_odoo_sink_refused_tls_reaches_nothing(pki: Pki, odoo_link: tuple[OdooStandin, Nginx], case: str) -> None:
+    standin, proxy = odoo_link
+    calls_before = len(standin.calls)
+    identity = _identity(pki, pki.client_rogue) if case == "rogue_client" else _identity(pki, ca=pki.rogue_ca)
+    error = _odoo_deliver(_odoo_sink(proxy.port, identity), _delivery("other-key"))
+    expected = ClientCertificateRejected if case == "rogue_client" else ServerCertificateUntrusted
+    assert isinstance(error, expected), error
+    assert len(standin.calls) == calls_before
+
+
+def test_odoo_sink_tls_alert_from_strict_server(pki: Pki) -> None:
+    with OpenSslServer(cert=pki.server.cert, key=pki.server.key, client_ca=pki.site_ca) as server:
+        error = _odoo_deliver(_odoo_sink(server.port, _identity(pki, pki.client_rogue)), _delivery())
+    assert isinstance(error, ClientCertificateRejected), error
+    assert isinstance(error, TlsLinkError)
+    assert "TLSV1_ALERT_UNKNOWN_CA" in str(error)

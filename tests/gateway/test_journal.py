@@ -1,0 +1,166 @@
+"""The journal: durability, group commit, state machine, counters, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import DiskFloorError, MessageTooLargeError, UnknownMessageError
+from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
+from gateway.states import TRANSITIONS, MessageState, can_move
+
+
+def _open(tmp: Path, **kw: int) -> Journal:
+    return Journal.open(tmp / "state", JournalOptions(min_free_bytes=kw.pop("min_free_bytes", 0), **kw))
+
+
+def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
+    async def main() -> Journal:
+        j = _open(tmp_path)
+        results = await asyncio.gather(
+            *[j.append(Intake(transport="t", data=b"m%d" % i, partner="p")) for i in range(300)]
+        )
+        assert len({r.message_id for r in results}) == 300
+        return j
+
+    j = asyncio.run(main())
+    try:
+        assert j.ops_committed == 300
+        assert j.commits < 300, "group commit did not group anything"
+        for i in (0, 150, 299):
+            assert j.spool.read(j.read_sync(
+                lambda c, i=i: c.execute("SELECT sha256 FROM messages WHERE id = ?", (i + 1,)).fetchone()[0]
+            )) == b"m%d" % i
+    finally:
+        j.close()
+
+
+def test_limits_refuse_before_storing(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path, max_message_bytes=10)
+        with pytest.raises(MessageTooLargeError):
+            await j.append(Intake(transport="t", data=b"x" * 11))
+        j.close()
+        j = _open(tmp_path, min_free_bytes=1 << 60)
+        with pytest.raises(DiskFloorError, match="intake pauses"):
+            await j.append(Intake(transport="t", data=b"x"))
+        count = j.read_sync(lambda c: c.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        j.close()
+        assert count == 0
+
+    asyncio.run(main())
+
+
+def test_state_machine_table() -> None:
+    assert can_move(MessageState.RECEIVED, MessageState.TRANSLATED)
+    assert not can_move(MessageState.DELIVERED, MessageState.RECEIVED)
+    assert not can_move(MessageState.RECEIVED, MessageState.DELIVERED)
+    assert set(TRANSITIONS) == set(MessageState)
+
+
+def test_translation_delivery_and_replay_history(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+        r = await j.append(Intake(transport="t", data=b"abc", partner="p"))
+        mid = int(r.message_id)
+        docs = [DocumentRecord(idempotency_key="k1", document_type="purchase_order", envelope_json="{}")]
+        ids = await j.store_translation(mid, partner="p", standard="x12", documents=docs, sinks=["a", "b"])
+        assert len(ids) == 2
+        await j.delivery_succeeded(ids[0])
+        assert (await j.message_row(mid))["state"] == "queued"
+        await j.delivery_failed(ids[1], "boom", retry_at=None)
+        row = await j.message_row(mid)
+        assert row["state"] == "dead" and "boom" in row["reason"]
+        assert await j.replay(mid) == "redeliver"
+        pending = await j.pending_deliveries()
+        assert [p.delivery_id for p in pending] == [ids[1]]
+        await j.delivery_succeeded(ids[1])
+        assert (await j.message_row(mid))["state"] == "delivered"
+        with pytest.raises(ValueError, match="only rejected or dead"):
+            await j.replay(mid)
+        # the same document key in a second message is not queued again
+        r2 = await j.append(Intake(transport="t", data=b"abcd", partner="p"))
+        again = await j.store_translation(int(r2.message_id), partner="p", standard="x12", documents=docs,
+                                          sinks=["a"])
+        assert again == []
+        assert (await j.message_row(int(r2.message_id)))["state"] == "delivered"
+        history = j.read_sync(lambda c: [r[0] for r in c.execute(
+            "SELECT state FROM history WHERE message_id = ? ORDER BY rowid", (mid,))])
+        assert history == ["received", "translated", "queued", "dead", "queued", "delivered"]
+        with pytest.raises(UnknownMessageError):
+            await j.replay(9999)
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_rejected_message_replays_to_received(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+        r = await j.append(Intake(transport="t", data=b"abc", partner="p"))
+        await j.reject(int(r.message_id), "unknown partner")
+        dup = await j.append(Intake(transport="t", data=b"abc", partner="p"))
+        assert dup.duplicate_of is None, "a rejected original must not make a re-drop a duplicate"
+        assert await j.replay(int(r.message_id)) == "retranslate"
+        assert int(r.message_id) in await j.unfinished_messages()
+        j.close()
+
+    asyncio.run(main())
+
+
+_COUNTER_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from gateway.journal import Journal, JournalOptions
+async def main():
+    j = Journal.open(Path(sys.argv[1]), JournalOptions(min_free_bytes=0))
+    while True:
+        n = await j.next_control_number("acme", "out", "isa")
+        print(n, flush=True)
+asyncio.run(main())
+"""
+
+
+def test_control_numbers_never_repeat_across_sigkill(tmp_path: Path) -> None:
+    seen: list[int] = []
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", _COUNTER_CHILD, str(tmp_path / "state")],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        got = []
+        deadline = time.monotonic() + 20
+        while len(got) < 50 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                got.append(int(line))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        seen.extend(got)
+    assert len(seen) == 150
+    assert len(set(seen)) == len(seen), "a control number was handed out twice"
+    assert seen == sorted(seen)
+
+
+def test_purge_removes_old_delivered_messages_and_their_bytes(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+        r = await j.append(Intake(transport="t", data=b"old", partner="p"))
+        keep = await j.append(Intake(transport="t", data=b"new", partner="p"))
+        await j.store_translation(int(r.message_id), partner="p", standard=None, documents=[], sinks=[])
+        count, files = await j.purge(time.time() + 1)
+        assert (count, files) == (1, 1)
+        assert not j.spool.exists(r.sha256)
+        assert j.spool.exists(keep.sha256)
+        with pytest.raises(UnknownMessageError):
+            await j.message_row(int(r.message_id))
+        j.close()
+
+    asyncio.run(main())

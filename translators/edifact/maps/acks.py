@@ -1,3 +1,0 @@
-"""stub"""
-def read_aperak(msg, options): raise NotImplementedError
-def read_contrl(msg, options): raise NotImplementedError
