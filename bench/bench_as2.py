@@ -269,7 +269,7 @@ def main() -> None:
         f"{ours:.1f} msg/s"
     )
     print(
-        f"openssl cms CLI loop (decrypt+verify+sign, c={args.concurrency}):                      {ref:.1f} msg/s"
+        f"openssl cms CLI loop (decrypt+verify+sign, c={args.concurrency}): {ref:.1f} msg/s"
     )
     print(f"ratio edigate/openssl-cli: {ours / ref:.2f}x  (cores: {os.cpu_count()})")
     if count and ours * seconds >= count * 0.95:

@@ -171,7 +171,8 @@ class ReferenceSshd:
                 "/bin/sh",
                 "-c",
                 "mount -t tmpfs -o mode=0755,size=1m sshd-run /run && mkdir -m 0755 /run/sshd && "
-                'mount --bind "$1/chroot" /srv && "$2" -t -f "$1/sshd_config" && exec "$2" -D -e -f "$1/sshd_config"',
+                'mount --bind "$1/chroot" /srv && "$2" -t -f "$1/sshd_config" && '
+                'exec "$2" -D -e -f "$1/sshd_config"',
                 "sh",
                 str(work),
                 sshd,

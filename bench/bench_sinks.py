@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -47,18 +49,36 @@ from tests.support.nginx import Nginx, NginxSettings
 from tests.support.odoo_standin import OdooStandin
 from tests.support.pki import make_pki
 
-BODY_DOC = {"order_number": "PO-0", "parties": [{"role": "BY", "id": "0614141000005"}],
-            "lines": [{"line_number": str(i), "product": {"gtin": "00012345678905"}, "quantity": "4",
-                       "unit_price": "2.50"} for i in range(1, 6)]}
+REF_KEEPALIVE = "ref A: plain httpx loop, keep-alive"
+REF_FRESH = "ref B: plain loop, new connection each"
+BODY_DOC = {
+    "order_number": "PO-0",
+    "parties": [{"role": "BY", "id": "0614141000005"}],
+    "lines": [
+        {"line_number": str(i), "product": {"gtin": "00012345678905"}, "quantity": "4", "unit_price": "2.50"}
+        for i in range(1, 6)
+    ],
+}
 
 
 def _delivery(n: int, document: dict[str, object] | None = None) -> Delivery:
     doc = dict(document or BODY_DOC)
     doc["order_number"] = f"PO-{n}"
-    envelope = {"idempotency_key": f"ACME:{n}:1:0001:bench", "partner": "acme", "document_type": "purchase_order",
-                "source": {"transport": "sftp", "standard": "x12"}, "document": doc}
-    return Delivery(delivery_id=n, idempotency_key=envelope["idempotency_key"], partner="acme",  # type: ignore[arg-type]
-                    document_type="purchase_order", envelope=envelope, body=json.dumps(envelope).encode())
+    envelope = {
+        "idempotency_key": f"ACME:{n}:1:0001:bench",
+        "partner": "acme",
+        "document_type": "purchase_order",
+        "source": {"transport": "sftp", "standard": "x12"},
+        "document": doc,
+    }
+    return Delivery(
+        delivery_id=n,
+        idempotency_key=f"ACME:{n}:1:0001:bench",
+        partner="acme",
+        document_type="purchase_order",
+        envelope=envelope,
+        body=json.dumps(envelope).encode(),
+    )
 
 
 async def _run_for(seconds: float, concurrency: int, one: Callable[[int], Awaitable[None]]) -> float:
@@ -78,43 +98,69 @@ async def _run_for(seconds: float, concurrency: int, one: Callable[[int], Awaita
     return done / (time.perf_counter() - start)
 
 
-async def _bench_https(url: str, identity: TlsIdentity, seconds: float, concurrency: int) -> dict[str, float]:
-    results: dict[str, float] = {}
-    for label, http2 in (("sink HTTP/2", True), ("sink HTTP/1.1 keep-alive", False)):
-        sink = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=http2, max_connections=concurrency),
-                         identity=identity)
-        try:
-            await sink.deliver(_delivery(0))  # warm-up: handshake outside the measurement
-            results[label] = await _run_for(seconds, concurrency, lambda n: sink.deliver(_delivery(n)))
-        finally:
-            await sink.aclose()
-
+async def _bench_https(
+    url: str, identity: TlsIdentity, seconds: float, concurrency: int, rounds: int
+) -> dict[str, float]:
+    """Rates of the sink and the references, methods alternating within each round; medians."""
     headers = {"Content-Type": "application/json"}
-    async with httpx.AsyncClient(verify=identity.context, trust_env=False) as client:
-        async def keepalive(n: int) -> None:
-            d = _delivery(n)
-            response = await client.post(url, content=d.body, headers={**headers, "Idempotency-Key": d.idempotency_key})
-            response.raise_for_status()
+    h2 = HttpsSink(
+        HttpsSinkConfig(name="bench", url=url, http2=True, max_connections=concurrency), identity=identity
+    )
+    h1 = HttpsSink(
+        HttpsSinkConfig(name="bench", url=url, http2=False, max_connections=concurrency), identity=identity
+    )
+    plain = httpx.AsyncClient(verify=identity.context, trust_env=False)
 
-        await keepalive(0)
-        results["ref A: plain httpx loop, keep-alive"] = await _run_for(seconds, 1, keepalive)
+    async def keepalive(n: int) -> None:
+        d = _delivery(n)
+        response = await plain.post(
+            url, content=d.body, headers={**headers, "Idempotency-Key": d.idempotency_key}
+        )
+        response.raise_for_status()
 
     async def fresh(n: int) -> None:
         d = _delivery(n)
         async with httpx.AsyncClient(verify=identity.context, trust_env=False) as one_shot:
-            response = await one_shot.post(url, content=d.body,
-                                           headers={**headers, "Idempotency-Key": d.idempotency_key})
+            response = await one_shot.post(
+                url, content=d.body, headers={**headers, "Idempotency-Key": d.idempotency_key}
+            )
             response.raise_for_status()
 
-    results["ref B: plain loop, new connection each"] = await _run_for(seconds, 1, fresh)
-    return results
+    methods: dict[str, tuple[int, Callable[[int], Awaitable[None]]]] = {
+        "sink HTTP/2": (concurrency, lambda n: h2.deliver(_delivery(n))),
+        "sink HTTP/1.1 keep-alive pool": (concurrency, lambda n: h1.deliver(_delivery(n))),
+        REF_KEEPALIVE: (1, keepalive),
+        REF_FRESH: (1, fresh),
+    }
+    samples: dict[str, list[float]] = {label: [] for label in methods}
+    try:
+        for _, one in methods.values():
+            await one(0)  # warm-up: the long-lived clients handshake outside the measurement
+        for _ in range(rounds):
+            for label, (workers, one) in methods.items():
+                samples[label].append(await _run_for(seconds / rounds, workers, one))
+    finally:
+        await h2.aclose()
+        await h1.aclose()
+        await plain.aclose()
+    return {label: statistics.median(rates) for label, rates in samples.items()}
 
 
 async def _bench_odoo(port: int, identity: TlsIdentity | None, seconds: float, concurrency: int) -> float:
-    settings = OdooRpcSettings(host="127.0.0.1", port=port, database="edi", login="gateway", secret="s3cret",
-                               use_tls=identity is not None, timeout=30, workers=concurrency)
-    sink = OdooSink(OdooSinkConfig(name="bench", default_options=OdooMappingOptions(partner_ref="ACME01")),
-                    OdooRpcTransport(settings, identity=identity))
+    settings = OdooRpcSettings(
+        host="127.0.0.1",
+        port=port,
+        database="edi",
+        login="gateway",
+        secret="s3cret",
+        use_tls=identity is not None,
+        timeout=30,
+        workers=concurrency,
+    )
+    sink = OdooSink(
+        OdooSinkConfig(name="bench", default_options=OdooMappingOptions(partner_ref="ACME01")),
+        OdooRpcTransport(settings, identity=identity),
+    )
     offset = 10**6 if identity is not None else 0  # distinct orders per phase: every delivery creates
     try:
         await sink.healthcheck()
@@ -131,36 +177,64 @@ async def _bench_odoo(port: int, identity: TlsIdentity | None, seconds: float, c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="duration of each phase (6 phases)")
+    parser.add_argument("--seconds", type=float, default=6.0, help="time per method (6 methods)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--odoo-concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="https phases alternate in this many rounds")
     args = parser.parse_args()
 
+    load_before = f"{os.getloadavg()[0]:.2f}"
     with tempfile.TemporaryDirectory(prefix="edigate-bench-") as tmp:
         pki = make_pki(Path(tmp))
         identity = TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
-        with RecordingBackend(record=False) as backend, Nginx(NginxSettings(
-                server_cert=pki.server.cert, server_key=pki.server.key, client_ca=pki.site_ca,
-                upstream_port=backend.port)) as nginx:
-            https = asyncio.run(_bench_https(f"{nginx.url}/ingest", identity, args.seconds, args.concurrency))
+        with (
+            RecordingBackend(record=False) as backend,
+            Nginx(
+                NginxSettings(
+                    server_cert=pki.server.cert,
+                    server_key=pki.server.key,
+                    client_ca=pki.site_ca,
+                    upstream_port=backend.port,
+                )
+            ) as nginx,
+        ):
+            https = asyncio.run(
+                _bench_https(f"{nginx.url}/ingest", identity, args.seconds, args.concurrency, args.rounds)
+            )
 
         standin = OdooStandin().start()
         standin.seed("res.partner", name="ACME Retail", ref="ACME01")
         standin.seed("product.product", name="Widget", barcode="00012345678905")
         try:
-            with Nginx(NginxSettings(server_cert=pki.server.cert, server_key=pki.server.key, client_ca=pki.site_ca,
-                                     upstream_port=standin.port, http2=False)) as proxy:
-                odoo_direct = asyncio.run(_bench_odoo(standin.port, None, args.seconds, args.odoo_concurrency))
-                odoo_mtls = asyncio.run(_bench_odoo(proxy.port, identity, args.seconds, args.odoo_concurrency))
+            with Nginx(
+                NginxSettings(
+                    server_cert=pki.server.cert,
+                    server_key=pki.server.key,
+                    client_ca=pki.site_ca,
+                    upstream_port=standin.port,
+                    http2=False,
+                )
+            ) as proxy:
+                odoo_direct = asyncio.run(
+                    _bench_odoo(standin.port, None, args.seconds, args.odoo_concurrency)
+                )
+                odoo_mtls = asyncio.run(
+                    _bench_odoo(proxy.port, identity, args.seconds, args.odoo_concurrency)
+                )
         finally:
             standin.stop()
 
-    fresh = https["ref B: plain loop, new connection each"]
-    plain = https["ref A: plain httpx loop, keep-alive"]
-    print(f"https sink through nginx mTLS (concurrency {args.concurrency}, {args.seconds:g} s per phase)")
+    fresh, plain = https[REF_FRESH], https[REF_KEEPALIVE]
+    print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"https sink through nginx mTLS (concurrency {args.concurrency}, {args.seconds:g} s per method, "
+        f"median of {args.rounds} alternating rounds)"
+    )
     for label, rate in https.items():
-        print(f"  {label:<42} {rate:9.0f} msg/s   x{rate / fresh:5.1f} vs new-connection   "
-              f"x{rate / plain:5.2f} vs keep-alive loop")
+        print(
+            f"  {label:<42} {rate:9.0f} msg/s   x{rate / fresh:5.1f} vs new-connection   "
+            f"x{rate / plain:5.2f} vs keep-alive loop"
+        )
     print(f"odoo sink, purchase_order -> sale.order (real odoorpc, concurrency {args.odoo_concurrency})")
     print(f"  {'into the stand-in directly':<42} {odoo_direct:9.0f} msg/s")
     print(f"  {'through nginx mTLS':<42} {odoo_mtls:9.0f} msg/s   x{odoo_mtls / odoo_direct:5.2f} vs direct")

@@ -65,7 +65,12 @@ class JournalSection(_Strict):
 class PipelineSection(_Strict):
     """``[pipeline]``: translation workers."""
 
-    workers: int = Field(default=2, ge=1, le=64)
+    workers: int = Field(
+        default=32, ge=1, le=512, description="messages translated at once; they share fsyncs"
+    )
+    processes: int | None = Field(
+        default=None, ge=0, le=64, description="translation processes; default one per core, 0 = threads"
+    )
 
 
 class DeliverySection(_Strict):
@@ -75,7 +80,7 @@ class DeliverySection(_Strict):
     max_age_hours: float = Field(default=72, gt=0)
     backoff_initial_seconds: float = Field(default=1.0, gt=0)
     backoff_max_seconds: float = Field(default=600.0, gt=0)
-    concurrency: int = Field(default=8, ge=1, le=512)
+    concurrency: int = Field(default=32, ge=1, le=512, description="attempts in flight per sink")
     breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
 

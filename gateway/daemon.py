@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -125,6 +127,12 @@ def check_config(cfg: Config, *, environment: bool = True) -> list[str]:
     problems.extend(source_problems)
     sinks, sink_problems = build_sinks(cfg)
     problems.extend(sink_problems)
+    known = {sc.name for sc in cfg.sinks}
+    for profile in getattr(registry, "profiles", ()) or ():
+        for name in getattr(profile, "sinks", ()) or ():
+            if name not in known:
+                where = getattr(profile, "source_path", profile.id)
+                problems.append(f"partners: {where}: routing.sinks names {name!r}, which is not a configured sink")
     claims: list[tuple[str, Resource]] = [
         (f"source {s.name}", r) for s in sources for r in s.resources()
     ]
@@ -173,6 +181,7 @@ class Daemon:
         self._control: asyncio.AbstractServer | None = None
         self._watch_stop: Any = None
         self._fatal: BaseException | None = None
+        self._pool: ProcessPoolExecutor | None = None
 
     # ------------------------------------------------------------------ signals
 
@@ -189,6 +198,9 @@ class Daemon:
     async def serve(self) -> int:
         """Run until asked to stop; returns the process exit code."""
         loop = asyncio.get_running_loop()
+        # Journal reads, spool reads, sink fsyncs and translations all run on
+        # threads; the default pool (cores + 4) starves under fsync latency.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="edigate"))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._handle_exit, sig)
         loop.add_signal_handler(signal.SIGHUP, self._handle_hup)
@@ -241,7 +253,9 @@ class Daemon:
             on_acks=self._write_acks,
             translate_fn=translate_fn,
             workers=cfg.pipeline.workers,
+            executor=self._translation_pool(),
         )
+        self.pipeline.known_sinks = frozenset(self.sinks)
         self.journal.on_received = self.pipeline.submit
         pending = await self.engine.load_pending()
         resumed = await self.pipeline.resume()
@@ -265,6 +279,15 @@ class Daemon:
         self.state.ready = True
         sd_notify(f"READY=1\nSTATUS=edigate {VERSION}: {len(self.sources)} source(s), {len(self.sinks)} sink(s)")
         log.info("ready: %d source(s), %d sink(s)", len(self.sources), len(self.sinks))
+
+    def _translation_pool(self) -> Executor | None:
+        processes = self.config.pipeline.processes
+        if processes == 0:
+            return None
+        # forkserver: children start clean, not as forks of a threaded daemon.
+        ctx = multiprocessing.get_context("forkserver")
+        self._pool = ProcessPoolExecutor(max_workers=processes or os.cpu_count() or 1, mp_context=ctx)
+        return self._pool
 
     def _spawn(self, coro: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -408,6 +431,9 @@ class Daemon:
         for sink in self.sinks.values():
             with contextlib.suppress(Exception):
                 await sink.aclose()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         if self.journal is not None:
             await asyncio.to_thread(self.journal.close)
             self.journal = None

@@ -726,6 +726,18 @@ class Journal:
         sha = await self.read(query)
         return await asyncio.to_thread(self.spool.read, sha)
 
+    async def message_with_bytes(self, message_id: int) -> tuple[sqlite3.Row, bytes]:
+        """The message's row and its raw bytes, in one thread hop."""
+
+        def run() -> tuple[sqlite3.Row, bytes]:
+            with self._reader_lock:
+                row = self._reader.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise UnknownMessageError(f"no message {message_id}")
+            return row, self.spool.read(str(row["sha256"]))
+
+        return await asyncio.to_thread(run)
+
     async def message_row(self, message_id: int) -> sqlite3.Row:
         """The message's row."""
 

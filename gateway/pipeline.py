@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -132,7 +133,10 @@ class Pipeline:
         on_queued: called with (delivery_id, sink) pairs once committed.
         on_acks: called to hand acknowledgments to the partner.
         translate_fn: ``partners.translate_with_profile`` (injectable).
-        workers: messages translated at once.
+        workers: messages in flight at once (they share journal commits).
+        executor: where translations run; a process pool spreads them over
+            the cores (translators are pure, so they need nothing but their
+            arguments); None runs them on threads.
         clock: wall clock.
     """
 
@@ -146,15 +150,19 @@ class Pipeline:
         on_acks: AckSink | None = None,
         translate_fn: TranslateFn | None = None,
         workers: int = 2,
+        executor: Executor | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.journal = journal
         self._registry = registry
         self.default_sinks = tuple(default_sinks)
+        #: names the delivery engine knows; None = do not check
+        self.known_sinks: frozenset[str] | None = None
         self._on_queued = on_queued
         self._on_acks = on_acks
         self._translate = translate_fn or _default_translate
         self._workers = workers
+        self._executor = executor
         self._clock = clock
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._pending: set[int] = set()
@@ -206,10 +214,9 @@ class Pipeline:
 
     async def process(self, message_id: int) -> None:
         """Translate one message and queue its deliveries (or reject it)."""
-        row = await self.journal.message_row(message_id)
+        row, data = await self.journal.message_with_bytes(message_id)
         if MessageState(row["state"]) is not MessageState.RECEIVED:
             return
-        data = await self.journal.raw_bytes(message_id)
         registry = self._registry()
         partner_hint: str | None = row["partner"]
         profile, problem = self._identify(registry, partner_hint, data)
@@ -220,7 +227,7 @@ class Pipeline:
         now = self._clock()
         options = await self._options(profile, partner, now)
         try:
-            translation = await asyncio.to_thread(self._translate, profile, data, options)
+            translation = await self._run_translation(profile, data, options)
         except RemoteSyntaxError as exc:
             await self._reject(message_id, str(exc), partner=partner)
             return
@@ -252,6 +259,12 @@ class Pipeline:
                     partner=partner, standard=translation.standard)
                 return
         sinks = list(profile.sinks) if profile is not None and profile.sinks else list(self.default_sinks)
+        unknown = [n for n in sinks if self.known_sinks is not None and n not in self.known_sinks]
+        if unknown:
+            await self._reject(message_id, f"partner {partner} routes to sink(s) {', '.join(unknown)}, which are "
+                               "not configured; fix the profile's routing or the config, then replay",
+                               partner=partner, standard=translation.standard)
+            return
         if not sinks and translation.documents:
             await self._reject(message_id, f"no sink is configured for partner {partner}; "
                                "set [gateway] default_sinks or the profile's sinks", partner=partner)
@@ -282,6 +295,18 @@ class Pipeline:
         await self._send_acks(partner, message_id, ack_pairs)
         log.info("translated into %d document(s)", len(records),
                  extra={"message_id": message_id, "partner": partner})
+
+    async def _run_translation(self, profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+        if self._executor is None:
+            return await asyncio.to_thread(self._translate, profile, data, options)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._translate, profile, data, options)
+        except BrokenExecutor:
+            # A worker died (killed, or a translator crashed the interpreter):
+            # fall back to threads for this message rather than wedge it.
+            log.error("translation worker pool broke; translating on a thread instead")
+            return await asyncio.to_thread(self._translate, profile, data, options)
 
     def _identify(self, registry: RegistryLike | None, hint: str | None, data: bytes) -> tuple[Any, str | None]:
         if registry is None:

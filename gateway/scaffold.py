@@ -24,7 +24,7 @@ min_free_mb = 64               # below this much free disk, intake refuses new f
 max_message_mb = 64            # larger files are refused
 
 [pipeline]
-workers = 2
+workers = 32                    # messages in translation at once (they share fsyncs)
 
 [delivery]
 max_attempts = 25
@@ -84,7 +84,7 @@ def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
     for name, data in examples:
         dest = partners_dir / name
         if not dest.exists():
-            dest.write_bytes(data)
+            dest.write_bytes(_dev_routing(data))
             created.append(f"created {dest}")
         inboxes.append(_inbox_of(dest))
     if not examples:
@@ -109,6 +109,20 @@ def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
     return created
 
 
+def _dev_routing(profile: bytes) -> bytes:
+    """Route an example profile to the dev setup's default sink.
+
+    The examples name production sinks (odoo, tms); the dev setup has only
+    the local directory sink, so their ``sinks = [...]`` lines are commented out.
+    """
+    out = []
+    for line in profile.decode("utf-8").splitlines(keepends=True):
+        if line.lstrip().startswith("sinks") and "=" in line:
+            line = "# dev setup uses [gateway] default_sinks instead:  " + line.lstrip()
+        out.append(line)
+    return "".join(out).encode("utf-8")
+
+
 def _inbox_of(profile: Path) -> str:
     import tomllib
 
@@ -119,7 +133,6 @@ def _inbox_of(profile: Path) -> str:
     identity = data.get("identities", {}) if isinstance(data.get("identities"), dict) else {}
     inbox = data.get("inbox") or identity.get("inbox") or data.get("id") or profile.stem
     return str(inbox)
-
 
 
 __all__ = ["CONFIG_TEMPLATE", "create_dev_setup"]

@@ -229,12 +229,17 @@ def _conflicts(new: Profile, old: Profile) -> list[str]:
     if a.id == b.id:
         out.append(f"partner id {a.id!r} is used by {old.source_path.name} too")
     ia, ib = a.identities, b.identities
+    # One sender ID may serve two partners only when something tells them
+    # apart: different GS/UNG application codes, or different receiver IDs of ours.
+    ours_x12 = None not in (a.our_ids.x12, b.our_ids.x12) and a.our_ids.x12 != b.our_ids.x12
+    ours_edi = None not in (a.our_ids.edifact, b.our_ids.edifact) and a.our_ids.edifact != b.our_ids.edifact
     for x in ia.x12:
         for y in ib.x12:
             if (
                 x.qualifier == y.qualifier
                 and x.id == y.id
                 and _codes_overlap(x.application_codes, y.application_codes)
+                and not ours_x12
             ):
                 out.append(f"X12 identity {x.qualifier}:{x.id} {where}")
     for e in ia.edifact:
@@ -243,6 +248,7 @@ def _conflicts(new: Profile, old: Profile) -> list[str]:
                 e.id == f.id
                 and _quals_overlap(e.qualifier, f.qualifier)
                 and _codes_overlap(e.application_codes, f.application_codes)
+                and not ours_edi
             ):
                 out.append(f"EDIFACT identity {e.id}:{e.qualifier or '*'} {where}")
     if ia.inbox and ia.inbox == ib.inbox:

@@ -15,8 +15,10 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from translators.xml import xml_layout_problems
+
 from .delivery import Certificates, Delivery
-from .layouts import LayoutModel
+from .layouts import LayoutModel, XmlLayoutModel
 
 Direction = Literal["inbound", "outbound"]
 StandardName = Literal["x12", "edifact", "csv", "fixed", "xml"]
@@ -278,6 +280,10 @@ def cross_references(profile: PartnerProfile) -> list[tuple[Loc, str]]:
                         f"layout {doc.layout!r} is {layout.format}, not {doc.standard}",
                     )
                 )
+            elif isinstance(layout, XmlLayoutModel) and doc.direction == "outbound":
+                # an outbound layout must build its elements, so only simple paths will do
+                for problem in xml_layout_problems(layout.build(), outbound=True):
+                    problems.append((("layouts", doc.layout), problem))
         key = (doc.standard, doc.type, doc.direction)
         if key in seen and doc.layout is None:
             problems.append((("documents", index, "type"), f"{doc.type} {doc.direction} is listed twice"))

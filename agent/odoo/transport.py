@@ -52,6 +52,7 @@ from typing import Any, Protocol
 import odoorpc
 
 from agent.errors import PermanentDeliveryError, TransientDeliveryError
+from agent.odoo.keepalive import KeepAliveHTTPHandler, KeepAliveHTTPSHandler
 from agent.sinks.https import parse_retry_after
 from agent.tls import TlsIdentity, classify_http_refusal, classify_tls_failure
 
@@ -123,6 +124,7 @@ class OdooRpcSettings:
         use_tls: ``jsonrpc+ssl`` through the client-certificate opener; plain only for local tests.
         timeout: seconds per HTTP request.
         workers: threads for concurrent calls.
+        keep_alive: reuse one connection per worker thread instead of urllib's ``Connection: close``.
     """
 
     host: str
@@ -133,6 +135,7 @@ class OdooRpcSettings:
     use_tls: bool = True
     timeout: float = 60.0
     workers: int = 8
+    keep_alive: bool = True
 
 
 class _SecretRedactor(logging.Filter):
@@ -283,6 +286,7 @@ class OdooRpcTransport:
         self.settings = settings
         self._identity = identity
         self._odoo: Any = None
+        self._keepalive: KeepAliveHTTPHandler | KeepAliveHTTPSHandler | None = None
         self._connect_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="odoo-rpc")
         _install_redactor()
@@ -293,10 +297,25 @@ class OdooRpcTransport:
         return f"OdooRpcTransport({s.login}@{s.host}:{s.port}/{s.database})"
 
     def _opener(self) -> urllib.request.OpenerDirector:
+        # Our opener replaces odoorpc's default one, so the cookie processor is ours to add.
         handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPCookieProcessor(CookieJar())]
-        if self.settings.use_tls and self._identity is not None:
-            handlers.insert(0, urllib.request.HTTPSHandler(context=self._identity.context))
+        self._close_connections()
+        s = self.settings
+        if s.use_tls and self._identity is not None:
+            if s.keep_alive:
+                self._keepalive = KeepAliveHTTPSHandler(self._identity.context)
+                handlers.append(self._keepalive)
+            else:
+                handlers.append(urllib.request.HTTPSHandler(context=self._identity.context))
+        elif s.keep_alive:
+            self._keepalive = KeepAliveHTTPHandler()
+            handlers.append(self._keepalive)
         return urllib.request.build_opener(*handlers)
+
+    def _close_connections(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.close_all()
+            self._keepalive = None
 
     def _session(self) -> Any:
         with self._connect_lock:
@@ -358,6 +377,7 @@ class OdooRpcTransport:
         """Forget the session and stop the worker threads."""
         self._odoo = None
         await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
+        self._close_connections()
 
 
 __all__ = [

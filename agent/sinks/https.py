@@ -29,7 +29,7 @@ import email.utils
 import json
 import logging
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -221,12 +221,28 @@ class HttpsSink:
         self._clock = clock
         self._client = client
         self._retired: list[httpx.AsyncClient] = []
+        self._in_flight: dict[int, int] = {}  # id(client) -> requests using it
         url = httpx.URL(config.url)
         self._server = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
+    @contextlib.asynccontextmanager
+    async def _using_client(self) -> AsyncIterator[httpx.AsyncClient]:
+        client = self._current_client()
+        key = id(client)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            yield client
+        finally:
+            self._in_flight[key] -= 1
+            if not self._in_flight[key]:
+                del self._in_flight[key]
+            for old in [c for c in self._retired if id(c) not in self._in_flight]:
+                self._retired.remove(old)  # rotated away and idle: release its connections
+                await old.aclose()
+
     def _current_client(self) -> httpx.AsyncClient:
         # Rotation: new deliveries use a client built from the new files; requests in
-        # flight finish on the old one, which is closed in aclose().
+        # flight finish on the old one, which is closed as soon as it is idle.
         if self._owns_client and self._identity is not None and self._identity.refresh():
             logger.info("sink %s: TLS files changed, new connections use the new certificate", self.name)
             self._retired.append(self._client)
@@ -249,9 +265,9 @@ class HttpsSink:
             "Content-Type": "application/json",
             "Idempotency-Key": delivery.idempotency_key,
         }
-        client = self._current_client()
-        with map_httpx_exceptions(self._server):
-            response = await client.post(self._config.url, content=delivery.body, headers=headers)
+        async with self._using_client() as client:
+            with map_httpx_exceptions(self._server):
+                response = await client.post(self._config.url, content=delivery.body, headers=headers)
         self._check(response, what=f"delivery {delivery.delivery_id}")
 
     async def healthcheck(self) -> None:
@@ -261,10 +277,10 @@ class HttpsSink:
             DeliveryError: the endpoint cannot be reached or answered an error
                 (a 404/405 to the probe still proves TLS and routing work and passes).
         """
-        client = self._current_client()
         url = self._config.healthcheck_url or self._config.url
-        with map_httpx_exceptions(self._server):
-            response = await client.request(self._config.healthcheck_method, url)
+        async with self._using_client() as client:
+            with map_httpx_exceptions(self._server):
+                response = await client.request(self._config.healthcheck_method, url)
         if response.status_code in (404, 405) and self._config.healthcheck_url is None:
             return  # the POST endpoint need not answer HEAD; reaching it is what counts
         self._check(response, what="healthcheck")

@@ -240,14 +240,22 @@ def parse_mdn(
         raise As2MalformedMessage(f"the MDN could not be parsed: {exc}") from exc
 
 
-def parse_mdn_bytes(data: bytes, **kwargs: object) -> Mdn:
+def parse_mdn_bytes(
+    data: bytes,
+    *,
+    certificates: Sequence[x509.Certificate] = (),
+    now: datetime | None = None,
+    require_signature: bool = False,
+) -> Mdn:
     """Parse an MDN stored as one blob (headers, blank line, body), as in captures and our journal.
 
     Raises:
         As2Error: as :func:`parse_mdn`.
     """
     entity = parse_entity(data)
-    return parse_mdn(entity.headers, entity.body, **kwargs)  # type: ignore[arg-type]
+    return parse_mdn(
+        entity.headers, entity.body, certificates=certificates, now=now, require_signature=require_signature
+    )
 
 
 def _parse(

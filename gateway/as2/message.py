@@ -100,6 +100,7 @@ class MdnRequest:
         micalgs: the MIC algorithms in preference order, as the sender wrote them.
         micalg_required: the micalg request was ``required``.
         async_url: Receipt-Delivery-Option: POST the MDN there instead of answering in-line.
+        unsupported: why a ``required`` option cannot be honoured (answered ``failed/Failure``).
     """
 
     address: str
@@ -108,6 +109,7 @@ class MdnRequest:
     micalgs: tuple[str, ...] = ()
     micalg_required: bool = False
     async_url: str | None = None
+    unsupported: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,12 +225,13 @@ def parse_envelope(headers: Sequence[tuple[str, str]]) -> As2Envelope:
         raise As2MalformedMessage(f"the AS2 request lacks the header(s) {', '.join(missing)} (RFC 4130 §6)")
     try:
         mdn = parse_mdn_request(headers)
-    except As2Unsupported:
-        # Keep the envelope usable so the failed/Failure MDN can still be sent.
+    except As2Unsupported as exc:
+        # Keep the envelope usable so the failed/Failure MDN can still be sent (RFC 4130 §7.4.3).
         mdn = MdnRequest(
             address=_header(headers, "Disposition-Notification-To") or "",
             signed_required=True,
             async_url=_header(headers, "Receipt-Delivery-Option"),
+            unsupported=exc.message,
         )
     return As2Envelope(
         message_id=str(values["Message-ID"]),
@@ -295,6 +298,8 @@ def open_message(
         As2AuthenticationFailed, As2DecryptionFailed, As2IntegrityCheckFailed,
         As2InsufficientSecurity, As2MessageTooLarge, As2MalformedMessage, As2Unsupported.
     """
+    if envelope.mdn is not None and envelope.mdn.unsupported:
+        raise As2Unsupported(envelope.mdn.unsupported)
     entity = entity_from_http(headers, body)
     signed_content: bytes | None = None
     signer: x509.Certificate | None = None

@@ -187,19 +187,33 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
     """
     if not boundary or len(boundary) > 200:
         raise As2MalformedMessage("multipart entity without a usable boundary parameter")
-    delim = re.compile(
-        rb"(?:\A|\r?\n)--" + re.escape(boundary.encode("latin-1")) + rb"(--)?[ \t]*(?:\r?\n|\Z)"
-    )
+    marker = b"--" + boundary.encode("latin-1")
     parts: list[bytes] = []
     start: int | None = None
-    for match in delim.finditer(body):
+    pos = 0
+    while True:
+        hit = body.find(marker, pos)
+        if hit < 0:
+            break
+        pos = hit + len(marker)
+        # A delimiter starts a line: at the very start, or right after LF (the CRLF/LF before it is its own).
+        if hit != 0 and body[hit - 1 : hit] != b"\n":
+            continue
+        line_end = body.find(b"\n", pos)
+        rest = body[pos : len(body) if line_end < 0 else line_end].rstrip(b"\r \t")
+        if rest not in (b"", b"--"):
+            continue  # a longer boundary that merely starts with ours
         if start is not None:
-            parts.append(body[start : match.start()])
-        if match.group(1):
+            cut = hit - 1 if hit > 0 else 0
+            if cut > 0 and body[cut - 1 : cut] == b"\r":
+                cut -= 1
+            parts.append(body[start:cut])
+        if rest == b"--":
             if not parts:
                 raise As2MalformedMessage("multipart entity has no body parts")
             return parts
-        start = match.end()
+        start = len(body) if line_end < 0 else line_end + 1
+        pos = start
     raise As2MalformedMessage(f"multipart entity is missing its closing boundary --{boundary[:40]}--")
 
 

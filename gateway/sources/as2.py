@@ -111,6 +111,9 @@ class As2SourceConfig(BaseModel):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     read_timeout_seconds: float = Field(default=120.0, gt=0)
+    shutdown_grace_seconds: float = Field(
+        default=30.0, ge=0, description="time for requests in flight at stop"
+    )
     keep_rejected: bool = Field(default=True, description="journal refused requests as rejected evidence")
     reporting_ua: str = "edigate AS2"
 
@@ -157,15 +160,19 @@ class As2Journal(Protocol):
 
 
 @dataclass(slots=True)
-class _Reply:
+class As2Reply:
+    """The HTTP answer to one AS2 request (and an asynchronous MDN to POST after it, if any)."""
+
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     async_mdn: tuple[str, MdnOut, str] | None = None  # (url, mdn, original message id)
 
 
-def _text(status: int, message: str, extra: Sequence[tuple[str, str]] = ()) -> _Reply:
-    return _Reply(status, [("Content-Type", "text/plain; charset=utf-8"), *extra], (message + "\n").encode())
+def _text(status: int, message: str, extra: Sequence[tuple[str, str]] = ()) -> As2Reply:
+    return As2Reply(
+        status, [("Content-Type", "text/plain; charset=utf-8"), *extra], (message + "\n").encode()
+    )
 
 
 @dataclass(slots=True)
@@ -210,6 +217,7 @@ class As2Source:
         self._journal: As2Journal | None = None
         self._fatal: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[None]] = set()
 
     def resources(self) -> list[Resource]:
         """The listening port this source claims."""
@@ -247,7 +255,13 @@ class As2Source:
         try:
             await self._fatal
         finally:
+            # Graceful stop: refuse new connections, drop idle ones, and let requests already
+            # being handled finish (journal + answer) within the grace period.
             server.close()
+            for task in list(self._tasks - self._busy):
+                task.cancel()
+            if self._busy:
+                await asyncio.wait(set(self._busy), timeout=self.config.shutdown_grace_seconds)
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -274,8 +288,14 @@ class As2Source:
                 event = await self._next_event(conn, reader)
                 if not isinstance(event, h11.Request):
                     break
-                reply = await self._exchange(conn, reader, writer, event, str(peer))
-                await self._send(conn, writer, reply)
+                if task is not None:
+                    self._busy.add(task)
+                try:
+                    reply = await self._exchange(conn, reader, writer, event, str(peer))
+                    await self._send(conn, writer, reply)
+                finally:
+                    if task is not None:
+                        self._busy.discard(task)
                 if reply.async_mdn is not None:
                     self._spawn(self._deliver_async(*reply.async_mdn))
                 if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
@@ -309,7 +329,7 @@ class As2Source:
                 data = await reader.read(256 * 1024)
             conn.receive_data(data)
 
-    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: _Reply) -> None:
+    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: As2Reply) -> None:
         headers = [*reply.headers, ("Content-Length", str(len(reply.body)))]
         if conn.their_state is not h11.DONE:
             headers.append(("Connection", "close"))
@@ -325,13 +345,13 @@ class As2Source:
         writer: asyncio.StreamWriter,
         request: h11.Request,
         peer: str,
-    ) -> _Reply:
+    ) -> As2Reply:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
         path = request.target.decode("latin-1").split("?", 1)[0]
         if path != self.config.path:
             return _text(404, f"no AS2 endpoint at {path}; use {self.config.path}")
         if request.method != b"POST":
-            return _Reply(405, [("Allow", "POST"), ("Content-Type", "text/plain")], b"AS2 needs POST\n")
+            return As2Reply(405, [("Allow", "POST"), ("Content-Type", "text/plain")], b"AS2 needs POST\n")
         length = next((int(v) for k, v in headers if k.lower() == "content-length" and v.isdigit()), None)
         limit = self.config.max_message_bytes
         if length is not None and length > limit:
@@ -356,7 +376,7 @@ class As2Source:
 
     # --- AS2 ---------------------------------------------------------------
 
-    async def handle(self, headers: Sequence[tuple[str, str]], body: bytes, *, peer: str = "") -> _Reply:
+    async def handle(self, headers: Sequence[tuple[str, str]], body: bytes, *, peer: str = "") -> As2Reply:
         """Process one AS2 request (headers + body) and decide the HTTP answer.
 
         Args:
@@ -443,7 +463,7 @@ class As2Source:
         peer: str,
         *,
         existing: str | None,
-    ) -> _Reply:
+    ) -> As2Reply:
         journal = self._journal
         assert journal is not None
         if existing is None:
@@ -463,8 +483,9 @@ class As2Source:
             # Journaled before, but the MDN was never recorded (crash in between): answer now.
             message_id = existing
         if envelope.mdn is None:
-            return _Reply(200, [("Content-Type", "text/plain")], b"received\n")
-        mdn = build_mdn(
+            return As2Reply(200, [("Content-Type", "text/plain")], b"received\n")
+        mdn = await asyncio.to_thread(
+            build_mdn,
             envelope=envelope,
             disposition="processed",
             mic=message.mic,
@@ -478,18 +499,20 @@ class As2Source:
         await journal.record_reply(message_id, "mdn", mdn.serialize())
         return self._mdn_reply(envelope, mdn)
 
-    def _mdn_reply(self, envelope: As2Envelope, mdn: MdnOut) -> _Reply:
+    def _mdn_reply(self, envelope: As2Envelope, mdn: MdnOut) -> As2Reply:
         url = envelope.mdn.async_url if envelope.mdn else None
         if url:
-            return _Reply(
+            return As2Reply(
                 200,
                 [("Content-Type", "text/plain")],
                 b"received; the MDN follows asynchronously\n",
                 async_mdn=(url, mdn, envelope.message_id),
             )
-        return _Reply(200, list(mdn.headers), mdn.body)
+        return As2Reply(200, list(mdn.headers), mdn.body)
 
-    async def _resend(self, envelope: As2Envelope, found: tuple[str, dict[str, bytes]], peer: str) -> _Reply:
+    async def _resend(
+        self, envelope: As2Envelope, found: tuple[str, dict[str, bytes]], peer: str
+    ) -> As2Reply:
         self.stats.resent += 1
         assert self._journal is not None
         await self._note(
@@ -506,7 +529,7 @@ class As2Source:
 
     async def _refuse(
         self, envelope: As2Envelope, error: As2Error, partner: As2Partner | None, body: bytes, peer: str
-    ) -> _Reply:
+    ) -> As2Reply:
         journal = self._journal
         assert journal is not None
         self.stats.rejected += 1
@@ -549,7 +572,8 @@ class As2Source:
         if envelope.mdn is None:
             return _text(400 if isinstance(error, As2MalformedMessage) else 403, error.message)
         mic_alg = mic_for_error(envelope)
-        mdn = build_mdn(
+        mdn = await asyncio.to_thread(
+            build_mdn,
             envelope=envelope,
             disposition=error.disposition,
             mic=None,
@@ -635,6 +659,7 @@ __all__ = [
     "As2KeyFile",
     "As2MdnRetry",
     "As2Partners",
+    "As2Reply",
     "As2Source",
     "As2SourceConfig",
     "As2Stats",

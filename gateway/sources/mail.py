@@ -74,7 +74,8 @@ def safe_file_name(raw: str | None, index: int) -> str:
     Returns:
         A name safe to show and store, ``attachment-<index>.edi`` when nothing is left.
     """
-    name = _CONTROL.sub("", raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    text = (raw or "").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    name = _CONTROL.sub("", text).replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
     if len(name) > _MAX_NAME:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: _MAX_NAME - len(ext) - 1] + dot + ext) if dot and len(ext) < 16 else name[:_MAX_NAME]

@@ -42,6 +42,7 @@ from gateway.errors import GatewayError, JournalWriteError
 from gateway.journal import AppendResult, Intake
 from gateway.resources import Resource
 from gateway.sources.sftp_fs import (
+    OpenFile,
     PartnerFileSystem,
     SessionState,
     prepare_root,
@@ -261,10 +262,10 @@ class _Connection(asyncssh.SSHServer):
         """Whether an upload is open on this connection."""
         return self.session is not None and (self.session.uploads_open > 0 or self.session.committing > 0)
 
-    def close(self) -> None:
-        """Disconnect the client."""
+    def close(self, reason: str = "gateway is shutting down") -> None:
+        """Disconnect the client, telling it why (RFC 4253 section 11.1)."""
         if self._conn is not None:
-            self._conn.close()
+            self._conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is fully closed."""
@@ -277,7 +278,7 @@ class _Connection(asyncssh.SSHServer):
             remaining = self.last_activity + timeout - time.monotonic()
             if remaining <= 0 and not self.busy:
                 log.info("sftp: closing idle connection from %s (%s)", self._remote, self.username)
-                self.close()
+                self.close(f"idle for {timeout:g} s; disconnecting")
                 return
             await asyncio.sleep(max(remaining, 1.0))
 
@@ -448,7 +449,7 @@ class SftpSource:
             lockout=settings.auth_lockout_seconds,
         )
         self.connections: set[_Connection] = set()
-        self.writers: dict[tuple[int, int], Any] = {}
+        self.writers: dict[tuple[int, int], OpenFile] = {}
         self._journal: IntakeJournal | None = None
         self._changed = asyncio.Event()
         self._fatal: asyncio.Future[None] | None = None

@@ -36,7 +36,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 from asyncssh import SFTPAttrs, SFTPFailure, SFTPNoSuchFile, SFTPPermissionDenied
@@ -442,6 +441,11 @@ class PartnerFileSystem(asyncssh.SFTPServer):
         self._state.on_idle_change()
 
 
+def printable(name: str) -> str:
+    """A file name as valid UTF-8 text: SFTPv3 names are raw bytes, undecodable ones are replaced."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _read_all(fd: int) -> bytes:
     size = os.fstat(fd).st_size
     chunks: list[bytes] = []
@@ -461,8 +465,3 @@ def _read_file(path: bytes) -> bytes:
         return _read_all(fd)
     finally:
         os.close(fd)
-
-
-def describe(meta: dict[str, Any]) -> str:
-    """One line for logs from an upload's metadata (never secrets)."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(meta.items()))

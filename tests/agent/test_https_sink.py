@@ -25,15 +25,21 @@ NOW = _dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=_dt.UTC)
 
 def _delivery(key: str = "ACME:000000123:1:0001:ab12") -> Delivery:
     envelope = {"schema": "edigate.envelope", "idempotency_key": key, "document": {"order_number": "PO-1"}}
-    return Delivery(delivery_id=7, idempotency_key=key, partner="acme", document_type="purchase_order",
-                    envelope=envelope, body=json.dumps(envelope).encode())
+    return Delivery(
+        delivery_id=7,
+        idempotency_key=key,
+        partner="acme",
+        document_type="purchase_order",
+        envelope=envelope,
+        body=json.dumps(envelope).encode(),
+    )
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def _run(handler: Handler, action: str = "deliver", **config: object) -> list[httpx.Request]:
-    """Run one sink call against a MockTransport; return the requests it made (raises what the sink raised)."""
+    """Run one sink call against a MockTransport; return its requests (raises what the sink raised)."""
     seen: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
@@ -42,8 +48,11 @@ def _run(handler: Handler, action: str = "deliver", **config: object) -> list[ht
 
     async def go() -> None:
         client = httpx.AsyncClient(transport=httpx.MockTransport(record))
-        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=URL, **config), client=client,  # type: ignore[arg-type]
-                         clock=lambda: NOW)
+        sink = HttpsSink(
+            HttpsSinkConfig(name="cloud", url=URL, **config),  # type: ignore[arg-type]
+            client=client,
+            clock=lambda: NOW,
+        )
         try:
             if action == "deliver":
                 await sink.deliver(_delivery())
@@ -89,15 +98,18 @@ def test_other_4xx_are_permanent_with_the_servers_message(status: int) -> None:
 
 
 def test_redirect_is_permanent_and_names_the_target() -> None:
-    with pytest.raises(PermanentDeliveryError, match="redirected .* to https://elsewhere/"):
+    with pytest.raises(PermanentDeliveryError, match=r"redirected .* to https://elsewhere/"):
         _run(lambda r: httpx.Response(301, headers={"Location": "https://elsewhere/"}))
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("120", 120.0),
-    ("Sun, 29 Nov 2026 12:01:30 GMT", 90.0),
-    ("Sun, 29 Nov 2026 11:00:00 GMT", 0.0),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("120", 120.0),
+        ("Sun, 29 Nov 2026 12:01:30 GMT", 90.0),
+        ("Sun, 29 Nov 2026 11:00:00 GMT", 0.0),
+    ],
+)
 def test_retry_after_seconds_and_http_date(header: str, expected: float) -> None:
     with pytest.raises(TransientDeliveryError) as info:
         _run(lambda r: httpx.Response(503, headers={"Retry-After": header}))
@@ -112,22 +124,30 @@ def test_retry_after_garbage_is_ignored() -> None:
 
 @pytest.mark.parametrize("title", ["No required SSL certificate was sent", "The SSL certificate error"])
 def test_nginx_client_certificate_pages_are_rejections(title: str) -> None:
-    page = f"<html><head><title>400 {title}</title></head><body><center><h1>400 Bad Request</h1>" \
-           f"</center><center>{title}</center><hr><center>nginx</center></body></html>"
+    page = (
+        f"<html><head><title>400 {title}</title></head><body><center><h1>400 Bad Request</h1>"
+        f"</center><center>{title}</center><hr><center>nginx</center></body></html>"
+    )
     with pytest.raises(ClientCertificateRejected) as info:
         _run(lambda r: httpx.Response(400, text=page, headers={"Content-Type": "text/html"}))
     assert str(info.value).startswith("client certificate rejected by server:")
     assert title in str(info.value)
 
 
-@pytest.mark.parametrize(("exc", "expected", "text"), [
-    (httpx.ReadTimeout("read timed out"), TransientDeliveryError, "did not answer in time"),
-    (httpx.ConnectTimeout("connect timed out"), TransientDeliveryError, "did not answer in time"),
-    (httpx.ConnectError("[Errno 111] Connection refused"), TransientDeliveryError, "cannot connect"),
-    (httpx.RemoteProtocolError("Server disconnected"), TransientDeliveryError, "connection failed"),
-    (httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'"), PermanentDeliveryError,
-     "unusable"),
-])
+@pytest.mark.parametrize(
+    ("exc", "expected", "text"),
+    [
+        (httpx.ReadTimeout("read timed out"), TransientDeliveryError, "did not answer in time"),
+        (httpx.ConnectTimeout("connect timed out"), TransientDeliveryError, "did not answer in time"),
+        (httpx.ConnectError("[Errno 111] Connection refused"), TransientDeliveryError, "cannot connect"),
+        (httpx.RemoteProtocolError("Server disconnected"), TransientDeliveryError, "connection failed"),
+        (
+            httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'"),
+            PermanentDeliveryError,
+            "unusable",
+        ),
+    ],
+)
 def test_transport_exceptions_are_mapped(exc: Exception, expected: type[DeliveryError], text: str) -> None:
     def fail(request: httpx.Request) -> httpx.Response:
         raise exc
@@ -141,7 +161,9 @@ def test_transport_exceptions_are_mapped(exc: Exception, expected: type[Delivery
 
 def test_certificate_verify_failure_inside_connect_error_is_untrusted_server() -> None:
     def fail(request: httpx.Request) -> httpx.Response:
-        cause = ssl.SSLCertVerificationError(1, "certificate verify failed: unable to get local issuer certificate")
+        cause = ssl.SSLCertVerificationError(
+            1, "certificate verify failed: unable to get local issuer certificate"
+        )
         cause.verify_code = 20
         cause.verify_message = "unable to get local issuer certificate"
         raise httpx.ConnectError("verify failed") from cause
@@ -151,15 +173,22 @@ def test_certificate_verify_failure_inside_connect_error_is_untrusted_server() -
 
 
 def test_healthcheck_head_ok_and_errors() -> None:
-    seen = _run(lambda r: httpx.Response(200), action="healthcheck",
-                healthcheck_url="https://cloud.example:8443/health")
+    seen = _run(
+        lambda r: httpx.Response(200),
+        action="healthcheck",
+        healthcheck_url="https://cloud.example:8443/health",
+    )
     assert [(r.method, r.url.path) for r in seen] == [("HEAD", "/health")]
     # The POST endpoint itself may answer 405 to HEAD: reaching it proves TLS and routing.
     _run(lambda r: httpx.Response(405), action="healthcheck")
     with pytest.raises(TransientDeliveryError, match="503"):
         _run(lambda r: httpx.Response(503), action="healthcheck")
     with pytest.raises(PermanentDeliveryError, match="404"):
-        _run(lambda r: httpx.Response(404), action="healthcheck", healthcheck_url="https://cloud.example/health")
+        _run(
+            lambda r: httpx.Response(404),
+            action="healthcheck",
+            healthcheck_url="https://cloud.example/health",
+        )
 
 
 def test_sink_needs_a_client_or_an_identity() -> None:

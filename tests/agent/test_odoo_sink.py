@@ -6,7 +6,6 @@ The same sink through nginx with client certificates is in tests/e2e/test_mtls_d
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -25,8 +24,8 @@ from agent.odoo import (
     OdooUnavailable,
 )
 from agent.odoo.mapping import OdooOutcome
-from agent.sinks.base import Delivery
 from agent.sinks.odoo import OdooSink, OdooSinkConfig
+from tests.support.deliveries import PO, delivery, fails, run
 from tests.support.odoo_standin import OdooStandin
 
 SECRET = "s3cret-Pa55-do-not-log"
@@ -47,16 +46,24 @@ def acme(standin: OdooStandin) -> dict[str, int]:
     partner = standin.seed("res.partner", name="ACME Retail", ref="ACME01")
     return {
         "partner": partner,
-        "dc": standin.seed("res.partner", name="DC East", ref="0614141000012", parent_id=partner,
-                           type="delivery"),
+        "dc": standin.seed(
+            "res.partner", name="DC East", ref="0614141000012", parent_id=partner, type="delivery"
+        ),
         "widget": standin.seed("product.product", name="Widget", barcode="00012345678905", uom_id=1),
         "gadget": standin.seed("product.product", name="Gadget", default_code="GAD-2", uom_id=1),
     }
 
 
 def _settings(standin: OdooStandin, secret: str = SECRET) -> OdooRpcSettings:
-    return OdooRpcSettings(host="127.0.0.1", port=standin.port, database="edi", login="gateway", secret=secret,
-                           use_tls=False, timeout=10)
+    return OdooRpcSettings(
+        host="127.0.0.1",
+        port=standin.port,
+        database="edi",
+        login="gateway",
+        secret=secret,
+        use_tls=False,
+        timeout=10,
+    )
 
 
 def _sink(standin: OdooStandin, *, secret: str = SECRET, **config: Any) -> OdooSink:
@@ -64,48 +71,8 @@ def _sink(standin: OdooStandin, *, secret: str = SECRET, **config: Any) -> OdooS
     return OdooSink(OdooSinkConfig(name="odoo", **config), OdooRpcTransport(_settings(standin, secret)))
 
 
-def delivery(document_type: str, document: Mapping[str, Any], key: str = "ACME:1:1:0001:aa") -> Delivery:
-    envelope = {"idempotency_key": key, "partner": "acme", "document_type": document_type,
-                "source": {"transport": "sftp", "standard": "x12", "interchange_control": "000000123",
-                           "group_control": "1", "transaction_control": "0001"},
-                "document": dict(document)}
-    return Delivery(delivery_id=1, idempotency_key=key, partner="acme", document_type=document_type,
-                    envelope=envelope, body=json.dumps(envelope).encode())
-
-
-PO = {
-    "order_number": "PO-4711",
-    "order_date": "2026-11-20",
-    "dates": [{"qualifier": "002", "date": "2026-12-01", "time": "08:30"}],
-    "parties": [{"role": "BY", "id": "0614141000005", "id_qualifier": "UL", "name": "ACME Retail"},
-                {"role": "ST", "id": "0614141000012", "id_qualifier": "UL", "name": "DC East"}],
-    "lines": [
-        {"line_number": "1", "product": {"gtin": "00012345678905"}, "quantity": "10", "unit": "EA",
-         "unit_price": "2.50"},
-        {"line_number": "2", "product": {"vendor_part": "GAD-2"}, "quantity": "3", "unit": "EA"},
-    ],
-}
-
-
-def run(sink: OdooSink, *deliveries: Delivery) -> list[OdooOutcome]:
-    async def go() -> list[OdooOutcome]:
-        try:
-            return [await sink.deliver_with_outcome(d) for d in deliveries]
-        finally:
-            await sink.aclose()
-
-    return asyncio.run(go())
-
-
-def fails(sink: OdooSink, item: Delivery) -> BaseException:
-    try:
-        run(sink, item)
-    except (TransientDeliveryError, PermanentDeliveryError) as exc:
-        return exc
-    raise AssertionError("the delivery was expected to fail")
-
-
 # -- purchase order -> sale.order --------------------------------------------------------------
+
 
 def test_purchase_order_creates_one_sale_order(standin: OdooStandin, acme: dict[str, int]) -> None:
     [outcome] = run(_sink(standin), delivery("purchase_order", PO))
@@ -119,12 +86,20 @@ def test_purchase_order_creates_one_sale_order(standin: OdooStandin, acme: dict[
     assert order["origin"] == "EDI acme / ICN 000000123 / GCN 1 / TCN 0001"
     lines = standin.records("sale.order.line")
     assert [(ln["product_id"], ln["product_uom_qty"], ln["price_unit"]) for ln in lines] == [
-        (acme["widget"], 10.0, 2.5), (acme["gadget"], 3.0, False)]
+        (acme["widget"], 10.0, 2.5),
+        (acme["gadget"], 3.0, False),
+    ]
 
 
-def test_second_delivery_of_the_same_order_creates_nothing(standin: OdooStandin, acme: dict[str, int]) -> None:
-    first, again, replay = run(_sink(standin), delivery("purchase_order", PO), delivery("purchase_order", PO),
-                               delivery("purchase_order", PO, key="ACME:2:1:0001:aa"))
+def test_second_delivery_of_the_same_order_creates_nothing(
+    standin: OdooStandin, acme: dict[str, int]
+) -> None:
+    first, again, replay = run(
+        _sink(standin),
+        delivery("purchase_order", PO),
+        delivery("purchase_order", PO),
+        delivery("purchase_order", PO, key="ACME:2:1:0001:aa"),
+    )
     assert (first.action, again.action, replay.action) == ("created", "existing", "existing")
     assert again.res_id == first.res_id == replay.res_id
     assert len(standin.records("sale.order")) == 1
@@ -137,8 +112,11 @@ def test_concurrent_duplicates_create_one_order(standin: OdooStandin, acme: dict
 
     async def go() -> list[OdooOutcome]:
         try:
-            return list(await asyncio.gather(*(sink.deliver_with_outcome(delivery("purchase_order", PO))
-                                               for _ in range(6))))
+            return list(
+                await asyncio.gather(
+                    *(sink.deliver_with_outcome(delivery("purchase_order", PO)) for _ in range(6))
+                )
+            )
         finally:
             await sink.aclose()
 
@@ -148,8 +126,10 @@ def test_concurrent_duplicates_create_one_order(standin: OdooStandin, acme: dict
 
 
 def test_confirm_orders_option(standin: OdooStandin, acme: dict[str, int]) -> None:
-    run(_sink(standin, default_options=OdooMappingOptions(partner_ref="ACME01", confirm_orders=True)),
-        delivery("purchase_order", PO))
+    run(
+        _sink(standin, default_options=OdooMappingOptions(partner_ref="ACME01", confirm_orders=True)),
+        delivery("purchase_order", PO),
+    )
     assert standin.records("sale.order")[0]["state"] == "sale"
     assert len(standin.records("stock.picking")) == 1
 
@@ -165,8 +145,10 @@ def test_partner_found_by_gln_without_profile_ref(standin: OdooStandin, acme: di
 
 
 def test_unknown_product_refuses_the_whole_order(standin: OdooStandin, acme: dict[str, int]) -> None:
-    po = {**PO, "lines": [*PO["lines"], {"line_number": "3", "product": {"gtin": "99999999999999"},
-                                         "quantity": "1"}]}
+    po = {
+        **PO,
+        "lines": [*PO["lines"], {"line_number": "3", "product": {"gtin": "99999999999999"}, "quantity": "1"}],
+    }
     exc = fails(_sink(standin), delivery("purchase_order", po))
     assert isinstance(exc, PermanentDeliveryError)
     assert "line 3 (GTIN 99999999999999)" in str(exc)
@@ -194,9 +176,14 @@ def test_unmapped_document_type_is_permanent(standin: OdooStandin) -> None:
 
 # -- error mapping ---------------------------------------------------------------------------------
 
+
 def test_validation_error_is_permanent_with_odoos_message(standin: OdooStandin, acme: dict[str, int]) -> None:
-    standin.fail_rpc("odoo.exceptions.ValidationError", "The customer reference must be unique per company",
-                     model="sale.order", method="create")
+    standin.fail_rpc(
+        "odoo.exceptions.ValidationError",
+        "The customer reference must be unique per company",
+        model="sale.order",
+        method="create",
+    )
     exc = fails(_sink(standin), delivery("purchase_order", PO))
     assert isinstance(exc, OdooRejected)
     assert not isinstance(exc, TransientDeliveryError)
@@ -205,20 +192,26 @@ def test_validation_error_is_permanent_with_odoos_message(standin: OdooStandin, 
     assert "sale.order.create" in str(exc)
 
 
-@pytest.mark.parametrize("name", ["odoo.exceptions.UserError", "odoo.exceptions.MissingError",
-                                  "odoo.exceptions.AccessError"])
+@pytest.mark.parametrize(
+    "name", ["odoo.exceptions.UserError", "odoo.exceptions.MissingError", "odoo.exceptions.AccessError"]
+)
 def test_business_errors_are_permanent(standin: OdooStandin, acme: dict[str, int], name: str) -> None:
     standin.fail_rpc(name, "nope", model="sale.order", method="create")
     exc = fails(_sink(standin), delivery("purchase_order", PO))
     assert isinstance(exc, OdooRejected) and exc.exception_name == name
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update"),
-    ("psycopg2.errors.LockNotAvailable", "could not obtain lock on row in relation \"sale_order\""),
-    ("psycopg2.errors.DeadlockDetected", "deadlock detected"),
-])
-def test_database_races_are_transient(standin: OdooStandin, acme: dict[str, int], name: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update"),
+        ("psycopg2.errors.LockNotAvailable", 'could not obtain lock on row in relation "sale_order"'),
+        ("psycopg2.errors.DeadlockDetected", "deadlock detected"),
+    ],
+)
+def test_database_races_are_transient(
+    standin: OdooStandin, acme: dict[str, int], name: str, message: str
+) -> None:
     standin.fail_rpc(name, message, model="sale.order", method="create")
     exc = fails(_sink(standin), delivery("purchase_order", PO))
     assert isinstance(exc, OdooUnavailable)
@@ -241,8 +234,9 @@ def test_stopped_odoo_is_transient(standin: OdooStandin, acme: dict[str, int]) -
     assert "cannot reach Odoo at 127.0.0.1" in str(exc)
 
 
-def test_odoo_going_away_between_calls_is_transient_then_recovers(standin: OdooStandin,
-                                                                  acme: dict[str, int]) -> None:
+def test_odoo_going_away_between_calls_is_transient_then_recovers(
+    standin: OdooStandin, acme: dict[str, int]
+) -> None:
     sink = _sink(standin)
     port = standin.port
 
@@ -290,8 +284,10 @@ def test_revoked_key_later_is_access_denied(standin: OdooStandin, acme: dict[str
 
 # -- secrets -----------------------------------------------------------------------------------
 
-def test_odoorpc_debug_logging_never_shows_the_secret(standin: OdooStandin, acme: dict[str, int],
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+
+def test_odoorpc_debug_logging_never_shows_the_secret(
+    standin: OdooStandin, acme: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     logging.getLogger("odoorpc").setLevel(logging.DEBUG)
     try:
@@ -308,7 +304,9 @@ def test_odoorpc_debug_logging_never_shows_the_secret(standin: OdooStandin, acme
     assert "**********" in caplog.text
 
 
-def test_without_the_filter_odoorpc_would_leak(standin: OdooStandin, caplog: pytest.LogCaptureFixture) -> None:
+def test_without_the_filter_odoorpc_would_leak(
+    standin: OdooStandin, caplog: pytest.LogCaptureFixture
+) -> None:
     """Control: proves the test above can fail (odoorpc 0.10.1 logs the password at DEBUG)."""
     log = logging.getLogger("odoorpc.rpc.jsonrpclib")
     had = REDACTING_FILTER in log.filters
@@ -324,6 +322,7 @@ def test_without_the_filter_odoorpc_would_leak(standin: OdooStandin, caplog: pyt
 
 
 # -- exchange record mode ------------------------------------------------------------------------
+
 
 def _exchange_setup(standin: OdooStandin) -> int:
     backend = standin.seed("edi.backend", name="edigate")
@@ -349,8 +348,9 @@ class _BlindFirstSearch:
     def __init__(self, inner: OdooRpcTransport) -> None:
         self.inner, self.hidden = inner, False
 
-    async def call(self, model: str, method: str, args: Sequence[Any] = (),
-                   kwargs: Mapping[str, Any] | None = None) -> Any:
+    async def call(
+        self, model: str, method: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None
+    ) -> Any:
         if model == "edi.exchange.record" and method == "search" and not self.hidden:
             self.hidden = True
             return []
@@ -363,8 +363,10 @@ class _BlindFirstSearch:
 def test_exchange_record_unique_violation_counts_as_delivered(standin: OdooStandin) -> None:
     backend = _exchange_setup(standin)
     run(_sink(standin, mode="exchange_record", backend_id=backend), delivery("purchase_order", PO))
-    racing = OdooSink(OdooSinkConfig(name="odoo", mode="exchange_record", backend_id=backend),
-                      _BlindFirstSearch(OdooRpcTransport(_settings(standin))))
+    racing = OdooSink(
+        OdooSinkConfig(name="odoo", mode="exchange_record", backend_id=backend),
+        _BlindFirstSearch(OdooRpcTransport(_settings(standin))),
+    )
     [outcome] = run(racing, delivery("purchase_order", PO))
     assert outcome.action == "existing"
     assert len(standin.model_calls("edi.exchange.record", "create")) == 2  # the second was refused by Odoo
@@ -373,6 +375,41 @@ def test_exchange_record_unique_violation_counts_as_delivered(standin: OdooStand
 
 def test_exchange_record_unknown_type_is_permanent(standin: OdooStandin) -> None:
     backend = _exchange_setup(standin)
-    exc = fails(_sink(standin, mode="exchange_record", backend_id=backend), delivery("invoice", {"invoice_number": "1"}))
+    exc = fails(
+        _sink(standin, mode="exchange_record", backend_id=backend),
+        delivery("invoice", {"invoice_number": "1"}),
+    )
     assert isinstance(exc, PermanentDeliveryError)
     assert "no edi.exchange.type with code 'edigate_invoice'" in str(exc)
+
+
+# -- connection reuse ------------------------------------------------------------------------------
+
+
+def test_idle_connection_closed_by_the_server_is_replaced_transparently(
+    standin: OdooStandin, acme: dict[str, int]
+) -> None:
+    settings = OdooRpcSettings(
+        host="127.0.0.1",
+        port=standin.port,
+        database="edi",
+        login="gateway",
+        secret=SECRET,
+        use_tls=False,
+        workers=1,
+    )
+    sink = OdooSink(
+        OdooSinkConfig(name="odoo", default_options=OdooMappingOptions(partner_ref="ACME01")),
+        OdooRpcTransport(settings),
+    )
+
+    async def go() -> OdooOutcome:
+        try:
+            await sink.healthcheck()
+            standin.drop_connections()  # e.g. a proxy's keep-alive timeout while we were idle
+            return await sink.deliver_with_outcome(delivery("purchase_order", PO))
+        finally:
+            await sink.aclose()
+
+    assert asyncio.run(go()).action == "created"
+    assert len(standin.records("sale.order")) == 1

@@ -30,8 +30,9 @@ def _client(standin: OdooStandin, secret: str = "s3cret") -> Any:
 
 
 def _raw(standin: OdooStandin, path: str, payload: Any, content_type: str = "application/json") -> Any:
-    request = urllib.request.Request(f"{standin.url}{path}", data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": content_type})
+    request = urllib.request.Request(
+        f"{standin.url}{path}", data=json.dumps(payload).encode(), headers={"Content-Type": content_type}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -70,8 +71,13 @@ def test_orm_roundtrip_through_odoorpc_models(standin: OdooStandin) -> None:
     odoo = _client(standin)
     SaleOrder = odoo.env["sale.order"]
     assert odoo.env["res.partner"].search([("ref", "=", "ACME01")]) == [partner]
-    order_id = SaleOrder.create({"partner_id": partner, "client_order_ref": "PO-4711",
-                                 "order_line": [(0, 0, {"product_id": product, "product_uom_qty": 5})]})
+    order_id = SaleOrder.create(
+        {
+            "partner_id": partner,
+            "client_order_ref": "PO-4711",
+            "order_line": [(0, 0, {"product_id": product, "product_uom_qty": 5})],
+        }
+    )
     order = SaleOrder.browse(order_id)
     assert order.name == "S00001"
     assert order.partner_id.name == "ACME Retail"
@@ -84,7 +90,9 @@ def test_orm_roundtrip_through_odoorpc_models(standin: OdooStandin) -> None:
     default = odoo.execute_kw("sale.order", "read", [[order_id], ["partner_id"]])
     assert classic == [{"id": order_id, "partner_id": partner}]
     assert default == [{"id": order_id, "partner_id": [partner, "ACME Retail"]}]
-    assert odoo.execute_kw("sale.order", "read", [[order_id, 999], ["name"]]) == [{"id": order_id, "name": "S00001"}]
+    assert odoo.execute_kw("sale.order", "read", [[order_id, 999], ["name"]]) == [
+        {"id": order_id, "name": "S00001"}
+    ]
     assert odoo.env["res.partner"].name_search("ACME") == [[partner, "ACME Retail"]]
     assert odoo.execute_kw("sale.order", "default_get", [["state", "name"]]) == {"state": "draft"}
     fields = odoo.execute_kw("sale.order", "fields_get", [], {"attributes": ["type", "relation"]})
@@ -93,7 +101,9 @@ def test_orm_roundtrip_through_odoorpc_models(standin: OdooStandin) -> None:
 
 def test_domains_with_operators_dotted_paths_and_child_of(standin: OdooStandin) -> None:
     parent = standin.seed("res.partner", name="ACME", ref="ACME01")
-    child = standin.seed("res.partner", name="DC East", ref="0614141000012", parent_id=parent, type="delivery")
+    child = standin.seed(
+        "res.partner", name="DC East", ref="0614141000012", parent_id=parent, type="delivery"
+    )
     standin.seed("res.partner", name="Other", ref="OTH")
     odoo = _client(standin)
 
@@ -107,21 +117,44 @@ def test_domains_with_operators_dotted_paths_and_child_of(standin: OdooStandin) 
     assert search([("parent_id", "=", False), ("name", "=ilike", "ac%")]) == [parent]
     assert odoo.execute_kw("res.partner", "search_count", [[("type", "!=", "delivery")]]) == 2
     assert search([("commercial_partner_id", "=", parent)]) == [parent, child]
-    rows = odoo.execute_kw("res.partner", "search_read", [[("ref", "!=", False)], ["name"]],
-                           {"order": "name desc", "limit": 2})
+    rows = odoo.execute_kw(
+        "res.partner", "search_read", [[("ref", "!=", False)], ["name"]], {"order": "name desc", "limit": 2}
+    )
     assert [r["name"] for r in rows] == ["Other", "DC East"]
 
 
-@pytest.mark.parametrize(("model", "method", "args", "name", "text"), [
-    ("sale.order", "create", [{"client_order_ref": "x"}], "odoo.exceptions.ValidationError", "mandatory field"),
-    ("sale.order", "_compute_amounts", [[1]], "odoo.exceptions.AccessError", "Private methods"),
-    ("no.such.model", "search", [[]], "odoo.exceptions.UserError", "Object no.such.model doesn't exist"),
-    ("sale.order", "create", [{"bogus": 1}], "builtins.ValueError", "Invalid field 'bogus' on model 'sale.order'"),
-    ("sale.order", "fly", [[1]], "builtins.AttributeError", "has no attribute 'fly'"),
-    ("sale.order", "write", [[42], {"note": "x"}], "odoo.exceptions.MissingError", "Record does not exist"),
-])
-def test_error_shapes(standin: OdooStandin, model: str, method: str, args: list[Any], name: str,
-                      text: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "method", "args", "name", "text"),
+    [
+        (
+            "sale.order",
+            "create",
+            [{"client_order_ref": "x"}],
+            "odoo.exceptions.ValidationError",
+            "mandatory field",
+        ),
+        ("sale.order", "_compute_amounts", [[1]], "odoo.exceptions.AccessError", "Private methods"),
+        ("no.such.model", "search", [[]], "odoo.exceptions.UserError", "Object no.such.model doesn't exist"),
+        (
+            "sale.order",
+            "create",
+            [{"bogus": 1}],
+            "builtins.ValueError",
+            "Invalid field 'bogus' on model 'sale.order'",
+        ),
+        ("sale.order", "fly", [[1]], "builtins.AttributeError", "has no attribute 'fly'"),
+        (
+            "sale.order",
+            "write",
+            [[42], {"note": "x"}],
+            "odoo.exceptions.MissingError",
+            "Record does not exist",
+        ),
+    ],
+)
+def test_error_shapes(
+    standin: OdooStandin, model: str, method: str, args: list[Any], name: str, text: str
+) -> None:
     odoo = _client(standin)
     with pytest.raises(odoorpc.error.RPCError) as info:
         odoo.execute_kw(model, method, args)
@@ -134,35 +167,63 @@ def test_error_shapes(standin: OdooStandin, model: str, method: str, args: list[
 
 def test_result_is_left_out_for_none(standin: OdooStandin) -> None:
     product = standin.seed("product.product", name="Widget")
-    quant = standin.seed("stock.quant", product_id=product, location_id=2, quantity=3.0,
-                         inventory_quantity=7.0, inventory_quantity_set=True)
-    reply = _raw(standin, "/jsonrpc", {"jsonrpc": "2.0", "method": "call", "id": 5, "params": {
-        "service": "object", "method": "execute_kw",
-        "args": ["edi", 2, "s3cret", "stock.quant", "action_apply_inventory", [[quant]]]}})
+    quant = standin.seed(
+        "stock.quant",
+        product_id=product,
+        location_id=2,
+        quantity=3.0,
+        inventory_quantity=7.0,
+        inventory_quantity_set=True,
+    )
+    reply = _raw(
+        standin,
+        "/jsonrpc",
+        {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 5,
+            "params": {
+                "service": "object",
+                "method": "execute_kw",
+                "args": ["edi", 2, "s3cret", "stock.quant", "action_apply_inventory", [[quant]]],
+            },
+        },
+    )
     assert reply == {"jsonrpc": "2.0", "id": 5}
     assert _client(standin).execute_kw("stock.quant", "read", [[quant], ["quantity"]]) == [
-        {"id": quant, "quantity": 7.0}]
+        {"id": quant, "quantity": 7.0}
+    ]
 
 
 def test_exchange_record_unique_external_identifier(standin: OdooStandin) -> None:
     backend = standin.seed("edi.backend", name="gateway")
     kind = standin.seed("edi.exchange.type", name="850 in", code="edigate_purchase_order", backend_id=backend)
     odoo = _client(standin)
-    values = {"backend_id": backend, "type_id": kind, "external_identifier": "K-1", "exchange_filename": "a.json"}
+    values = {
+        "backend_id": backend,
+        "type_id": kind,
+        "external_identifier": "K-1",
+        "exchange_filename": "a.json",
+    }
     assert odoo.execute_kw("edi.exchange.record", "create", [values]) == 1
     with pytest.raises(odoorpc.error.RPCError, match="edi_exchange_record_external_identifier_uniq") as info:
         odoo.execute_kw("edi.exchange.record", "create", [values])
     assert info.value.info["data"]["name"] == "odoo.exceptions.ValidationError"
     assert str(info.value).startswith("The operation cannot be completed")
-    assert odoo.execute_kw("edi.exchange.record", "create", [[{**values, "external_identifier": "K-2"}]]) == [2]
+    assert odoo.execute_kw("edi.exchange.record", "create", [[{**values, "external_identifier": "K-2"}]]) == [
+        2
+    ]
 
 
 def test_business_methods(standin: OdooStandin) -> None:
     partner = standin.seed("res.partner", name="ACME")
     product = standin.seed("product.product", name="Widget")
     odoo = _client(standin)
-    order = odoo.execute_kw("sale.order", "create", [{"partner_id": partner, "order_line": [
-        [0, 0, {"product_id": product, "product_uom_qty": 10}]]}])
+    order = odoo.execute_kw(
+        "sale.order",
+        "create",
+        [{"partner_id": partner, "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 10}]]}],
+    )
     assert odoo.execute_kw("sale.order", "action_confirm", [[order]]) is True
     [picking] = standin.records("stock.picking")
     [move] = standin.records("stock.move")
@@ -170,18 +231,36 @@ def test_business_methods(standin: OdooStandin) -> None:
     odoo.execute_kw("stock.move", "write", [[move["id"]], {"quantity": 4, "picked": True}])
     wizard = odoo.execute_kw("stock.picking", "button_validate", [[picking["id"]]])
     assert wizard["res_model"] == "stock.backorder.confirmation"
-    done = odoo.execute_kw("stock.picking", "button_validate", [[picking["id"]]],
-                           {"context": {"skip_backorder": True, "picking_ids_not_to_backorder": [picking["id"]]}})
+    done = odoo.execute_kw(
+        "stock.picking",
+        "button_validate",
+        [[picking["id"]]],
+        {"context": {"skip_backorder": True, "picking_ids_not_to_backorder": [picking["id"]]}},
+    )
     assert done is True
     assert standin.records("stock.picking")[0]["state"] == "done"
     assert len(standin.records("stock.picking")) == 1  # no backorder
-    message = odoo.execute_kw("stock.picking", "message_post", [[picking["id"]]],
-                              {"body": "hello", "message_type": "comment", "subtype_xmlid": "mail.mt_note"})
+    message = odoo.execute_kw(
+        "stock.picking",
+        "message_post",
+        [[picking["id"]]],
+        {"body": "hello", "message_type": "comment", "subtype_xmlid": "mail.mt_note"},
+    )
     assert standin.records("mail.message")[0]["id"] == message
-    bill = odoo.execute_kw("account.move", "create", [{"move_type": "in_invoice", "partner_id": partner,
-                                                       "invoice_line_ids": [[0, 0, {"name": "x", "quantity": 2,
-                                                                                    "price_unit": 2.5}]]}])
-    assert odoo.execute_kw("account.move", "read", [[bill], ["amount_total"]]) == [{"id": bill, "amount_total": 5.0}]
+    bill = odoo.execute_kw(
+        "account.move",
+        "create",
+        [
+            {
+                "move_type": "in_invoice",
+                "partner_id": partner,
+                "invoice_line_ids": [[0, 0, {"name": "x", "quantity": 2, "price_unit": 2.5}]],
+            }
+        ],
+    )
+    assert odoo.execute_kw("account.move", "read", [[bill], ["amount_total"]]) == [
+        {"id": bill, "amount_total": 5.0}
+    ]
     assert odoo.execute_kw("account.move", "action_post", [[bill]]) is True
 
 
@@ -193,8 +272,12 @@ def test_http_layer_hooks_and_bad_content_type(standin: OdooStandin) -> None:
     assert info.value.code == 502
     info.value.close()
     assert odoo.execute_kw("res.partner", "search", [[]]) == []  # only the next request failed
-    standin.fail_rpc("psycopg2.errors.SerializationFailure", "could not serialize access due to concurrent update",
-                     model="res.partner", method="search")
+    standin.fail_rpc(
+        "psycopg2.errors.SerializationFailure",
+        "could not serialize access due to concurrent update",
+        model="res.partner",
+        method="search",
+    )
     with pytest.raises(odoorpc.error.RPCError, match="could not serialize"):
         odoo.execute_kw("res.partner", "search", [[]])
     with pytest.raises(urllib.error.HTTPError) as bad:

@@ -33,7 +33,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _identity(pki: Pki, **kw: object) -> TlsIdentity:
-    args: dict[str, object] = {"cert_file": pki.client.cert, "key_file": pki.client.key, "ca_file": pki.cloud_ca}
+    args: dict[str, object] = {
+        "cert_file": pki.client.cert,
+        "key_file": pki.client.key,
+        "ca_file": pki.cloud_ca,
+    }
     args.update(kw)
     return TlsIdentity(**args)  # type: ignore[arg-type]
 
@@ -45,7 +49,10 @@ def test_context_pins_ca_requires_tls12_and_checks_hostname(pki: Pki) -> None:
     assert ctx.verify_mode == ssl.CERT_REQUIRED
     # Only the pinned cloud CA is trusted: the system store stays off.
     cloud = x509.load_pem_x509_certificate(pki.cloud_ca.read_bytes())
-    subjects = [dict(x[0] for x in c["subject"]).get("organizationName") for c in ctx.get_ca_certs()]
+    subjects = [
+        dict(rdn[0] for rdn in cert["subject"]).get("organizationName")  # type: ignore[misc]
+        for cert in ctx.get_ca_certs()
+    ]
     assert len(subjects) == 1
     assert subjects[0] == cloud.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
 
@@ -76,7 +83,7 @@ def test_unreadable_key_is_named(pki: Pki, tmp_path: Path) -> None:
         # root reads anything; make the path unreadable another way: a directory in its place.
         key.unlink()
         key.mkdir()
-    with pytest.raises(TlsFileError, match="client.key"):
+    with pytest.raises(TlsFileError, match=r"client\.key"):
         _identity(pki, key_file=key)
 
 
@@ -138,8 +145,10 @@ def test_nginx_refusal_pages_are_recognised() -> None:
     assert isinstance(err, ClientCertificateRejected)
     assert isinstance(err, PermanentDeliveryError)
     assert str(err).startswith("client certificate rejected by server:")
-    assert isinstance(classify_http_refusal(400, "<title>400 The SSL certificate error</title>", server="h:1"),
-                      ClientCertificateRejected)
+    assert isinstance(
+        classify_http_refusal(400, "<title>400 The SSL certificate error</title>", server="h:1"),
+        ClientCertificateRejected,
+    )
     assert classify_http_refusal(400, "<title>400 Bad Request</title>", server="h:1") is None
     assert classify_http_refusal(403, "No required SSL certificate was sent", server="h:1") is None
 
@@ -171,7 +180,9 @@ def _server_ctx(cert: Path, key: Path) -> ssl.SSLContext:
 
 def test_server_trust_failures_are_classified(pki: Pki) -> None:
     ident = _identity(pki)
-    untrusted = _handshake_error(ident.context, _server_ctx(pki.server_rogue.cert, pki.server_rogue.key), "127.0.0.1")
+    untrusted = _handshake_error(
+        ident.context, _server_ctx(pki.server_rogue.cert, pki.server_rogue.key), "127.0.0.1"
+    )
     assert isinstance(classify_tls_failure(untrusted, server="s:1"), ServerCertificateUntrusted)
     wrong = _handshake_error(ident.context, _server_ctx(pki.server.cert, pki.server.key), "cloud.example")
     err = classify_tls_failure(wrong, server="s:1")

@@ -35,7 +35,7 @@ kit = _load_kit()
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return kit.make_pki(tmp_path_factory.mktemp("as2pki_e2e"))
+    return kit.session_pki(tmp_path_factory)
 
 
 @asynccontextmanager

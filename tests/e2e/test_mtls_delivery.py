@@ -10,8 +10,9 @@ import asyncio
 import datetime as _dt
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,11 +41,22 @@ PO = {
 }
 
 
-def _delivery(key: str = "ACME:77:1:0001:ff", document: dict[str, object] | None = None) -> Delivery:
-    envelope = {"idempotency_key": key, "partner": "acme", "document_type": "purchase_order",
-                "source": {"transport": "as2", "standard": "x12"}, "document": document or PO}
-    return Delivery(delivery_id=1, idempotency_key=key, partner="acme", document_type="purchase_order",
-                    envelope=envelope, body=json.dumps(envelope).encode())
+def _delivery(key: str = "ACME:77:1:0001:ff", document: Mapping[str, object] | None = None) -> Delivery:
+    envelope = {
+        "idempotency_key": key,
+        "partner": "acme",
+        "document_type": "purchase_order",
+        "source": {"transport": "as2", "standard": "x12"},
+        "document": document or PO,
+    }
+    return Delivery(
+        delivery_id=1,
+        idempotency_key=key,
+        partner="acme",
+        document_type="purchase_order",
+        envelope=envelope,
+        body=json.dumps(envelope).encode(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +72,14 @@ def backend() -> Iterator[RecordingBackend]:
 
 @pytest.fixture(scope="module")
 def nginx(pki: Pki, backend: RecordingBackend) -> Iterator[Nginx]:
-    with Nginx(NginxSettings(server_cert=pki.server.cert, server_key=pki.server.key, client_ca=pki.site_ca,
-                             upstream_port=backend.port)) as server:
+    with Nginx(
+        NginxSettings(
+            server_cert=pki.server.cert,
+            server_key=pki.server.key,
+            client_ca=pki.site_ca,
+            upstream_port=backend.port,
+        )
+    ) as server:
         yield server
 
 
@@ -75,11 +93,20 @@ def _no_cert_client(pki: Pki) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=ctx, http2=True, trust_env=False)
 
 
-def _deliver(url: str, *, identity: TlsIdentity | None = None, client: httpx.AsyncClient | None = None,
-             action: str = "deliver", http2: bool = True) -> DeliveryError | None:
+def _deliver(
+    url: str,
+    *,
+    identity: TlsIdentity | None = None,
+    client: httpx.AsyncClient | None = None,
+    action: str = "deliver",
+    http2: bool = True,
+) -> DeliveryError | None:
     async def go() -> DeliveryError | None:
-        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=url, healthcheck_method="GET", http2=http2),
-                         identity=identity, client=client)
+        sink = HttpsSink(
+            HttpsSinkConfig(name="cloud", url=url, healthcheck_method="GET", http2=http2),
+            identity=identity,
+            client=client,
+        )
         try:
             if action == "deliver":
                 await sink.deliver(_delivery())
@@ -107,8 +134,9 @@ def test_correct_certificate_delivers(pki: Pki, nginx: Nginx, backend: Recording
 
 
 @pytest.mark.parametrize("case", ["missing", "wrong_ca", "expired"])
-def test_refused_client_certificates_deliver_nothing(pki: Pki, nginx: Nginx, backend: RecordingBackend,
-                                                     case: str) -> None:
+def test_refused_client_certificates_deliver_nothing(
+    pki: Pki, nginx: Nginx, backend: RecordingBackend, case: str
+) -> None:
     before = len(backend.requests)
     if case == "missing":
         error = _deliver(f"{nginx.url}/ingest", client=_no_cert_client(pki))
@@ -119,7 +147,9 @@ def test_refused_client_certificates_deliver_nothing(pki: Pki, nginx: Nginx, bac
     else:
         # Our own check refuses an expired certificate; pretend the clock is wrong to get it on the wire.
         past = _dt.datetime.now(_dt.UTC) - _dt.timedelta(days=7)
-        error = _deliver(f"{nginx.url}/ingest", identity=_identity(pki, pki.client_expired, clock=lambda: past))
+        error = _deliver(
+            f"{nginx.url}/ingest", identity=_identity(pki, pki.client_expired, clock=lambda: past)
+        )
         expected = "could not verify our certificate"
     assert isinstance(error, ClientCertificateRejected), error
     assert str(error).startswith("client certificate rejected by server:")
@@ -137,8 +167,12 @@ def test_server_signed_by_another_ca_is_untrusted(pki: Pki, nginx: Nginx, backen
 
 def test_server_certificate_for_another_host(pki: Pki, backend: RecordingBackend) -> None:
     before = len(backend.requests)
-    settings = NginxSettings(server_cert=pki.server_wrong_host.cert, server_key=pki.server_wrong_host.key,
-                             client_ca=pki.site_ca, upstream_port=backend.port)
+    settings = NginxSettings(
+        server_cert=pki.server_wrong_host.cert,
+        server_key=pki.server_wrong_host.key,
+        client_ca=pki.site_ca,
+        upstream_port=backend.port,
+    )
     with Nginx(settings) as other:
         error = _deliver(f"{other.url}/ingest", identity=_identity(pki))
     assert isinstance(error, ServerHostnameMismatch), error
@@ -163,15 +197,17 @@ def test_one_connection_carries_many_deliveries(pki: Pki, nginx: Nginx, backend:
     assert {line[3] for line in lines} == {"200"}
 
 
-@pytest.mark.parametrize(("pair", "alert"), [(None, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
-                                             ("rogue", "TLSV1_ALERT_UNKNOWN_CA")])
+@pytest.mark.parametrize(
+    ("pair", "alert"), [(None, "TLSV13_ALERT_CERTIFICATE_REQUIRED"), ("rogue", "TLSV1_ALERT_UNKNOWN_CA")]
+)
 def test_tls_alert_flavour_from_openssl_s_server(pki: Pki, pair: str | None, alert: str) -> None:
     with OpenSslServer(cert=pki.server.cert, key=pki.server.key, client_ca=pki.site_ca) as server:
         if pair is None:
             error = _deliver(f"{server.url}/", client=_no_cert_client(pki), action="healthcheck")
         else:
-            error = _deliver(f"{server.url}/", identity=_identity(pki, pki.client_rogue), action="healthcheck",
-                             http2=False)
+            error = _deliver(
+                f"{server.url}/", identity=_identity(pki, pki.client_rogue), action="healthcheck", http2=False
+            )
         output = server.output()
     assert isinstance(error, ClientCertificateRejected), error
     assert alert in str(error)
@@ -186,24 +222,42 @@ def test_openssl_s_server_accepts_the_right_certificate(pki: Pki) -> None:
 
 # -- odoo sink through nginx mTLS ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def odoo_link(pki: Pki) -> Iterator[tuple[OdooStandin, Nginx]]:
     standin = OdooStandin(password="k3y").start()
     standin.seed("res.partner", name="ACME Retail", ref="ACME01")
     standin.seed("product.product", name="Widget", barcode="00012345678905")
     try:
-        with Nginx(NginxSettings(server_cert=pki.server.cert, server_key=pki.server.key, client_ca=pki.site_ca,
-                                 upstream_port=standin.port, http2=False)) as proxy:
+        with Nginx(
+            NginxSettings(
+                server_cert=pki.server.cert,
+                server_key=pki.server.key,
+                client_ca=pki.site_ca,
+                upstream_port=standin.port,
+                http2=False,
+            )
+        ) as proxy:
             yield standin, proxy
     finally:
         standin.stop()
 
 
-def _odoo_sink(port: int, identity: TlsIdentity) -> OdooSink:
-    settings = OdooRpcSettings(host="127.0.0.1", port=port, database="edi", login="gateway", secret="k3y",
-                               use_tls=True, timeout=10)
-    return OdooSink(OdooSinkConfig(name="odoo", default_options=OdooMappingOptions(partner_ref="ACME01")),
-                    OdooRpcTransport(settings, identity=identity))
+def _odoo_sink(port: int, identity: TlsIdentity, **settings_kw: Any) -> OdooSink:
+    settings = OdooRpcSettings(
+        host="127.0.0.1",
+        port=port,
+        database="edi",
+        login="gateway",
+        secret="k3y",
+        use_tls=True,
+        timeout=10,
+        **settings_kw,
+    )
+    return OdooSink(
+        OdooSinkConfig(name="odoo", default_options=OdooMappingOptions(partner_ref="ACME01")),
+        OdooRpcTransport(settings, identity=identity),
+    )
 
 
 def _odoo_deliver(sink: OdooSink, *deliveries: Delivery) -> list[str] | DeliveryError:
@@ -228,7 +282,9 @@ def test_odoo_sink_through_nginx_mtls_creates_once(pki: Pki, odoo_link: tuple[Od
 
 
 @pytest.mark.parametrize("case", ["rogue_client", "rogue_server_ca"])
-def test_odoo_sink_refused_tls_reaches_nothing(pki: Pki, odoo_link: tuple[OdooStandin, Nginx], case: str) -> None:
+def test_odoo_sink_refused_tls_reaches_nothing(
+    pki: Pki, odoo_link: tuple[OdooStandin, Nginx], case: str
+) -> None:
     standin, proxy = odoo_link
     calls_before = len(standin.calls)
     identity = _identity(pki, pki.client_rogue) if case == "rogue_client" else _identity(pki, ca=pki.rogue_ca)
@@ -244,3 +300,58 @@ def test_odoo_sink_tls_alert_from_strict_server(pki: Pki) -> None:
     assert isinstance(error, ClientCertificateRejected), error
     assert isinstance(error, TlsLinkError)
     assert "TLSV1_ALERT_UNKNOWN_CA" in str(error)
+
+
+@pytest.mark.parametrize("keep_alive", [True, False])
+def test_odoo_rpcs_reuse_one_tls_connection(
+    pki: Pki, odoo_link: tuple[OdooStandin, Nginx], keep_alive: bool
+) -> None:
+    """odoorpc's urllib says ``Connection: close``; our opener keeps the mTLS connection instead."""
+    _standin, proxy = odoo_link
+    before = len(proxy.access_log())
+    sink = _odoo_sink(proxy.port, _identity(pki), workers=1, keep_alive=keep_alive)
+    docs = [{**PO, "order_number": f"PO-KA-{keep_alive}-{i}"} for i in range(3)]
+    actions = _odoo_deliver(sink, *(_delivery(f"KA-{keep_alive}-{i}", doc) for i, doc in enumerate(docs)))
+    assert actions == ["created"] * 3
+    lines = proxy.access_log()[before:]
+    assert len(lines) >= 10  # login, context, lookups and creates
+    connections = {line[0] for line in lines}
+    assert len(connections) == (1 if keep_alive else len(lines))
+
+
+def test_certificate_rotation_without_restart(
+    pki: Pki, nginx: Nginx, backend: RecordingBackend, tmp_path: Path
+) -> None:
+    """The sink starts with a certificate nginx refuses; the operator drops in the right one.
+
+    The next delivery goes through on a new connection, and the old client is closed once idle.
+    """
+    cert, key = tmp_path / "gateway.pem", tmp_path / "gateway.key"
+    cert.write_bytes(pki.client_rogue.cert.read_bytes())
+    key.write_bytes(pki.client_rogue.key.read_bytes())
+    identity = TlsIdentity(cert_file=cert, key_file=key, ca_file=pki.cloud_ca)
+    before = len(backend.requests)
+
+    async def go() -> tuple[DeliveryError | None, bool]:
+        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=f"{nginx.url}/ingest"), identity=identity)
+        try:
+            refused: DeliveryError | None = None
+            try:
+                await sink.deliver(_delivery("rot-1"))
+            except DeliveryError as exc:
+                refused = exc
+            old = sink._client
+            for src, dst in ((pki.client.key, key), (pki.client.cert, cert)):  # atomic replace, key first
+                tmp = dst.with_suffix(".new")
+                tmp.write_bytes(src.read_bytes())
+                tmp.replace(dst)
+            await sink.deliver(_delivery("rot-2"))
+            return refused, old.is_closed
+        finally:
+            await sink.aclose()
+
+    refused, old_closed = asyncio.run(go())
+    assert isinstance(refused, ClientCertificateRejected)
+    assert [r.headers["idempotency-key"] for r in backend.requests[before:]] == ["rot-2"]
+    assert old_closed
+    assert identity.generation == 2

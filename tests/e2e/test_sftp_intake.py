@@ -319,3 +319,19 @@ def test_sigterm_during_upload_finishes_it(site: Site) -> None:
     finally:
         stop(gw)
     assert [(r[0], r[2]) for r in site.rows()] == [("big.edi", sha(big))]
+
+
+def test_undecodable_file_name_is_journaled_with_replacement(site: Site) -> None:
+    # SFTPv3 file names are bytes; a Latin-1 client sends b"caf\xe9.edi".
+    shutil.copy(SAMPLE, site.work / "s.edi")
+    gw = site.start()
+    try:
+        batch = site.work / "latin1.batch"
+        batch.write_bytes(b"put s.edi /inbound/caf\xe9.edi\n")
+        cmd = site.sftp_cmd(gw, "")
+        cmd[cmd.index("-b") + 1] = str(batch)
+        result = subprocess.run(cmd, cwd=site.work, capture_output=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+    finally:
+        stop(gw)
+    assert [r[0] for r in site.rows()] == ["caf\ufffd.edi"]

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from asn1crypto import cms as asn1_cms
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -47,7 +49,7 @@ C = kit.CORPUS
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> kit.Pki:
-    return kit.make_pki(tmp_path_factory.mktemp("as2pki"))
+    return kit.session_pki(tmp_path_factory)
 
 
 def _open(
@@ -588,3 +590,67 @@ def test_damaged_corpus_mdns_fail_cleanly(name: str) -> None:
 def test_malformed_envelope() -> None:
     with pytest.raises(As2MalformedMessage, match="AS2-From"):
         parse_envelope([("AS2-To", "x"), ("Message-ID", "<1@x>")])
+
+
+# --- fuzz invariant: the payload, or an As2Error, never anything else ----------------------------------
+
+_FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+_EDITS = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(1, 255)), max_size=4)
+
+
+@pytest.fixture(scope="module")
+def fuzz_inputs(pki: kit.Pki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("fuzz")
+    der = kit.openssl_encrypt(pki, work, kit.openssl_sign(pki, work, kit.payload_mime(kit.PAYLOAD)))
+    ctype, body = _post_form(
+        kit.openssl_sign(pki, work, kit.compressed_entity(kit.payload_mime(kit.PAYLOAD)))
+    )
+    env = parse_envelope([("AS2-From", "PARTNER"), ("AS2-To", "GATEWAY"), ("Message-ID", "<f@p>")])
+    mdn = build_mdn(
+        envelope=env, disposition="processed", text="ok", mic=None, now=kit.NOW, signer=pki.keypair("gateway")
+    )
+    return {"enveloped": der, "signed": (ctype, body), "mdn": mdn}
+
+
+def _mutate(data: bytes, cut: int, edits: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data[: cut % (len(data) + 1)] if cut % 3 == 0 else data)
+    for pos, xor in edits:
+        if out:
+            out[pos % len(out)] ^= xor
+    return bytes(out)
+
+
+@_FUZZ
+@given(cut=st.integers(0, 1 << 16), edits=_EDITS, which=st.sampled_from(["enveloped", "signed"]))
+def test_fuzz_open_message(
+    pki: kit.Pki, fuzz_inputs: dict[str, Any], cut: int, edits: list[tuple[int, int]], which: str
+) -> None:
+    if which == "enveloped":
+        ctype, body = kit.ENVELOPED_CT, fuzz_inputs["enveloped"]
+    else:
+        ctype, body = fuzz_inputs["signed"]
+    try:
+        msg = _open(pki, _mutate(body, cut, edits), ctype)
+    except As2Error:
+        return
+    assert msg.payload == kit.PAYLOAD  # whatever was altered was not part of what is authenticated
+
+
+@_FUZZ
+@given(cut=st.integers(0, 1 << 16), edits=_EDITS)
+def test_fuzz_parse_mdn(
+    pki: kit.Pki, fuzz_inputs: dict[str, Any], cut: int, edits: list[tuple[int, int]]
+) -> None:
+    mdn = fuzz_inputs["mdn"]
+    try:
+        parsed = parse_mdn(
+            mdn.headers, _mutate(mdn.body, cut, edits), certificates=[pki.cert("gateway")], now=kit.NOW
+        )
+    except As2Error:
+        return
+    assert parsed.original_message_id == "<f@p>" and parsed.positive

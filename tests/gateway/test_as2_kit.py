@@ -61,13 +61,18 @@ class Pki:
     """A throw-away CA with partner, gateway, stranger and TLS certificates (peers.md §2 recipe)."""
 
     dir: Path
-    names: list[str] = field(default_factory=list)
+    cache: dict[str, KeyPair] = field(default_factory=dict)
 
     def path(self, name: str, ext: str) -> Path:
         return self.dir / f"{name}.{ext}"
 
     def keypair(self, name: str) -> KeyPair:
-        return load_key_pair(self.path(name, "key").read_bytes(), None, self.path(name, "pem").read_bytes())
+        # cached: loading an RSA key checks it, which costs ~0.1 s on a busy machine
+        if name not in self.cache:
+            self.cache[name] = load_key_pair(
+                self.path(name, "key").read_bytes(), None, self.path(name, "pem").read_bytes()
+            )
+        return self.cache[name]
 
     def cert(self, name: str) -> Any:
         return load_certificates(self.path(name, "pem").read_bytes())[0]
@@ -81,6 +86,14 @@ class Pki:
 
     def partner(self, **kw: Any) -> As2Partner:
         return As2Partner(partner_id="acme", as2_name="PARTNER", certificates=(self.cert("partner"),), **kw)
+
+
+def session_pki(factory: pytest.TempPathFactory) -> Pki:
+    """One PKI per test session, shared by every AS2 test module (RSA key generation is slow)."""
+    root = factory.getbasetemp() / "as2pki"
+    if not (root / "partner_old.pem").exists():
+        return make_pki(root)
+    return Pki(dir=root)
 
 
 def make_pki(root: Path) -> Pki:

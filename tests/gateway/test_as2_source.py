@@ -26,7 +26,7 @@ from gateway.sources.as2 import As2MdnRetry, As2Source, As2SourceConfig, StaticA
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> kit.Pki:
-    return kit.make_pki(tmp_path_factory.mktemp("as2pki_src"))
+    return kit.session_pki(tmp_path_factory)
 
 
 @asynccontextmanager
@@ -338,5 +338,47 @@ def test_async_mdn_posted_with_retry(pki: kit.Pki, tmp_path: Path) -> None:
         [(mid, _)] = journal.entries
         assert journal.replies[mid]["mdn"].endswith(mdn_body)
         assert [d["attempts"] for k, d in journal.events if k == "as2_async_mdn_sent"] == [2]
+
+    run_async(scenario)
+
+
+class BlockingJournal(kit.FakeJournal):
+    """Holds ``append`` until released, to stop the source while a request is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def append(self, intake: Any) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return await super().append(intake)
+
+
+def test_stop_lets_request_in_flight_finish(pki: kit.Pki, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        journal = BlockingJournal()
+        cfg = As2SourceConfig(host="127.0.0.1", port=0, as2_names=["GATEWAY"], shutdown_grace_seconds=30)
+        source = As2Source(
+            cfg, StaticAs2Partners((pki.partner(),)), identity=pki.identity(), clock=lambda: kit.NOW
+        )
+        ready = asyncio.Event()
+        task = asyncio.create_task(source.run(journal, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        _, body = signed_encrypted(pki, tmp_path)
+        url = f"http://127.0.0.1:{source.bound_port}/as2"
+        post = asyncio.create_task(
+            kit.curl_post(url, kit.as2_headers("<stop@partner>", kit.ENVELOPED_CT), body, tmp_path)
+        )
+        await asyncio.wait_for(journal.entered.wait(), 20)
+        task.cancel()  # SIGTERM while the message is being journaled
+        await asyncio.sleep(0)
+        journal.release.set()
+        result = await asyncio.wait_for(post, 30)
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.done()
+        assert len(journal.entries) == 1
+        verify_mdn(pki, tmp_path, result)
 
     run_async(scenario)

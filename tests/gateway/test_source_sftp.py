@@ -10,8 +10,10 @@ import asyncio
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,8 @@ class RunningSource:
             self._task = asyncio.create_task(self.source.run(self.journal, ready))
             waiter = asyncio.create_task(ready.wait())
             await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if self._task.done() and not self._task.cancelled():
+                self._error = self._task.exception()
             self._ready.set()
             try:
                 await self._task
@@ -96,7 +100,7 @@ class RunningSource:
         try:
             self._loop.run_until_complete(body())
         except BaseException as exc:  # reported to the test thread in stop()
-            self._error = exc
+            self._error = self._error or exc
             self._ready.set()
         finally:
             self._loop.close()
@@ -292,6 +296,62 @@ def test_journal_refusal_reports_failure_and_keeps_nothing(env: Env) -> None:
     assert [i.data for i in env.journal.intakes] == [SAMPLE.read_bytes()]
 
 
+@pytest.fixture
+def roomy_env(tmp_path: Path) -> Iterator[Env]:
+    yield from make_env(tmp_path, max_upload_bytes=8 * 1024 * 1024)
+
+
+def test_client_killed_mid_upload_journals_nothing(roomy_env: Env) -> None:
+    env = roomy_env
+    (env.work / "big.edi").write_bytes(os.urandom(1024 * 1024))
+    (env.work / "batch").write_text("put big.edi /inbound/big.edi\n")
+    partial = env.root() / "inbound" / "big.edi"
+    proc = subprocess.Popen(
+        [
+            require("sftp"),
+            "-l",
+            "2000",
+            "-b",
+            str(env.work / "batch"),
+            "-P",
+            str(env.server.port),
+            "-i",
+            str(env.key),
+            "-F",
+            "/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={env.known_hosts}",
+            "acme@127.0.0.1",
+        ],
+        cwd=env.work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (partial.exists() and partial.stat().st_size >= 128 * 1024):
+            assert proc.poll() is None, "sftp ended before the upload was under way"
+            assert time.monotonic() < deadline, "upload never got under way"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)  # sftp and its ssh child
+    finally:
+        proc.wait(30)
+    # the server notices the lost connection and drops the half file
+    deadline = time.monotonic() + 60
+    while partial.exists():
+        assert time.monotonic() < deadline, "the half-written upload was never dropped"
+        time.sleep(0.05)
+    assert env.journal.intakes == []
+    assert [k for k, _ in env.journal.events if k == "upload"] == []
+
+
 def test_empty_upload_is_refused(env: Env) -> None:
     (env.work / "empty.edi").write_bytes(b"")
     result = env.sftp("put empty.edi /inbound/empty.edi\n")
@@ -385,9 +445,59 @@ def test_repeated_failures_lock_the_account_out(strict_env: Env) -> None:
         assert env.sftp("ls /\n", key=env.other_key).returncode == 255
     # locked: even the right key is refused now
     assert env.sftp("ls /\n").returncode == 255
+    # the source address is locked too: another account's right key from it is refused
+    assert env.sftp("ls /\n", user="globex", key=env.other_key).returncode == 255
     details = [d for k, d in env.journal.events if k == "auth_failure"]
-    assert any(d.get("locked") for d in details)
-    assert details[-1]["reason"] == "locked out after repeated failures"
+    assert sorted(details[1]["locked"]) == ["ip:127.0.0.1", "user:acme"]
+    assert [d["reason"] for d in details[2:]] == ["locked out after repeated failures"] * 2
+    assert not env.root().exists() and not env.root("globex").exists()
+
+
+@pytest.fixture
+def idle_env(tmp_path: Path) -> Iterator[Env]:
+    yield from make_env(tmp_path, idle_timeout=1.0)
+
+
+def test_idle_session_is_disconnected(idle_env: Env) -> None:
+    env = idle_env
+    # A logged-in connection that sends nothing (``ssh -N``): the server hangs up on its own.
+    # (The sftp client would not notice: it sits reading its stdin.)
+    proc = subprocess.Popen(
+        [
+            require("ssh"),
+            "-N",
+            "-p",
+            str(env.server.port),
+            "-i",
+            str(env.key),
+            "-F",
+            "/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={env.known_hosts}",
+            "acme@127.0.0.1",
+        ],
+        cwd=env.work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the idle connection was never disconnected")
+    assert proc.returncode != 0
+    assert "idle for 1 s" in err, err
+    # the server itself is fine
+    assert env.sftp("ls /\n").returncode == 0
 
 
 def test_password_login_is_off_by_default(env: Env) -> None:
@@ -505,6 +615,8 @@ def test_shell_exec_and_forwarding_are_refused(env: Env) -> None:
         ["-T", "acme@127.0.0.1"],
         ["-W", "127.0.0.1:22", "acme@127.0.0.1"],
         ["-s", "acme@127.0.0.1", "scp"],
+        ["acme@127.0.0.1", "scp", "-t", "/inbound"],
+        ["-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9", "acme@127.0.0.1"],
     ):
         result = subprocess.run(
             [*base, *extra], capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL

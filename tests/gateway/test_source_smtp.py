@@ -88,6 +88,8 @@ class RunningSource:
             self._task = asyncio.create_task(self.source.run(self.journal, ready))
             waiter = asyncio.create_task(ready.wait())
             await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if self._task.done() and not self._task.cancelled():
+                self._error = self._task.exception()
             self._ready.set()
             try:
                 await self._task
@@ -99,7 +101,7 @@ class RunningSource:
         try:
             self._loop.run_until_complete(body())
         except BaseException as exc:  # reported to the test thread
-            self._error = exc
+            self._error = self._error or exc
             self._ready.set()
         finally:
             self._loop.close()
@@ -271,7 +273,7 @@ def test_mail_without_edi_is_refused_554_with_reason(env: Env) -> None:
 
 def test_unknown_sender_is_refused_at_mail(env: Env) -> None:
     result = env.swaks("--body", f"@{X12}", sender="mallory@evil.example")
-    assert result.returncode in (23, 24), result.stdout
+    assert result.returncode == 23, result.stdout  # swaks: refused after MAIL FROM
     assert "550 5.7.1" in result.stdout
     assert env.journal.intakes == []
 
@@ -291,7 +293,7 @@ def test_oversized_mail_is_refused_552(env: Env) -> None:
     big = env.work / "big.edi"
     big.write_bytes(X12.read_bytes() * (256 * 1024 // X12.stat().st_size + 5))
     result = env.swaks("--body", "big", "--attach-type", "application/edi-x12", "--attach", f"@{big}")
-    assert result.returncode in (25, 26), result.stdout
+    assert result.returncode == 26, result.stdout  # swaks sends no SIZE=, so it bites after DATA
     assert "552" in result.stdout
     assert env.journal.intakes == []
 

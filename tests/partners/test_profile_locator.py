@@ -78,7 +78,9 @@ def lines() -> dict[tuple[str | int, ...], int]:
         (("layouts", "orders", "records", 0, "fields", 1, "column"), 34),
     ],
 )
-def test_every_key_has_its_line(lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...], line: int) -> None:
+def test_every_key_has_its_line(
+    lines: dict[tuple[str | int, ...], int], path: tuple[str | int, ...], line: int
+) -> None:
     assert lines[path] == line
 
 

@@ -8,7 +8,7 @@ these definitions, so the real ``odoorpc`` client builds its models from them.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 Field = dict[str, Any]
@@ -224,7 +224,9 @@ def _compare(op: str, value: Any, target: Any) -> bool:
     if op in ("<", ">", "<=", ">="):
         if value is False or value is None or target is False:
             return False
-        return {"<": value < target, ">": value > target, "<=": value <= target, ">=": value >= target}[op]
+        return bool(
+            {"<": value < target, ">": value > target, "<=": value <= target, ">=": value >= target}[op]
+        )
     if op == "ilike":
         return _like(value, target, case=False, wrap=True)
     if op == "not ilike":
@@ -251,12 +253,12 @@ def relation_of(model: str, path: str) -> str:
     return current
 
 
-Resolver = Callable[[str, Mapping[str, Any], str], list[Any]]
+Resolver = Callable[[str, dict[str, Any], str], list[Any]]
 Descendants = Callable[[str, list[int]], set[int]]
 
 
 def evaluate(
-    domain: list[Any], model: str, record: Mapping[str, Any], resolve: Resolver, descendants: Descendants
+    domain: list[Any], model: str, record: dict[str, Any], resolve: Resolver, descendants: Descendants
 ) -> bool:
     """Evaluate an Odoo domain (Polish notation, implicit AND) on one record.
 

@@ -21,9 +21,11 @@ in Odoo).  Test hooks: :meth:`OdooStandin.fail_http` (HTTP 5xx from a proxy),
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -127,6 +129,7 @@ class OdooStandin:
         self._http_failures: list[_HttpFailure] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
         self.port = 0
         self._seed_base()
 
@@ -142,7 +145,9 @@ class OdooStandin:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -152,6 +157,15 @@ class OdooStandin:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # Kept-alive connections outlive the listener; a stopped Odoo must not answer on them.
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        """Close every open client connection, as a proxy's idle timeout would."""
+        with self._lock:
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> OdooStandin:
         return self.start()
@@ -209,6 +223,16 @@ class OdooStandin:
 
             def log_message(self, format: str, *args: object) -> None:
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with standin._lock:
+                    standin._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with standin._lock:
+                    standin._connections.discard(self.connection)
+                super().finish()
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
@@ -446,7 +470,7 @@ class OdooStandin:
 
     def _x2many(self, model: str, rec_id: int, name: str, commands: list[Any]) -> None:
         f = MODELS[model][name]
-        relation, inverse = f["relation"], f.get("relation_field")
+        relation, inverse = str(f["relation"]), str(f.get("relation_field"))
         for command in commands:
             code = command[0]
             if code == 0:
@@ -543,7 +567,7 @@ class OdooStandin:
         for term in reversed([t.strip() for t in (order or "id").split(",") if t.strip()]):
             name, _, direction = term.partition(" ")
             matches.sort(
-                key=lambda r, n=name: (r.get(n) is False, r.get(n) or 0),
+                key=lambda r, n=name: (r.get(n) is False, r.get(n) or 0),  # type: ignore[misc]
                 reverse=direction.strip().lower() == "desc",
             )
         ids = [r["id"] for r in matches][offset:]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from x12_helpers import X12_CORPUS
+from x12_helpers import X12_CORPUS, core_only
 
 import translators.x12 as x12
 from translators.errors import Location, RemoteSyntaxError
@@ -29,10 +29,19 @@ from translators.x12.acks import (
 from translators.x12.reader import read_events
 from translators.x12.syntax import Delimiters, TransactionSet
 
+
+@pytest.fixture(autouse=True)
+def _core_only() -> Iterator[None]:
+    # These tests judge the core; the business maps' own checks are tested by their owner.
+    with core_only():
+        yield
+
+
 DATA = Path(__file__).resolve().parent / "data" / "x12_acks"
 NOW = dt.datetime(2024, 2, 3, 4, 5, tzinfo=dt.UTC)
-OPTS = TranslatorOptions(map_business=False, now=NOW,
-                         control_numbers=ControlNumbers(interchange=501, group=61, transaction=71))
+OPTS = TranslatorOptions(
+    map_business=False, now=NOW, control_numbers=ControlNumbers(interchange=501, group=61, transaction=71)
+)
 
 
 def interchange(version: str, body: str, *, isa14: str = "0", iea: str = "IEA*1*000000101~") -> bytes:
@@ -45,11 +54,14 @@ def interchange(version: str, body: str, *, isa14: str = "0", iea: str = "IEA*1*
     ).encode()
 
 
-def tx(control: str, version: str, extra: str = "", se_count: int | None = None, se_control: str | None = None
-       ) -> str:
+def tx(
+    control: str, version: str, extra: str = "", se_count: int | None = None, se_control: str | None = None
+) -> str:
     count = 3 + extra.count("~") if se_count is None else se_count
-    return (f"ST*837*{control}*{version}~\nBHT*0019*00*X*20240101*1200*CH~\n{extra}"
-            f"SE*{count}*{se_control or control}~\n")
+    return (
+        f"ST*837*{control}*{version}~\nBHT*0019*00*X*20240101*1200*CH~\n{extra}"
+        f"SE*{count}*{se_control or control}~\n"
+    )
 
 
 V4, V5 = "004010X098A1", "005010X222A1"
@@ -62,8 +74,10 @@ CASES: dict[str, tuple[bytes, TranslatorOptions]] = {
     "ge_count_4010": (interchange(V4, tx("0001", V4) + "GE*3*7~\n"), OPTS),
     "bad_segment_id_5010": (interchange(V5, tx("0001", V5, extra="nm1*41~\n") + "GE*1*7~\n"), OPTS),
     "all_rejected_5010": (interchange(V5, tx("0001", V5, se_count=1) + "GE*1*7~\n"), OPTS),
-    "forced_997_for_5010": (interchange(V5, tx("0001", V5) + "GE*1*7~\n"),
-                            TranslatorOptions(map_business=False, now=NOW, x12_ack="997")),
+    "forced_997_for_5010": (
+        interchange(V5, tx("0001", V5) + "GE*1*7~\n"),
+        TranslatorOptions(map_business=False, now=NOW, x12_ack="997"),
+    ),
 }
 
 TA1_CASES: dict[str, tuple[bytes, TranslatorOptions]] = {
@@ -93,8 +107,9 @@ def pyx12_oracle() -> Iterator[object]:
 
     def validate(payload: bytes) -> list[str]:
         capture.messages.clear()
-        ok = pyx12_doc.x12n_document(params.params(), io.StringIO(payload.decode("latin-1")), io.StringIO(),
-                                     None)
+        ok = pyx12_doc.x12n_document(
+            params.params(), io.StringIO(payload.decode("latin-1")), io.StringIO(), None
+        )
         problems = list(capture.messages)
         if not ok:
             problems.append("x12n_document returned False")
@@ -135,19 +150,27 @@ def test_oracle_can_fail(pyx12_oracle: object) -> None:
     assert pyx12_oracle(good.replace(b"AK5*R*4", b"AK5*Q*4")) != []  # type: ignore[operator]
 
 
-def test_element_errors_become_ak3_ak4_and_ik3_ik4(monkeypatch: pytest.MonkeyPatch, pyx12_oracle: object) -> None:
+def test_element_errors_become_ak3_ak4_and_ik3_ik4(
+    monkeypatch: pytest.MonkeyPatch, pyx12_oracle: object
+) -> None:
     def fake_validate(t: TransactionSet) -> list[RemoteSyntaxError]:
         where = {"interchange": t.interchange_control, "group": t.group_control, "transaction": t.control}
         return [
-            RemoteSyntaxError("BHT02 code not allowed", ack_hint="AK4:7", scope="segment",
-                              location=Location(segment_tag="BHT", segment_position=2, element_position=2,
-                                                **where)),
-            RemoteSyntaxError("BHT04 bad date", ack_hint="AK4:8", scope="segment",
-                              location=Location(segment_tag="BHT", segment_position=2, element_position=4,
-                                                **where)),
+            RemoteSyntaxError(
+                "BHT02 code not allowed",
+                ack_hint="AK4:7",
+                scope="segment",
+                location=Location(segment_tag="BHT", segment_position=2, element_position=2, **where),
+            ),
+            RemoteSyntaxError(
+                "BHT04 bad date",
+                ack_hint="AK4:8",
+                scope="segment",
+                location=Location(segment_tag="BHT", segment_position=2, element_position=4, **where),
+            ),
         ]
 
-    monkeypatch.setattr(x12, "_MAPS", x12._Maps(None, fake_validate, None))  # noqa: SLF001
+    monkeypatch.setattr(x12, "_MAPS", x12._Maps(None, fake_validate, None))
     for version, kind in ((V4, "997"), (V5, "999")):
         data = interchange(version, tx("0001", version) + "GE*1*7~\n")
         lenient = translate_x12(data, OPTS)
@@ -155,8 +178,9 @@ def test_element_errors_become_ak3_ak4_and_ik3_ik4(monkeypatch: pytest.MonkeyPat
         payload = _ack(data, OPTS, kind)
         assert payload == (DATA / f"element_errors_{kind}.{kind}").read_bytes()
         assert pyx12_oracle(payload) == []  # type: ignore[operator]
-        strict = TranslatorOptions(map_business=False, now=NOW, strict=True,
-                                   control_numbers=OPTS.control_numbers)
+        strict = TranslatorOptions(
+            map_business=False, now=NOW, strict=True, control_numbers=OPTS.control_numbers
+        )
         strict_result = translate_x12(data, strict)
         assert strict_result.documents == ()
         strict_payload = _ack(data, strict, kind)
@@ -209,14 +233,26 @@ def test_ack_kind_choice() -> None:
 
 
 def test_streaming_ack_lists_only_sets_in_error() -> None:
-    group = GroupOutcome(header=("GS", "HC", "A", "B", "20240101", "1200", "7", "X", V4), trailer=("GE", "3", "7"),
-                         record_accepted=False)
+    group = GroupOutcome(
+        header=("GS", "HC", "A", "B", "20240101", "1200", "7", "X", V4),
+        trailer=("GE", "3", "7"),
+        record_accepted=False,
+    )
     group.add(TransactionOutcome(set_id="837", control="0001"))
-    group.add(TransactionOutcome(set_id="837", control="0002", rejected=True,
-                                 errors=[RemoteSyntaxError("x", ack_hint="AK5:4", scope="transaction")]))
+    group.add(
+        TransactionOutcome(
+            set_id="837",
+            control="0002",
+            rejected=True,
+            errors=[RemoteSyntaxError("x", ack_hint="AK5:4", scope="transaction")],
+        )
+    )
     group.add(TransactionOutcome(set_id="837", control="0003"))
-    outcome = InterchangeOutcome(header=tuple(read_events(CASES["accepted_4010"][0])[0].segment),  # type: ignore[union-attr]
-                                 delimiters=Delimiters(), groups=[group])
+    outcome = InterchangeOutcome(
+        header=tuple(read_events(CASES["accepted_4010"][0])[0].segment),  # type: ignore[union-attr]
+        delimiters=Delimiters(),
+        groups=[group],
+    )
     built = build_functional_ack(outcome, OPTS, interchange_control=1, group_control=1, transaction_control=1)
     assert built is not None
     text = built[0].decode()
@@ -244,9 +280,14 @@ def test_parse_inbound_997s() -> None:
     doc = parse_functional_ack(t)
     FunctionalAck.model_validate(doc)
     assert (doc["functional_id"], doc["group_control_number"], doc["status"]) == ("PR", "10001", "A")
-    assert doc["transactions"] == [{"set_id": "855", "control_number": "1294", "error_codes": [],
-                                    "segment_errors": [], "status": "A"}]
-    assert (doc["transactions_included"], doc["transactions_received"], doc["transactions_accepted"]) == (1, 1, 1)
+    assert doc["transactions"] == [
+        {"set_id": "855", "control_number": "1294", "error_codes": [], "segment_errors": [], "status": "A"}
+    ]
+    assert (doc["transactions_included"], doc["transactions_received"], doc["transactions_accepted"]) == (
+        1,
+        1,
+        1,
+    )
 
 
 def test_parse_generated_997_with_errors_round_trips() -> None:
@@ -269,6 +310,10 @@ def test_parse_malformed_999_does_not_raise() -> None:
 def test_parse_ta1() -> None:
     doc = parse_ta1(("TA1", "000000050", "200229", "1200", "R", "021"))
     FunctionalAck.model_validate(doc)
-    assert (doc["interchange_control_number"], doc["status"], doc["error_codes"]) == ("000000050", "R", ["021"])
+    assert (doc["interchange_control_number"], doc["status"], doc["error_codes"]) == (
+        "000000050",
+        "R",
+        ["021"],
+    )
     result = translate_x12((X12_CORPUS / "staedi__x12_interchange_ack.txt").read_bytes(), OPTS)
     assert [d.document["status"] for d in result.documents] == ["A"]

@@ -56,8 +56,9 @@ def via_x12(document_type: str, doc: dict[str, Any]) -> MappedDocument:
 def via_edifact(document_type: str, doc: dict[str, Any]) -> MappedDocument:
     segments = edifact_from_canonical(document_type, doc, control="1", association="EAN005")
     d = Delimiters()
-    text = d.una() + render_segment(("UNB", ("UNOC", "3"), ("WAREHOUSE", "14"), ("PARTNER", "14"),
-                                     ("261129", "1025"), "7"), d)
+    text = d.una() + render_segment(
+        ("UNB", ("UNOC", "3"), ("WAREHOUSE", "14"), ("PARTNER", "14"), ("261129", "1025"), "7"), d
+    )
     text += "".join(render_segment(s, d) for s in segments) + render_segment(("UNZ", "1", "7"), d)
     reader = EdifactReader()
     reader.receive_data(text.encode("latin-1"))
@@ -107,8 +108,11 @@ def ship_notice() -> dict[str, Any]:
                             {
                                 "sscc": "340123450000000024",
                                 "items": [
-                                    {"product": {"gtin": "04012345000011", "vendor_part": "V-1"},
-                                     "quantity": "12", "unit": "EA"},
+                                    {
+                                        "product": {"gtin": "04012345000011", "vendor_part": "V-1"},
+                                        "quantity": "12",
+                                        "unit": "EA",
+                                    },
                                 ],
                             },
                             {
@@ -136,10 +140,20 @@ def invoice() -> dict[str, Any]:
             {"role": "SE", "id": "4012345000009", "id_qualifier": "UL", "name": "Warehouse One"},
         ],
         "lines": [
-            {"line_number": "1", "product": {"gtin": "04012345000011"}, "quantity": "12", "unit": "EA",
-             "unit_price": "2.50"},
-            {"line_number": "2", "product": {"vendor_part": "V-2"}, "quantity": "6", "unit": "EA",
-             "unit_price": "4.00"},
+            {
+                "line_number": "1",
+                "product": {"gtin": "04012345000011"},
+                "quantity": "12",
+                "unit": "EA",
+                "unit_price": "2.50",
+            },
+            {
+                "line_number": "2",
+                "product": {"vendor_part": "V-2"},
+                "quantity": "6",
+                "unit": "EA",
+                "unit_price": "4.00",
+            },
         ],
         "totals": {"amount": "54.00"},
     }
@@ -154,8 +168,13 @@ def purchase_order() -> dict[str, Any]:
             {"role": "ST", "id": "4012345000023", "id_qualifier": "UL", "name": "Store 7"},
         ],
         "lines": [
-            {"line_number": "1", "product": {"gtin": "04012345000011", "buyer_part": "B-1"}, "quantity": "24",
-             "unit": "EA", "unit_price": "2.50"},
+            {
+                "line_number": "1",
+                "product": {"gtin": "04012345000011", "buyer_part": "B-1"},
+                "quantity": "24",
+                "unit": "EA",
+                "unit_price": "2.50",
+            },
         ],
     }
 

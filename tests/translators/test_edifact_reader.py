@@ -175,8 +175,8 @@ def test_line_breaks_between_and_inside_segments_are_dropped() -> None:
         (b"UNOD", "Łódź".encode("iso8859-2"), "Łódź"),
         (b"UNOE", "Москва".encode("iso8859-5"), "Москва"),
         (b"UNOF", "Αθήνα".encode("iso8859-7"), "Αθήνα"),
-        (b"UNOW", "東京".encode("utf-8"), "東京"),
-        (b"UNOY", "Zürich 東京".encode("utf-8"), "Zürich 東京"),
+        (b"UNOW", "東京".encode(), "東京"),
+        (b"UNOY", "Zürich 東京".encode(), "Zürich 東京"),
         (b"UNOB", b"lower case", "lower case"),
     ],
 )

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import pytest
-from x12_helpers import X12_CORPUS, feed, summarise
+from x12_helpers import X12_CORPUS, core_only, feed, summarise
 
 from translators import translate
 from translators.errors import RemoteSyntaxError
 from translators.options import ControlNumbers, TranslatorOptions
 from translators.result import Translation
 from translators.x12 import iter_translate_x12, translate_x12
+
+
+@pytest.fixture(autouse=True)
+def _core_only() -> Iterator[None]:
+    # These tests judge the core; the business maps' own checks are tested by their owner.
+    with core_only():
+        yield
+
 
 FILES = sorted(p.name for p in X12_CORPUS.iterdir()) if X12_CORPUS.is_dir() else []
 
@@ -35,8 +44,11 @@ INVALID: dict[str, tuple[set[str], bool, int]] = {
     "EDI.Net__204-MGCTLYST-SAMPLE.EDI": ({"AK5:4"}, False, 0),
 }
 
-OPTS = TranslatorOptions(map_business=False, now=dt.datetime(2024, 5, 6, 7, 8, tzinfo=dt.UTC),
-                         control_numbers=ControlNumbers(interchange=900, group=90, transaction=9))
+OPTS = TranslatorOptions(
+    map_business=False,
+    now=dt.datetime(2024, 5, 6, 7, 8, tzinfo=dt.UTC),
+    control_numbers=ControlNumbers(interchange=900, group=90, transaction=9),
+)
 
 
 def _data(name: str) -> bytes:
@@ -46,8 +58,16 @@ def _data(name: str) -> bytes:
 def _fingerprint(t: Translation) -> tuple[object, ...]:
     return (
         t.rejected,
-        [(d.document_type, d.transaction_set, d.envelope, json.dumps(d.document, sort_keys=True), d.warnings)
-         for d in t.documents],
+        [
+            (
+                d.document_type,
+                d.transaction_set,
+                d.envelope,
+                json.dumps(d.document, sort_keys=True),
+                d.warnings,
+            )
+            for d in t.documents
+        ],
         [(a.kind, a.payload, a.accepted, a.answers) for a in t.acks],
         [(str(e), e.ack_hint, e.scope) for e in t.errors],
     )

@@ -9,7 +9,10 @@ from translators.options import TranslatorOptions
 from translators.x12.envelope import EnvelopeValidator
 from translators.x12.reader import read_events
 
-ISA = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*U*00401*000000001*0*P*>~"
+ISA = (
+    "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
+    "*240101*1200*U*00401*000000001*0*P*>~"
+)
 GOOD = (
     ISA
     + "GS*PO*S*R*20240101*1200*7*X*004010~"
@@ -41,8 +44,14 @@ def test_good_interchange_is_clean() -> None:
 
 # (name, text, ack_hint, scope, segment tag, element position)
 FAULTS = [
-    ("IEA02 differs from ISA13", GOOD.replace("IEA*1*000000001", "IEA*1*000000002"), "TA1:001", "interchange",
-     "IEA", 2),
+    (
+        "IEA02 differs from ISA13",
+        GOOD.replace("IEA*1*000000001", "IEA*1*000000002"),
+        "TA1:001",
+        "interchange",
+        "IEA",
+        2,
+    ),
     ("IEA01 group count", GOOD.replace("IEA*1*", "IEA*3*"), "TA1:021", "interchange", "IEA", 1),
     ("no IEA", GOOD.replace("IEA*1*000000001~", ""), "TA1:023", "interchange", "IEA", None),
     ("bad ISA date", GOOD.replace("*240101*", "*241301*"), "TA1:014", "interchange", "ISA", 9),
@@ -51,30 +60,45 @@ FAULTS = [
     ("bad ISA13", GOOD.replace("000000001", "00000000A"), "TA1:018", "interchange", "ISA", 13),
     ("bad ISA14", GOOD.replace("*0*P*", "*7*P*"), "TA1:019", "interchange", "ISA", 14),
     ("bad ISA15", GOOD.replace("*0*P*", "*0*X*"), "TA1:020", "interchange", "ISA", 15),
-    ("bad ISA01", isa_with(1, "99") + GOOD[len(ISA):], "TA1:010", "interchange", "ISA", 1),
-    ("bad ISA03", isa_with(3, "99") + GOOD[len(ISA):], "TA1:012", "interchange", "ISA", 3),
-    ("empty sender", isa_with(6, " " * 15) + GOOD[len(ISA):], "TA1:006", "interchange", "ISA", 6),
-    ("empty receiver", isa_with(8, " " * 15) + GOOD[len(ISA):], "TA1:008", "interchange", "ISA", 8),
+    ("bad ISA01", isa_with(1, "99") + GOOD[len(ISA) :], "TA1:010", "interchange", "ISA", 1),
+    ("bad ISA03", isa_with(3, "99") + GOOD[len(ISA) :], "TA1:012", "interchange", "ISA", 3),
+    ("empty sender", isa_with(6, " " * 15) + GOOD[len(ISA) :], "TA1:006", "interchange", "ISA", 6),
+    ("empty receiver", isa_with(8, " " * 15) + GOOD[len(ISA) :], "TA1:008", "interchange", "ISA", 8),
     ("GE02 differs from GS06", GOOD.replace("GE*2*7", "GE*2*8"), "AK9:4", "group", "GE", 2),
     ("GE01 count", GOOD.replace("GE*2*7", "GE*5*7"), "AK9:5", "group", "GE", 1),
     ("no GE", GOOD.replace("GE*2*7~", ""), "AK9:3", "group", "GE", None),
-    ("bad GS06", GOOD.replace("*1200*7*X", "*1200*X7*X").replace("GE*2*7", "GE*2*X7"), "AK9:6", "group", "GS",
-     6),
+    (
+        "bad GS06",
+        GOOD.replace("*1200*7*X", "*1200*X7*X").replace("GE*2*7", "GE*2*X7"),
+        "AK9:6",
+        "group",
+        "GS",
+        6,
+    ),
     ("empty GS08", GOOD.replace("*X*004010~", "*X*~"), "AK9:2", "group", "GS", 8),
     ("SE02 differs from ST02", GOOD.replace("SE*3*0002", "SE*3*0009"), "AK5:3", "transaction", "SE", 2),
     ("SE01 count", GOOD.replace("SE*3*0002", "SE*9*0002"), "AK5:4", "transaction", "SE", 1),
     ("no SE", GOOD.replace("SE*3*0002~", ""), "AK5:2", "transaction", "SE", None),
     ("bad ST01", GOOD.replace("ST*850*0002", "ST*85*0002"), "AK5:6", "transaction", "ST", 1),
-    ("short ST02", GOOD.replace("ST*850*0002", "ST*850*02").replace("SE*3*0002", "SE*3*02"), "AK5:7",
-     "transaction", "ST", 2),
+    (
+        "short ST02",
+        GOOD.replace("ST*850*0002", "ST*850*02").replace("SE*3*0002", "SE*3*02"),
+        "AK5:7",
+        "transaction",
+        "ST",
+        2,
+    ),
     ("duplicate ST02", GOOD.replace("0002", "0001"), "AK5:23", "transaction", "ST", 2),
     ("bad segment id", GOOD.replace("BEG*00*SA*2", "beg*00*SA*2"), "AK3:1", "segment", "beg", None),
 ]
 
 
-@pytest.mark.parametrize(("name", "text", "hint", "scope", "tag", "element"), FAULTS, ids=[f[0] for f in FAULTS])
-def test_fault_is_reported_with_code_and_place(name: str, text: str, hint: str, scope: str, tag: str,
-                                               element: int | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "hint", "scope", "tag", "element"), FAULTS, ids=[f[0] for f in FAULTS]
+)
+def test_fault_is_reported_with_code_and_place(
+    name: str, text: str, hint: str, scope: str, tag: str, element: int | None
+) -> None:
     errors, _ = check(text)
     matching = [e for e in errors if e.ack_hint == hint]
     assert matching, [(e.ack_hint, str(e)) for e in errors]
@@ -94,8 +118,9 @@ def test_fault_is_reported_with_code_and_place(name: str, text: str, hint: str, 
 
 
 def test_deviations_are_warnings_unless_strict() -> None:
-    unpadded = ("ISA*00* *00* *ZZ*SENDER *ZZ*RECEIVER *240101*1200*U*00401*000000001*0*P*>~"
-                + GOOD[len(ISA):].replace("IEA*1*000000001", "IEA*1*1"))
+    unpadded = "ISA*00* *00* *ZZ*SENDER *ZZ*RECEIVER *240101*1200*U*00401*000000001*0*P*>~" + GOOD[
+        len(ISA) :
+    ].replace("IEA*1*000000001", "IEA*1*1")
     errors, warnings = check(unpadded)
     assert errors == []
     assert any("ISA02" in w for w in warnings) and any("IEA02" in w for w in warnings)
@@ -115,7 +140,8 @@ def test_duplicate_isa_and_gs_controls() -> None:
     assert errors == [] and any("repeats" in w for w in warnings)
     assert [e.ack_hint for e in check(text, strict=True)[0]] == ["TA1:025"]
     two_groups = GOOD.replace("GE*2*7~", "GE*2*7~GS*PO*S*R*20240101*1200*7*X*004010~GE*0*7~").replace(
-        "IEA*1*", "IEA*2*")
+        "IEA*1*", "IEA*2*"
+    )
     assert [e.ack_hint for e in check(two_groups)[0]] == ["AK9:19"]
 
 
@@ -124,7 +150,8 @@ def test_ta1_counted_in_iea01_is_tolerated() -> None:
     errors, warnings = check(text)
     assert errors == [] and warnings
     assert [e.ack_hint for e in check(ISA + "TA1*000000050*200229*1200*A*000~IEA*2*000000001~")[0]] == [
-        "TA1:021"]
+        "TA1:021"
+    ]
 
 
 def test_st_controls_in_sequence_use_constant_memory() -> None:
@@ -136,4 +163,4 @@ def test_st_controls_in_sequence_use_constant_memory() -> None:
         assert not isinstance(event, RemoteSyntaxError)
         errors.extend(validator.feed(event))
     assert errors == []
-    assert len(validator._st_controls._others) == 0  # noqa: SLF001
+    assert len(validator._st_controls._others) == 0

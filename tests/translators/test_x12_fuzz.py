@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from x12_helpers import X12_CORPUS, feed, summarise
+from x12_helpers import X12_CORPUS, core_only, feed, summarise
 
 from translators.errors import RemoteSyntaxError
 from translators.options import TranslatorOptions
@@ -20,13 +22,28 @@ from translators.x12.syntax import (
     TransactionSet,
 )
 
-EVENT_TYPES = (InterchangeStart, GroupStart, TransactionSet, TechnicalAck, GroupEnd, InterchangeEnd,
-               RemoteSyntaxError)
+EVENT_TYPES = (
+    InterchangeStart,
+    GroupStart,
+    TransactionSet,
+    TechnicalAck,
+    GroupEnd,
+    InterchangeEnd,
+    RemoteSyntaxError,
+)
 SEEDS = [p.read_bytes() for p in sorted(X12_CORPUS.iterdir())] if X12_CORPUS.is_dir() else []
 OPTS = TranslatorOptions(map_business=False, max_segment_bytes=4096, max_transaction_segments=200)
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# X12_FUZZ_EXAMPLES raises the effort for a long local run; the default keeps the suite fast.
+FUZZ = settings(
+    max_examples=int(os.environ.get("X12_FUZZ_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
-ISA = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*U*00401*000000001*0*P*>~"
+ISA = (
+    b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
+    b"*240101*1200*U*00401*000000001*0*P*>~"
+)
 
 
 @st.composite
@@ -57,16 +74,42 @@ def _check_events(data: bytes) -> None:
 def test_arbitrary_bytes(data: bytes) -> None:
     _check_events(data)
     _check_events(ISA + data)
-    assert isinstance(translate_x12(ISA + data, OPTS), Translation)
+    with core_only():
+        assert isinstance(translate_x12(ISA + data, OPTS), Translation)
 
 
 @FUZZ
-@given(st.lists(st.sampled_from([b"ISA", b"GS", b"ST", b"SE", b"GE", b"IEA", b"TA1", b"*", b"~", b"\r\n", b">",
-                                 b"0001", b"1", b" ", b"\xef\xbb\xbf", b"\x1a", b"\xe2\x80\xa6"]), max_size=80))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"ISA",
+                b"GS",
+                b"ST",
+                b"SE",
+                b"GE",
+                b"IEA",
+                b"TA1",
+                b"*",
+                b"~",
+                b"\r\n",
+                b">",
+                b"0001",
+                b"1",
+                b" ",
+                b"\xef\xbb\xbf",
+                b"\x1a",
+                b"\xe2\x80\xa6",
+            ]
+        ),
+        max_size=80,
+    )
+)
 def test_envelope_token_soup(tokens: list[bytes]) -> None:
     data = ISA + b"".join(tokens)
     _check_events(data)
-    result = translate_x12(data, OPTS)
+    with core_only():
+        result = translate_x12(data, OPTS)
     assert all(isinstance(e, RemoteSyntaxError) for e in result.errors)
 
 
@@ -74,8 +117,18 @@ def test_envelope_token_soup(tokens: list[bytes]) -> None:
 @given(mutated())
 def test_mutated_corpus_files(data: bytes) -> None:
     _check_events(data)
-    result = translate_x12(data, OPTS)
+    with core_only():
+        result = translate_x12(data, OPTS)
     assert isinstance(result, Translation)
     for error in result.errors:
         assert isinstance(error, RemoteSyntaxError)
         assert str(error)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_corpus_files_through_the_business_maps(data: bytes) -> None:
+    # The whole pipeline, maps included: still nothing but a Translation comes out.
+    result = translate_x12(data, TranslatorOptions(max_segment_bytes=4096))
+    assert isinstance(result, Translation)
+    assert all(isinstance(e, RemoteSyntaxError) for e in result.errors)

@@ -11,16 +11,28 @@ from translators.options import TranslatorOptions
 from translators.x12.reader import TransactionSetError, X12Reader, read_events
 from translators.x12.syntax import NEED_DATA, Delimiters, InterchangeStart, components, repetitions
 
-ISA_401 = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*U*00401*000000001*0*P*>"
-ISA_501 = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000002*0*P*:"
+ISA_401 = (
+    b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
+    b"*240101*1200*U*00401*000000001*0*P*>"
+)
+ISA_501 = (
+    b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
+    b"*240101*1200*^*00501*000000002*0*P*:"
+)
 BODY = b"GS*PO*S*R*20240101*1200*1*X*004010~ST*850*0001~BEG*00*SA*1**20240101~SE*3*0001~GE*1*1~"
 
 ISA_SEG_401 = tuple(ISA_401.decode().split("*"))
 TX_SEGS = (("ST", "850", "0001"), ("BEG", "00", "SA", "1", "", "20240101"), ("SE", "3", "0001"))
 
 
-def isa_event(control: str, element: str = "*", segment: str = "~", suffix: str = "", component: str = ">",
-              repetition: str | None = None) -> tuple[object, ...]:
+def isa_event(
+    control: str,
+    element: str = "*",
+    segment: str = "~",
+    suffix: str = "",
+    component: str = ">",
+    repetition: str | None = None,
+) -> tuple[object, ...]:
     return ("ISA", control, element, segment, suffix, component, repetition)
 
 
@@ -90,7 +102,8 @@ CASES: list[tuple[str, bytes, list[tuple[object, ...]], bool]] = [
     ),
     (
         "repetition separator from 00501",
-        ISA_501 + b"~GS*PO*S*R*20240101*1200*1*X*005010~ST*850*0001~REF*ZZ*A^B~SE*3*0001~GE*1*1~IEA*1*000000002~",
+        ISA_501
+        + b"~GS*PO*S*R*20240101*1200*1*X*005010~ST*850*0001~REF*ZZ*A^B~SE*3*0001~GE*1*1~IEA*1*000000002~",
         [
             isa_event("000000002", component=":", repetition="^"),
             ("GS", "1", "005010"),
@@ -102,8 +115,14 @@ CASES: list[tuple[str, bytes, list[tuple[object, ...]], bool]] = [
     ),
     (
         "mailbag with different delimiters",
-        ISA_401 + b"~" + BODY + b"IEA*1*000000001~\n"
-        + ISA_501.replace(b"*", b"|") + b"\n" + BODY.replace(b"*", b"|").replace(b"~", b"\n") + b"IEA|1|000000002\n",
+        ISA_401
+        + b"~"
+        + BODY
+        + b"IEA*1*000000001~\n"
+        + ISA_501.replace(b"*", b"|")
+        + b"\n"
+        + BODY.replace(b"*", b"|").replace(b"~", b"\n")
+        + b"IEA|1|000000002\n",
         [
             *SIMPLE,
             isa_event("000000002", element="|", segment="\n", component=":", repetition="^"),
@@ -175,18 +194,21 @@ CASES: list[tuple[str, bytes, list[tuple[object, ...]], bool]] = [
 
 
 @pytest.mark.parametrize(("name", "data", "expected", "complete"), CASES, ids=[c[0] for c in CASES])
-def test_events_whole_bytewise_chunked(name: str, data: bytes, expected: list[tuple[object, ...]],
-                                       complete: bool) -> None:
+def test_events_whole_bytewise_chunked(
+    name: str, data: bytes, expected: list[tuple[object, ...]], complete: bool
+) -> None:
     whole, bytewise, chunked = three_ways(data)
     assert whole == expected
     assert bytewise == expected
     assert chunked == expected
 
 
-@pytest.mark.parametrize(("name", "data", "expected", "complete"), [c for c in CASES if c[3]],
-                         ids=[c[0] for c in CASES if c[3]])
-def test_events_with_trailing_bytes(name: str, data: bytes, expected: list[tuple[object, ...]],
-                                    complete: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "data", "expected", "complete"), [c for c in CASES if c[3]], ids=[c[0] for c in CASES if c[3]]
+)
+def test_events_with_trailing_bytes(
+    name: str, data: bytes, expected: list[tuple[object, ...]], complete: bool
+) -> None:
     # The start of a next interchange must not hold back (or change) the events of this one.
     for chunk in (None, 1):
         got = [summarise(e) for e in feed(data + b"\r\nISA*00*", chunk, eof=False)]
@@ -201,7 +223,12 @@ def test_isa_values_and_properties() -> None:
     assert len(isa.segment) == 17
     assert (isa.sender_qualifier, isa.sender_id, isa.receiver_id) == ("ZZ", "SENDER", "RECEIVER")
     assert (isa.version, isa.date, isa.time, isa.ack_requested, isa.test_indicator) == (
-        "00401", "240101", "1200", False, False)
+        "00401",
+        "240101",
+        "1200",
+        False,
+        False,
+    )
 
 
 def test_byte_offsets_name_the_segment() -> None:
@@ -225,8 +252,18 @@ def test_error_names_the_place() -> None:
 
 def test_oversize_segment_is_reported_and_reader_resyncs() -> None:
     opts = TranslatorOptions(max_segment_bytes=64)
-    data = ISA_401 + b"~GS*PO*" + b"X" * 200 + b"~" + BODY + b"IEA*1*000000001~" + ISA_401 + b"~" + BODY \
+    data = (
+        ISA_401
+        + b"~GS*PO*"
+        + b"X" * 200
+        + b"~"
+        + BODY
         + b"IEA*1*000000001~"
+        + ISA_401
+        + b"~"
+        + BODY
+        + b"IEA*1*000000001~"
+    )
     for chunk in (None, 16):
         reader = X12Reader(opts)
         got = [summarise(e) for e in feed(data, chunk, reader=reader)]
@@ -238,8 +275,13 @@ def test_oversize_segment_is_reported_and_reader_resyncs() -> None:
 
 def test_oversize_transaction_is_skipped() -> None:
     opts = TranslatorOptions(max_transaction_segments=3)
-    data = ISA_401 + b"~GS*PO*S*R*20240101*1200*1*X*004010~ST*850*0001~" + b"N9*A~" * 10 + b"SE*12*0001~" \
+    data = (
+        ISA_401
+        + b"~GS*PO*S*R*20240101*1200*1*X*004010~ST*850*0001~"
+        + b"N9*A~" * 10
+        + b"SE*12*0001~"
         + b"ST*850*0002~SE*2*0002~GE*2*1~IEA*1*000000001~"
+    )
     events = read_events(data, opts)
     errors = [e for e in events if isinstance(e, RemoteSyntaxError)]
     assert len(errors) == 1 and isinstance(errors[0], TransactionSetError)
@@ -279,7 +321,7 @@ def test_memory_holds_one_transaction_at_a_time() -> None:
         out: list[object] = []
         drain(reader, out)
         assert len(out) == 1
-        assert len(reader._parts) < 10 and len(reader._text) < 100  # noqa: SLF001
+        assert len(reader._parts) < 10 and len(reader._text) < 100
 
 
 def test_components_and_repetitions() -> None:

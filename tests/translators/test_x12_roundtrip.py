@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
-from x12_helpers import X12_CORPUS
+from x12_helpers import X12_CORPUS, core_only
 
 from translators.errors import LocalTranslationError, RemoteSyntaxError
 from translators.options import ControlNumbers, TranslatorOptions
@@ -20,6 +21,14 @@ from translators.x12.syntax_model import (
     render_interchange,
 )
 from translators.x12.writer import X12Writer
+
+
+@pytest.fixture(autouse=True)
+def _core_only() -> Iterator[None]:
+    # These tests judge the core; the business maps' own checks are tested by their owner.
+    with core_only():
+        yield
+
 
 FILES = sorted(p.name for p in X12_CORPUS.iterdir()) if X12_CORPUS.is_dir() else []
 
@@ -111,26 +120,41 @@ TX = [
 ]
 
 
-@pytest.mark.parametrize("delims", [None, Delimiters(element="|", segment="\n", component="^", repetition="!")])
+@pytest.mark.parametrize(
+    "delims", [None, Delimiters(element="|", segment="\n", component="^", repetition="!")]
+)
 def test_write_interchange_reads_back_clean(delims: Delimiters | None) -> None:
-    data = write_interchange(TX, sender=("ZZ", "US"), receiver=("01", "THEM"),
-                             control_numbers=ControlNumbers(interchange=42, group=5, transaction=17),
-                             version="004010", now=NOW, delimiters=delims)
+    data = write_interchange(
+        TX,
+        sender=("ZZ", "US"),
+        receiver=("01", "THEM"),
+        control_numbers=ControlNumbers(interchange=42, group=5, transaction=17),
+        version="004010",
+        now=NOW,
+        delimiters=delims,
+    )
     assert data.startswith(b"ISA") and len(data.split(b"\n" if delims else b"~")[0]) == 105
     events = _events(data)
     validator = EnvelopeValidator(TranslatorOptions(strict=True))
     assert [err for e in events for err in validator.feed(e)] == []  # type: ignore[arg-type]
     txs = [e for e in events if isinstance(e, TransactionSet)]
-    assert [(t.control, t.segments[-1]) for t in txs] == [("0017", ("SE", "4", "0017")),
-                                                           ("0018", ("SE", "3", "0018"))]
+    assert [(t.control, t.segments[-1]) for t in txs] == [
+        ("0017", ("SE", "4", "0017")),
+        ("0018", ("SE", "3", "0018")),
+    ]
     assert events[0].segment[13] == "000000042"  # type: ignore[attr-defined]
     gs = events[1].segment  # type: ignore[attr-defined]
     assert gs[1] == "PO" and gs[4] == "20240708" and gs[6] == "5" and gs[8] == "004010"
 
 
 def test_write_interchange_refuses_bad_input() -> None:
-    kwargs = {"sender": ("ZZ", "US"), "receiver": ("ZZ", "THEM"), "control_numbers": ControlNumbers(),
-              "version": "004010", "now": NOW}
+    kwargs = {
+        "sender": ("ZZ", "US"),
+        "receiver": ("ZZ", "THEM"),
+        "control_numbers": ControlNumbers(),
+        "version": "004010",
+        "now": NOW,
+    }
     with pytest.raises(LocalTranslationError, match="delimiter"):
         write_interchange([[("ST", "850", "1"), ("BEG", "A*B"), ("SE", "3", "1")]], **kwargs)  # type: ignore[arg-type]
     with pytest.raises(LocalTranslationError, match="ST to SE"):

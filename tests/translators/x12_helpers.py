@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from translators.errors import RemoteSyntaxError
@@ -53,8 +55,9 @@ def drain(reader: X12Reader, out: list[object]) -> None:
         out.append(event)
 
 
-def feed(data: bytes, chunk: int | None = None, *, eof: bool = True, reader: X12Reader | None = None
-         ) -> list[object]:
+def feed(
+    data: bytes, chunk: int | None = None, *, eof: bool = True, reader: X12Reader | None = None
+) -> list[object]:
     """Feed ``data`` in chunks of ``chunk`` bytes (None = whole), pulling events after each."""
     r = reader or X12Reader()
     out: list[object] = []
@@ -71,3 +74,16 @@ def feed(data: bytes, chunk: int | None = None, *, eof: bool = True, reader: X12
 def three_ways(data: bytes) -> list[list[tuple[object, ...]]]:
     """Summaries of parsing whole, byte by byte and in 7-byte chunks."""
     return [[summarise(e) for e in feed(data, chunk)] for chunk in (None, 1, 7)]
+
+
+@contextmanager
+def core_only() -> Iterator[None]:
+    """Run translate_x12 without the business maps package (tests of the core alone)."""
+    import translators.x12 as x12
+
+    old = x12._MAPS
+    x12._MAPS = x12._Maps(None, None, None)
+    try:
+        yield
+    finally:
+        x12._MAPS = old

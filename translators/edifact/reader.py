@@ -43,7 +43,7 @@ import enum
 import re
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import AnyStr
+from typing import Any, AnyStr, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
@@ -492,7 +492,7 @@ class EdifactReader:
         # byte (ISO 8859 levels, or pure-ASCII UTF-8) offsets are lengths.
         # Otherwise each segment is decoded on its own (exact byte offsets,
         # precise charset errors).
-        pieces: list[str] | list[bytes]
+        pieces: list[Any]  # str pieces on the fast path, bytes on the slow one
         try:
             text = region.decode(codec)
             slow = len(text) != len(region)
@@ -523,7 +523,7 @@ class EdifactReader:
         off = self._base + pos
         if slow:
             pieces = region.split(t)
-            if rel and rel.encode("latin-1") in region:
+            if rel and (rel.encode("latin-1") + t) in region:
                 pieces = _glue(pieces, rel.encode("latin-1"), t)
         else:
             if brk:
@@ -534,7 +534,7 @@ class EdifactReader:
                     ic.line_break = brk
             sep = d.segment + brk
             pieces = text.split(sep)
-            if rel and rel in text:
+            if rel and (rel + d.segment) in text:
                 pieces = _glue(pieces, rel, sep)
         step = 1 + len(brk)
         # No piece can be longer than the run it comes from.
@@ -548,19 +548,21 @@ class EdifactReader:
         max_segs = self.options.max_transaction_segments
         msg = self._msg
         segs = msg.segments if msg is not None else None
+        # Limits can only be reached when the run itself is that big.
+        check_len = len(region) > max_bytes
+        check_count = (len(segs) if segs is not None else 0) + len(pieces) > max_segs
+        piece: Any
         for piece in pieces:
             seg_off = off
             if slow:
-                assert isinstance(piece, bytes)
-                off += len(piece) + 1
+                raw = cast(bytes, piece)
+                off += len(raw) + 1
                 try:
-                    p = piece.decode(codec)
+                    p = raw.decode(codec)
                 except UnicodeDecodeError as exc:
-                    p = self._decode_error(
-                        piece.lstrip(self._wrap), exc, seg_off + len(piece) - len(piece.lstrip(self._wrap))
-                    )
+                    lead = len(raw) - len(raw.lstrip(self._wrap))
+                    p = self._decode_error(raw[lead:], exc, seg_off + lead)
             else:
-                assert isinstance(piece, str)
                 p = piece
                 off += len(p) + step
             if strip_each and p[:1] in wrapchars and p:
@@ -574,7 +576,7 @@ class EdifactReader:
                 ic.line_break = ""
             if check_inner and ("\n" in p or "\r" in p):
                 p = self._unwrap(p, d)
-            if len(p) > max_bytes:
+            if check_len and len(p) > max_bytes:
                 raise self._fail(f"segment longer than {max_bytes} bytes", None, offset=seg_off)
             if bad:
                 self._check_repertoire(p, seg_off)
@@ -587,7 +589,7 @@ class EdifactReader:
             tag = seg[0]
             if segs is not None and tag not in service:
                 segs.append(seg)
-                if len(segs) > max_segs:
+                if check_count and len(segs) > max_segs:
                     raise self._fail(
                         f"message {self._msg.ref if self._msg else ''} has more than {max_segs} segments",
                         "35",

@@ -126,7 +126,9 @@ def format_value(
         raise ValueError(f"{kind} field without a format")
     try:
         if kind == "date":
-            return _dt.date.fromisoformat(str(value)).strftime(fmt)
+            day = _dt.date.fromisoformat(str(value))
+            # glibc's %Y drops leading zeros before year 1000; the partner's field does not
+            return day.strftime(fmt.replace("%Y", f"{day.year:04d}"))
         return _dt.time.fromisoformat(str(value)).strftime(fmt)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO {kind}") from None

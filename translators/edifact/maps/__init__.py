@@ -58,6 +58,23 @@ _OUTBOUND: dict[str, ModuleType] = {
 OUTBOUND_MESSAGES: dict[str, str] = {name: module.MESSAGE for name, module in _OUTBOUND.items()}
 
 
+def _extensions_at(node: object, path: str) -> str | None:
+    """The path of the first non-empty ``extensions`` in a dumped document, or None."""
+    if isinstance(node, dict):
+        if node.get("extensions"):
+            return path
+        for key, value in node.items():
+            found = _extensions_at(value, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found = _extensions_at(value, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
 def to_canonical(msg: Message, options: TranslatorOptions) -> MappedDocument | None:
     """Map one EDIFACT message to its canonical business document.
 
@@ -113,8 +130,11 @@ def from_canonical(
         checked = model.model_validate(document).model_dump(mode="json", exclude_none=True)
     except ValueError as exc:
         raise LocalTranslationError(f"{document_type} does not validate: {exc}") from exc
-    if checked.get("extensions"):
-        raise LocalTranslationError(f"{document_type} extensions cannot be rendered as EDIFACT")
+    where = _extensions_at(checked, document_type)
+    if where is not None:
+        raise LocalTranslationError(
+            f"{where}: extensions cannot be rendered as EDIFACT (source data of another map)"
+        )
     w = Writer(directory=directory)
     write: Callable[[Writer, Mapping[str, Any]], None] = module.write
     write(w, checked)

@@ -230,7 +230,8 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             placed = handler is not None and handler(builder, seg)
         except BadValue as exc:
             builder.warnings.append(
-                f"{tag} at segment {builder.position}: {exc.args[0]!r} is not a number; segment kept in extensions"
+                f"{tag} at segment {builder.position}: {exc.args[0]!r} is not a number; "
+                "segment kept in extensions"
             )
             placed = False
         if not placed:

@@ -459,7 +459,16 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
     _refuse(
         "order",
         order,
-        ("release_number", "parties", "measures", "references", "dates", "notes", "packaging_code", "lading_quantity"),
+        (
+            "release_number",
+            "parties",
+            "measures",
+            "references",
+            "dates",
+            "notes",
+            "packaging_code",
+            "lading_quantity",
+        ),
     )
     w.bgm("351", doc.get("shipment_id"), doc.get("purpose"))
     w.named_date("137", doc.get("shipment_date"), doc, doc.get("shipment_time"))

@@ -22,16 +22,16 @@ from .segment import comp, el
 
 def _partial(seg: Segment, placed: Mapping[int, int]) -> bool:
     """True when the segment holds data beyond ``placed`` ({element: components used})."""
+    get = placed.get
     for i in range(1, len(seg)):
         e = seg[i]
-        used = placed.get(i, 0)
-        if type(e) is str:
-            if e and used == 0:
+        if e.__class__ is str:
+            if e and not get(i, 0):
                 return True
-        elif isinstance(e, tuple):
-            for j in range(used, len(e)):
-                if e[j]:
-                    return True
+        elif e.__class__ is tuple:
+            used = get(i, 0)
+            if len(e) > used and any(e[used:]):
+                return True
         else:  # a syntax 4 repetition: never placed by the maps
             return True
     return False
@@ -46,12 +46,17 @@ def place(b: Builder, seg: Segment, placed: Mapping[int, int]) -> None:
 # -- beginning of message ------------------------------------------------------
 
 
-def bgm(name: str | None, number: str, function: str | None, response: str | None = None) -> Handler:
+def bgm(
+    name: str | None, number: str, function: str | None, response: str | None = None, *, implied: str = ""
+) -> Handler:
     """BGM: C002 1001 document name, C106 1004 number, 1225 message function, 4343 response type.
 
     Each argument names the document field the element fills (None: not
     placed, kept in extensions when present).  D96A has 1004 as a simple
     element; D01B wraps it in C106 with version and revision (left unplaced).
+    ``implied`` is the 1001 code that only restates the message (220 for
+    ORDERS, 380 for INVOIC): it is placed but not copied into the document,
+    so a document without a type written out and read back is unchanged.
     """
 
     def handler(b: Builder, seg: Segment) -> bool:
@@ -60,7 +65,8 @@ def bgm(name: str | None, number: str, function: str | None, response: str | Non
         for i, field, j in ((1, name, 0), (2, number, 0), (3, function, 0), (4, response, 0)):
             value = comp(seg, i, j)
             if field is not None and value:
-                doc[field] = value
+                if i != 1 or value != implied:
+                    doc[field] = value
                 used[i] = 1
         place(b, seg, used)
         b.target_kind = "BGM"
@@ -450,12 +456,15 @@ UNIT_PRICE_QUALIFIERS = ("AAA", "INV", "AAB", "CAL")
 
 
 def pri(b: Builder, seg: Segment) -> bool:
-    """PRI: unit price; the 5125 qualifier is kept as ``price_basis``."""
+    """PRI: unit price; a 5125 qualifier other than AAA is kept as ``price_basis``."""
     line = b.line
     if line is None or "unit_price" in line or not comp(seg, 1, 1):
         return False
     line["unit_price"] = b.decimal(comp(seg, 1, 1))
-    line["price_basis"] = comp(seg, 1, 0)
+    # 5125 'AAA' (calculation net) is the EANCOM default the writer uses when
+    # no basis is given; any other qualifier is kept as the price basis.
+    if comp(seg, 1, 0) != "AAA":
+        line["price_basis"] = comp(seg, 1, 0)
     place(b, seg, {1: 2})
     b.target_kind = "PRI"
     return True
@@ -481,7 +490,7 @@ def moa_qualifying(b: Builder, seg: Segment) -> bool:
     qual = comp(seg, 1, 0)
     if (b.target_kind == "ALC" and qual in ("8", "23", "204")) or (b.target_kind == "TAX" and qual == "124"):
         t["amount"] = b.decimal(comp(seg, 1, 1))
-        if qual != "8" and qual != "124":
+        if qual not in ("8", "124"):
             b.keep(seg)
         else:
             place(b, seg, {1: 2})
@@ -631,7 +640,7 @@ def moa_totals(total_qualifiers: tuple[str, ...]) -> Handler:
     """
 
     def handler(b: Builder, seg: Segment) -> bool:
-        if b.target_kind == "TAX" or b.target_kind == "ALC":
+        if b.target_kind in ("TAX", "ALC"):
             # MOA 125 (taxable amount) and friends inside a TAX/ALC group
             # belong to that group, not to the totals: kept when unplaced.
             return moa_qualifying(b, seg)
@@ -716,14 +725,13 @@ __all__ = [
     "UNIT_PRICE_QUALIFIERS",
     "add_product_id",
     "alc",
+    "bgm",
     "cnt",
     "com",
     "cta",
     "cux",
     "dtm_header",
-    "bgm",
     "dtm_line",
-    "rff_line",
     "dtm_terms",
     "ftx",
     "imd",
@@ -743,6 +751,7 @@ __all__ = [
     "qty",
     "reference",
     "rff_header",
+    "rff_line",
     "tax",
     "tdt",
     "uns",

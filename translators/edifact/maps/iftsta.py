@@ -183,8 +183,18 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
         w.refuse(
             "status event",
             event,
-            ("sequence", "appointment_status", "appointment_reason", "location", "equipment_scac",
-             "equipment_number", "equipment_type", "lading_quantity", "references", "dates"),
+            (
+                "sequence",
+                "appointment_status",
+                "appointment_reason",
+                "location",
+                "equipment_scac",
+                "equipment_number",
+                "equipment_type",
+                "lading_quantity",
+                "references",
+                "dates",
+            ),
         )
         w.add("STS", "1", str(event.get("status_code") or ""), str(event.get("status_reason") or ""))
         w.references(event, "order_references")
@@ -196,8 +206,11 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
             if str(p["role"]).isdigit():
                 # a LOC qualifier (3227) as role: the party is a location
                 w.refuse("status location", p, ("additional_names", "address", "contacts", "references"))
-                w.add("LOC", str(p["role"]), (str(p.get("id") or ""), "", str(p.get("id_qualifier") or ""),
-                                              str(p.get("name") or "")))
+                w.add(
+                    "LOC",
+                    str(p["role"]),
+                    (str(p.get("id") or ""), "", str(p.get("id_qualifier") or ""), str(p.get("name") or "")),
+                )
             else:
                 w.party(p)
 

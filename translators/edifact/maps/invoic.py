@@ -22,10 +22,13 @@ from .writer import Writer
 MESSAGE = "INVOIC"
 DOCUMENT_TYPE = "invoice"
 
-#: BGM 1001 (380 commercial invoice, 381 credit note...) -> transaction_type.
-_BGM = h.bgm("transaction_type", "invoice_number", "purpose")
+#: BGM 1001 (381 credit note, 383 debit note...) -> transaction_type; 380 (commercial
+#: invoice) only restates the message and is implied.
+_BGM = h.bgm("transaction_type", "invoice_number", "purpose", implied="380")
 #: DTM 137 document date; D93A invoices use 3 (invoice date) instead.
-_DTM = h.dtm_header({"137": ("invoice_date", None), "3": ("invoice_date", None)}, {"order_number": "order_date"})
+_DTM = h.dtm_header(
+    {"137": ("invoice_date", None), "3": ("invoice_date", None)}, {"order_number": "order_date"}
+)
 _RFF = h.rff_header({"ON": "order_number"})
 _QTY = h.qty({"47": ("quantity", "unit")})
 #: MOA 77 invoice amount (EANCOM), 86 message total (D93A/D03B), 39 invoice total.

@@ -28,7 +28,7 @@ from .writer import Writer
 MESSAGE = "INVRPT"
 DOCUMENT_TYPE = "inventory_advice"
 
-_BGM = h.bgm("report_type", "report_number", "purpose")
+_BGM = h.bgm("report_type", "report_number", "purpose", implied="35")
 _DTM = h.dtm_header({"137": ("report_date", "report_time")}, {})
 _RFF = h.rff_header({})
 
@@ -135,7 +135,9 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
         # InventoryItem has a unit price but no price basis
         basis = item.pop("price_basis", None)
         if basis not in (None, "AAA"):
-            b.warnings.append(f"INVRPT item {item.get('line_number')}: price qualifier {basis} read as unit price")
+            b.warnings.append(
+                f"INVRPT item {item.get('line_number')}: price qualifier {basis} read as unit price"
+            )
     return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
 
 
@@ -163,8 +165,11 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
         w.references(item)
         for p in item.get("parties") or ():
             w.refuse("inventory location", p, ("additional_names", "address", "contacts", "references"))
-            w.add("LOC", str(p["role"]), (str(p.get("id") or ""), "", str(p.get("id_qualifier") or ""),
-                                          str(p.get("name") or "")))
+            w.add(
+                "LOC",
+                str(p["role"]),
+                (str(p.get("id") or ""), "", str(p.get("id_qualifier") or ""), str(p.get("name") or "")),
+            )
         for q in item.get("quantities") or ():
             w.refuse("inventory quantity", q, ("references", "notes"))
             w.quantity(str(q["qualifier"]), q["quantity"], q.get("unit"))

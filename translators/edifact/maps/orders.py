@@ -18,15 +18,14 @@ from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Handler
-from .builder import Builder, Table, walk
+from .builder import Builder, Handler, Table, walk
 from .writer import Writer
 
 MESSAGE = "ORDERS"
 DOCUMENT_TYPE = "purchase_order"
 
-#: BGM C002 1001 -> order_type, 1004 -> order_number, 1225 -> purpose.
-_BGM = h.bgm("order_type", "order_number", "purpose")
+#: BGM C002 1001 -> order_type (220 "order" is implied), 1004 -> order_number, 1225 -> purpose.
+_BGM = h.bgm("order_type", "order_number", "purpose", implied="220")
 #: DTM 137 document date; other qualifiers (2 delivery requested, 64/63
 #: earliest/latest delivery) stay qualified in ``dates``.
 _DTM = h.dtm_header({"137": ("order_date", None)}, {})

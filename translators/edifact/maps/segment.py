@@ -16,26 +16,39 @@ from ..syntax import Element, Message, Repeated, Segment
 
 def el(seg: Segment, i: int) -> str:
     """Element ``i`` (1-based after the tag); the first component of a composite."""
-    if i < len(seg):
+    # try/except instead of a length test: the element is there in the common
+    # case and an un-raised try costs nothing (hot path, once per element).
+    try:
         e = seg[i]
-        if type(e) is str:
-            return e
-        if isinstance(e, Repeated):
-            return comp(("", e.values[0] if e.values else ""), 1, 0)
-        return e[0] if e else ""  # type: ignore[index]
-    return ""
+    except IndexError:
+        return ""
+    if e.__class__ is str:
+        return e
+    if e.__class__ is tuple:
+        return e[0] if e else ""
+    return _first(e, 0)
 
 
 def comp(seg: Segment, i: int, j: int) -> str:
     """Component ``j`` (0-based) of element ``i``; a simple element is component 0."""
-    if i < len(seg):
+    try:
         e = seg[i]
-        if type(e) is str:
-            return e if j == 0 else ""
-        if isinstance(e, Repeated):
-            return comp(("", e.values[0] if e.values else ""), 1, j)
-        if j < len(e):  # type: ignore[arg-type]
-            return e[j]  # type: ignore[index]
+    except IndexError:
+        return ""
+    if e.__class__ is tuple:
+        return e[j] if j < len(e) else ""
+    if e.__class__ is str:
+        return e if j == 0 else ""
+    return _first(e, j)
+
+
+def _first(e: Element, j: int) -> str:
+    # A syntax 4 repetition: the maps read its first occurrence.
+    if isinstance(e, Repeated) and e.values:
+        v = e.values[0]
+        if isinstance(v, tuple):
+            return v[j] if j < len(v) else ""
+        return v if j == 0 else ""
     return ""
 
 

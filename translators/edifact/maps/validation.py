@@ -1,2 +1,141 @@
-"""stub"""
-def validate(msg): return []
+"""Light structural checks of the mapped messages (``validate``).
+
+Strategy: the reader already checked the syntax; this checks what the
+business maps rely on, per message, from a small declarative table: the
+mandatory segments (BGM; DTM 137 document date; at least one LIN for an
+order or invoice) and segments that may occur once only.  Each problem is a
+:class:`~translators.errors.RemoteSyntaxError` with scope ``transaction``,
+a :class:`~translators.errors.Location` and the CONTRL 0085 code as
+``ack_hint``: 13 missing, 12 invalid value, 35 too many repetitions
+(UNTDID 0085 syntax error codes).
+"""
+
+from __future__ import annotations
+
+from ...errors import Location, RemoteSyntaxError
+from ..syntax import Message, Segment
+from .segment import comp, el
+
+MISSING = "13"
+INVALID_VALUE = "12"
+TOO_MANY = "35"
+
+#: message type -> segment tags that must be present (ORDERS D96A: BGM and
+#: DTM are mandatory header segments, SG25 LIN carries the order lines).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "ORDERS": ("BGM", "DTM", "LIN"),
+    "ORDRSP": ("BGM", "DTM"),
+    "DESADV": ("BGM", "DTM"),
+    "INVOIC": ("BGM", "DTM", "LIN"),
+    "RECADV": ("BGM", "DTM"),
+    "IFTSTA": ("BGM",),
+    "INVRPT": ("BGM", "DTM"),
+    "IFTMIN": ("BGM",),
+}
+
+#: segments that may occur once per message (BGM 1, UNS 1 in every one of them)
+ONCE: tuple[str, ...] = ("BGM", "UNS")
+
+#: segments that open the first segment groups (after them a DTM dates a group).
+_GROUP_TRIGGERS = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
+
+#: message types whose header must carry the document date (DTM 2005 '137');
+#: D93A invoices use '3' (invoice date) instead, which is accepted too.
+DOCUMENT_DATE: dict[str, tuple[str, ...]] = {
+    "ORDERS": ("137",),
+    "ORDRSP": ("137",),
+    "DESADV": ("137", "11"),
+    "INVOIC": ("137", "3"),
+    "RECADV": ("137",),
+    "INVRPT": ("137",),
+}
+
+
+def _error(
+    msg: Message, text: str, code: str, tag: str, *, position: int | None, element: int | None = None
+) -> RemoteSyntaxError:
+    where = Location(
+        interchange=msg.interchange_ref,
+        group=msg.group_ref,
+        transaction=msg.reference,
+        segment_tag=tag,
+        segment_position=position,
+        element_position=element,
+    )
+    return RemoteSyntaxError(
+        f"{msg.type} {msg.reference}: {text}", ack_hint=code, scope="transaction", location=where
+    )
+
+
+def validate(msg: Message) -> list[RemoteSyntaxError]:
+    """Check the segments a business map relies on.
+
+    Args:
+        msg: a message event (UNH..UNT).
+
+    Returns:
+        One error per problem (empty when the message is fine or its type
+        has no map); each has scope ``transaction``, ``ack_hint`` 13/12/35 and
+        the segment position counted from UNH = 1.
+    """
+    required = REQUIRED.get(msg.type)
+    if required is None:
+        return []
+    errors: list[RemoteSyntaxError] = []
+    seen: dict[str, int] = {}
+    header_dates: list[str] = []
+    in_header = True
+    segments: tuple[Segment, ...] = msg.segments
+    for index, seg in enumerate(segments, start=1):
+        tag = seg[0]
+        if not isinstance(tag, str):
+            continue
+        count = seen.get(tag, 0) + 1
+        seen[tag] = count
+        if tag in ONCE and count == 2:
+            errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
+        if tag in _GROUP_TRIGGERS:
+            # the document dates are the DTMs before the first segment group
+            in_header = False
+        if tag == "DTM" and in_header:
+            header_dates.append(comp(seg, 1, 0))
+        if tag == "BGM" and not comp(seg, 2, 0) and msg.type not in ("IFTSTA",):
+            errors.append(
+                _error(msg, "BGM has no document number (1004)", MISSING, tag, position=index, element=2)
+            )
+        if tag == "QTY" and comp(seg, 1, 1) and not _is_number(comp(seg, 1, 1), msg.delimiters.decimal):
+            errors.append(
+                _error(
+                    msg,
+                    f"QTY value {comp(seg, 1, 1)!r} is not a number",
+                    INVALID_VALUE,
+                    tag,
+                    position=index,
+                    element=1,
+                )
+            )
+        if tag == "DTM" and not comp(seg, 1, 1) and el(seg, 1):
+            errors.append(
+                _error(msg, f"DTM {el(seg, 1)} has no date value", MISSING, tag, position=index, element=1)
+            )
+    for tag in required:
+        if tag not in seen:
+            errors.append(_error(msg, f"mandatory segment {tag} is missing", MISSING, tag, position=None))
+    wanted = DOCUMENT_DATE.get(msg.type)
+    if wanted is not None and "DTM" in seen and not any(q in wanted for q in header_dates):
+        errors.append(
+            _error(
+                msg, f"no document date (DTM {'/'.join(wanted)}) in the header", MISSING, "DTM", position=None
+            )
+        )
+    return errors
+
+
+def _is_number(value: str, mark: str) -> bool:
+    text = value.replace(mark, ".") if mark != "." else value
+    text = text.replace(",", ".")
+    head, _, tail = text.lstrip("-").partition(".")
+    return (head.isdigit() or (head == "" and tail.isdigit())) and (tail == "" or tail.isdigit())
+
+
+__all__ = ["DOCUMENT_DATE", "INVALID_VALUE", "MISSING", "ONCE", "REQUIRED", "TOO_MANY", "validate"]

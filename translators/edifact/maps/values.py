@@ -57,7 +57,7 @@ def edi_date_to_iso(value: str, fmt: str) -> tuple[str | None, str | None] | Non
         return None
     if fmt == "401":
         return (None, f"{value[:2]}:{value[2:]}") if _valid_hm(value) else None
-    if fmt == "101" or fmt == "201":
+    if fmt in ("101", "201"):
         value = _century(value[:2]) + value[2:]
     ymd = value[:8]
     if not _valid_ymd(ymd):

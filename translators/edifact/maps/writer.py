@@ -152,8 +152,10 @@ class Writer:
             if unsupported:
                 raise LocalTranslationError(f"payment terms fields {unsupported} have no PAT place")
             days = t.get("net_days")
-            period = (_s(t.get("basis_date_code")), "3", "D", str(days)) if days is not None else (
-                _s(t.get("basis_date_code")),
+            period = (
+                (_s(t.get("basis_date_code")), "3", "D", str(days))
+                if days is not None
+                else (_s(t.get("basis_date_code")),)
             )
             self.add("PAT", _s(t.get("type_code")), "", period)
             if t.get("net_due_date"):
@@ -167,7 +169,9 @@ class Writer:
         """TDT+20 for every Carrier."""
         for c in doc.get("carriers") or ():
             unsupported = [
-                k for k in ("service_level", "payment_method", "equipment_type", "equipment_number") if c.get(k)
+                k
+                for k in ("service_level", "payment_method", "equipment_type", "equipment_number")
+                if c.get(k)
             ]
             if unsupported:
                 raise LocalTranslationError(f"carrier fields {unsupported} have no TDT place")
@@ -183,7 +187,14 @@ class Writer:
     def allowances(self, owner: Mapping[str, Any]) -> None:
         """ALC (+ PCD, MOA 8) for every AllowanceCharge."""
         for a in owner.get("allowances_charges") or ():
-            self.add("ALC", _s(a.get("indicator")), "", "", "", (_s(a.get("code")), "", "", _s(a.get("description"))))
+            self.add(
+                "ALC",
+                _s(a.get("indicator")),
+                "",
+                "",
+                "",
+                (_s(a.get("code")), "", "", _s(a.get("description"))),
+            )
             if a.get("percent"):
                 self.add("PCD", ("3", _s(a["percent"])))
             if a.get("amount"):

@@ -129,8 +129,8 @@ _SPECS: dict[str, str] = {
     "N7": "O AN 1 4;M AN 1 10;O R 1 10;X ID 1 2;O R 1 8;O R 1 6;O R 1 8;O ID 1 1;O N0 1 5;X ID 1 1;"
     "O ID 2 2;O ID 2 4;O AN 4 4;O ID 2 2;O R 1 8;O R 1 8;O ID 1 1;O AN 1 4;O ID 2 2;X R 1 8;X N0 1 5;O AN 1 10",
     "S5": "M N0 1 3;M ID 2 2;X R 1 10;X ID 1 1;X R 1 10;X ID 2 2;X R 1 8;X ID 1 1;O AN 1 80;O ID 2 2",
-    "OID": "X AN 1 50;X AN 1 22;O AN 1 30;X ID 3 5;X R 1 15;X ID 1 1;X R 1 10;X ID 1 1;X R 1 8",
-    "L5": "O N0 1 3;O AN 1 50;X AN 1 30;X ID 1 1;O AN 1 10;O ID 1 1;O ID 1 1;O ID 1 1;O AN 1 35;O AN 1 18",
+    "OID": "X AN 1 50;X AN 1 22;O AN 1 30;X ID 2 5;X R 1 15;X ID 1 1;X R 1 10;X ID 1 1;X R 1 8",
+    "L5": "O N0 1 3;O AN 1 50;X AN 1 30;X ID 1 1;O AN 3 5;X AN 1 48;X ID 1 2;X ID 1 1;X AN 1 30;O ID 1 1",
     "L3": "X R 1 10;X ID 1 2;X R 1 15;X ID 2 2;O N2 1 12;O N2 1 12;O N2 1 12;O ID 2 3;X R 1 8;X ID 1 1;"
     "O N0 1 7;X ID 1 1;O N2 1 9;O ID 2 2;O ID 2 2",
     "PLD": "M N0 1 3;O ID 1 1;X ID 1 1;X R 1 10",
@@ -144,7 +144,7 @@ _SPECS: dict[str, str] = {
     "X ID 1 1;O ID 1 2;O ID 1 1",
     "L1": "O N0 1 3;X R 1 9;X ID 2 2;X N2 1 12;O N2 1 12;O N2 1 12;O N2 1 12;O ID 3 3;O AN 1 25;O ID 1 1;"
     "O ID 2 4;O AN 1 35;O ID 1 1;O ID 2 3;O ID 3 3;O ID 1 1;O ID 2 2;O ID 3 3;O ID 1 2;O N0 1 2;O ID 1 2",
-    "L7": "O N0 1 3;O ID 2 4;O AN 1 10;O AN 1 10;O AN 1 6;O AN 1 4;O ID 1 1;O AN 1 16;O AN 1 6;O ID 1 2;"
+    "L7": "O N0 1 3;O ID 2 4;O AN 1 10;O AN 1 10;O AN 1 6;O AN 1 4;O AN 1 5;O AN 1 16;O AN 1 6;O ID 1 2;"
     "O ID 1 1;O AN 1 6;O DT 8 8;O AN 1 15",
     # functional acknowledgments
     "AK1": "M ID 2 2;M N0 1 9;O AN 1 12",
@@ -186,6 +186,7 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "L11": ("R0103",),
     "OID": ("R0102", "P0405", "P0607", "P0809"),
     "SAC": ("R0203", "P0910", "C1413"),
+    "MEA": ("R03050608", "C0504", "C0604", "E0803"),
     "ITD": ("L03040513", "L08040513", "L091011"),
 }
 

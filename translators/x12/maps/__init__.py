@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...errors import LocalTranslationError
+from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import DOCUMENT_MODELS, MappedDocument
 from ...options import TranslatorOptions
 from ..syntax import Segment, TransactionSet
@@ -98,6 +98,22 @@ FUNCTIONAL_IDS: dict[str, str] = {
     "997": "FA",
     "999": "FA",
 }
+
+
+def validate(tx: TransactionSet, options: TranslatorOptions | None = None) -> list[RemoteSyntaxError]:
+    """Check ``tx`` against its definition; see :func:`translators.x12.definitions.validate`.
+
+    Args:
+        tx: the transaction set.
+        options: passed through (strictness is applied by the caller).
+
+    Returns:
+        Every finding as a :class:`RemoteSyntaxError` with its 997/999 code.
+    """
+    # Imported here: the definitions read this package's value conversions.
+    from ..definitions import validate as check
+
+    return check(tx, options)
 
 
 def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions | None) -> MapContext:
@@ -206,4 +222,5 @@ __all__ = [
     "from_canonical",
     "map_segments",
     "to_canonical",
+    "validate",
 ]

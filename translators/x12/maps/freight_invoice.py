@@ -60,9 +60,16 @@ def _lx(st: _Bill, seg: Segment, pos: int) -> bool:
     return True
 
 
+def _same_line(st: _Bill, seg: Segment, pos: int) -> None:
+    """L5/L0/L1/L7 element 1 repeats the LX number (placed); a different number is kept."""
+    if st.line is not None and b.el(seg, 1) and b.el(seg, 1) != st.line.get("line_number"):
+        st.ctx.leftover(pos, seg, [1])
+
+
 def _l5(st: _Bill, seg: Segment, pos: int) -> bool:
     if st.line is None or not b.el(seg, 2):
         return False
+    _same_line(st, seg, pos)
     st.line.setdefault("descriptions", []).append(seg[2])
     return True
 
@@ -71,6 +78,7 @@ def _l0(st: _Bill, seg: Segment, pos: int) -> bool:
     line, ctx = st.line, st.ctx
     if line is None or "quantity" in line or "packaging" in line:
         return False
+    _same_line(st, seg, pos)
     ms = [
         b.measure("weight", b.el(seg, 5), ctx.dec(seg, 4, pos), b.el(seg, 11)),
         b.measure("volume", "", ctx.dec(seg, 6, pos), b.el(seg, 7)),
@@ -87,6 +95,7 @@ def _l1(st: _Bill, seg: Segment, pos: int) -> bool:
     line, ctx = st.line, st.ctx
     if line is None or "charge" in line or "rate" in line:
         return False
+    _same_line(st, seg, pos)
     b.put(line, "rate", ctx.dec(seg, 2, pos))
     b.put(line, "rate_qualifier", b.el(seg, 3))
     b.put(line, "charge", ctx.implied(seg, 4, pos, 2))
@@ -97,6 +106,7 @@ def _l1(st: _Bill, seg: Segment, pos: int) -> bool:
 def _l7(st: _Bill, seg: Segment, pos: int) -> bool:
     if st.line is None or "tariff" in st.line or not b.el(seg, 3):
         return False
+    _same_line(st, seg, pos)
     st.line["tariff"] = seg[3]
     return True
 
@@ -117,10 +127,10 @@ TABLE: dict[str, Entry] = {
     "B3": (_b3, placed(2, 3, 4, 6, 7, 9, 11)),
     "C3": (_c3, placed(1)),
     "LX": (_lx, placed(1)),
-    "L5": (_l5, placed(2)),
-    "L0": (_l0, placed(4, 5, 6, 7, 8, 9, 11)),
-    "L1": (_l1, placed(2, 3, 4, 8)),
-    "L7": (_l7, placed(3)),
+    "L5": (_l5, placed(1, 2)),
+    "L0": (_l0, placed(1, 4, 5, 6, 7, 8, 9, 11)),
+    "L1": (_l1, placed(1, 2, 3, 4, 8)),
+    "L7": (_l7, placed(1, 3)),
     "L3": (_l3, placed(1, 5, 11)),
 }
 

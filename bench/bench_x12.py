@@ -1,0 +1,233 @@
+"""X12 benchmark: our streaming reader and full translation against pyx12 and a str.split floor.
+
+Measured in one run, on one generated file of 850 purchase orders (about 27 segments each):
+
+1. pyx12 ``X12Reader`` tokenizing the file (no map) vs our full ``translate_x12`` (parse, envelope
+   checks, maps' validate/to_canonical when present, ``json.dumps`` of every document) -> ratio
+   (goal: ours at least 10x faster);
+2. MB/s of our ``X12Reader`` (events only) vs a plain ``str.split`` tokenizer on the same text
+   (goal: at least 40 % of the floor);
+3. peak RSS of ``iter_translate_x12`` over a generated ~1 GB mailbag, measured in a subprocess with
+   ``resource.getrusage`` (goal: at most 100 MB); the file lives in a temp dir and is deleted.
+
+Times are CPU seconds of this process (``time.process_time``): the work is single-threaded and the
+figure does not depend on what else the host is running.
+
+Usage::
+
+    .venv/bin/python bench/bench_x12.py                 # 10,000 850s, 1 GB RSS run
+    .venv/bin/python bench/bench_x12.py --large         # 100,000 850s
+    .venv/bin/python bench/bench_x12.py --rss-gb 0.2    # smaller RSS run
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from translators.options import TranslatorOptions
+from translators.x12 import X12Reader, translate_x12
+from translators.x12.syntax import NEED_DATA
+
+ISA = (
+    "ISA*00*          *00*          *ZZ*BUYER          *ZZ*SUPPLIER       "
+    "*240101*1200*U*00401*{:09d}*0*P*>~\n"
+)
+
+
+def purchase_order(n: int) -> str:
+    """One 850 of 27 segments (ST..SE), control number n."""
+    c = f"{n:04d}" if n < 10_000 else str(n)
+    lines = [
+        f"ST*850*{c}",
+        f"BEG*00*SA*PO{n:08d}**20240101",
+        "CUR*BY*USD",
+        f"REF*DP*{n % 997:03d}",
+        "REF*IA*SUPPLIER01",
+        "PER*BD*JANE BUYER*TE*5555551234",
+        "FOB*PP",
+        "ITD*01*3*2**30**60",
+        "DTM*002*20240115",
+        "DTM*010*20240110",
+        "TD5****M",
+        "N1*ST*DISTRIBUTION CENTER 7*92*0007",
+        "N3*100 WAREHOUSE ROAD",
+        "N4*SPRINGFIELD*IL*62701*US",
+        "N1*BT*BUYER INC*92*HQ",
+        "N3*1 MAIN STREET",
+        "N4*CHICAGO*IL*60601*US",
+        f"PO1*1*{n % 50 + 1}*EA*12.50**UP*012345678905*VN*ITEM-A",
+        "PID*F****WIDGET, LARGE",
+        "PO4*12*1*EA",
+        f"PO1*2*{n % 7 + 1}*CA*99.00**UP*012345678912*VN*ITEM-B",
+        "PID*F****GADGET CASE",
+        "PO4*6*1*EA",
+        f"PO1*3*{n % 3 + 1}*EA*5.25**UP*012345678929*VN*ITEM-C",
+        "PID*F****SPARE PART",
+        "CTT*3",
+    ]
+    lines.append(f"SE*{len(lines) + 1}*{c}")
+    return "~\n".join(lines) + "~\n"
+
+
+def interchange(count: int, control: int, start: int = 1) -> str:
+    """An interchange holding one group of ``count`` 850s."""
+    body = "".join(purchase_order(n) for n in range(start, start + count))
+    return (ISA.format(control) + f"GS*PO*BUYER*SUPPLIER*20240101*1200*{control}*X*004010~\n" + body
+            + f"GE*{count}*{control}~\nIEA*1*{control:09d}~\n")
+
+
+def bench_pyx12(data: bytes) -> tuple[float, int]:
+    """Seconds for pyx12's X12Reader to tokenize the file, and its segment count."""
+    import pyx12.x12file
+
+    start = time.process_time()
+    n = 0
+    with pyx12.x12file.X12Reader(io.StringIO(data.decode("ascii"))) as reader:
+        for _seg in reader:
+            n += 1
+    return time.process_time() - start, n
+
+
+def bench_translate(data: bytes) -> tuple[float, int, int]:
+    """Seconds for translate_x12 + json.dumps of every document; documents; JSON bytes."""
+    start = time.process_time()
+    result = translate_x12(data, TranslatorOptions())
+    text = json.dumps([d.document for d in result.documents])
+    elapsed = time.process_time() - start
+    if result.errors:
+        raise SystemExit(f"benchmark input did not translate cleanly: {result.reason}")
+    return elapsed, len(result.documents), len(text)
+
+
+def bench_reader(data: bytes) -> tuple[float, int]:
+    """Seconds for X12Reader to produce every event (fed in 1 MiB chunks)."""
+    start = time.process_time()
+    reader = X12Reader()
+    segments = 0
+    for pos in range(0, len(data), 1 << 20):
+        reader.receive_data(data[pos : pos + (1 << 20)])
+        while (event := reader.next_event()) is not NEED_DATA:
+            segments += len(getattr(event, "segments", ())) or 1
+    reader.receive_data(b"")
+    while (event := reader.next_event()) is not NEED_DATA:
+        segments += 1
+    return time.process_time() - start, segments
+
+
+def bench_floor(data: bytes) -> tuple[float, int]:
+    """Seconds for the plainest tokenizer: decode, split segments, split elements."""
+    start = time.process_time()
+    n = 0
+    for pos in range(0, len(data), 1 << 20):
+        text = data[pos : pos + (1 << 20)].decode("latin-1")
+        segs = [s.split("*") for s in text.split("~\n")]
+        n += len(segs)
+    return time.process_time() - start, n
+
+
+_RSS_CHILD = """
+import resource, sys, time
+sys.path.insert(0, sys.argv[2])
+from translators.options import TranslatorOptions
+from translators.x12 import iter_translate_x12
+from translators.result import TranslatedDocument
+import json
+
+def chunks(path):
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            yield block
+
+start = time.process_time()
+docs = errors = size = 0
+for item in iter_translate_x12(chunks(sys.argv[1]), TranslatorOptions()):
+    if isinstance(item, TranslatedDocument):
+        docs += 1
+        size += len(json.dumps(item.document))
+    elif isinstance(item, Exception):
+        errors += 1
+elapsed = time.process_time() - start
+print(docs, errors, elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_rss(gigabytes: float) -> None:
+    """Generate a ~gigabytes mailbag, stream-translate it in a subprocess, report peak RSS."""
+    per_interchange = 20_000  # ~15 MB each, far under max_interchange_bytes
+    with tempfile.TemporaryDirectory(prefix="bench_x12_") as tmp:
+        path = Path(tmp) / "mailbag.x12"
+        target = int(gigabytes * 1024**3)
+        written = 0
+        control = 1
+        with path.open("wb") as f:
+            while written < target:
+                block = interchange(per_interchange, control).encode()
+                f.write(block)
+                written += len(block)
+                control += 1
+        size = path.stat().st_size
+        out = subprocess.run(
+            [sys.executable, "-c", _RSS_CHILD, str(path), str(Path(__file__).resolve().parents[1])],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()
+        docs, errors, elapsed, rss_kb = int(out[0]), int(out[1]), float(out[2]), int(out[3])
+        os.remove(path)
+    print(
+        f"streaming iterator over {size / 1e6:,.0f} MB ({control - 1} interchanges): {docs:,} documents, "
+        f"{errors} errors, {elapsed:.1f} s CPU ({size / 1e6 / elapsed:.1f} MB/s), "
+        f"peak RSS {rss_kb / 1024:.1f} MB (goal <= 100 MB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--large", action="store_true", help="100,000 transaction sets instead of 10,000")
+    parser.add_argument("--count", type=int, default=None, help="transaction sets in the parse file")
+    parser.add_argument("--rss-gb", type=float, default=1.0, help="size of the RSS file in GB (0 = skip)")
+    parser.add_argument("--skip-pyx12", action="store_true", help="do not run the pyx12 reference")
+    args = parser.parse_args()
+    count = args.count or (100_000 if args.large else 10_000)
+    data = interchange(count, 1).encode()
+    mb = len(data) / 1e6
+    print(f"input: {count:,} x 850, {mb:.1f} MB, {data.count(b'~'):,} segments")
+    try:
+        import translators.x12.maps as maps
+
+        mapped = "850" in getattr(maps, "MAPPED_SETS", {})
+        has_validate = hasattr(maps, "validate")
+    except ImportError:
+        mapped, has_validate = False, False
+    print(f"maps present: to_canonical for 850 = {mapped}, validate = {has_validate}")
+
+    ours, docs, json_bytes = bench_translate(data)
+    print(f"ours  translate_x12 + json.dumps: {ours:.2f} s, {count / ours:,.0f} tx/s, {mb / ours:.1f} MB/s "
+          f"({docs:,} documents, {json_bytes / 1e6:.1f} MB JSON)")
+    if not args.skip_pyx12:
+        ref, nseg = bench_pyx12(data)
+        print(f"pyx12 X12Reader (tokenize only):  {ref:.2f} s, {count / ref:,.0f} tx/s, {mb / ref:.1f} MB/s "
+              f"({nseg:,} segments)")
+        print(f"ratio pyx12 / ours = {ref / ours:.1f}x (goal >= 10x)")
+
+    reader_s, _ = bench_reader(data)
+    floor_s, _ = bench_floor(data)
+    print(f"ours  X12Reader events:           {reader_s:.2f} s, {mb / reader_s:.1f} MB/s")
+    print(f"floor str.split tokenizer:        {floor_s:.2f} s, {mb / floor_s:.1f} MB/s")
+    print(f"reader / floor throughput = {floor_s / reader_s * 100:.0f} % (goal >= 40 %)")
+    if args.rss_gb > 0:
+        bench_rss(args.rss_gb)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""Segment-order, element and hierarchy checks of one transaction set.
+
+Strategy: one pass over the segments with a stack of open loops (the usual
+X12 loop matching: a segment belongs to the innermost open loop that still
+has a place for it at or after the current position; otherwise the loop
+closes and its parent is tried, where the segment may start the loop
+again).  Each finding becomes a :class:`RemoteSyntaxError` whose
+``ack_hint`` is the 997/999 code (``AK3:<720>``, ``AK4:<723>``) and whose
+location names the segment (ST = position 1), element and component, so
+the ack builder can group AK4s under their AK3.
+
+Severity follows the gateway's rule: everything here has scope
+``segment`` (reported, accepted with errors unless ``options.strict``)
+except what makes the whole set unusable, which has scope ``transaction``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from dataclasses import dataclass, field
+
+from ...errors import Location, RemoteSyntaxError, Scope
+from ..maps.values import iso_date, iso_time
+from ..syntax import Segment, TransactionSet
+from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
+from .structures import SET_TAGS, STRUCTURES, Node
+
+_NUMERIC = re.compile(r"-?\d+")
+_DECIMAL = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE]-?\d+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+#: level codes the hierarchy checks know (X12 735), with the levels each may sit under.
+_HL_PARENTS: dict[str, frozenset[str]] = {
+    "S": frozenset(),
+    "O": frozenset({"S"}),
+    "T": frozenset({"S", "O"}),
+    "P": frozenset({"S", "O", "T", "P", "I", "Q"}),
+    "Q": frozenset({"P", "T", "O", "S", "I"}),
+    "I": frozenset({"S", "O", "T", "P", "Q"}),
+}
+
+
+_POSITIONS: dict[int, dict[str, tuple[int, ...]]] = {}
+
+
+def _positions(nodes: tuple[Node, ...]) -> dict[str, tuple[int, ...]]:
+    """tag -> indexes of the nodes (segments or loop triggers) with that tag, cached per node list."""
+    key = id(nodes)
+    got = _POSITIONS.get(key)
+    if got is None:
+        index: dict[str, list[int]] = {}
+        for k, node in enumerate(nodes):
+            index.setdefault(node.tag, []).append(k)
+        got = {tag: tuple(ks) for tag, ks in index.items()}
+        _POSITIONS[key] = got
+    return got
+
+
+@dataclass(slots=True)
+class _Frame:
+    nodes: tuple[Node, ...]
+    index: int = 0
+    counts: dict[int, int] = field(default_factory=dict)
+    #: 1 inside a loop: its trigger (node 0) only ever starts a new iteration, in the parent
+    first: int = 0
+    where: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+#: tag -> (element definitions, mandatory positions, relational conditions), built once.
+_COMPILED: dict[str, tuple[tuple[ElementDef, ...], tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]] = {
+    tag: (defs, tuple(i for i, d in enumerate(defs, start=1) if d.required == "M"), CONDITIONS.get(tag, ()))
+    for tag, defs in SEGMENTS.items()
+}
+
+
+Finding = tuple[str, str, int]  # message, ack hint, element position
+#: Findings depend only on a segment's content (and the DT rule of its version), so they are
+#: memoised: partners repeat the same header and party segments in every set.  Bounded.
+_ELEMENT_CACHE: dict[tuple[Segment, bool], tuple[Finding, ...]] = {}
+_STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Any]]] = {}
+_CACHE_LIMIT = 65536
+
+
+def _value_findings(tag: str, i: int, value: str, d: ElementDef, pre_4010: bool, out: list[Finding]) -> None:
+    kind = d.type
+    name = f"{tag}{i:02d}"
+    if kind == "DT":
+        if not value.isdigit() or len(value) not in (6, 8) or iso_date(value) is None:
+            out.append((f"{name} {value!r} is not a valid date", "AK4:8", i))
+        elif len(value) == 6 and not pre_4010:
+            out.append((f"{name} {value!r} is a 6-digit date where CCYYMMDD is required", "AK4:4", i))
+        return
+    if kind == "TM":
+        if iso_time(value) is None:
+            out.append((f"{name} {value!r} is not a valid time", "AK4:9", i))
+        return
+    size = len(value)
+    if kind == "R" or kind[0] == "N":
+        pattern = _DECIMAL if kind == "R" else _NUMERIC
+        if not pattern.fullmatch(value):
+            what = "decimal" if kind == "R" else "whole"
+            out.append((f"{name} {value!r} is not a {what} number", "AK4:6", i))
+            return
+        # X12.6: the minus sign and the decimal point do not count towards the length.
+        size = sum(ch.isdigit() for ch in value)
+    if size < d.min:
+        out.append((f"{name} {value!r} is shorter than {d.min}", "AK4:4", i))
+    elif size > d.max:
+        out.append((f"{name} {value!r} is longer than {d.max}", "AK4:5", i))
+    if d.codes is not None and value not in CODES[d.codes]:
+        out.append((f"{name} {value!r} is not a valid code (X12 {d.codes})", "AK4:7", i))
+
+
+def _condition_findings(
+    tag: str, kind: str, positions: tuple[int, ...], present: list[int], out: list[Finding]
+) -> None:
+    if len(present) == len(positions) and kind != "E":
+        return
+    names = ", ".join(f"{tag}{p:02d}" for p in positions)
+    if kind == "P" and present:
+        missing = next(p for p in positions if p not in present)
+        out.append((f"{names} must be used together", "AK4:2", missing))
+    elif kind == "R" and not present:
+        out.append((f"at least one of {names} is required", "AK4:2", positions[0]))
+    elif kind == "E" and len(present) > 1:
+        out.append((f"only one of {names} may be used", "AK4:10", present[1]))
+    elif kind == "C" and positions[0] in present:
+        missing = next(p for p in positions if p not in present)
+        out.append((f"{tag}{missing:02d} is required when {tag}{positions[0]:02d} is used", "AK4:2", missing))
+    elif kind == "L" and positions[0] in present and len(present) == 1:
+        others = ", ".join(f"{tag}{p:02d}" for p in positions[1:])
+        out.append((f"one of {others} is required when {tag}{positions[0]:02d} is used", "AK4:2", positions[1]))
+
+
+def _element_findings(seg: Segment, pre_4010: bool) -> tuple[Finding, ...]:
+    """Every element-level finding of one segment (X12.6 types, lengths, codes, syntax notes)."""
+    tag = seg[0]
+    spec = _COMPILED.get(tag)
+    if spec is None:
+        return ()
+    defs, mandatory, conditions = spec
+    out: list[Finding] = []
+    n = len(seg)
+    size = len(defs)
+    if n - 1 > size and any(seg[size + 1 :]):
+        extra = next(i for i in range(size + 1, n) if seg[i])
+        out.append((f"{tag} has {n - 1} elements, more than the {size} defined", "AK4:3", extra))
+    for i in mandatory:
+        if i >= n or not seg[i]:
+            out.append((f"mandatory element {tag}{i:02d} is missing", "AK4:1", i))
+    bad_char = _CONTROL.search("".join(seg)) is not None
+    for i in range(1, n if n <= size else size + 1):
+        value = seg[i]
+        if not value:
+            continue
+        d = defs[i - 1]
+        if bad_char and _CONTROL.search(value):
+            out.append((f"{tag}{i:02d} holds a control character", "AK4:6", i))
+        elif d.type != "C":
+            _value_findings(tag, i, value, d, pre_4010, out)
+    for kind, positions in conditions:
+        present = [p for p in positions if p < n and seg[p]]
+        if present or kind == "R":
+            _condition_findings(tag, kind, positions, present, out)
+    return tuple(out)
+
+
+class _Checker:
+    __slots__ = ("errors", "pre_4010", "tx")
+
+    def __init__(self, tx: TransactionSet) -> None:
+        self.tx = tx
+        self.errors: list[RemoteSyntaxError] = []
+        self.pre_4010 = tx.version[:6] < "004010"
+
+    def report(
+        self,
+        message: str,
+        hint: str,
+        *,
+        tag: str | None,
+        position: int | None,
+        element: int | None = None,
+        component: int | None = None,
+        scope: Scope = "segment",
+    ) -> None:
+        tx = self.tx
+        self.errors.append(
+            RemoteSyntaxError(
+                f"{tx.set_id} {tx.control}: {message}",
+                ack_hint=hint,
+                scope=scope,
+                location=Location(
+                    interchange=tx.interchange_control or None,
+                    group=tx.group_control or None,
+                    transaction=tx.control,
+                    segment_tag=tag,
+                    segment_position=position,
+                    element_position=element,
+                    component_position=component,
+                ),
+            )
+        )
+
+    # -- structure ---------------------------------------------------------------
+
+    def _missing(self, frame: _Frame, start: int, stop: int, position: int) -> None:
+        for k in range(start, stop):
+            node = frame.nodes[k]
+            if node.required and frame.counts.get(k, 0) == 0:
+                what = "loop" if node.children is not None else "segment"
+                self.report(
+                    f"mandatory {what} {node.tag} is missing before segment {position}",
+                    "AK3:3",
+                    tag=node.tag,
+                    position=position,
+                )
+
+    def structure(self, segments: Sequence[Segment]) -> list[bool]:
+        """Check segment order; return, per segment, whether it had a defined place."""
+        nodes = STRUCTURES[self.tx.set_id]
+        stack = [_Frame(nodes, where=_positions(nodes))]
+        known = SET_TAGS[self.tx.set_id]
+        placed: list[bool] = []
+        for index, seg in enumerate(segments):
+            position = index + 1
+            tag = seg[0]
+            level = len(stack) - 1
+            found = False
+            while level >= 0:
+                frame = stack[level]
+                start = frame.index if frame.index > frame.first else frame.first
+                j = next((k for k in frame.where.get(tag, ()) if k >= start), None)
+                if j is None:
+                    level -= 1
+                    continue
+                for closed in stack[level + 1 :]:
+                    self._missing(closed, closed.index + 1, len(closed.nodes), position)
+                del stack[level + 1 :]
+                self._missing(frame, frame.index + (1 if frame.counts.get(frame.index) else 0), j, position)
+                frame.index = j
+                count = frame.counts.get(j, 0) + 1
+                frame.counts[j] = count
+                node = frame.nodes[j]
+                if node.max_use and count > node.max_use:
+                    kind, code = ("loop", "AK3:4") if node.children is not None else ("segment", "AK3:5")
+                    self.report(
+                        f"{kind} {tag} occurs {count} times, more than the {node.max_use} allowed",
+                        code,
+                        tag=tag,
+                        position=position,
+                    )
+                if node.children is not None:
+                    stack.append(_Frame(node.children, 0, {0: 1}, 1, _positions(node.children)))
+                found = True
+                break
+            placed.append(found)
+            if found:
+                continue
+            if tag in known:
+                self.report(f"segment {tag} is not expected here", "AK3:2", tag=tag, position=position)
+            elif tag in SEGMENTS or re.fullmatch(r"[A-Z][A-Z0-9]{1,2}", tag):
+                self.report(
+                    f"segment {tag} is not in the {self.tx.set_id} transaction set", "AK3:7", tag=tag,
+                    position=position,
+                )
+            else:
+                self.report(f"segment tag {tag!r} is not recognised", "AK3:1", tag=tag, position=position)
+        end = len(segments) + 1
+        for frame in reversed(stack):
+            self._missing(frame, frame.index + 1, len(frame.nodes), end)
+        return placed
+
+    # -- elements ------------------------------------------------------------------
+
+    def elements(self, seg: Segment, pos: int) -> None:
+        key = (seg, self.pre_4010)
+        found = _ELEMENT_CACHE.get(key)
+        if found is None:
+            found = _element_findings(seg, self.pre_4010)
+            if len(_ELEMENT_CACHE) >= _CACHE_LIMIT:
+                _ELEMENT_CACHE.clear()
+            _ELEMENT_CACHE[key] = found
+        for message, hint, element in found:
+            self.report(message, hint, tag=seg[0], position=pos, element=element)
+
+    # -- 856 hierarchy -------------------------------------------------------------------
+
+    def hierarchy(self, segments: Sequence[Segment]) -> None:
+        levels: dict[str, str] = {}
+        expected = 1
+        first = True
+        for index, seg in enumerate(segments):
+            if seg[0] != "HL":
+                continue
+            pos = index + 1
+            hid = seg[1] if len(seg) > 1 else ""
+            parent = seg[2] if len(seg) > 2 else ""
+            level = seg[3] if len(seg) > 3 else ""
+            if hid != str(expected):
+                self.report(
+                    f"HL01 {hid!r} breaks the sequence (expected {expected})", "AK4:7", tag="HL", position=pos,
+                    element=1,
+                )
+            if hid.isdigit():
+                expected = int(hid) + 1
+            if hid in levels:
+                self.report(f"HL01 {hid!r} is used twice", "AK4:7", tag="HL", position=pos, element=1)
+            if first and level != "S" and self.tx.set_id == "856":
+                self.report("the first HL of a ship notice must be the shipment level (S)", "AK4:7", tag="HL",
+                            position=pos, element=3)
+            first = False
+            if parent:
+                parent_level = levels.get(parent)
+                if parent_level is None:
+                    self.report(
+                        f"HL02 {parent!r} does not name an earlier HL", "AK4:7", tag="HL", position=pos, element=2
+                    )
+                else:
+                    allowed = _HL_PARENTS.get(level)
+                    if allowed is not None and parent_level not in allowed:
+                        self.report(
+                            f"HL level {level!r} cannot sit under level {parent_level!r}", "AK4:7", tag="HL",
+                            position=pos, element=3,
+                        )
+            elif level != "S" and levels:
+                self.report(f"HL02 is empty for level {level!r}; the parent is inferred", "AK4:2", tag="HL",
+                            position=pos, element=2)
+            levels[hid] = level
+        if self.tx.set_id == "856" and "S" not in levels.values():
+            self.report("the ship notice has no shipment level (HL S)", "AK5:5", tag="HL", position=None,
+                        scope="transaction")
+
+
+def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
+    """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`."""
+    if tx.set_id not in STRUCTURES:
+        return []
+    checker = _Checker(tx)
+    segments = tx.segments
+    placed = checker.structure(segments)
+    for index, seg in enumerate(segments):
+        if placed[index] and seg[0] not in ("ST", "SE"):
+            checker.elements(seg, index + 1)
+    if "HL" in SET_TAGS[tx.set_id]:
+        checker.hierarchy(segments)
+    return checker.errors
+
+
+__all__ = ["check"]
