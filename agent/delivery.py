@@ -237,8 +237,13 @@ class DeliveryEngine:
             except PermanentDeliveryError as exc:
                 lane.dead += 1
                 lane.last_error = exc.message
-                log.warning("delivery %s to %s refused permanently: %s", delivery_id, lane.sink.name, exc.message,
-                            extra={"message_id": payload.message_id})
+                log.warning(
+                    "delivery %s to %s refused permanently: %s",
+                    delivery_id,
+                    lane.sink.name,
+                    exc.message,
+                    extra={"message_id": payload.message_id},
+                )
                 await self.journal.delivery_failed(delivery_id, exc.message, retry_at=None)
                 return
             lane.consecutive_failures = 0
@@ -250,21 +255,31 @@ class DeliveryEngine:
             lane.in_flight -= 1
             lane.wake.set()
 
-    async def _failed(self, lane: SinkLane, attempt: int, created_at: float, delivery_id: int,
-                      exc: DeliveryError) -> None:
+    async def _failed(
+        self, lane: SinkLane, attempt: int, created_at: float, delivery_id: int, exc: DeliveryError
+    ) -> None:
         now = self._clock()
         lane.failed += 1
         lane.last_error = exc.message
         lane.consecutive_failures += 1
-        if lane.breaker is BreakerState.HALF_OPEN or lane.consecutive_failures >= self.policy.breaker_failures:
+        if (
+            lane.breaker is BreakerState.HALF_OPEN
+            or lane.consecutive_failures >= self.policy.breaker_failures
+        ):
             if lane.breaker is not BreakerState.OPEN:
-                log.warning("sink %s: circuit opened after %d failures: %s", lane.sink.name,
-                            lane.consecutive_failures, exc.message)
+                log.warning(
+                    "sink %s: circuit opened after %d failures: %s",
+                    lane.sink.name,
+                    lane.consecutive_failures,
+                    exc.message,
+                )
             lane.breaker = BreakerState.OPEN
             lane.opened_at = now
         if attempt >= self.policy.max_attempts or now - created_at >= self.policy.max_age:
             lane.dead += 1
-            reason = f"gave up after {attempt} attempts over {int(now - created_at)} s; last error: {exc.message}"
+            reason = (
+                f"gave up after {attempt} attempts over {int(now - created_at)} s; last error: {exc.message}"
+            )
             await self.journal.delivery_failed(delivery_id, reason, retry_at=None)
             return
         wait = self.policy.backoff(attempt, self._rng)

@@ -162,7 +162,9 @@ def main() -> None:
             dropped = drop_files(inbox, 1, args.files, rate=None)
             done = wait_delivered(gw, set(dropped))
             elapsed = max(done.values()) - t0
-            print(f"   {args.files} files in {elapsed:.2f} s = {args.files / elapsed:8.0f} files/s (goal >= 500)")
+            print(
+                f"   {args.files} files in {elapsed:.2f} s = {args.files / elapsed:8.0f} files/s (goal >= 500)"
+            )
 
             n = args.latency_files
             print(f"3. latency at 100 files/s ({n} files)")
@@ -171,7 +173,9 @@ def main() -> None:
             lat = sorted(done[k] - dropped[k] for k in dropped)
             p50 = statistics.median(lat)
             p99 = lat[int(len(lat) * 0.99) - 1]
-            print(f"   p50 {p50 * 1000:7.0f} ms   p99 {p99 * 1000:7.0f} ms   max {lat[-1] * 1000:7.0f} ms (goal p99 <= 1 s)")
+            print(
+                f"   p50 {p50 * 1000:7.0f} ms   p99 {p99 * 1000:7.0f} ms   max {lat[-1] * 1000:7.0f} ms (goal p99 <= 1 s)"
+            )
         finally:
             gw.stop()
 
@@ -185,10 +189,14 @@ def main() -> None:
         write_config(big)
         t0 = time.perf_counter()
         fill_journal(big / "state", args.rows)
-        print(f"   (filled in {time.perf_counter() - t0:.1f} s; db {os.path.getsize(big / 'state' / 'journal.sqlite') / 1e6:.0f} MB)")
+        print(
+            f"   (filled in {time.perf_counter() - t0:.1f} s; db {os.path.getsize(big / 'state' / 'journal.sqlite') / 1e6:.0f} MB)"
+        )
         t_big = statistics.median(start_time(big) for _ in range(3))
         print(f"   empty journal: start->ready {t_empty:.2f} s")
-        print(f"   {args.rows:,} rows : start->ready {t_big:.2f} s  (ratio {t_big / t_empty:.2f}x; goal <= 3 s)")
+        print(
+            f"   {args.rows:,} rows : start->ready {t_big:.2f} s  (ratio {t_big / t_empty:.2f}x; goal <= 3 s)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

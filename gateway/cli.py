@@ -165,8 +165,10 @@ def _format_status(out: dict[str, Any], cfg: Config) -> str:
     lines: list[str] = []
     live = out["daemon"] or {}
     if out["running"]:
-        lines.append(f"edigate {live.get('version', '?')} is RUNNING (pid {live.get('pid')}, up "
-                     f"{_age(live.get('uptime_seconds'))})")
+        lines.append(
+            f"edigate {live.get('version', '?')} is RUNNING (pid {live.get('pid')}, up "
+            f"{_age(live.get('uptime_seconds'))})"
+        )
     elif out["exit_code"] == STATUS_NOT_RUNNING:
         lines.append("edigate is NOT RUNNING (figures below are from the journal)")
     else:
@@ -182,7 +184,10 @@ def _format_status(out: dict[str, Any], cfg: Config) -> str:
         return "\n".join(lines)
     lines.append("")
     lines.append("PARTNERS")
-    header = f"  {'partner':<20} {'today':>6} {'waiting':>8} {'oldest':>9} {'delivered':>10} {'failed':>7}  last problem"
+    header = (
+        f"  {'partner':<20} {'today':>6} {'waiting':>8} {'oldest':>9} {'delivered':>10} {'failed':>7}"
+        "  last problem"
+    )
     lines.append(header)
     for p in journal["partners"]:
         st = p["states"]
@@ -191,8 +196,10 @@ def _format_status(out: dict[str, Any], cfg: Config) -> str:
         problem = p["last_error"] or ""
         if problem:
             problem = f"{_when(p['last_error_at'])}: {problem}"
-        lines.append(f"  {p['partner'][:20]:<20} {p['received_today']:>6} {waiting:>8} "
-                     f"{_age(p['oldest_undelivered_seconds']):>9} {st['delivered']:>10} {failed:>7}  {problem[:120]}")
+        lines.append(
+            f"  {p['partner'][:20]:<20} {p['received_today']:>6} {waiting:>8} "
+            f"{_age(p['oldest_undelivered_seconds']):>9} {st['delivered']:>10} {failed:>7}  {problem[:120]}"
+        )
     lines.append("")
     lines.append("SINKS")
     live_sinks = {s["name"]: s for s in live.get("sinks", [])}
@@ -203,14 +210,18 @@ def _format_status(out: dict[str, Any], cfg: Config) -> str:
         b = backlog.get(name, {"pending": 0, "oldest_seconds": None, "last_error": None})
         health = ("up" if ls.get("healthy") else f"DOWN ({ls.get('breaker')})") if ls else "-"
         err = ls.get("last_error") or b.get("last_error") or ""
-        lines.append(f"  {name:<20} {health:<16} backlog {b['pending']:>6}  oldest {_age(b['oldest_seconds']):>9}"
-                     f"  {('last error: ' + err)[:100] if err else ''}")
+        lines.append(
+            f"  {name:<20} {health:<16} backlog {b['pending']:>6}  oldest {_age(b['oldest_seconds']):>9}"
+            f"  {('last error: ' + err)[:100] if err else ''}"
+        )
     if live.get("sources"):
         lines.append("")
         lines.append("SOURCES")
         for s in live["sources"]:
-            lines.append(f"  {s.get('name', '?'):<20} {s.get('kind', ''):<10} {s.get('listening', '')}  "
-                         f"taken {s.get('taken', '-')}  refused {s.get('refused', '-')}")
+            lines.append(
+                f"  {s.get('name', '?'):<20} {s.get('kind', ''):<10} {s.get('listening', '')}  "
+                f"taken {s.get('taken', '-')}  refused {s.get('refused', '-')}"
+            )
             for w in s.get("waiting", [])[:5]:
                 lines.append(f"      waiting {_age(w['waiting_seconds'])}: {w['file']}: {w['reason']}")
     events = journal.get("events_24h") or {}
@@ -263,14 +274,18 @@ def cmd_messages(args: argparse.Namespace) -> int:
 def _print_message_rows(rows: list[dict[str, Any]]) -> None:
     print(f"{'id':>8}  {'received':<19}  {'partner':<16} {'state':<10} {'file':<30} reason")
     for r in rows:
-        print(f"{r['id']:>8}  {_when(r['received_at']):<19}  {str(r['partner'] or '-')[:16]:<16} "
-              f"{r['state']:<10} {str(r['file_name'] or '-')[:30]:<30} {(r['reason'] or '')[:100]}")
+        print(
+            f"{r['id']:>8}  {_when(r['received_at']):<19}  {str(r['partner'] or '-')[:16]:<16} "
+            f"{r['state']:<10} {str(r['file_name'] or '-')[:30]:<30} {(r['reason'] or '')[:100]}"
+        )
 
 
 def _print_detail(d: dict[str, Any]) -> None:
     print(f"message {d['id']}: {d['state']}" + (f" - {d['reason']}" if d["reason"] else ""))
-    print(f"  partner {d['partner']}  via {d['transport']}  file {d['file_name']}  {d['size']} bytes  "
-          f"sha256 {d['sha256']}")
+    print(
+        f"  partner {d['partner']}  via {d['transport']}  file {d['file_name']}  {d['size']} bytes  "
+        f"sha256 {d['sha256']}"
+    )
     print(f"  received {_when(d['received_at'])}")
     if "raw_path" in d:
         print(f"  raw bytes: {d['raw_path']}")
@@ -279,8 +294,10 @@ def _print_detail(d: dict[str, Any]) -> None:
     for doc in d["documents"]:
         print(f"  document {doc['seq']}: {doc['document_type']}  key {doc['idempotency_key']}")
     for dl in d["deliveries"]:
-        print(f"  delivery {dl['id']} to {dl['sink']}: {dl['state']} after {dl['attempts']} attempt(s)"
-              + (f"; last error: {dl['last_error']}" if dl["last_error"] else ""))
+        print(
+            f"  delivery {dl['id']} to {dl['sink']}: {dl['state']} after {dl['attempts']} attempt(s)"
+            + (f"; last error: {dl['last_error']}" if dl["last_error"] else "")
+        )
         for a in dl.get("attempts_log", []):
             print(f"      {_when(a['at'])} {'ok' if a['ok'] else 'failed: ' + str(a['error'])}")
     for c in d.get("canonical", []):
@@ -294,8 +311,13 @@ def cmd_dead(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.action == "list":
         conn = _reader(cfg)
-        rows = [] if conn is None else report.list_messages(conn, states=report.FAILED_STATES,
-                                                              partner=args.partner, limit=args.limit)
+        rows = (
+            []
+            if conn is None
+            else report.list_messages(
+                conn, states=report.FAILED_STATES, partner=args.partner, limit=args.limit
+            )
+        )
         if args.json:
             _print_json(rows)
         else:
@@ -320,7 +342,10 @@ def _replay(cfg: Config, ids: list[int], *, all_: bool, as_json: bool) -> int:
         _print_json(results)
     else:
         for r in results:
-            print(f"message {r['id']}: " + (f"replayed ({r['action']})" if r["ok"] else f"not replayed: {r['error']}"))
+            print(
+                f"message {r['id']}: "
+                + (f"replayed ({r['action']})" if r["ok"] else f"not replayed: {r['error']}")
+            )
         print(f"{sum(1 for r in results if r['ok'])} of {len(results)} replayed")
     return EX_OK if all(r["ok"] for r in results) else EX_FAILURE
 
@@ -335,8 +360,12 @@ def _replay_offline(cfg: Config, ids: list[int], all_: bool) -> dict[str, Any]:
         try:
             todo = ids
             if all_:
-                todo = [int(m["id"]) for m in journal.read_sync(
-                    lambda c: report.list_messages(c, states=report.FAILED_STATES, limit=1_000_000))]
+                todo = [
+                    int(m["id"])
+                    for m in journal.read_sync(
+                        lambda c: report.list_messages(c, states=report.FAILED_STATES, limit=1_000_000)
+                    )
+                ]
             out = []
             for i, mid in enumerate(todo):
                 try:
@@ -364,8 +393,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
     try:
         schema = models.json_schema(args.document)
     except KeyError:
-        print(f"unknown document {args.document!r}; known: {', '.join(sorted(models.DOCUMENT_MODELS))}",
-              file=sys.stderr)
+        print(
+            f"unknown document {args.document!r}; known: {', '.join(sorted(models.DOCUMENT_MODELS))}",
+            file=sys.stderr,
+        )
         return EX_USAGE
     _print_json(schema)
     return EX_OK
@@ -381,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edigate", description="EDI gateway appliance")
     parser.add_argument("--version", action="version", version=f"edigate {VERSION}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", help="config file (default: $EDIGATE_CONFIG, then /etc/edigate/edigate.toml)")
+    common.add_argument(
+        "--config", "-c", help="config file (default: $EDIGATE_CONFIG, then /etc/edigate/edigate.toml)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create a complete dev setup in DIR")

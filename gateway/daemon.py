@@ -95,8 +95,10 @@ def build_sources(cfg: Config, registry: Any) -> tuple[list[SourceLike], list[st
         if isinstance(model, DirectorySourceConfig):
             sources.append(DirectorySource(model, partner_for_inbox))
         else:
-            problems.append(f"sources.{getattr(model, 'kind', '?')}: {getattr(model, 'name', '?')}: "
-                            "this source kind is not wired into the daemon yet")
+            problems.append(
+                f"sources.{getattr(model, 'kind', '?')}: {getattr(model, 'name', '?')}: "
+                "this source kind is not wired into the daemon yet"
+            )
     return sources, problems
 
 
@@ -132,12 +134,14 @@ def check_config(cfg: Config, *, environment: bool = True) -> list[str]:
         for name in getattr(profile, "sinks", ()) or ():
             if name not in known:
                 where = getattr(profile, "source_path", profile.id)
-                problems.append(f"partners: {where}: routing.sinks names {name!r}, which is not a configured sink")
-    claims: list[tuple[str, Resource]] = [
-        (f"source {s.name}", r) for s in sources for r in s.resources()
-    ]
-    claims += [(f"sink {n}", Resource("dir", str(getattr(s, "config").path)))
-               for n, s in sinks.items() if hasattr(getattr(s, "config", None), "path")]
+                problems.append(
+                    f"partners: {where}: routing.sinks names {name!r}, which is not a configured sink"
+                )
+    claims: list[tuple[str, Resource]] = [(f"source {s.name}", r) for s in sources for r in s.resources()]
+    for n, s in sinks.items():
+        sink_path = getattr(getattr(s, "config", None), "path", None)
+        if sink_path is not None:
+            claims.append((f"sink {n}", Resource("dir", str(sink_path))))
     claims.append(("journal", Resource("dir", str(cfg.gateway.state_dir))))
     problems.extend(find_conflicts(claims))
     if not cfg.gateway.default_sinks and not cfg.sinks:
@@ -220,8 +224,10 @@ class Daemon:
         jcfg = cfg.journal
         self.journal = Journal.open(
             cfg.gateway.state_dir,
-            JournalOptions(min_free_bytes=jcfg.min_free_mb * 1024 * 1024,
-                           max_message_bytes=int(jcfg.max_message_mb * 1024 * 1024)),
+            JournalOptions(
+                min_free_bytes=jcfg.min_free_mb * 1024 * 1024,
+                max_message_bytes=int(jcfg.max_message_mb * 1024 * 1024),
+            ),
         )
         self.registry, problems = load_partners(cfg.gateway.partners_dir)
         self.state.profile_errors = problems
@@ -235,9 +241,14 @@ class Daemon:
         self.engine = DeliveryEngine(
             self.journal,
             self.sinks,
-            policy=RetryPolicy(max_attempts=d.max_attempts, max_age=d.max_age_hours * 3600,
-                               backoff_initial=d.backoff_initial_seconds, backoff_max=d.backoff_max_seconds,
-                               breaker_failures=d.breaker_failures, breaker_reset=d.breaker_reset_seconds),
+            policy=RetryPolicy(
+                max_attempts=d.max_attempts,
+                max_age=d.max_age_hours * 3600,
+                backoff_initial=d.backoff_initial_seconds,
+                backoff_max=d.backoff_max_seconds,
+                breaker_failures=d.breaker_failures,
+                breaker_reset=d.breaker_reset_seconds,
+            ),
             concurrency=d.concurrency,
         )
         translate_fn = None
@@ -271,13 +282,15 @@ class Daemon:
         self._start_profile_watch()
         waiters = [asyncio.ensure_future(r.wait()) for r in readies]
         if waiters:
-            done, pending_w = await asyncio.wait(waiters, timeout=30)
+            _, pending_w = await asyncio.wait(waiters, timeout=30)
             for w in pending_w:
                 w.cancel()
             if pending_w:
                 raise GatewayError("a source did not start listening within 30 s")
         self.state.ready = True
-        sd_notify(f"READY=1\nSTATUS=edigate {VERSION}: {len(self.sources)} source(s), {len(self.sinks)} sink(s)")
+        sd_notify(
+            f"READY=1\nSTATUS=edigate {VERSION}: {len(self.sources)} source(s), {len(self.sinks)} sink(s)"
+        )
         log.info("ready: %d source(s), %d sink(s)", len(self.sources), len(self.sinks))
 
     def _translation_pool(self) -> Executor | None:
@@ -334,6 +347,7 @@ class Daemon:
                 for e in errors:
                     log.warning("partner profile problem (previous version keeps serving): %s", e)
                 log.info("partner profiles reloaded")
+
             loop.call_soon_threadsafe(swap)
 
         self._watch_stop = watch(folder, changed).stop
@@ -476,8 +490,11 @@ class Daemon:
                 "translated": self.pipeline.stats.translated if self.pipeline else 0,
                 "rejected": self.pipeline.stats.rejected if self.pipeline else 0,
             },
-            "profiles": {"errors": self.state.profile_errors, "reloads": self.state.reloads,
-                         "last_reload_error": self.state.last_reload_error},
+            "profiles": {
+                "errors": self.state.profile_errors,
+                "reloads": self.state.reloads,
+                "last_reload_error": self.state.last_reload_error,
+            },
             "disk_free_bytes": free,
             "disk_floor_bytes": self.config.journal.min_free_mb * 1024 * 1024,
         }
@@ -486,8 +503,12 @@ class Daemon:
         assert self.journal is not None and self.pipeline is not None and self.engine is not None
         ids: list[int]
         if request.get("all"):
-            ids = [int(m["id"]) for m in await self.journal.read(
-                lambda c: report.list_messages(c, states=report.FAILED_STATES, limit=1_000_000))]
+            ids = [
+                int(m["id"])
+                for m in await self.journal.read(
+                    lambda c: report.list_messages(c, states=report.FAILED_STATES, limit=1_000_000)
+                )
+            ]
         else:
             ids = [int(i) for i in request.get("ids", [])]
         done: list[dict[str, Any]] = []

@@ -318,7 +318,9 @@ class Journal:
     def _run_batch(self, batch: list[_Op]) -> None:
         if self._failed is not None:
             for op in batch:
-                op.future.set_exception(JournalWriteError(f"journal stopped after a write failure: {self._failed}"))
+                op.future.set_exception(
+                    JournalWriteError(f"journal stopped after a write failure: {self._failed}")
+                )
             return
         results: list[tuple[_Op, Any, BaseException | None]] = []
         try:
@@ -354,14 +356,18 @@ class Journal:
             else:
                 op.future.set_result(value)
 
-    def _submit(self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None) -> Future[_T]:
+    def _submit(
+        self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None
+    ) -> Future[_T]:
         if self._failed is not None:
             raise JournalWriteError(f"journal stopped after a write failure: {self._failed}")
         fut: Future[_T] = Future()
         self._queue.put(_Op(fn, fut, spool_items or []))
         return fut
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None) -> _T:
+    async def _run(
+        self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None
+    ) -> _T:
         return await asyncio.wrap_future(self._submit(fn, spool_items))
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -455,7 +461,9 @@ class Journal:
         if dup is not None:
             duplicate_of = int(dup[0])
             state = MessageState.REJECTED
-            reason = f"duplicate: the same bytes from this partner were already received as message {duplicate_of}"
+            reason = (
+                f"duplicate: the same bytes from this partner were already received as message {duplicate_of}"
+            )
         cur = c.execute(
             "INSERT INTO messages(transport, partner, file_name, external_id, sha256, size, state, reason,"
             " duplicate_of, received_at, updated_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -498,8 +506,9 @@ class Journal:
         )
         c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, new.value, reason))
 
-    async def reject(self, message_id: int, reason: str, *, partner: str | None = None,
-                     standard: str | None = None) -> None:
+    async def reject(
+        self, message_id: int, reason: str, *, partner: str | None = None, standard: str | None = None
+    ) -> None:
         """Mark a message rejected (bad input) with a plain-language reason."""
 
         def op(c: sqlite3.Connection) -> None:
@@ -549,12 +558,15 @@ class Journal:
 
         def op(c: sqlite3.Connection) -> list[int]:
             now = time.time()
-            c.execute("UPDATE messages SET partner = ?, standard = ? WHERE id = ?", (partner, standard, message_id))
+            c.execute(
+                "UPDATE messages SET partner = ?, standard = ? WHERE id = ?", (partner, standard, message_id)
+            )
             self._move(c, message_id, MessageState.TRANSLATED, warnings, now)
             created: list[int] = []
             for seq, doc in enumerate(documents):
                 cur = c.execute(
-                    "INSERT OR IGNORE INTO documents(message_id, seq, idempotency_key, document_type, envelope)"
+                    "INSERT OR IGNORE INTO documents(message_id, seq, idempotency_key, document_type,"
+                    " envelope)"
                     " VALUES (?,?,?,?,?)",
                     (message_id, seq, doc.idempotency_key, doc.document_type, doc.envelope_json),
                 )
@@ -615,7 +627,9 @@ class Journal:
         """Record an operational event (auth failure, listener change) for status."""
 
         def op(c: sqlite3.Connection) -> None:
-            c.execute("INSERT INTO events(kind, at, detail) VALUES (?,?,?)", (kind, time.time(), json.dumps(detail)))
+            c.execute(
+                "INSERT INTO events(kind, at, detail) VALUES (?,?,?)", (kind, time.time(), json.dumps(detail))
+            )
 
         await self._run(op)
 
@@ -655,7 +669,8 @@ class Journal:
                 )
             else:
                 c.execute(
-                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_at = ?, updated_at = ?"
+                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_at = ?,"
+                    " updated_at = ?"
                     " WHERE id = ?",
                     (error, retry_at, now, delivery_id),
                 )
@@ -694,7 +709,9 @@ class Journal:
                 )
                 self._move(c, message_id, MessageState.QUEUED, "replayed by operator", now)
                 return "redeliver"
-            raise ValueError(f"message {message_id} is {state.value}; only rejected or dead messages can be replayed")
+            raise ValueError(
+                f"message {message_id} is {state.value}; only rejected or dead messages can be replayed"
+            )
 
         return await self._run(op)
 
@@ -810,8 +827,9 @@ class Journal:
 
         return await self.read(query)
 
-    async def find_interchange(self, partner: str, standard: str, sender: str, control: str,
-                               since: float) -> int | None:
+    async def find_interchange(
+        self, partner: str, standard: str, sender: str, control: str, since: float
+    ) -> int | None:
         """An earlier message carrying the same interchange, within the window."""
 
         def query(c: sqlite3.Connection) -> int | None:
@@ -849,14 +867,16 @@ class Journal:
                     str(r[0]) for r in c.execute(f"SELECT sha256 FROM messages WHERE id IN ({marks})", chunk)
                 )
                 c.execute(
-                    f"DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN ({marks}))",
+                    "DELETE FROM attempts WHERE delivery_id IN"
+                    f" (SELECT id FROM deliveries WHERE message_id IN ({marks}))",
                     chunk,
                 )
                 for table in ("deliveries", "documents", "history", "replies", "interchanges"):
                     c.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
                 c.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
             orphans = [
-                sha for sha in shas
+                sha
+                for sha in shas
                 if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
             ]
             return len(ids), orphans
@@ -873,7 +893,8 @@ def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
 
 def _bump_counter(c: sqlite3.Connection, partner: str, direction: str, kind: str) -> int:
     row = c.execute(
-        "SELECT value FROM counters WHERE partner = ? AND direction = ? AND kind = ?", (partner, direction, kind)
+        "SELECT value FROM counters WHERE partner = ? AND direction = ? AND kind = ?",
+        (partner, direction, kind),
     ).fetchone()
     value = 1 if row is None else int(row[0]) % _COUNTER_MAX + 1
     c.execute("INSERT OR REPLACE INTO counters VALUES (?,?,?,?)", (partner, direction, kind, value))
@@ -900,16 +921,23 @@ def _settle_message(c: sqlite3.Connection, message_id: int, now: float) -> None:
         return
     if counts.get(DeliveryState.DEAD.value):
         err = c.execute(
-            "SELECT sink, last_error FROM deliveries WHERE message_id = ? AND state = 'dead' LIMIT 1", (message_id,)
+            "SELECT sink, last_error FROM deliveries WHERE message_id = ? AND state = 'dead' LIMIT 1",
+            (message_id,),
         ).fetchone()
         reason = f"delivery to {err[0]} gave up: {err[1]}"
-        c.execute("UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
-                  (MessageState.DEAD.value, reason, now, message_id))
+        c.execute(
+            "UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+            (MessageState.DEAD.value, reason, now, message_id),
+        )
         c.execute("INSERT INTO history VALUES (?,?,?,?)", (message_id, now, MessageState.DEAD.value, reason))
     else:
-        c.execute("UPDATE messages SET state = ?, reason = NULL, updated_at = ? WHERE id = ?",
-                  (MessageState.DELIVERED.value, now, message_id))
-        c.execute("INSERT INTO history VALUES (?,?,?,?)", (message_id, now, MessageState.DELIVERED.value, None))
+        c.execute(
+            "UPDATE messages SET state = ?, reason = NULL, updated_at = ? WHERE id = ?",
+            (MessageState.DELIVERED.value, now, message_id),
+        )
+        c.execute(
+            "INSERT INTO history VALUES (?,?,?,?)", (message_id, now, MessageState.DELIVERED.value, None)
+        )
 
 
 __all__ = [

@@ -24,7 +24,7 @@ def sd_notify(state: str) -> bool:
             sock.connect(addr)
             sock.sendall(state.encode())
     except OSError as exc:
-        log.warning("sd_notify(%s) failed: %s", state.split("\n")[0], exc)
+        log.warning("sd_notify(%s) failed: %s", state.split("\n", maxsplit=1)[0], exc)
         return False
     return True
 

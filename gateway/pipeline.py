@@ -63,7 +63,9 @@ class ProfileLike(Protocol):
     @property
     def duplicate_window_days(self) -> int: ...
 
-    def translator_options(self, *, now: _dt.datetime, control_numbers: ControlNumbers) -> TranslatorOptions: ...
+    def translator_options(
+        self, *, now: _dt.datetime, control_numbers: ControlNumbers
+    ) -> TranslatorOptions: ...
 
 
 class RegistryLike(Protocol):
@@ -234,18 +236,22 @@ class Pipeline:
         except TranslationError as exc:
             await self._reject(message_id, f"translation failed: {exc}", partner=partner)
             return
-        except Exception as exc:  # noqa: BLE001 - a translator bug must not lose or wedge the message
+        except Exception as exc:
             log.exception("translator crashed on message %s", message_id, extra={"message_id": message_id})
             self.stats.errors += 1
             await self._reject(
-                message_id, f"internal error in the translator ({type(exc).__name__}: {exc}); "
-                "please report it; replay after upgrading", partner=partner)
+                message_id,
+                f"internal error in the translator ({type(exc).__name__}: {exc}); "
+                "please report it; replay after upgrading",
+                partner=partner,
+            )
             return
         ack_pairs = [(f"ack-{i}-{a.kind}", a.payload) for i, a in enumerate(translation.acks)]
         if translation.rejected or (not translation.documents and translation.errors):
             reason = translation.reason or "rejected by the translator"
-            await self._reject(message_id, reason, partner=partner, standard=translation.standard,
-                               replies=dict(ack_pairs))
+            await self._reject(
+                message_id, reason, partner=partner, standard=translation.standard, replies=dict(ack_pairs)
+            )
             await self._send_acks(partner, message_id, ack_pairs)
             return
         duplicate = await self._duplicate(profile, partner, translation, now)
@@ -256,23 +262,31 @@ class Pipeline:
                 await self._reject(
                     message_id,
                     f"duplicate interchange {verb}: already received in message {earlier}",
-                    partner=partner, standard=translation.standard)
+                    partner=partner,
+                    standard=translation.standard,
+                )
                 return
         sinks = list(profile.sinks) if profile is not None and profile.sinks else list(self.default_sinks)
         unknown = [n for n in sinks if self.known_sinks is not None and n not in self.known_sinks]
         if unknown:
-            await self._reject(message_id, f"partner {partner} routes to sink(s) {', '.join(unknown)}, which are "
-                               "not configured; fix the profile's routing or the config, then replay",
-                               partner=partner, standard=translation.standard)
+            await self._reject(
+                message_id,
+                f"partner {partner} routes to sink(s) {', '.join(unknown)}, which are "
+                "not configured; fix the profile's routing or the config, then replay",
+                partner=partner,
+                standard=translation.standard,
+            )
             return
         if not sinks and translation.documents:
-            await self._reject(message_id, f"no sink is configured for partner {partner}; "
-                               "set [gateway] default_sinks or the profile's sinks", partner=partner)
+            await self._reject(
+                message_id,
+                f"no sink is configured for partner {partner}; "
+                "set [gateway] default_sinks or the profile's sinks",
+                partner=partner,
+            )
             return
         received_at = _dt.datetime.fromtimestamp(float(row["received_at"]), tz=_dt.UTC)
-        records = [
-            self._record(doc, partner, message_id, row, received_at) for doc in translation.documents
-        ]
+        records = [self._record(doc, partner, message_id, row, received_at) for doc in translation.documents]
         if duplicate is not None and duplicate[0] == "suppress":
             records = []
         warnings = [w for doc in translation.documents for w in doc.warnings]
@@ -293,8 +307,11 @@ class Pipeline:
             per_doc = len(sinks)
             self._on_queued([(d, sinks[i % per_doc]) for i, d in enumerate(delivery_ids)])
         await self._send_acks(partner, message_id, ack_pairs)
-        log.info("translated into %d document(s)", len(records),
-                 extra={"message_id": message_id, "partner": partner})
+        log.info(
+            "translated into %d document(s)",
+            len(records),
+            extra={"message_id": message_id, "partner": partner},
+        )
 
     async def _run_translation(self, profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
         if self._executor is None:
@@ -308,7 +325,9 @@ class Pipeline:
             log.error("translation worker pool broke; translating on a thread instead")
             return await asyncio.to_thread(self._translate, profile, data, options)
 
-    def _identify(self, registry: RegistryLike | None, hint: str | None, data: bytes) -> tuple[Any, str | None]:
+    def _identify(
+        self, registry: RegistryLike | None, hint: str | None, data: bytes
+    ) -> tuple[Any, str | None]:
         if registry is None:
             # No profiles loaded: the inbox name is the partner (foundation mode).
             return (None, None) if hint else (None, "unknown partner: no partner profiles are loaded")
@@ -325,8 +344,10 @@ class Pipeline:
                 return profile, None
             q = f"{ids.sender_qualifier}:" if ids.sender_qualifier else ""
             rq = f"{ids.receiver_qualifier}:" if ids.receiver_qualifier else ""
-            return None, (f"unknown partner: no profile has {ids.standard.upper()} sender {q}{ids.sender_id} "
-                          f"(receiver {rq}{ids.receiver_id})" + (f", inbox {hint}" if hint else ""))
+            return None, (
+                f"unknown partner: no profile has {ids.standard.upper()} sender {q}{ids.sender_id} "
+                f"(receiver {rq}{ids.receiver_id})" + (f", inbox {hint}" if hint else "")
+            )
         if hint:
             return None, f"unknown partner: no profile for inbox/account {hint!r}"
         return None, "unknown partner: the file has no envelope IDs and came from no known account"
@@ -342,21 +363,24 @@ class Pipeline:
             return opts
         return TranslatorOptions(now=stamp, control_numbers=control)
 
-    async def _duplicate(self, profile: Any, partner: str, translation: Translation,
-                         now: float) -> tuple[str, int] | None:
+    async def _duplicate(
+        self, profile: Any, partner: str, translation: Translation, now: float
+    ) -> tuple[str, int] | None:
         policy = getattr(profile, "duplicate_policy", "reject") if profile is not None else "reject"
         if policy == "accept":
             return None
         window = float(getattr(profile, "duplicate_window_days", 30)) * 86400
         for sender, control in _interchanges(translation):
-            earlier = await self.journal.find_interchange(partner, translation.standard, sender, control,
-                                                          now - window)
+            earlier = await self.journal.find_interchange(
+                partner, translation.standard, sender, control, now - window
+            )
             if earlier is not None:
                 return policy, earlier
         return None
 
-    def _record(self, doc: TranslatedDocument, partner: str, message_id: int, row: Any,
-                received_at: _dt.datetime) -> DocumentRecord:
+    def _record(
+        self, doc: TranslatedDocument, partner: str, message_id: int, row: Any, received_at: _dt.datetime
+    ) -> DocumentRecord:
         canonical = json.dumps(doc.document, sort_keys=True, separators=(",", ":"), default=str)
         key = idempotency_key(partner, doc, canonical)
         env = doc.envelope
@@ -392,8 +416,15 @@ class Pipeline:
             envelope_json=envelope.model_dump_json(by_alias=True),
         )
 
-    async def _reject(self, message_id: int, reason: str, *, partner: str | None,
-                      standard: str | None = None, replies: dict[str, bytes] | None = None) -> None:
+    async def _reject(
+        self,
+        message_id: int,
+        reason: str,
+        *,
+        partner: str | None,
+        standard: str | None = None,
+        replies: dict[str, bytes] | None = None,
+    ) -> None:
         self.stats.rejected += 1
         self.stats.last_error = reason
         await self.journal.reject(message_id, reason, partner=partner, standard=standard)

@@ -28,9 +28,15 @@ def partner_summary(conn: sqlite3.Connection, now: float | None = None) -> list[
         key = name or "(unidentified)"
         return partners.setdefault(
             key,
-            {"partner": key, "states": {s.value: 0 for s in MessageState}, "received_today": 0,
-             "oldest_undelivered_seconds": None, "last_error": None, "last_error_at": None,
-             "last_received_at": None},
+            {
+                "partner": key,
+                "states": {s.value: 0 for s in MessageState},
+                "received_today": 0,
+                "oldest_undelivered_seconds": None,
+                "last_error": None,
+                "last_error_at": None,
+                "last_received_at": None,
+            },
         )
 
     for r in conn.execute("SELECT partner, state, COUNT(*) FROM messages GROUP BY partner, state"):
@@ -50,7 +56,8 @@ def partner_summary(conn: sqlite3.Connection, now: float | None = None) -> list[
         entry(r[0])["oldest_undelivered_seconds"] = round(now - float(r[1]), 1)
     for r in conn.execute(
         "SELECT m.partner, m.reason, m.updated_at FROM messages m JOIN ("
-        " SELECT partner, MAX(updated_at) AS at FROM messages WHERE state IN ('rejected','dead') GROUP BY partner"
+        " SELECT partner, MAX(updated_at) AS at FROM messages WHERE state IN ('rejected','dead')"
+        " GROUP BY partner"
         ") last ON last.partner IS m.partner AND last.at = m.updated_at WHERE m.state IN ('rejected','dead')"
     ):
         e = entry(r[0])
@@ -71,8 +78,12 @@ def sink_backlog(conn: sqlite3.Connection, now: float | None = None) -> list[dic
     """Per sink: pending deliveries and the age of the oldest."""
     now = now or time.time()
     return [
-        {"sink": r[0], "pending": int(r[1]), "oldest_seconds": round(now - float(r[2]), 1),
-         "last_error": r[3]}
+        {
+            "sink": r[0],
+            "pending": int(r[1]),
+            "oldest_seconds": round(now - float(r[2]), 1),
+            "last_error": r[3],
+        }
         for r in conn.execute(
             "SELECT sink, COUNT(*), MIN(created_at), MAX(last_error) FROM deliveries WHERE state = 'pending'"
             " GROUP BY sink ORDER BY sink"
@@ -80,11 +91,18 @@ def sink_backlog(conn: sqlite3.Connection, now: float | None = None) -> list[dic
     ]
 
 
-def list_messages(conn: sqlite3.Connection, *, states: tuple[str, ...] | None = None,
-                  partner: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_messages(
+    conn: sqlite3.Connection,
+    *,
+    states: tuple[str, ...] | None = None,
+    partner: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
     """The newest messages, optionally filtered."""
-    sql = ("SELECT id, partner, transport, file_name, size, state, reason, standard, received_at, updated_at"
-           " FROM messages")
+    sql = (
+        "SELECT id, partner, transport, file_name, size, state, reason, standard, received_at, updated_at"
+        " FROM messages"
+    )
     where: list[str] = []
     args: list[Any] = []
     if states:
@@ -108,19 +126,30 @@ def message_detail(conn: sqlite3.Connection, message_id: int) -> dict[str, Any] 
     out = dict(row)
     out["meta"] = json.loads(out.get("meta") or "{}")
     out["documents"] = [
-        {"id": r["id"], "seq": r["seq"], "document_type": r["document_type"],
-         "idempotency_key": r["idempotency_key"]}
-        for r in conn.execute("SELECT id, seq, document_type, idempotency_key FROM documents WHERE message_id = ?"
-                              " ORDER BY seq", (message_id,))
+        {
+            "id": r["id"],
+            "seq": r["seq"],
+            "document_type": r["document_type"],
+            "idempotency_key": r["idempotency_key"],
+        }
+        for r in conn.execute(
+            "SELECT id, seq, document_type, idempotency_key FROM documents WHERE message_id = ? ORDER BY seq",
+            (message_id,),
+        )
     ]
     out["deliveries"] = [
-        dict(r) for r in conn.execute(
+        dict(r)
+        for r in conn.execute(
             "SELECT id, document_id, sink, state, attempts, next_at, last_error, updated_at FROM deliveries"
-            " WHERE message_id = ? ORDER BY id", (message_id,))
+            " WHERE message_id = ? ORDER BY id",
+            (message_id,),
+        )
     ]
     out["replies"] = [
         {"kind": r[0], "bytes": r[1], "at": r[2]}
-        for r in conn.execute("SELECT kind, length(payload), at FROM replies WHERE message_id = ?", (message_id,))
+        for r in conn.execute(
+            "SELECT kind, length(payload), at FROM replies WHERE message_id = ?", (message_id,)
+        )
     ]
     return out
 
@@ -132,18 +161,22 @@ def message_trace(conn: sqlite3.Connection, message_id: int) -> dict[str, Any] |
         return None
     detail["history"] = [
         {"at": r[0], "state": r[1], "reason": r[2]}
-        for r in conn.execute("SELECT at, state, reason FROM history WHERE message_id = ? ORDER BY rowid",
-                              (message_id,))
+        for r in conn.execute(
+            "SELECT at, state, reason FROM history WHERE message_id = ? ORDER BY rowid", (message_id,)
+        )
     ]
     detail["canonical"] = [
         json.loads(r[0])
-        for r in conn.execute("SELECT envelope FROM documents WHERE message_id = ? ORDER BY seq", (message_id,))
+        for r in conn.execute(
+            "SELECT envelope FROM documents WHERE message_id = ? ORDER BY seq", (message_id,)
+        )
     ]
     for d in detail["deliveries"]:
         d["attempts_log"] = [
             {"at": r[0], "ok": bool(r[1]), "error": r[2]}
-            for r in conn.execute("SELECT at, ok, error FROM attempts WHERE delivery_id = ? ORDER BY rowid",
-                                  (d["id"],))
+            for r in conn.execute(
+                "SELECT at, ok, error FROM attempts WHERE delivery_id = ? ORDER BY rowid", (d["id"],)
+            )
         ]
     detail["ack_payloads"] = {
         r[0]: bytes(r[1]).decode("latin-1")
@@ -154,8 +187,10 @@ def message_trace(conn: sqlite3.Connection, message_id: int) -> dict[str, Any] |
 
 def recent_events(conn: sqlite3.Connection, since: float) -> dict[str, int]:
     """Counts of operational events (auth failures...) since a time."""
-    return {str(r[0]): int(r[1]) for r in conn.execute(
-        "SELECT kind, COUNT(*) FROM events WHERE at >= ? GROUP BY kind", (since,))}
+    return {
+        str(r[0]): int(r[1])
+        for r in conn.execute("SELECT kind, COUNT(*) FROM events WHERE at >= ? GROUP BY kind", (since,))
+    }
 
 
 __all__ = [

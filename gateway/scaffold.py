@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from importlib import resources
 from pathlib import Path
 
@@ -118,8 +117,9 @@ def _dev_routing(profile: bytes) -> bytes:
     out = []
     for line in profile.decode("utf-8").splitlines(keepends=True):
         if line.lstrip().startswith("sinks") and "=" in line:
-            line = "# dev setup uses [gateway] default_sinks instead:  " + line.lstrip()
-        out.append(line)
+            out.append("# dev setup uses [gateway] default_sinks instead:  " + line.lstrip())
+        else:
+            out.append(line)
     return "".join(out).encode("utf-8")
 
 

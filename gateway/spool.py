@@ -66,7 +66,7 @@ class Spool:
         unique: dict[str, bytes] = dict(todo)
         folders: set[Path] = set()
         temps: list[tuple[Path, Path]] = []
-        for sha, data in unique.items():
+        for sha in unique:
             final = self.path(sha)
             final.parent.mkdir(exist_ok=True)
             tmp = final.parent / f"{_TMP_PREFIX}{sha}-{os.getpid()}"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from translators import RemoteSyntaxError, TranslationError, Translation, TranslatorOptions, translate
+from translators import RemoteSyntaxError, Translation, TranslationError, TranslatorOptions, translate
 
 from .config import default_config_path, load_config
 from .errors import ConfigError
@@ -38,7 +38,12 @@ def translation_json(translation: Translation) -> dict[str, Any]:
             for d in translation.documents
         ],
         "acks": [
-            {"kind": a.kind, "accepted": a.accepted, "answers": a.answers, "payload": a.payload.decode("latin-1")}
+            {
+                "kind": a.kind,
+                "accepted": a.accepted,
+                "answers": a.answers,
+                "payload": a.payload.decode("latin-1"),
+            }
             for a in translation.acks
         ],
         "errors": [
@@ -74,7 +79,6 @@ def translate_file(args: argparse.Namespace) -> int:
     try:
         if profile is not None:
             import partners
-
             from translators import ControlNumbers
 
             options = profile.translator_options(now=now, control_numbers=ControlNumbers())

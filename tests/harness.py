@@ -34,13 +34,19 @@ def make_850(icn: int, po: str, *, sender: str = "ACMESENDER", lines: int = 3, s
         body.append(f"PID*F****ITEM {i}")
     body.append(f"CTT*{lines}")
     body.append(f"SE*{len(body) + 1}*{icn % 10000:04d}")
-    segs = [isa, f"GS*PO*{sender.strip()}*OURWAREHOUSE*20261129*1015*{icn}*X*004010", *body,
-            f"GE*1*{icn}", f"IEA*1*{icn:09d}"]
+    segs = [
+        isa,
+        f"GS*PO*{sender.strip()}*OURWAREHOUSE*20261129*1015*{icn}*X*004010",
+        *body,
+        f"GE*1*{icn}",
+        f"IEA*1*{icn:09d}",
+    ]
     return (seg.join(segs) + seg).encode()
 
 
-def write_config(root: Path, *, extra_gateway: str = "", extra: str = "", min_free_mb: int = 1,
-                 directory_extra: str = "") -> Path:
+def write_config(
+    root: Path, *, extra_gateway: str = "", extra: str = "", min_free_mb: int = 1, directory_extra: str = ""
+) -> Path:
     """A dev-like config in ``root`` with one partner ``acme`` and a directory sink."""
     (root / "partners.d").mkdir(parents=True, exist_ok=True)
     (root / "partners.d" / "acme.toml").write_text(
@@ -98,12 +104,17 @@ class GatewayProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "run", "--config", str(self.config)],
-                stdout=log, stderr=log, env=env, cwd=self.root,
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=self.root,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"gateway exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
             try:
                 if self.control({"command": "status"}).get("ready"):
                     return

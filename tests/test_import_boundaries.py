@@ -57,7 +57,13 @@ def test_only_the_daemon_imports_agent() -> None:
 
 
 def test_agent_never_imports_an_edi_reader() -> None:
-    allowed_gateway = ("gateway.journal", "gateway.errors", "gateway.states", "gateway.spool", "gateway.resources")
+    allowed_gateway = (
+        "gateway.journal",
+        "gateway.errors",
+        "gateway.states",
+        "gateway.spool",
+        "gateway.resources",
+    )
     for path in _modules("agent"):
         for mod in _imports(path):
             top = mod.split(".")[0]

@@ -102,7 +102,11 @@ def peek_ids(data: bytes) -> EnvelopeIds | None:
         s = fields[2].split(comp)
         r = fields[3].split(comp)
         return EnvelopeIds(
-            "edifact", s[1] if len(s) > 1 and s[1] else None, s[0], r[1] if len(r) > 1 and r[1] else None, r[0]
+            "edifact",
+            s[1] if len(s) > 1 and s[1] else None,
+            s[0],
+            r[1] if len(r) > 1 and r[1] else None,
+            r[0],
         )
     return None
 

@@ -65,7 +65,11 @@ class DirectorySink:
         await asyncio.to_thread(self._write, delivery)
 
     def _write(self, delivery: Delivery) -> None:
-        folder = self.config.path / _UNSAFE.sub("_", delivery.partner) if self.config.per_partner else self.config.path
+        folder = (
+            self.config.path / _UNSAFE.sub("_", delivery.partner)
+            if self.config.per_partner
+            else self.config.path
+        )
         target = folder / file_name_for(delivery.idempotency_key, delivery.document_type)
         try:
             folder.mkdir(parents=True, exist_ok=True)

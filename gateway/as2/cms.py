@@ -15,14 +15,15 @@ exception escaping is a bug.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
@@ -38,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.algorithms import AES
 
 from gateway.as2.errors import (
     As2AuthenticationFailed,
+    As2Error,
     As2DecryptionFailed,
     As2IntegrityCheckFailed,
     As2MalformedMessage,
@@ -69,6 +71,28 @@ _GCM_OIDS = {
 }
 _DER = serialization.Encoding.DER
 _ZLIB_OID = "1.2.840.113549.1.9.16.3.8"  # RFC 3274 §2 id-alg-zlibCompress
+
+
+#: what asn1crypto and the codecs raise on damaged input (never our own errors: those are GatewayErrors)
+_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, UnicodeError)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(error: type[As2Error], what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Turn parse errors of damaged input into ``error`` at a public boundary (h11's strategy)."""
+
+    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def inner(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return fn(*args, **kwargs)
+            except _PARSE_ERRORS as exc:
+                raise error(f"the {what} is damaged: {exc}") from exc
+
+        return inner
+
+    return wrap
 
 
 class _GcmParameters(core.Sequence):  # type: ignore[misc]
@@ -122,6 +146,7 @@ def digest(name: str, data: bytes) -> bytes:
     return hashlib.new(hash_name(name), data).digest()
 
 
+@_guarded(As2MalformedMessage, "CMS structure")
 def content_type_of(der: bytes) -> str:
     """The CMS content type of a ContentInfo (``signed_data``, ``enveloped_data``...).
 
@@ -278,6 +303,7 @@ def _verify_raw(
         raise As2Unsupported(f"signer key type {type(key).__name__} is not supported")
 
 
+@_guarded(As2MalformedMessage, "CMS signed-data")
 def verify(
     der: bytes, candidates: Sequence[bytes] | None, certificates: Sequence[x509.Certificate], *, now: datetime
 ) -> Verified:
@@ -493,6 +519,7 @@ def _unwrap_key(ktri: cms.KeyTransRecipientInfo, key: PrivateKey) -> bytes:
     raise As2Unsupported(f"key transport {alg['algorithm'].native} is not supported")
 
 
+@_guarded(As2DecryptionFailed, "CMS enveloped-data")
 def decrypt(der: bytes, keys: Sequence[KeyPair]) -> bytes:
     """Open an EnvelopedData (AES-CBC, 3DES) or AuthEnvelopedData (AES-GCM, RFC 5083/5084).
 
@@ -585,6 +612,7 @@ def compress(content: bytes) -> bytes:
     return bytes(cms.ContentInfo({"content_type": "compressed_data", "content": data}).dump())
 
 
+@_guarded(As2MalformedMessage, "CMS compressed-data")
 def decompress(der: bytes, *, max_size: int) -> bytes:
     """Inflate a CompressedData, refusing to produce more than ``max_size`` bytes.
 

@@ -300,6 +300,23 @@ def open_message(
     """
     if envelope.mdn is not None and envelope.mdn.unsupported:
         raise As2Unsupported(envelope.mdn.unsupported)
+    try:
+        return _open(envelope, headers, body, partner=partner, identity=identity, now=now, max_size=max_size)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, UnicodeError) as exc:
+        # Invariant (h11 fuzz style): damaged input yields an As2Error, never a stray exception.
+        raise As2MalformedMessage(f"the message structure is damaged: {exc}") from exc
+
+
+def _open(
+    envelope: As2Envelope,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    *,
+    partner: As2Partner,
+    identity: As2Identity,
+    now: datetime,
+    max_size: int,
+) -> InboundMessage:
     entity = entity_from_http(headers, body)
     signed_content: bytes | None = None
     signer: x509.Certificate | None = None

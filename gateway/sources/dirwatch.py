@@ -21,6 +21,7 @@ inode, mtime, size) and does not create a second message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import logging
 import os
@@ -121,18 +122,19 @@ class DirectorySource:
     def status(self) -> dict[str, Any]:
         """Figures for ``edigate status``."""
         now = self._clock()
-        waiting = [
-            {"file": str(p), "waiting_seconds": round(now - s.since, 1), "reason": s.waiting}
-            for p, s in self._seen.items()
-            if s.waiting
-        ]
+        waiting = sorted(
+            ((now - s.since, p, s.waiting) for p, s in self._seen.items() if s.waiting), reverse=True
+        )[:20]
         return {
             "name": self.name,
             "kind": "directory",
             "listening": str(self.config.path),
             "taken": self.taken,
             "refused": self.refused,
-            "waiting": sorted(waiting, key=lambda w: -float(w["waiting_seconds"]))[:20],
+            "waiting": [
+                {"file": str(p), "waiting_seconds": round(age, 1), "reason": reason}
+                for age, p, reason in waiting
+            ],
             "last_error": self.last_error,
             "last_intake": self.last_intake,
         }
@@ -170,10 +172,8 @@ class DirectorySource:
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=self.config.poll_seconds)
-                except TimeoutError:
-                    pass
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
@@ -185,7 +185,11 @@ class DirectorySource:
         present: set[Path] = set()
         cfg = self.config
         try:
-            inboxes = [e for e in os.scandir(cfg.path) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+            inboxes = [
+                e
+                for e in os.scandir(cfg.path)
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+            ]
         except OSError as exc:
             self.last_error = f"cannot list {cfg.path}: {exc.strerror}"
             return ready
@@ -197,7 +201,9 @@ class DirectorySource:
                 continue
             names = {e.name for e in entries}
             for entry in entries:
-                if not entry.is_file(follow_symlinks=False) or is_temporary_name(entry.name, cfg.marker_suffix):
+                if not entry.is_file(follow_symlinks=False) or is_temporary_name(
+                    entry.name, cfg.marker_suffix
+                ):
                     continue
                 path = Path(entry.path)
                 present.add(path)
@@ -254,7 +260,9 @@ class DirectorySource:
                     quiet = outcome == "quiet period"
                     seen.waiting = None if quiet else outcome
                     # Do not re-read a waiting file on every poll.
-                    seen.next_check = (seen.since + self.config.quiet_seconds) if quiet else self._clock() + 1.0
+                    seen.next_check = (
+                        (seen.since + self.config.quiet_seconds) if quiet else self._clock() + 1.0
+                    )
                 return
             data, st = outcome
             inbox = path.parent.name

@@ -322,10 +322,15 @@ class PartnerFileSystem(asyncssh.SFTPServer):
             raise SFTPFailure("upload refused: the file is empty")
         self._state.committing += 1
         try:
-            await self._state.commit(name, data, virtual)
+            await self._state.commit(printable(name), data, printable(virtual))
         except GatewayError as exc:
             log.error("sftp %s: upload %s not accepted: %s", self._state.account, virtual, exc)
             raise _failure_for(exc) from exc
+        except Exception as exc:
+            # A bug, not the partner's fault: say so in the log with the
+            # traceback, and tell the partner the file was not taken.
+            log.exception("sftp %s: upload %s failed unexpectedly", self._state.account, virtual)
+            raise SFTPFailure("gateway internal error; file NOT accepted, please retry later") from exc
         finally:
             self._state.committing -= 1
             self._state.on_idle_change()

@@ -301,6 +301,10 @@ class MailHandler:
             except GatewayError as exc:
                 log.error("smtp: mail from %s not stored: %s", sender, exc)
                 return "451 4.3.0 Gateway could not store the message; please retry later"
+            except Exception:
+                # A bug, not the sender's fault: log the traceback, let the MTA retry.
+                log.exception("smtp: mail from %s failed unexpectedly", sender)
+                return "451 4.3.0 Gateway internal error; please retry later"
             ids.append(result.message_id)
         log.info("smtp: journaled %d EDI file(s) from %s (%s) as %s", len(ids), sender, partner, ids)
         await source.event("upload", {"transport": "smtp", "partner": partner, "messages": ids})

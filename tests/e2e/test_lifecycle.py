@@ -14,7 +14,9 @@ from tests.harness import GatewayProcess, inbox_files, make_850, sink_envelopes,
 
 
 def edigate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 def test_sigterm_during_a_burst_loses_nothing(tmp_path: Path) -> None:
@@ -61,10 +63,11 @@ def test_unknown_partner_and_format_are_rejected_and_replayable(tmp_path: Path) 
         assert "unknown partner" in partners["stranger"]["last_error"]
         # the admin adds the partner's profile; the reload picks it up; replay delivers
         (tmp_path / "partners.d" / "stranger.toml").write_text(
-            'id = "stranger"\nname = "New partner"\n[identities]\ninbox = "stranger"\n', encoding="utf-8")
+            'id = "stranger"\nname = "New partner"\n[identities]\ninbox = "stranger"\n', encoding="utf-8"
+        )
         gw.signal(signal.SIGHUP)
         time.sleep(1.0)
-        mid = [d["id"] for d in dead if d["file_name"] == "po.edi"][0]
+        mid = next(d["id"] for d in dead if d["file_name"] == "po.edi")
         r = edigate("dead", "replay", str(mid), "--config", str(cfg))
         assert r.returncode == 0, r.stdout + r.stderr
         deadline = time.monotonic() + 30
@@ -73,7 +76,13 @@ def test_unknown_partner_and_format_are_rejected_and_replayable(tmp_path: Path) 
         assert gw.states() == {"delivered": 1, "rejected": 1}
         trace = json.loads(edigate("messages", "trace", str(mid), "--config", str(cfg), "--json").stdout)
         assert [h["state"] for h in trace["history"]] == [
-            "received", "rejected", "received", "translated", "queued", "delivered"]
+            "received",
+            "rejected",
+            "received",
+            "translated",
+            "queued",
+            "delivered",
+        ]
         assert trace["canonical"][0]["partner"] == "stranger"
         assert trace["raw"].startswith("ISA")
         assert trace["deliveries"][0]["attempts_log"][0]["ok"] is True

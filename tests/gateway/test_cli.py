@@ -11,8 +11,14 @@ from tests.harness import CORPUS, make_850, write_config
 
 
 def edigate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_init_creates_a_valid_setup_and_is_idempotent(tmp_path: Path) -> None:

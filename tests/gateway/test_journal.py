@@ -35,9 +35,16 @@ def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
         assert j.ops_committed == 300
         assert j.commits < 300, "group commit did not group anything"
         for i in (0, 150, 299):
-            assert j.spool.read(j.read_sync(
-                lambda c, i=i: c.execute("SELECT sha256 FROM messages WHERE id = ?", (i + 1,)).fetchone()[0]
-            )) == b"m%d" % i
+            assert (
+                j.spool.read(
+                    j.read_sync(
+                        lambda c, i=i: c.execute(
+                            "SELECT sha256 FROM messages WHERE id = ?", (i + 1,)
+                        ).fetchone()[0]
+                    )
+                )
+                == b"m%d" % i
+            )
     finally:
         j.close()
 
@@ -87,12 +94,17 @@ def test_translation_delivery_and_replay_history(tmp_path: Path) -> None:
             await j.replay(mid)
         # the same document key in a second message is not queued again
         r2 = await j.append(Intake(transport="t", data=b"abcd", partner="p"))
-        again = await j.store_translation(int(r2.message_id), partner="p", standard="x12", documents=docs,
-                                          sinks=["a"])
+        again = await j.store_translation(
+            int(r2.message_id), partner="p", standard="x12", documents=docs, sinks=["a"]
+        )
         assert again == []
         assert (await j.message_row(int(r2.message_id)))["state"] == "delivered"
-        history = j.read_sync(lambda c: [r[0] for r in c.execute(
-            "SELECT state FROM history WHERE message_id = ? ORDER BY rowid", (mid,))])
+        history = j.read_sync(
+            lambda c: [
+                r[0]
+                for r in c.execute("SELECT state FROM history WHERE message_id = ? ORDER BY rowid", (mid,))
+            ]
+        )
         assert history == ["received", "translated", "queued", "dead", "queued", "delivered"]
         with pytest.raises(UnknownMessageError):
             await j.replay(9999)
@@ -131,8 +143,9 @@ asyncio.run(main())
 def test_control_numbers_never_repeat_across_sigkill(tmp_path: Path) -> None:
     seen: list[int] = []
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", _COUNTER_CHILD, str(tmp_path / "state")],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _COUNTER_CHILD, str(tmp_path / "state")], stdout=subprocess.PIPE, text=True
+        )
         assert proc.stdout is not None
         got = []
         deadline = time.monotonic() + 20

@@ -8,7 +8,6 @@ journaled byte-identical, exactly once, and no incomplete one at all.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
 import signal
@@ -69,7 +68,9 @@ def _need(binary: str) -> str:
     return path
 
 
-async def _run_source(cfg: DirectorySourceConfig, journal: Journal, work: "asyncio.Future[None]") -> DirectorySource:
+async def _run_source(
+    cfg: DirectorySourceConfig, journal: Journal, work: asyncio.Future[None]
+) -> DirectorySource:
     source = DirectorySource(cfg)
     ready = asyncio.Event()
     task = asyncio.create_task(source.run(journal, ready))
@@ -97,7 +98,9 @@ def test_writer_modes_never_journal_a_partial_file(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
-    cfg = DirectorySourceConfig(path=root, archive=tmp_path / "archive", settle_seconds=0.3, quiet_seconds=1.5)
+    cfg = DirectorySourceConfig(
+        path=root, archive=tmp_path / "archive", settle_seconds=0.3, quiet_seconds=1.5
+    )
     complete: dict[str, bytes] = {}
     incomplete: dict[str, bytes] = {}
 
@@ -109,35 +112,58 @@ def test_writer_modes_never_journal_a_partial_file(tmp_path: Path) -> None:
             n += 1
             return _big_850(n)
 
-        d = payload(); _slow_inplace(inbox / "slow.edi", d); complete["slow.edi"] = d
-        d = payload(); _blockwise_reopen(inbox / "blocks.edi", d); complete["blocks.edi"] = d
-        d = payload(); _temp_rename(inbox / "hidden.edi", d, ".hidden.edi.tmp"); complete["hidden.edi"] = d
-        d = payload(); _temp_rename(inbox / "part.edi", d, "part.edi.part"); complete["part.edi"] = d
-        d = payload(); (src / "cp.edi").write_bytes(d)
-        subprocess.run(["cp", str(src / "cp.edi"), str(inbox / "cp.edi")], check=True); complete["cp.edi"] = d
-        d = payload(); (src / "rs.edi").write_bytes(d)
-        subprocess.run([rsync, str(src / "rs.edi"), str(inbox) + "/"], check=True); complete["rs.edi"] = d
-        d = payload(); (src / "inplace.edi").write_bytes(d)
-        subprocess.run([rsync, "--inplace", "--bwlimit=40", str(src / "inplace.edi"), str(inbox) + "/"],
-                       check=True)
+        d = payload()
+        _slow_inplace(inbox / "slow.edi", d)
+        complete["slow.edi"] = d
+        d = payload()
+        _blockwise_reopen(inbox / "blocks.edi", d)
+        complete["blocks.edi"] = d
+        d = payload()
+        _temp_rename(inbox / "hidden.edi", d, ".hidden.edi.tmp")
+        complete["hidden.edi"] = d
+        d = payload()
+        _temp_rename(inbox / "part.edi", d, "part.edi.part")
+        complete["part.edi"] = d
+        d = payload()
+        (src / "cp.edi").write_bytes(d)
+        subprocess.run(["cp", str(src / "cp.edi"), str(inbox / "cp.edi")], check=True)
+        complete["cp.edi"] = d
+        d = payload()
+        (src / "rs.edi").write_bytes(d)
+        subprocess.run([rsync, str(src / "rs.edi"), str(inbox) + "/"], check=True)
+        complete["rs.edi"] = d
+        d = payload()
+        (src / "inplace.edi").write_bytes(d)
+        subprocess.run(
+            [rsync, "--inplace", "--bwlimit=40", str(src / "inplace.edi"), str(inbox) + "/"], check=True
+        )
         complete["inplace.edi"] = d
         # rsync --partial interrupted: renames a truncated file to the final name.
-        d = payload(); (src / "partial.edi").write_bytes(d * 50)
-        p = subprocess.Popen([rsync, "--partial", "--bwlimit=100", str(src / "partial.edi"), str(inbox) + "/"],
-                             stderr=subprocess.DEVNULL)
+        d = payload()
+        (src / "partial.edi").write_bytes(d * 50)
+        p = subprocess.Popen(
+            [rsync, "--partial", "--bwlimit=100", str(src / "partial.edi"), str(inbox) + "/"],
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(2.5)
         p.send_signal(signal.SIGTERM)
         p.wait(10)
         part = inbox / "partial.edi"
         if part.exists():
             incomplete["partial.edi"] = part.read_bytes()
-        d = payload(); _dies_halfway(inbox / "died.edi", d); incomplete["died.edi"] = d[: len(d) // 2]
-        d = payload(); _truncate_rewrite(inbox / "rewrite.edi", d); complete["rewrite.edi"] = d
+        d = payload()
+        _dies_halfway(inbox / "died.edi", d)
+        incomplete["died.edi"] = d[: len(d) // 2]
+        d = payload()
+        _truncate_rewrite(inbox / "rewrite.edi", d)
+        complete["rewrite.edi"] = d
         # marker-less flat file written with pauses shorter than the quiet period
         flat = b"".join(b"H,PO%05d,20261129\n" % i for i in range(2000))
         with (inbox / "orders.csv").open("wb") as fh:
             for i in range(0, len(flat), 8000):
-                fh.write(flat[i : i + 8000]); fh.flush(); time.sleep(0.3)
+                fh.write(flat[i : i + 8000])
+                fh.flush()
+                time.sleep(0.3)
         complete["orders.csv"] = flat
 
     async def main() -> DirectorySource:
@@ -207,8 +233,14 @@ def test_same_bytes_dropped_again_is_a_duplicate(tmp_path: Path) -> None:
 
     try:
         asyncio.run(main())
-        rows = journal.read_sync(lambda c: [dict(r) for r in c.execute(
-            "SELECT id, file_name, state, duplicate_of, reason FROM messages ORDER BY id")])
+        rows = journal.read_sync(
+            lambda c: [
+                dict(r)
+                for r in c.execute(
+                    "SELECT id, file_name, state, duplicate_of, reason FROM messages ORDER BY id"
+                )
+            ]
+        )
     finally:
         journal.close()
     assert [r["file_name"] for r in rows] == ["a.edi", "again.edi"]
@@ -246,8 +278,15 @@ def test_disk_floor_refuses_and_keeps_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "temporary"),
-    [("a.edi", False), (".a.edi", True), ("a.edi.part", True), ("a.tmp", True), ("a.edi~", True),
-     ("a.edi.ok", True), ("ORDERS.TXT", False)],
+    [
+        ("a.edi", False),
+        (".a.edi", True),
+        ("a.edi.part", True),
+        ("a.tmp", True),
+        ("a.edi~", True),
+        ("a.edi.ok", True),
+        ("ORDERS.TXT", False),
+    ],
 )
 def test_temporary_names(name: str, temporary: bool) -> None:
     assert is_temporary_name(name, ".ok") is temporary
@@ -257,7 +296,9 @@ def test_append_is_durable_before_return_and_ids_are_stable(tmp_path: Path) -> N
     async def main() -> None:
         journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
         r = await journal.append(Intake(transport="directory", data=b"x", partner="p", external_id="id-1"))
-        again = await journal.append(Intake(transport="directory", data=b"x", partner="p", external_id="id-1"))
+        again = await journal.append(
+            Intake(transport="directory", data=b"x", partner="p", external_id="id-1")
+        )
         journal.close()
         assert again.message_id == r.message_id and again.duplicate_of == r.message_id
         assert journal.spool.path(r.sha256).read_bytes() == b"x"

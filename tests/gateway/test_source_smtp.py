@@ -451,6 +451,7 @@ def test_extract_refuses_non_edi_with_what_it_found() -> None:
         (".hidden.edi", "hidden.edi"),
         ("a\x00b\r\n.edi", "ab.edi"),
         ("dir\\sub\\x.edi", "x.edi"),
+        ("caf\udce9.edi", "caf\ufffd.edi"),
     ],
 )
 def test_safe_file_name(raw: str | None, expected: str) -> None:

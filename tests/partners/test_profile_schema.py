@@ -194,3 +194,30 @@ def test_shapes_are_checked(tmp_path: Path, snippet: str, field: str) -> None:
     assert profile is None
     assert field in {e.field for e in errors}, [str(e) for e in errors]
     assert all(e.line is not None and e.line >= 3 for e in errors)
+
+
+def test_outbound_xml_layout_must_be_writable(tmp_path: Path) -> None:
+    text = """\
+id = "xml"
+name = "XML"
+
+[[documents]]
+type = "invoice"
+standard = "xml"
+direction = "outbound"
+layout = "inv"
+
+[layouts.inv]
+format = "xml"
+document_type = "invoice"
+root = "Invoices"
+document_xpath = "Invoice"
+fields = [{ path = "invoice_number", xpath = "string(Number)" }]
+"""
+    profile, errors = load_profile(_write(tmp_path, "xml.toml", text))
+    assert profile is None
+    assert [(e.field, e.line) for e in errors] == [("layouts.inv", 10)]
+    assert "cannot be written" in errors[0].reason
+    inbound = text.replace('direction = "outbound"', 'direction = "inbound"')
+    profile, errors = load_profile(_write(tmp_path, "xml.toml", inbound))
+    assert profile is not None and errors == []

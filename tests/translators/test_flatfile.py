@@ -389,3 +389,38 @@ def test_round_trip_property(orders: list[dict[str, Any]]) -> None:
     )
     csv_docs = [d.document for d in read_flat(render_flat(orders, csv_layout), csv_layout).documents]
     assert csv_docs == orders
+
+
+def test_example_legacy_wms_layouts_both_ways() -> None:
+    examples, errors = load_registry(Path(__file__).resolve().parents[2] / "partners" / "examples")
+    assert errors == []
+    wms = examples.get("legacy-wms")
+    assert wms is not None
+    shipments = (
+        b"ORDER;SHIPPED;CARRIER;LINE;ITEM;QTY;UOM\n"
+        b"SO-1;02.03.2026;UPSN;1;ITEM-A;5;EA\n"
+        b"SO-1;02.03.2026;UPSN;2;ITEM-B;1.5;KG\n"
+        b"SO-2;03.03.2026;DHL;1;ITEM-C;7;EA\n"
+    )
+    translation = translate_with_profile(wms, shipments, TranslatorOptions())
+    assert [d.document_type for d in translation.documents] == ["warehouse_shipping_advice"] * 2
+    first = translation.documents[0].document
+    assert first["shipment_date"] == "2026-03-02" and first["carriers"] == [{"scac": "UPSN"}]
+    assert [line["quantity"] for line in first["lines"]] == ["5", "1.5"]
+    (layout,) = wms.layouts_for("fixed", direction="outbound")
+    assert isinstance(layout, FixedLayout)
+    order = {
+        "depositor_order_number": "SO-1",
+        "dates": [{"qualifier": "10", "date": "2026-03-05"}],
+        "parties": [{"role": "ST", "name": "Store 12"}],
+        "lines": [{"line_number": "1", "product": {"vendor_part": "ITEM-A"}, "quantity": "5", "unit": "EA"}],
+    }
+    rendered = render_flat([order], layout)
+    lines = rendered.decode("latin-1").splitlines()
+    assert [len(line) for line in lines] == [80, 80]  # record_length pads every record
+    assert lines[1][27:39] == "000000005000"  # implied 3 decimals, zero-filled
+    (back,) = read_flat(rendered, layout).documents
+    assert back.document["lines"][0]["quantity"] == "5.000"
+    assert {k: v for k, v in back.document.items() if k != "lines"} == {
+        k: v for k, v in order.items() if k != "lines"
+    }

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass, field
 
 from ...errors import Location, RemoteSyntaxError, Scope
@@ -76,11 +75,12 @@ _COMPILED: dict[str, tuple[tuple[ElementDef, ...], tuple[int, ...], tuple[tuple[
 
 
 Finding = tuple[str, str, int]  # message, ack hint, element position
+Raw = tuple[str, str, str | None, int | None, int | None, Scope]  # message, hint, tag, position, element, scope
 #: Findings depend only on a segment's content (and the DT rule of its version), so they are
 #: memoised: partners repeat the same header and party segments in every set.  Bounded.
 _ELEMENT_CACHE: dict[tuple[Segment, bool], tuple[Finding, ...]] = {}
-_STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Any]]] = {}
-_CACHE_LIMIT = 65536
+_STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]] = {}
+_CACHE_LIMIT = 16384
 
 
 def _value_findings(tag: str, i: int, value: str, d: ElementDef, pre_4010: bool, out: list[Finding]) -> None:
@@ -168,11 +168,11 @@ def _element_findings(seg: Segment, pre_4010: bool) -> tuple[Finding, ...]:
 
 
 class _Checker:
-    __slots__ = ("errors", "pre_4010", "tx")
+    __slots__ = ("pre_4010", "raw", "tx")
 
     def __init__(self, tx: TransactionSet) -> None:
         self.tx = tx
-        self.errors: list[RemoteSyntaxError] = []
+        self.raw: list[Raw] = []
         self.pre_4010 = tx.version[:6] < "004010"
 
     def report(
@@ -183,11 +183,14 @@ class _Checker:
         tag: str | None,
         position: int | None,
         element: int | None = None,
-        component: int | None = None,
         scope: Scope = "segment",
     ) -> None:
+        self.raw.append((message, hint, tag, position, element, scope))
+
+    def errors(self) -> list[RemoteSyntaxError]:
+        """The findings as errors located in this transaction set."""
         tx = self.tx
-        self.errors.append(
+        return [
             RemoteSyntaxError(
                 f"{tx.set_id} {tx.control}: {message}",
                 ack_hint=hint,
@@ -199,10 +202,10 @@ class _Checker:
                     segment_tag=tag,
                     segment_position=position,
                     element_position=element,
-                    component_position=component,
                 ),
             )
-        )
+            for message, hint, tag, position, element, scope in self.raw
+        ]
 
     # -- structure ---------------------------------------------------------------
 
@@ -219,7 +222,23 @@ class _Checker:
                 )
 
     def structure(self, segments: Sequence[Segment]) -> list[bool]:
-        """Check segment order; return, per segment, whether it had a defined place."""
+        """Check segment order; return, per segment, whether it had a defined place.
+
+        The outcome depends only on the sequence of tags, so it is memoised (bounded).
+        """
+        key = (self.tx.set_id, tuple(seg[0] for seg in segments))
+        hit = _STRUCTURE_CACHE.get(key)
+        if hit is not None:
+            self.raw.extend(hit[1])
+            return hit[0]
+        start = len(self.raw)
+        placed = self._structure(segments)
+        if len(_STRUCTURE_CACHE) >= _CACHE_LIMIT // 16:
+            _STRUCTURE_CACHE.clear()
+        _STRUCTURE_CACHE[key] = (placed, self.raw[start:])
+        return placed
+
+    def _structure(self, segments: Sequence[Segment]) -> list[bool]:
         nodes = STRUCTURES[self.tx.set_id]
         stack = [_Frame(nodes, where=_positions(nodes))]
         known = SET_TAGS[self.tx.set_id]
@@ -346,7 +365,7 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
             checker.elements(seg, index + 1)
     if "HL" in SET_TAGS[tx.set_id]:
         checker.hierarchy(segments)
-    return checker.errors
+    return checker.errors()
 
 
 __all__ = ["check"]

@@ -533,22 +533,42 @@ def measure(kind: str, qualifier: str, value: str | None, unit: str) -> Doc | No
 
 def po4(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     """PO4: pack, size, unit, packaging code, weight, volume, dimensions, inner pack."""
+    # On the 850 hot path: only look at elements that are there.
     out: Doc = {}
-    put(out, "pack", ctx.dec(seg, 1, pos))
-    put(out, "size", ctx.dec(seg, 2, pos))
-    put(out, "unit", ctx.unit(el(seg, 3)))
-    put(out, "packaging_code", el(seg, 4))
-    put(out, "inner_pack", ctx.dec(seg, 14, pos))
-    ms = [
-        measure("weight", el(seg, 5), ctx.dec(seg, 6, pos), el(seg, 7)),
-        measure("volume", "", ctx.dec(seg, 8, pos), el(seg, 9)),
-        measure("length", "", ctx.dec(seg, 10, pos), el(seg, 13)),
-        measure("width", "", ctx.dec(seg, 11, pos), el(seg, 13)),
-        measure("height", "", ctx.dec(seg, 12, pos), el(seg, 13)),
-    ]
-    put(out, "measures", [m for m in ms if m is not None])
-    if el(seg, 13) and not any(ctx.dec(seg, i, pos) for i in (10, 11, 12)):
-        ctx.leftover(pos, seg, [13])
+    n = len(seg)
+    dec = ctx.dec
+    if n > 1 and seg[1]:
+        out["pack"] = dec(seg, 1, pos)
+    if n > 2 and seg[2]:
+        out["size"] = dec(seg, 2, pos)
+    if n > 3 and seg[3]:
+        out["unit"] = ctx.unit(seg[3])
+    if n > 4 and seg[4]:
+        out["packaging_code"] = seg[4]
+    if n > 5:
+        ms: list[Doc] = []
+        if n > 6 and seg[6]:
+            w = measure("weight", seg[5], dec(seg, 6, pos), el(seg, 7))
+            if w is not None:
+                ms.append(w)
+        if n > 8 and seg[8]:
+            vol = measure("volume", "", dec(seg, 8, pos), el(seg, 9))
+            if vol is not None:
+                ms.append(vol)
+        dim_unit = el(seg, 13)
+        dims = 0
+        for idx, kind in ((10, "length"), (11, "width"), (12, "height")):
+            if n > idx and seg[idx]:
+                dims += 1
+                m = measure(kind, "", dec(seg, idx, pos), dim_unit)
+                if m is not None:
+                    ms.append(m)
+        if ms:
+            out["measures"] = ms
+        if n > 14 and seg[14]:
+            out["inner_pack"] = dec(seg, 14, pos)
+        if dim_unit and not dims:
+            ctx.leftover(pos, seg, [13])
     return out
 
 

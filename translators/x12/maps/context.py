@@ -275,23 +275,28 @@ def run(segments: Sequence[Segment], table: HandlerTable, state: Any, ctx: MapCo
         ctx: the run context that records what was not placed.
     """
     last = len(segments) - 1
+    get = table.get
+    placed = 0
     for index in range(1, last):
         seg = segments[index]
-        entry = table.get(seg[0])
+        entry = get(seg[0])
         position = index + 1
         if entry is None or not entry[0](state, seg, position):
             ctx.unplaced(position, seg)
             continue
-        ctx.placed += 1
+        placed += 1
         spec = entry[1]
         n = len(seg)
-        if n > spec.top + 1 and any(seg[spec.top + 1 :]):
-            ctx.leftover(position, seg, range(spec.top + 1, n))
-        if spec.holes:
-            for i in spec.holes:
+        top = spec.top + 1
+        if n > top and any(seg[top:]):
+            ctx.leftover(position, seg, range(top, n))
+        holes = spec.holes
+        if holes:
+            for i in holes:
                 if i < n and seg[i]:
-                    ctx.leftover(position, seg, [h for h in spec.holes if h < n])
+                    ctx.leftover(position, seg, [h for h in holes if h < n])
                     break
+    ctx.placed += placed
 
 
 __all__ = [

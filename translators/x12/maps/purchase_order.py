@@ -39,14 +39,19 @@ class _PO(State):
 
 def _beg(st: _PO, seg: Segment, pos: int) -> bool:
     doc = st.doc
-    ctx = st.ctx
     st.seen = True
-    b.put(doc, "purpose", b.el(seg, 1))
-    b.put(doc, "order_type", b.el(seg, 2))
-    doc["order_number"] = b.el(seg, 3)
-    b.put(doc, "release_number", b.el(seg, 4))
-    b.put(doc, "order_date", ctx.date(seg, 5, pos))
-    b.put(doc, "contract_number", b.el(seg, 6))
+    n = len(seg)
+    if n > 1 and seg[1]:
+        doc["purpose"] = seg[1]
+    if n > 2 and seg[2]:
+        doc["order_type"] = seg[2]
+    doc["order_number"] = seg[3] if n > 3 else ""
+    if n > 4 and seg[4]:
+        doc["release_number"] = seg[4]
+    if n > 5 and seg[5]:
+        b.put(doc, "order_date", st.ctx.date(seg, 5, pos))
+    if n > 6 and seg[6]:
+        doc["contract_number"] = seg[6]
     return True
 
 
@@ -74,12 +79,9 @@ def _po1(st: _PO, seg: Segment, pos: int) -> bool:
 
 def _pid(st: _PO, seg: Segment, pos: int) -> bool:
     target = st.sub if st.sub is not None else st.line
-    if target is None or "description" in target:
+    if target is None or "description" in target or len(seg) < 6 or not seg[5]:
         return False
-    text = b.pid_text(seg)
-    if text is None:
-        return False
-    target["description"] = text
+    target["description"] = seg[5]
     return True
 
 
