@@ -44,6 +44,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel, ConfigDict
 
 from agent.errors import PermanentDeliveryError, TlsConfigError
 
@@ -96,9 +97,13 @@ class TlsLinkError(PermanentDeliveryError):
 
     Attributes:
         reason: short machine-readable reason for status and metrics.
+        link_wide: True: every message on this sink would fail alike until an operator
+            fixes a certificate, so the engine should hold the queue (open the breaker)
+            rather than dead-letter message after message.
     """
 
     reason = "tls"
+    link_wide = True
 
 
 class ClientCertificateRejected(TlsLinkError):
@@ -149,6 +154,16 @@ class TlsStatus:
     days_left: int
     expiring_soon: bool
     last_reload_error: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form for ``edigate status --json``."""
+        return {
+            "subject": self.subject,
+            "not_after": self.not_after.isoformat(),
+            "days_left": self.days_left,
+            "expiring_soon": self.expiring_soon,
+            "last_reload_error": self.last_reload_error,
+        }
 
 
 def _stamp(path: Path) -> _FileStamp:
@@ -355,6 +370,47 @@ class TlsIdentity:
         return leaf
 
 
+class TlsSettings(BaseModel):
+    """``[sinks.tls]``: the files of our client identity and the server CA we pin.
+
+    Attributes:
+        cert_file: PEM certificate (then intermediates) the gateway presents.
+        key_file: its PEM private key (mode 0600, owned by the service user).
+        ca_file: PEM bundle of the CA(s) allowed to sign the server; required unless
+            ``use_system_cas``.
+        use_system_cas: also trust the operating system's store (off: the cloud CA is pinned).
+        key_password_file: file holding the key's passphrase, if the key is encrypted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None
+    use_system_cas: bool = False
+    key_password_file: Path | None = None
+
+    def load(self) -> TlsIdentity:
+        """Load the files into a :class:`TlsIdentity`.
+
+        Returns:
+            The identity (reloads itself when the files change).
+
+        Raises:
+            TlsConfigError: missing, unreadable, mismatched or expired files.
+        """
+        password = None
+        if self.key_password_file is not None:
+            password = _read(self.key_password_file, "key passphrase").decode().strip()
+        return TlsIdentity(
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            ca_file=self.ca_file,
+            use_system_cas=self.use_system_cas,
+            key_password=password,
+        )
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -400,6 +456,30 @@ def classify_tls_failure(exc: BaseException, *, server: str) -> TlsLinkError | N
     return None
 
 
+def eof_after_handshake_hint(exc: BaseException) -> str | None:
+    """Explain an abrupt TLS end ("EOF occurred in violation of protocol") in operator terms.
+
+    Some servers refuse a client certificate by closing the connection without an alert
+    (or the alert is lost to a reset).  That is indistinguishable from a crash on the wire,
+    so callers keep it transient but say what it most likely means.
+
+    Args:
+        exc: what the client library raised.
+
+    Returns:
+        A hint to append to the message, or None when ``exc`` is not an abrupt TLS end.
+    """
+    for item in _chain(exc):
+        if isinstance(item, ssl.SSLEOFError) or (
+            isinstance(item, ssl.SSLError) and (item.reason or "") == "UNEXPECTED_EOF_WHILE_READING"
+        ):
+            return (
+                "the server closed the TLS connection without answering; if this repeats it most "
+                "likely refuses our client certificate (check the CA it trusts and our certificate's expiry)"
+            )
+    return None
+
+
 def classify_http_refusal(status: int, body: str, *, server: str) -> ClientCertificateRejected | None:
     """Recognise nginx's way of refusing a client certificate: HTTP 400 after the handshake.
 
@@ -430,7 +510,9 @@ __all__ = [
     "TlsFileError",
     "TlsIdentity",
     "TlsLinkError",
+    "TlsSettings",
     "TlsStatus",
     "classify_http_refusal",
     "classify_tls_failure",
+    "eof_after_handshake_hint",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -130,14 +131,17 @@ async def bench_receiver(d: Path, messages: list[OutboundMessage], seconds: floa
     url = f"http://127.0.0.1:{source.bound_port}/as2"
     done = 0
     deadline = time.perf_counter() + seconds
-    queue = iter(messages)
+    sequence = itertools.count()
 
     async def client(http: httpx.AsyncClient) -> None:
         nonlocal done
-        for msg in queue:
-            if time.perf_counter() > deadline:
-                return
-            r = await http.post(url, content=msg.body, headers=list(msg.headers))
+        while time.perf_counter() < deadline:
+            n = next(sequence)
+            msg = messages[n % len(messages)]
+            # The pool is reused with a fresh Message-ID each time (it is not covered by the signature),
+            # so every request is a new message to the receiver.
+            headers = [(k, f"<bench-{n}@partner>" if k == "Message-ID" else v) for k, v in msg.headers]
+            r = await http.post(url, content=msg.body, headers=headers)
             if (
                 r.status_code != 200
                 or b"processed" not in r.content
@@ -246,7 +250,7 @@ def main() -> None:
         build_start = time.perf_counter()
         count = 0
         messages: list[OutboundMessage] = []
-        while time.perf_counter() - build_start < 6 and count < 4000:
+        while count < 64:
             messages.append(
                 build_message(
                     payload(count),
@@ -268,12 +272,8 @@ def main() -> None:
         f"edigate As2Source (decrypt+verify+journal fsync+signed MDN, HTTP, c={args.concurrency}): "
         f"{ours:.1f} msg/s"
     )
-    print(
-        f"openssl cms CLI loop (decrypt+verify+sign, c={args.concurrency}): {ref:.1f} msg/s"
-    )
+    print(f"openssl cms CLI loop (decrypt+verify+sign, c={args.concurrency}): {ref:.1f} msg/s")
     print(f"ratio edigate/openssl-cli: {ours / ref:.2f}x  (cores: {os.cpu_count()})")
-    if count and ours * seconds >= count * 0.95:
-        print("note: the receiver ran out of pre-built messages; its rate is a lower bound")
 
 
 if __name__ == "__main__":

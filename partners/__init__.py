@@ -19,7 +19,7 @@ from .loader import load_profile, parse_profile_text
 from .profile import DuplicatePolicy, Profile
 from .registry import OnChange, Registry, load_registry
 from .schema import PartnerProfile, profile_json_schema
-from .translate import translate_with_profile
+from .translate import render_with_profile, translate_with_profile
 from .watcher import RegistryWatcher
 
 __all__ = [
@@ -34,5 +34,6 @@ __all__ = [
     "load_registry",
     "parse_profile_text",
     "profile_json_schema",
+    "render_with_profile",
     "translate_with_profile",
 ]

@@ -21,7 +21,7 @@ from .schema import DocumentSpec, PartnerProfile
 DuplicatePolicy = Literal["reject", "suppress", "quarantine", "accept"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: the model holds lists, so no value hash
 class Profile:
     """One trading partner, as loaded from ``source_path``.
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ProfileError
-from .loader import load_profile, profile_files
+from .loader import field_name, load_profile, profile_files
+from .locator import PathKey, key_lines, line_of
 from .profile import Profile
 
 if TYPE_CHECKING:
@@ -77,9 +78,13 @@ class Registry:
         kept: list[Profile] = []
         errors: list[ProfileError] = []
         for profile in profiles:
-            conflicts = [reason for other in kept for reason in _conflicts(profile, other)]
+            conflicts = [found for other in kept for found in _conflicts(profile, other)]
             if conflicts:
-                errors += [ProfileError(profile.source_path, reason) for reason in conflicts]
+                lines = _file_lines(profile.source_path)
+                errors += [
+                    ProfileError(profile.source_path, reason, line=line_of(lines, loc), field=field_name(loc))
+                    for loc, reason in conflicts
+                ]
             else:
                 kept.append(profile)
         return cls(kept, folder=folder), errors
@@ -222,18 +227,25 @@ def _is_our_id(profile: Profile, standard: str, qualifier: str | None, ident: st
     return ours.qualifier is None or _norm_qualifier(ours.qualifier) == _norm_qualifier(qualifier)
 
 
-def _conflicts(new: Profile, old: Profile) -> list[str]:
+def _file_lines(path: Path) -> dict[PathKey, int]:
+    try:
+        return key_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}  # the file changed under us: report without a line rather than not at all
+
+
+def _conflicts(new: Profile, old: Profile) -> list[tuple[PathKey, str]]:
     a, b = new.model, old.model
     where = f"(already claimed by partner {b.id!r} in {old.source_path.name})"
-    out: list[str] = []
+    out: list[tuple[PathKey, str]] = []
     if a.id == b.id:
-        out.append(f"partner id {a.id!r} is used by {old.source_path.name} too")
+        out.append((("id",), f"partner id {a.id!r} is used by {old.source_path.name} too"))
     ia, ib = a.identities, b.identities
     # One sender ID may serve two partners only when something tells them
     # apart: different GS/UNG application codes, or different receiver IDs of ours.
     ours_x12 = None not in (a.our_ids.x12, b.our_ids.x12) and a.our_ids.x12 != b.our_ids.x12
     ours_edi = None not in (a.our_ids.edifact, b.our_ids.edifact) and a.our_ids.edifact != b.our_ids.edifact
-    for x in ia.x12:
+    for i, x in enumerate(ia.x12):
         for y in ib.x12:
             if (
                 x.qualifier == y.qualifier
@@ -241,8 +253,8 @@ def _conflicts(new: Profile, old: Profile) -> list[str]:
                 and _codes_overlap(x.application_codes, y.application_codes)
                 and not ours_x12
             ):
-                out.append(f"X12 identity {x.qualifier}:{x.id} {where}")
-    for e in ia.edifact:
+                out.append((("identities", "x12", i), f"X12 identity {x.qualifier}:{x.id} {where}"))
+    for i, e in enumerate(ia.edifact):
         for f in ib.edifact:
             if (
                 e.id == f.id
@@ -250,15 +262,19 @@ def _conflicts(new: Profile, old: Profile) -> list[str]:
                 and _codes_overlap(e.application_codes, f.application_codes)
                 and not ours_edi
             ):
-                out.append(f"EDIFACT identity {e.id}:{e.qualifier or '*'} {where}")
+                out.append(
+                    (("identities", "edifact", i), f"EDIFACT identity {e.id}:{e.qualifier or '*'} {where}")
+                )
     if ia.inbox and ia.inbox == ib.inbox:
-        out.append(f"inbox {ia.inbox!r} {where}")
+        out.append((("identities", "inbox"), f"inbox {ia.inbox!r} {where}"))
     if ia.sftp and ib.sftp and ia.sftp.user == ib.sftp.user:
-        out.append(f"SFTP account {ia.sftp.user!r} {where}")
+        out.append((("identities", "sftp", "user"), f"SFTP account {ia.sftp.user!r} {where}"))
     if ia.as2_name and ia.as2_name == ib.as2_name:
-        out.append(f"AS2 name {ia.as2_name!r} {where}")
-    for addr in {m.lower() for m in ia.mail_senders} & {m.lower() for m in ib.mail_senders}:
-        out.append(f"mail sender {addr!r} {where}")
+        out.append((("identities", "as2_name"), f"AS2 name {ia.as2_name!r} {where}"))
+    theirs = {m.lower() for m in ib.mail_senders}
+    for i, addr in enumerate(ia.mail_senders):
+        if addr.lower() in theirs:
+            out.append((("identities", "mail_senders", i), f"mail sender {addr.lower()!r} {where}"))
     return out
 
 

@@ -92,26 +92,29 @@ def _x12_envelopes(text: str) -> list[SampleEnvelope]:
 def _edifact_segments(text: str) -> list[list[list[str]]]:
     comp, elem, release, term = ":", "+", "?", "'"
     if text.startswith("UNA") and len(text) >= 9:
+        # UNA: component, element, decimal mark, release, reserved, terminator
         comp, elem, release, term = text[3], text[4], text[6], text[8]
         text = text[9:]
     segments: list[list[list[str]]] = []
-    pattern = re.compile("(" + "|".join(re.escape(c) for c in (release, term, elem, comp) if c.strip()) + ")")
     seg: list[list[str]] = [[""]]
-    tokens = iter(pattern.split(text))
-    for token in tokens:
-        if token == release:
-            nxt = next(tokens, "")
-            seg[-1][-1] += nxt[:1]
-            seg[-1][-1] += nxt[1:]
-        elif token == term:
+    escaped = False
+    for ch in text:
+        if escaped:
+            seg[-1][-1] += ch
+            escaped = False
+        elif ch == release and release != " ":
+            escaped = True
+        elif ch == term:
             segments.append(seg)
             seg = [[""]]
-        elif token == elem:
+        elif ch == elem:
             seg.append([""])
-        elif token == comp:
+        elif ch == comp:
             seg[-1].append("")
+        elif ch in "\r\n" and seg == [[""]]:
+            continue  # line breaks between segments
         else:
-            seg[-1][-1] += token if seg != [[""]] or token.strip() else ""
+            seg[-1][-1] += ch
     return [[[c.strip() for c in e] for e in s] for s in segments]
 
 

@@ -11,9 +11,12 @@ names every layout tried and why it failed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from translators import RemoteSyntaxError, Translation, TranslatorOptions, detect_standard, translate
-from translators.flatfile import FlatLayout, read_flat
-from translators.xml import XmlLayout, read_xml
+from translators.flatfile import FlatLayout, read_flat, render_flat
+from translators.xml import XmlLayout, read_xml, render_xml
 
 from .profile import Profile
 
@@ -43,7 +46,7 @@ def translate_with_profile(profile: Profile | None, data: bytes, options: Transl
             scope="interchange",
         )
     candidates: list[FlatLayout | XmlLayout] = []
-    if standard == "xml":
+    if standard == "xml" or data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 XML has a BOM
         candidates += profile.layouts_for("xml")
     candidates += profile.layouts_for("fixed")
     candidates += profile.layouts_for("csv")
@@ -66,4 +69,36 @@ def translate_with_profile(profile: Profile | None, data: bytes, options: Transl
     )
 
 
-__all__ = ["translate_with_profile"]
+def render_with_profile(
+    profile: Profile, document_type: str, documents: Sequence[Mapping[str, Any]]
+) -> bytes:
+    """Render outbound canonical documents in the partner's CSV, fixed-width or XML layout.
+
+    X12 and EDIFACT outbound documents are rendered by their writers; this
+    covers the formats a profile describes with a layout.
+
+    Args:
+        profile: the receiving partner.
+        document_type: canonical name (``ship_notice``); the profile must
+            declare an outbound csv/fixed/xml document whose layout has this type.
+        documents: the documents (JSON-compatible dicts; a top-level
+            ``extensions`` dict feeds ``extensions.*`` fields).
+
+    Returns:
+        The file's bytes.
+
+    Raises:
+        LookupError: the profile declares no such outbound layout.
+        translators.LocalTranslationError: a document does not fit the layout.
+    """
+    for standard in ("xml", "fixed", "csv"):
+        for layout in profile.layouts_for(standard, direction="outbound"):
+            if layout.document_type != document_type:
+                continue
+            if isinstance(layout, XmlLayout):
+                return render_xml(documents, layout)
+            return render_flat(documents, layout)
+    raise LookupError(f"partner {profile.id!r} declares no outbound CSV, fixed-width or XML {document_type}")
+
+
+__all__ = ["render_with_profile", "translate_with_profile"]

@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from agent.errors import PermanentDeliveryError
 from agent.odoo.transport import OdooTransport
 from translators.models.common import Party, ProductIds
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OdooMappingOptions:
+class OdooMappingOptions(BaseModel):
     """What a partner profile says about landing its documents in Odoo.
 
     Attributes:
@@ -36,6 +37,8 @@ class OdooMappingOptions:
         order_date_qualifiers: qualifiers of the requested delivery date
             (X12 374 '002', EDIFACT 2005 '2').
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     partner_ref: str | None = None
     company_id: int | None = None

@@ -54,7 +54,7 @@ import odoorpc
 from agent.errors import PermanentDeliveryError, TransientDeliveryError
 from agent.odoo.keepalive import KeepAliveHTTPHandler, KeepAliveHTTPSHandler
 from agent.sinks.https import parse_retry_after
-from agent.tls import TlsIdentity, classify_http_refusal, classify_tls_failure
+from agent.tls import TlsIdentity, classify_http_refusal, classify_tls_failure, eof_after_handshake_hint
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,13 @@ class OdooRejected(PermanentDeliveryError):
 
 
 class OdooAccessDenied(PermanentDeliveryError):
-    """Odoo refused our login, password or API key (every call would fail alike)."""
+    """Odoo refused our login, password or API key (every call would fail alike).
+
+    Attributes:
+        link_wide: True, as :class:`agent.tls.TlsLinkError`: hold the queue, do not dead-letter each message.
+    """
+
+    link_wide = True
 
 
 class OdooTransport(Protocol):
@@ -251,7 +257,9 @@ def map_odoo_errors(*, what: str, settings: OdooRpcSettings) -> Iterator[None]:
         if tls is not None:
             raise tls from exc
         reason = getattr(exc, "reason", exc)
-        raise OdooUnavailable(f"cannot reach Odoo at {server} for {what}: {reason}") from exc
+        hint = eof_after_handshake_hint(exc)
+        detail = f" ({hint})" if hint else ""
+        raise OdooUnavailable(f"cannot reach Odoo at {server} for {what}: {reason}{detail}") from exc
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise OdooUnavailable(
             f"connection to Odoo at {server} failed during {what}: {exc or type(exc).__name__}"
@@ -291,6 +299,11 @@ class OdooRpcTransport:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="odoo-rpc")
         _install_redactor()
         REDACTING_FILTER.register(settings.secret)
+
+    @property
+    def identity(self) -> TlsIdentity | None:
+        """The TLS identity presented to Odoo, if any."""
+        return self._identity
 
     def __repr__(self) -> str:
         s = self.settings

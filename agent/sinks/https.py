@@ -29,14 +29,22 @@ import email.utils
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import PermanentDeliveryError, TransientDeliveryError
 from agent.sinks.base import Delivery
-from agent.tls import TlsIdentity, classify_http_refusal, classify_tls_failure
+from agent.tls import (
+    TlsIdentity,
+    TlsSettings,
+    TlsStatus,
+    classify_http_refusal,
+    classify_tls_failure,
+    eof_after_handshake_hint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +54,8 @@ RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 MAX_MESSAGE_CHARS = 500
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpsSinkConfig:
-    """Settings of one ``https`` sink.
+class HttpsSinkConfig(BaseModel):
+    """``[[sinks]] kind = "https"``.
 
     Attributes:
         name: sink name as configured (shown in status and dead-letter reasons).
@@ -59,16 +66,21 @@ class HttpsSinkConfig:
         http2: offer HTTP/2 (ALPN); HTTP/1.1 keep-alive is used when the server declines.
         max_connections: connection pool size (HTTP/1.1 needs one per concurrent request).
         headers: extra headers on every request (e.g. a tenant id; never log them).
+        tls: our client certificate and the pinned server CA (``[sinks.tls]``).
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
-    url: str
+    kind: Literal["https"] = "https"
+    url: str = Field(pattern=r"^https?://", description="endpoint receiving one POST per envelope")
     healthcheck_url: str | None = None
-    healthcheck_method: str = "HEAD"
-    timeout: float = 30.0
+    healthcheck_method: Literal["HEAD", "GET"] = "HEAD"
+    timeout: float = Field(default=30.0, gt=0)
     http2: bool = True
-    max_connections: int = 32
-    headers: Mapping[str, str] = field(default_factory=dict)
+    max_connections: int = Field(default=32, ge=1, le=1024)
+    headers: dict[str, str] = Field(default_factory=dict)
+    tls: TlsSettings | None = None
 
 
 def _utcnow() -> _dt.datetime:
@@ -149,15 +161,19 @@ def map_httpx_exceptions(server: str) -> Iterator[None]:
         if tls is not None:
             raise tls from exc
         what = "cannot connect to" if isinstance(exc, httpx.ConnectError) else "connection failed with"
-        raise TransientDeliveryError(f"{what} {server}: {exc or type(exc).__name__}") from exc
+        hint = eof_after_handshake_hint(exc)
+        detail = f" ({hint})" if hint else ""
+        raise TransientDeliveryError(f"{what} {server}: {exc or type(exc).__name__}{detail}") from exc
     except ssl.SSLError as exc:
         # httpcore lets a TLS alert that arrives at the first read (TLS 1.3) escape unmapped.
         tls = classify_tls_failure(exc, server=server)
         if tls is not None:
             raise tls from exc
+        hint = (
+            eof_after_handshake_hint(exc) or "if this persists, check that the server accepts our certificate"
+        )
         raise TransientDeliveryError(
-            f"TLS session with {server} failed: {exc.reason or exc} "
-            "(if this persists, check that the server accepts our client certificate)"
+            f"TLS session with {server} failed: {exc.reason or exc} ({hint})"
         ) from exc
 
 
@@ -197,7 +213,8 @@ class HttpsSink:
         clock: current UTC time, for ``Retry-After`` dates.
 
     Raises:
-        ValueError: neither a client nor an identity was given.
+        ValueError: no client, no identity and no ``tls`` settings.
+        TlsConfigError: the ``tls`` files cannot be used (see :mod:`agent.tls`).
     """
 
     def __init__(
@@ -210,7 +227,12 @@ class HttpsSink:
     ) -> None:
         if client is None:
             if identity is None:
-                raise ValueError("HttpsSink needs either an httpx client or a TLS identity")
+                if config.tls is None:
+                    raise ValueError(
+                        f"https sink {config.name}: set [sinks.tls] (cert_file, key_file, ca_file): "
+                        "the cloud link is mutual TLS"
+                    )
+                identity = config.tls.load()
             client = build_client(identity, config)
             self._owns_client = True
         else:
@@ -284,6 +306,10 @@ class HttpsSink:
         if response.status_code in (404, 405) and self._config.healthcheck_url is None:
             return  # the POST endpoint need not answer HEAD; reaching it is what counts
         self._check(response, what="healthcheck")
+
+    def tls_status(self) -> TlsStatus | None:
+        """Our certificate's subject and expiry for ``edigate status`` (None with an injected client)."""
+        return self._identity.status() if self._identity is not None else None
 
     def _check(self, response: httpx.Response, *, what: str) -> None:
         status = response.status_code

@@ -20,41 +20,117 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+import urllib.parse
+from pathlib import Path
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import PermanentDeliveryError
 from agent.odoo.lookup import OdooMappingOptions
 from agent.odoo.mapping import MAPPERS, OdooOutcome, business_key
-from agent.odoo.transport import OdooRejected, OdooTransport
+from agent.odoo.transport import OdooRejected, OdooRpcSettings, OdooRpcTransport, OdooTransport
 from agent.sinks.base import Delivery
+from agent.tls import TlsIdentity, TlsSettings, TlsStatus
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["direct", "exchange_record"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OdooSinkConfig:
-    """Settings of one ``odoo`` sink.
+class OdooSinkConfig(BaseModel):
+    """``[[sinks]] kind = "odoo"``.
 
     Attributes:
         name: sink name as configured.
         mode: ``direct`` mapping or ``exchange_record`` (OCA edi framework).
-        options: mapping options per gateway partner id; ``default_options`` otherwise.
+        url: ``https://host[:port]`` of Odoo (or its mTLS proxy); odoorpc supports no sub-path.
+        database: Odoo database name.
+        login: the bot user's login.
+        secret_file: file holding its API key (preferred) or password, mode 0600.
+        secret_env: environment variable holding it instead (systemd ``LoadCredential``/``Environment``).
+        timeout: seconds per RPC.
+        workers: RPCs in flight (threads; odoorpc is synchronous).
+        keep_alive: reuse connections instead of urllib's one-connection-per-RPC.
+        tls: our client certificate and the pinned CA (``[sinks.tls]``), required for https.
+        options: mapping options per gateway partner id (``[sinks.options.<partner>]``).
         default_options: options for partners without their own.
         backend_id: ``edi.backend`` id (exchange_record mode).
         exchange_types: canonical document type -> ``edi.exchange.type`` code (exchange_record mode);
             missing types use ``edigate_<document_type>``.
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     name: str
+    kind: Literal["odoo"] = "odoo"
     mode: Mode = "direct"
-    options: Mapping[str, OdooMappingOptions] = field(default_factory=dict)
-    default_options: OdooMappingOptions = field(default_factory=OdooMappingOptions)
+    url: str | None = Field(default=None, pattern=r"^https?://[^/]+/?$")
+    database: str | None = None
+    login: str | None = None
+    secret_file: Path | None = None
+    secret_env: str | None = None
+    timeout: float = Field(default=60.0, gt=0)
+    workers: int = Field(default=8, ge=1, le=64)
+    keep_alive: bool = True
+    tls: TlsSettings | None = None
+    options: dict[str, OdooMappingOptions] = Field(default_factory=dict)
+    default_options: OdooMappingOptions = Field(default_factory=OdooMappingOptions)
     backend_id: int | None = None
-    exchange_types: Mapping[str, str] = field(default_factory=dict)
+    exchange_types: dict[str, str] = Field(default_factory=dict)
+
+    def build_transport(self) -> OdooRpcTransport:
+        """Build the JSON-RPC transport these settings describe.
+
+        Returns:
+            An :class:`OdooRpcTransport` (not yet connected).
+
+        Raises:
+            ValueError: connection settings missing or the secret cannot be read.
+            TlsConfigError: the ``tls`` files cannot be used.
+        """
+        missing = [n for n in ("url", "database", "login") if getattr(self, n) is None]
+        if self.secret_file is None and self.secret_env is None:
+            missing.append("secret_file or secret_env")
+        if missing:
+            raise ValueError(f"odoo sink {self.name}: missing {', '.join(missing)}")
+        assert self.url is not None and self.database is not None and self.login is not None
+        parsed = urllib.parse.urlsplit(self.url)
+        use_tls = parsed.scheme == "https"
+        if use_tls and self.tls is None:
+            raise ValueError(
+                f"odoo sink {self.name}: an https url needs [sinks.tls] (the link is mutual TLS)"
+            )
+        settings = OdooRpcSettings(
+            host=parsed.hostname or "",
+            port=parsed.port or (443 if use_tls else 8069),
+            database=self.database,
+            login=self.login,
+            secret=self._secret(),
+            use_tls=use_tls,
+            timeout=self.timeout,
+            workers=self.workers,
+            keep_alive=self.keep_alive,
+        )
+        return OdooRpcTransport(settings, identity=self.tls.load() if use_tls and self.tls else None)
+
+    def _secret(self) -> str:
+        if self.secret_file is not None:
+            try:
+                secret = self.secret_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"odoo sink {self.name}: cannot read secret_file {self.secret_file}: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+        else:
+            assert self.secret_env is not None
+            secret = os.environ.get(self.secret_env, "").strip()
+        if not secret:
+            where = self.secret_file or f"${self.secret_env}"
+            raise ValueError(f"odoo sink {self.name}: the secret in {where} is empty")
+        return secret
 
 
 class OdooSink:
@@ -62,15 +138,19 @@ class OdooSink:
 
     Args:
         config: the sink settings.
-        transport: the Odoo transport (odoorpc today); closed by :meth:`aclose`.
+        transport: the Odoo transport; built from ``config`` (odoorpc) when None.
+            Closed by :meth:`aclose`.
 
     Raises:
-        ValueError: exchange_record mode without a backend id.
+        ValueError: exchange_record mode without a backend id; connection settings missing.
+        TlsConfigError: the ``tls`` files cannot be used.
     """
 
-    def __init__(self, config: OdooSinkConfig, transport: OdooTransport) -> None:
+    def __init__(self, config: OdooSinkConfig, transport: OdooTransport | None = None) -> None:
         if config.mode == "exchange_record" and config.backend_id is None:
             raise ValueError(f"odoo sink {config.name}: exchange_record mode needs backend_id")
+        if transport is None:
+            transport = config.build_transport()
         self.name = config.name
         self._config = config
         self._transport = transport
@@ -79,6 +159,11 @@ class OdooSink:
         self._type_ids: dict[str, int] = {}
         #: The outcome of the latest successful delivery (status and tests read it).
         self.last_outcome: OdooOutcome | None = None
+
+    def tls_status(self) -> TlsStatus | None:
+        """Our certificate's subject and expiry for ``edigate status`` (None without TLS)."""
+        identity = getattr(self._transport, "identity", None)
+        return identity.status() if isinstance(identity, TlsIdentity) else None
 
     async def healthcheck(self) -> None:
         """Log in if needed and ask Odoo for the user's context (a cheap authenticated call).

@@ -39,8 +39,8 @@ from cryptography.hazmat.primitives.ciphers.algorithms import AES
 
 from gateway.as2.errors import (
     As2AuthenticationFailed,
-    As2Error,
     As2DecryptionFailed,
+    As2Error,
     As2IntegrityCheckFailed,
     As2MalformedMessage,
     As2MessageTooLarge,

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import os
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ from gateway.as2 import (
     InboundMessage,
     MdnOut,
     build_mdn,
+    load_certificates,
     load_key_pair,
     mic_for_error,
     open_message,
@@ -145,6 +146,53 @@ class StaticAs2Partners:
         return next((p for p in self.partners if p.as2_name == as2_name), None)
 
 
+class RegistryAs2Partners:
+    """:class:`As2Partners` over the partner registry; each lookup sees the current snapshot.
+
+    A profile is an AS2 partner when it has ``identities.as2_name``; its certificates come
+    from ``certificates.as2_partner`` (a PEM bundle: put the old and the new certificate in it
+    during a rollover), relative paths being taken from the profile's folder. Signing is
+    always required: without it anyone could post as the partner.
+
+    Args:
+        registry: returns the current registry snapshot (or None before the first load).
+    """
+
+    def __init__(self, registry: Callable[[], Any]) -> None:
+        self._registry = registry
+        self._cache: dict[str, tuple[tuple[int, int], tuple[Any, ...]]] = {}
+
+    def _certificates(self, profile: Any) -> tuple[Any, ...]:
+        name = profile.model.certificates.as2_partner
+        if not name:
+            return ()
+        path = Path(name)
+        if not path.is_absolute():
+            path = Path(profile.source_path).parent / path
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            cached = self._cache.get(str(path))
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, tuple(load_certificates(path.read_bytes())))
+                self._cache[str(path)] = cached
+            return cached[1]
+        except (OSError, As2MalformedMessage) as exc:
+            # The partner's messages will fail authentication; the operator must see why.
+            log.error("AS2 certificate of partner %s unusable (%s): %s", profile.id, path, exc)
+            return ()
+
+    def lookup(self, as2_name: str) -> As2Partner | None:
+        """The partner whose profile names ``as2_name``, with its certificates loaded (cached by mtime)."""
+        registry = self._registry()
+        profile = registry.by_as2_name(as2_name) if registry is not None else None
+        if profile is None:
+            return None
+        return As2Partner(
+            partner_id=str(profile.id), as2_name=as2_name, certificates=self._certificates(profile)
+        )
+
+
 class As2Journal(Protocol):
     """The part of :class:`gateway.journal.Journal` this source uses."""
 
@@ -218,6 +266,7 @@ class As2Source:
         self._fatal: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: set[asyncio.Task[None]] = set()
+        self._inflight: dict[tuple[str | None, str], tuple[asyncio.Lock, list[int]]] = {}
 
     def resources(self) -> list[Resource]:
         """The listening port this source claims."""
@@ -385,56 +434,60 @@ class As2Source:
             peer: the remote address, for the journal's meta.
 
         Returns:
-            The HTTP reply, possibly with an asynchronous MDN to deliver afterwards.
+            The HTTP reply, possibly with an asynchronous MDN to deliver afterwards. Partner
+            input never raises; a journal failure answers 500 and stops the source (fail-stop).
 
         Raises:
-            JournalWriteError: the journal failed (the reply was not sent; the source stops).
+            RuntimeError: called before :meth:`run` gave the source its journal.
         """
         journal = self._journal
         if journal is None:
             raise RuntimeError("As2Source.handle called before run()")
         try:
-            envelope = parse_envelope(headers)
-        except As2MalformedMessage as exc:
-            await journal.note_event("as2_rejected", {"reason": exc.message, "peer": peer})
-            self.stats.rejected += 1
-            return _text(400, exc.message)
-        partner = self.partners.lookup(envelope.as2_from)
-        partner_id = partner.partner_id if partner is not None else None
-        try:
-            found = await journal.find_external("as2", partner_id, envelope.message_id)
-            if found is not None and "mdn" in found[1]:
-                return await self._resend(envelope, found, peer)
-            error: As2Error | None = None
-            if envelope.as2_to not in self.identity.as2_names:
-                error = As2UnknownPartner(f"AS2-To {envelope.as2_to!r} is not one of our AS2 names")
-            elif partner is None:
-                error = As2UnknownPartner(
-                    f"AS2-From {envelope.as2_from!r} is not a configured trading partner"
-                )
-            if error is None and partner is not None:
-                try:
-                    message = await asyncio.to_thread(
-                        open_message,
-                        envelope,
-                        headers,
-                        body,
-                        partner=partner,
-                        identity=self.identity,
-                        now=self.clock(),
-                        max_size=self.config.max_message_bytes,
+            try:
+                envelope = parse_envelope(headers)
+            except As2MalformedMessage as exc:
+                await self._note(journal, "as2_rejected", {"reason": exc.message, "peer": peer})
+                self.stats.rejected += 1
+                return _text(400, exc.message)
+            partner = self.partners.lookup(envelope.as2_from)
+            partner_id = partner.partner_id if partner is not None else None
+            # One request per (partner, Message-ID) at a time: a resend racing the original
+            # waits for it and then gets the very MDN it recorded.
+            async with self._one_at_a_time((partner_id, envelope.message_id)):
+                found = await journal.find_external("as2", partner_id, envelope.message_id)
+                if found is not None and "mdn" in found[1]:
+                    return await self._resend(envelope, found, peer)
+                error: As2Error | None = None
+                if envelope.as2_to not in self.identity.as2_names:
+                    error = As2UnknownPartner(f"AS2-To {envelope.as2_to!r} is not one of our AS2 names")
+                elif partner is None:
+                    error = As2UnknownPartner(
+                        f"AS2-From {envelope.as2_from!r} is not a configured trading partner"
                     )
-                    return await self._accept(
-                        envelope, message, partner, body, peer, existing=found[0] if found else None
-                    )
-                except As2MessageTooLarge as exc:
-                    return _text(413, exc.message)
-                except As2Error as exc:
-                    error = exc
-            assert error is not None
-            return await self._refuse(envelope, error, partner, body, peer)
+                if error is None and partner is not None:
+                    try:
+                        message = await asyncio.to_thread(
+                            open_message,
+                            envelope,
+                            headers,
+                            body,
+                            partner=partner,
+                            identity=self.identity,
+                            now=self.clock(),
+                            max_size=self.config.max_message_bytes,
+                        )
+                        return await self._accept(
+                            envelope, message, partner, body, peer, existing=found[0] if found else None
+                        )
+                    except As2MessageTooLarge as exc:
+                        return _text(413, exc.message)
+                    except As2Error as exc:
+                        error = exc
+                assert error is not None
+                return await self._refuse(envelope, error, partner, body, peer)
         except DiskFloorError as exc:
-            await self._note(journal, "as2_deferred", {"reason": str(exc), "message_id": envelope.message_id})
+            await self._note(journal, "as2_deferred", {"reason": str(exc), "peer": peer})
             return _text(503, f"temporarily unable to accept messages: {exc}", [("Retry-After", "300")])
         except MessageTooLargeError as exc:
             return _text(413, str(exc))
@@ -443,6 +496,18 @@ class As2Source:
             if self._fatal is not None and not self._fatal.done():
                 self._fatal.set_exception(exc)
             return _text(500, "the gateway could not store the message; nothing was accepted")
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: tuple[str | None, str]) -> AsyncIterator[None]:
+        lock, users = self._inflight.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._inflight[key]
 
     async def _note(self, journal: As2Journal, kind: str, detail: dict[str, Any]) -> None:
         with contextlib.suppress(DiskFloorError):
@@ -663,5 +728,6 @@ __all__ = [
     "As2Source",
     "As2SourceConfig",
     "As2Stats",
+    "RegistryAs2Partners",
     "StaticAs2Partners",
 ]

@@ -303,7 +303,10 @@ class _Connection(asyncssh.SSHServer):
         account = self._source.lookup(username)
         ok = False
         if account is not None and account.password_hash is not None:
-            ok = await asyncio.to_thread(verify_password, password, account.password_hash)
+            try:
+                ok = await asyncio.to_thread(verify_password, password, account.password_hash)
+            except GatewayError as exc:
+                log.error("sftp: account %s: %s; password login refused", username, exc)
         return await self._judge(username, account if ok else None, "password")
 
     async def _judge(self, username: str, account: SftpAccount | None, method: str) -> bool:
@@ -454,6 +457,7 @@ class SftpSource:
         self._changed = asyncio.Event()
         self._fatal: asyncio.Future[None] | None = None
         self.bound_port: int | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def resources(self) -> list[Resource]:
         """The port and the roots folder this source claims."""
@@ -513,15 +517,18 @@ class SftpSource:
             result.message_id,
             f" (duplicate of {result.duplicate_of})" if result.duplicate_of else "",
         )
-        await self.event(
-            "upload",
-            {
-                "transport": "sftp",
-                "partner": intake.partner,
-                "file": intake.file_name,
-                "message_id": result.message_id,
-            },
-        )
+        # The counter is not part of the promise: write it after the partner's
+        # answer, so it shares a commit with the next append instead of
+        # delaying this one (the message row is already durable).
+        detail = {
+            "transport": "sftp",
+            "partner": intake.partner,
+            "file": intake.file_name,
+            "message_id": result.message_id,
+        }
+        task = asyncio.get_running_loop().create_task(self.event("upload", detail))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def run(self, journal: IntakeJournal, ready: asyncio.Event) -> None:
         """Serve until cancelled; on cancellation let uploads in flight finish.
@@ -582,6 +589,8 @@ class SftpSource:
             server.close()
             await self._drain()
             await server.wait_closed()
+            if self._background:
+                await asyncio.wait(set(self._background), timeout=10.0)
 
     async def _drain(self) -> None:
         """Let uploads in flight finish, then disconnect everyone.

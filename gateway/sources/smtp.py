@@ -178,9 +178,12 @@ class MailHandler:
         account = source.senders.login(user)
         ok = False
         if account is not None:
-            ok = await asyncio.to_thread(
-                verify_password, password.decode("utf-8", "replace"), account.password_hash
-            )
+            try:
+                ok = await asyncio.to_thread(
+                    verify_password, password.decode("utf-8", "replace"), account.password_hash
+                )
+            except GatewayError as exc:
+                log.error("smtp: login %s: %s; AUTH refused", user, exc)
         if ok and account is not None:
             source.throttle.succeeded(f"user:{user}")
             return AuthResult(success=True, auth_data=LoginPassword(login, b""))
@@ -338,7 +341,7 @@ class SmtpSource:
         self._journal: IntakeJournal | None = None
         self._changed = asyncio.Event()
         self._fatal: asyncio.Future[None] | None = None
-        self._protocols: list[SMTP] = []
+        self._live: set[_SmtpConnection] = set()
 
     @property
     def journal(self) -> IntakeJournal:
@@ -366,11 +369,11 @@ class SmtpSource:
         except GatewayError as exc:
             log.error("smtp: could not record %s event: %s", kind, exc)
 
-    def _make_protocol(self, handler: MailHandler, tls: ssl.SSLContext | None) -> SMTP:
+    def _make_protocol(self, handler: MailHandler, tls: ssl.SSLContext | None) -> _SmtpConnection:
         settings = self.settings
-        auth_off = settings.auth == "off"
-        protocol = SMTP(
+        return _SmtpConnection(
             handler,
+            live=self._live,
             hostname=settings.hostname,
             ident="edigate EDI intake",
             data_size_limit=settings.max_message_bytes,
@@ -379,14 +382,9 @@ class SmtpSource:
             timeout=settings.idle_timeout,
             auth_required=settings.auth == "required",
             auth_require_tls=True,
-            auth_exclude_mechanism=["PLAIN", "LOGIN"] if auth_off else None,
+            auth_exclude_mechanism=["PLAIN", "LOGIN"] if settings.auth == "off" else None,
             decode_data=False,
         )
-        self._protocols = [
-            p for p in self._protocols if p.transport is not None and not p.transport.is_closing()
-        ]
-        self._protocols.append(protocol)
-        return protocol
 
     async def run(self, journal: IntakeJournal, ready: asyncio.Event) -> None:
         """Serve until cancelled; on cancellation let mails in DATA finish.
@@ -425,13 +423,49 @@ class SmtpSource:
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=0.5)
-            for protocol in self._protocols:
-                transport = protocol.transport
-                if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
-                    # 421 closing channel (RFC 5321 section 3.8) before hanging up.
-                    transport.write(b"421 4.3.2 Gateway shutting down; please retry later\r\n")
-                    transport.close()
+            await self._hang_up()
             await server.wait_closed()
+
+    async def _hang_up(self) -> None:
+        """Close every remaining connection with a 421, aborting those that do not go."""
+        live = list(self._live)
+        for conn in live:
+            transport = conn.transport
+            if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+                # 421 closing channel (RFC 5321 section 3.8) before hanging up.
+                transport.write(b"421 4.3.2 Gateway shutting down; please retry later\r\n")
+                transport.close()
+        if not live:
+            return
+        waits = [asyncio.ensure_future(conn.gone.wait()) for conn in live]
+        _, pending = await asyncio.wait(waits, timeout=5.0)
+        for waiter in pending:
+            waiter.cancel()
+        for conn in live:
+            transport = conn.transport
+            if not conn.gone.is_set() and isinstance(transport, asyncio.WriteTransport):
+                transport.abort()
+        await asyncio.sleep(0)  # let the aborted transports deliver connection_lost
+
+
+class _SmtpConnection(SMTP):
+    """aiosmtpd's protocol, keeping the source's set of live connections."""
+
+    def __init__(self, handler: MailHandler, *, live: set[_SmtpConnection], **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._live = live
+        self.gone = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._live.add(self)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        try:
+            super().connection_lost(error)
+        finally:
+            self._live.discard(self)
+            self.gone.set()
 
 
 __all__ = ["MailHandler", "MailLogin", "MailSenders", "SmtpSettings", "SmtpSource"]

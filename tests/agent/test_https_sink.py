@@ -14,9 +14,10 @@ import httpx
 import pytest
 
 from agent.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from agent.sinks import build_sink
 from agent.sinks.base import Delivery
 from agent.sinks.https import HttpsSink, HttpsSinkConfig, parse_retry_after
-from agent.tls import ClientCertificateRejected, ServerCertificateUntrusted, TlsIdentity
+from agent.tls import ClientCertificateRejected, ServerCertificateUntrusted, TlsFileError, TlsIdentity
 from tests.support.pki import make_pki
 
 URL = "https://cloud.example:8443/v1/ingest"
@@ -191,9 +192,30 @@ def test_healthcheck_head_ok_and_errors() -> None:
         )
 
 
-def test_sink_needs_a_client_or_an_identity() -> None:
-    with pytest.raises(ValueError, match="either an httpx client or a TLS identity"):
+def test_sink_without_client_identity_or_tls_settings_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"set \[sinks.tls\]"):
         HttpsSink(HttpsSinkConfig(name="x", url=URL))
+
+
+def test_build_sink_from_a_config_table(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    tls = {"cert_file": str(pki.client.cert), "key_file": str(pki.client.key), "ca_file": str(pki.cloud_ca)}
+    sink = build_sink({"name": "cloud", "kind": "https", "url": URL, "http2": False, "tls": tls})
+    assert isinstance(sink, HttpsSink)
+    status = sink.tls_status()
+    assert status is not None and status.days_left >= 300 and not status.expiring_soon
+    asyncio.run(sink.aclose())
+    with pytest.raises(ValueError, match="verify_ssl: Extra inputs are not permitted"):
+        build_sink({"name": "cloud", "kind": "https", "url": URL, "verify_ssl": False, "tls": tls})
+    with pytest.raises(TlsFileError, match=r"missing\.pem"):
+        build_sink(
+            {
+                "name": "cloud",
+                "kind": "https",
+                "url": URL,
+                "tls": {**tls, "cert_file": str(tmp_path / "missing.pem")},
+            }
+        )
 
 
 def test_own_client_is_rebuilt_when_certificate_files_rotate(tmp_path: Path) -> None:

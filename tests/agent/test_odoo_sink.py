@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import odoorpc
@@ -24,6 +25,7 @@ from agent.odoo import (
     OdooUnavailable,
 )
 from agent.odoo.mapping import OdooOutcome
+from agent.sinks import build_sink
 from agent.sinks.odoo import OdooSink, OdooSinkConfig
 from tests.support.deliveries import PO, delivery, fails, run
 from tests.support.odoo_standin import OdooStandin
@@ -413,3 +415,54 @@ def test_idle_connection_closed_by_the_server_is_replaced_transparently(
 
     assert asyncio.run(go()).action == "created"
     assert len(standin.records("sale.order")) == 1
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+def test_build_sink_from_a_config_table_with_a_secret_file(
+    standin: OdooStandin, acme: dict[str, int], tmp_path: Path
+) -> None:
+    secret = tmp_path / "odoo.key"
+    secret.write_text(SECRET + "\n")
+    table = {
+        "name": "odoo",
+        "kind": "odoo",
+        "url": standin.url,
+        "database": "edi",
+        "login": "gateway",
+        "secret_file": str(secret),
+        "options": {"acme": {"partner_ref": "ACME01", "confirm_orders": True}},
+    }
+    sink = build_sink(table)
+    assert isinstance(sink, OdooSink)
+    [outcome] = run(sink, delivery("purchase_order", PO))
+    assert outcome.action == "created"
+    assert standin.records("sale.order")[0]["state"] == "sale"  # the per-partner option applied
+
+
+def test_config_secret_from_environment_and_errors(
+    standin: OdooStandin, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    base = {"name": "odoo", "kind": "odoo", "url": standin.url, "database": "edi", "login": "gateway"}
+    monkeypatch.setenv("EDIGATE_ODOO_KEY", SECRET)
+    sink = build_sink({**base, "secret_env": "EDIGATE_ODOO_KEY"})
+    assert isinstance(sink, OdooSink)
+
+    async def check() -> None:
+        try:
+            await sink.healthcheck()  # logs in with the secret from the environment
+        finally:
+            await sink.aclose()
+
+    asyncio.run(check())
+    with pytest.raises(ValueError, match="missing secret_file or secret_env"):
+        build_sink(base)
+    with pytest.raises(ValueError, match="cannot read secret_file"):
+        build_sink({**base, "secret_file": str(tmp_path / "nope")})
+    with pytest.raises(ValueError, match=r"needs \[sinks\.tls\]"):
+        build_sink({**base, "url": "https://odoo.example", "secret_env": "EDIGATE_ODOO_KEY"})
+    with pytest.raises(ValueError, match="url"):
+        build_sink({**base, "url": "https://odoo.example/odoo/", "secret_env": "EDIGATE_ODOO_KEY"})
+    with pytest.raises(ValueError, match="exchange_record mode needs backend_id"):
+        build_sink({**base, "secret_env": "EDIGATE_ODOO_KEY", "mode": "exchange_record"})

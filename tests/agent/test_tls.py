@@ -189,3 +189,12 @@ def test_server_trust_failures_are_classified(pki: Pki) -> None:
     assert isinstance(err, ServerHostnameMismatch)
     assert "not issued for that host name" in str(err)
     assert classify_tls_failure(ConnectionRefusedError(111, "refused"), server="s:1") is None
+
+
+def test_link_errors_are_marked_link_wide() -> None:
+    from agent.odoo import OdooAccessDenied, OdooRejected
+
+    assert ClientCertificateRejected("x").link_wide is True
+    assert ServerHostnameMismatch("x").link_wide is True
+    assert OdooAccessDenied("x").link_wide is True
+    assert getattr(OdooRejected("x", exception_name="n", odoo_message="m"), "link_wide", False) is False

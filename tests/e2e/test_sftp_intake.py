@@ -169,6 +169,16 @@ class Site:
         finally:
             db.close()
 
+    def events(self, kind: str) -> list[str]:
+        """The JSON details of the journal events of one kind."""
+        db = sqlite3.connect(f"file:{self.state / 'journal' / 'journal.sqlite'}?mode=ro", uri=True)
+        try:
+            return [
+                str(r[0]) for r in db.execute("SELECT detail FROM events WHERE kind = ? ORDER BY id", (kind,))
+            ]
+        finally:
+            db.close()
+
     def spooled(self, sha: str) -> bytes:
         return (self.state / "journal" / "spool" / sha[:2] / sha).read_bytes()
 
@@ -288,6 +298,8 @@ def test_kill_9_mid_upload_loses_nothing_acknowledged_and_journals_nothing_parti
         [moved] = list((site.roots / ".incomplete" / "acme").iterdir())
         assert moved.name.endswith("-big.edi") and 0 < moved.stat().st_size < len(big)
         assert [r[0] for r in site.rows()] == ["acked.edi"]
+        # ...and told the operator
+        assert [json.loads(d)["moved_to"] for d in site.events("upload_incomplete")] == [str(moved)]
         # the partner re-sends and it is accepted whole
         assert site.sftp(gw, "put big.edi /inbound/big.edi\n").returncode == 0
     finally:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from asn1crypto import cms as asn1_cms
 from cryptography.hazmat.primitives.serialization import pkcs12
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_as2_kit as kit
@@ -500,7 +500,7 @@ def test_corpus_sterling_signed_compressed() -> None:
         max_size=10**6,
     )
     assert msg.layers == ("signed", "compressed")
-    assert msg.payload.startswith(b"ISA*") and msg.mic.algorithm == "sha1"
+    assert msg.payload.startswith(b"ISA*") and msg.mic is not None and msg.mic.algorithm == "sha1"
     # the certificate expired in 2020: with today's clock it no longer authenticates
     with pytest.raises(As2AuthenticationFailed, match="not valid at"):
         open_message(env, headers, body, partner=partner, identity=identity, now=kit.NOW, max_size=10**6)
@@ -524,6 +524,7 @@ def test_corpus_openas2_signed() -> None:
     )
     assert msg.layers == ("signed",) and msg.payload.startswith(b"ISA*00*ssssssssss")
     assert msg.file_name == "test_data_2.edi"
+    assert store.cert is not None
     wrong = As2Partner(partner_id="x", as2_name="OpenAS2B", certificates=(store.cert.certificate,))
     with pytest.raises(As2AuthenticationFailed):
         open_message(
@@ -595,7 +596,7 @@ def test_malformed_envelope() -> None:
 # --- fuzz invariant: the payload, or an As2Error, never anything else ----------------------------------
 
 _FUZZ = settings(
-    max_examples=120,
+    max_examples=60,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -654,3 +655,58 @@ def test_fuzz_parse_mdn(
     except As2Error:
         return
     assert parsed.original_message_id == "<f@p>" and parsed.positive
+
+
+def test_opaque_signed_data_from_openssl(pki: kit.Pki, tmp_path: Path) -> None:
+    # application/pkcs7-mime; smime-type=signed-data (content inside the CMS), then encrypted
+    mime = kit.payload_mime(kit.PAYLOAD)
+    (tmp_path / "payload.mime").write_bytes(mime)
+    kit.run(
+        [
+            "openssl",
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-in",
+            "payload.mime",
+            "-signer",
+            pki.path("partner", "pem"),
+            "-inkey",
+            pki.path("partner", "key"),
+            "-md",
+            "sha256",
+            "-outform",
+            "DER",
+            "-out",
+            "opaque.p7m",
+        ],
+        cwd=tmp_path,
+    )
+    entity = kit.crlf_lines(
+        'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"',
+        "Content-Transfer-Encoding: base64",
+        "",
+    )
+    entity += base64.encodebytes((tmp_path / "opaque.p7m").read_bytes()).replace(b"\n", b"\r\n")
+    msg = _open(pki, kit.openssl_encrypt(pki, tmp_path, entity), kit.ENVELOPED_CT)
+    assert msg.payload == kit.PAYLOAD and msg.layers == ("encrypted", "signed")
+    assert msg.mic.value == kit.openssl_mic(tmp_path, mime)
+
+
+def test_required_unknown_receipt_protocol_is_failed_unsupported(pki: kit.Pki, tmp_path: Path) -> None:
+    ctype, body = _post_form(kit.openssl_sign(pki, tmp_path, kit.payload_mime(kit.PAYLOAD)))
+    headers = [
+        ("AS2-From", "PARTNER"),
+        ("AS2-To", "GATEWAY"),
+        ("Message-ID", "<y@p>"),
+        ("Content-Type", ctype),
+        ("Disposition-Notification-To", "x"),
+        ("Disposition-Notification-Options", "signed-receipt-protocol=required, pgp-signature"),
+    ]
+    env = parse_envelope(headers)
+    with pytest.raises(As2Unsupported) as err:
+        open_message(
+            env, headers, body, partner=pki.partner(), identity=pki.identity(), now=kit.NOW, max_size=10**6
+        )
+    assert err.value.disposition == "failed/Failure: unsupported format"

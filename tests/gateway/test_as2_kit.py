@@ -292,7 +292,7 @@ def compressed_entity(mime: bytes) -> bytes:
             "encap_content_info": {"content_type": "data", "content": zlib.compress(mime)},
         }
     )
-    der = asn1_cms.ContentInfo({"content_type": "compressed_data", "content": data}).dump()
+    der: bytes = asn1_cms.ContentInfo({"content_type": "compressed_data", "content": data}).dump()
     return (
         crlf_lines(
             'Content-Type: application/pkcs7-mime; smime-type=compressed-data; name="smime.p7z"',

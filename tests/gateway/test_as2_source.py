@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_as2_kit as kit
 
 from gateway.as2 import parse_mdn
-from gateway.errors import DiskFloorError
+from gateway.errors import DiskFloorError, JournalWriteError
 from gateway.sources.as2 import As2MdnRetry, As2Source, As2SourceConfig, StaticAs2Partners
 
 
@@ -68,7 +68,7 @@ def verify_mdn(pki: kit.Pki, work: Path, result: kit.CurlResult) -> str:
     assert result.status == 200, result.body
     ctype = result.header("Content-Type")
     assert ctype is not None and ctype.startswith("multipart/signed"), ctype
-    return kit.openssl_verify_mdn(pki, work, ctype, result.body)
+    return str(kit.openssl_verify_mdn(pki, work, ctype, result.body))
 
 
 def test_sync_signed_mdn_after_journal(pki: kit.Pki, tmp_path: Path) -> None:
@@ -380,5 +380,125 @@ def test_stop_lets_request_in_flight_finish(pki: kit.Pki, tmp_path: Path) -> Non
         assert task.done()
         assert len(journal.entries) == 1
         verify_mdn(pki, tmp_path, result)
+
+    run_async(scenario)
+
+
+def test_journal_write_error_answers_500_and_stops(pki: kit.Pki, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        journal = kit.FakeJournal()
+        journal.fail_with = JournalWriteError("the disk refused the write")
+        cfg = As2SourceConfig(host="127.0.0.1", port=0, as2_names=["GATEWAY"])
+        source = As2Source(
+            cfg, StaticAs2Partners((pki.partner(),)), identity=pki.identity(), clock=lambda: kit.NOW
+        )
+        ready = asyncio.Event()
+        task = asyncio.create_task(source.run(journal, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        _, body = signed_encrypted(pki, tmp_path)
+        url = f"http://127.0.0.1:{source.bound_port}/as2"
+        result = await kit.curl_post(url, kit.as2_headers("<jwe@partner>", kit.ENVELOPED_CT), body, tmp_path)
+        assert result.status == 500 and b"processed" not in result.body
+        with pytest.raises(JournalWriteError):  # fail-stop: run() ends with the journal's error
+            await asyncio.wait_for(task, 30)
+
+    run_async(scenario)
+
+
+def test_registry_adapter(pki: kit.Pki, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from gateway.sources.as2 import RegistryAs2Partners
+
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "acme.pem").write_bytes(
+        pki.path("partner_old", "pem").read_bytes() + pki.path("partner", "pem").read_bytes()
+    )
+    profile = SimpleNamespace(
+        id="acme",
+        source_path=tmp_path / "acme.toml",
+        model=SimpleNamespace(certificates=SimpleNamespace(as2_partner="certs/acme.pem")),
+    )
+    registry = SimpleNamespace(by_as2_name=lambda name: profile if name == "PARTNER" else None)
+    partners = RegistryAs2Partners(lambda: registry)
+    found = partners.lookup("PARTNER")
+    assert found is not None and found.partner_id == "acme" and found.require_signature
+    assert [c.subject.rfc4514_string() for c in found.certificates] == ["CN=PARTNER_OLD", "CN=PARTNER"]
+    assert partners.lookup("OTHER") is None
+    (tmp_path / "certs" / "acme.pem").write_bytes(pki.path("partner", "pem").read_bytes() + b"\n")
+    again = partners.lookup("PARTNER")
+    assert again is not None and len(again.certificates) == 1  # reloaded after the file changed
+
+
+def test_concurrent_resend_waits_for_the_original(pki: kit.Pki, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        journal = kit.FakeJournal()
+        async with running(pki, journal) as (_source, url):
+            _, body = signed_encrypted(pki, tmp_path)
+            headers = kit.as2_headers("<twice@partner>", kit.ENVELOPED_CT)
+            dirs = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+            for d in dirs:
+                d.mkdir()
+            results = await asyncio.gather(*(kit.curl_post(url, headers, body, d) for d in dirs))
+        assert {r.status for r in results} == {200}
+        assert len({r.body for r in results}) == 1  # every copy got the same MDN
+        assert len(journal.entries) == 1
+
+    run_async(scenario)
+
+
+def test_mendelson_capture_over_http(tmp_path: Path) -> None:
+    """Replay a real mendelson request (corpus) through curl, with its own headers and keys."""
+    from datetime import UTC, datetime
+
+    from gateway.as2 import As2Identity, As2Partner, load_certificates, load_key_pair
+    from gateway.as2.mime import parse_headers
+
+    data = (kit.CORPUS / "pyas2-lib__mecas2_compressed_signed_encrypted.as2").read_bytes()
+    end = data.index(b"\n\r\n")
+    headers = [
+        (k, v) for k, v in parse_headers(data[: end + 1]) if k.lower() not in ("content-length", "host")
+    ]
+    body = data[end + 3 :]
+    ours = load_key_pair((kit.CORPUS / "pyas2-lib__cert_test.p12").read_bytes(), b"test")
+    mecas2 = load_certificates((kit.CORPUS / "pyas2-lib__cert_mecas2_public.pem").read_bytes())
+
+    async def scenario() -> None:
+        journal = kit.FakeJournal()
+        cfg = As2SourceConfig(host="127.0.0.1", port=0, as2_names=["pyas2lib"])
+        partners = StaticAs2Partners(
+            (As2Partner(partner_id="mendelson", as2_name="mecas2", certificates=tuple(mecas2)),)
+        )
+        source = As2Source(
+            cfg,
+            partners,
+            identity=As2Identity(as2_names=("pyas2lib",), decryption_keys=(ours,), signing_key=ours),
+            clock=lambda: datetime(2024, 1, 1, tzinfo=UTC),
+        )
+        ready = asyncio.Event()
+        task = asyncio.create_task(source.run(journal, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        try:
+            url = f"http://127.0.0.1:{source.bound_port}/as2"
+            result = await kit.curl_post(
+                url, [f"{k}: {v}" for k, v in headers], body, tmp_path, extra=["--expect100-timeout", "20"]
+            )
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        # mendelson asked for an unsigned MDN (no Disposition-Notification-Options)
+        assert result.status == 200, result.body
+        mdn = parse_mdn(result.headers, result.body)
+        assert (
+            mdn.positive
+            and mdn.original_message_id == "<mendelson_opensource_AS2-1641303797008-52@mecas2_pyas2lib>"
+        )
+        [(_, intake)] = journal.entries
+        assert intake.data == (kit.CORPUS / "pyas2-lib__payload.txt").read_bytes()
+        assert intake.partner == "mendelson" and intake.meta["layers"] == [
+            "encrypted",
+            "signed",
+            "compressed",
+        ]
 
     run_async(scenario)

@@ -239,6 +239,7 @@ def test_plain_put_is_journaled_and_not_kept(env: Env) -> None:
     assert (intake.transport, intake.partner, intake.file_name) == ("sftp", "ACME", "po123.edi")
     assert intake.meta["account"] == "acme" and intake.meta["remote"] == "127.0.0.1"
     assert list((env.root() / "inbound").iterdir()) == []
+    env.server.stop()  # the upload counter is written after the answer; stopping waits for it
     assert (
         "upload",
         {"transport": "sftp", "partner": "ACME", "file": "po123.edi", "message_id": "1"},

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -47,10 +49,16 @@ class FakeJournal:
     intakes: list[Intake] = field(default_factory=list)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail: GatewayError | None = None
+    #: when set, append() waits for ``gate`` after setting ``entered``
+    gate: threading.Event | None = None
+    entered: threading.Event = field(default_factory=threading.Event)
 
     async def append(self, intake: Intake) -> AppendResult:
         if self.fail is not None:
             raise self.fail
+        if self.gate is not None:
+            self.entered.set()
+            await asyncio.to_thread(self.gate.wait, 60)
         self.intakes.append(intake)
         return AppendResult(str(len(self.intakes)), hashlib.sha256(intake.data).hexdigest(), None)
 
@@ -304,6 +312,55 @@ def test_disk_floor_answers_452_so_the_sender_retries(env: Env) -> None:
     assert result.returncode == 26, result.stdout
     assert "452 4.3.1" in result.stdout
     assert env.journal.intakes == []
+
+
+def test_stop_lets_the_mail_in_flight_finish(env: Env) -> None:
+    env.journal.gate = threading.Event()
+    assert env.server.source.bound_port is not None
+    port = env.server.source.bound_port
+    proc = subprocess.Popen(
+        [
+            require("swaks"),
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--from",
+            SENDER,
+            "--to",
+            "edi@gateway.example",
+            "--attach-type",
+            "application/edi-x12",
+            "--attach",
+            f"@{X12}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert env.journal.entered.wait(60), "the mail never reached the journal"
+        stopper = threading.Thread(target=env.server.stop)
+        stopper.start()
+        # wait until the listener is closed (the stop is under way), then let the append finish
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            assert time.monotonic() < deadline, "the listener never closed"
+            time.sleep(0.02)
+        env.journal.gate.set()
+        out, _ = proc.communicate(timeout=60)
+        stopper.join(60)
+    finally:
+        env.journal.gate.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "250 2.0.0 Accepted 1 EDI file(s)" in out
+    assert [i.data for i in env.journal.intakes] == [X12.read_bytes()]
 
 
 def test_starttls_with_test_ca(tls_env: Env) -> None:

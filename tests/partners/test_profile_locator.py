@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,33 @@ def test_line_of_falls_back_to_the_nearest_known_parent(lines: dict[tuple[str | 
     # pydantic's union tags (not keys of the file) are skipped
     assert line_of(lines, ("layouts", "orders", "csv", "records", 0, "fields", 0, "path")) == 33
     assert line_of(lines, ("nothing", "here")) is None
+
+
+def _paths(data: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    out: list[tuple[str | int, ...]] = [prefix] if prefix else []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            out += _paths(value, (*prefix, index))
+    return out
+
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE_FILES = sorted((REPO / "partners" / "examples").glob("*.toml")) + sorted(
+    (REPO / "tests" / "partners" / "data" / "flat").glob("*.toml")
+)
+
+
+@pytest.mark.parametrize("path", PROFILE_FILES, ids=lambda p: p.name)
+def test_every_parsed_key_of_real_profiles_is_located(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    lines = key_lines(text)
+    source = text.splitlines()
+    for key_path in _paths(tomllib.loads(text)):
+        assert key_path in lines, key_path
+        last = key_path[-1]
+        if isinstance(last, str):
+            # the line found really mentions the key (as a key, a table header or a dotted part)
+            assert last in source[lines[key_path] - 1], (key_path, lines[key_path])

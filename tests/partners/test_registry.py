@@ -138,6 +138,10 @@ def test_conflicting_profiles_are_refused_and_reported(tmp_path: Path) -> None:
     assert [p.id for p in registry.profiles] == ["alpha"]
     reasons = {(e.file.name, e.reason) for e in errors}
     assert ("b.toml", "X12 identity ZZ:ACME (already claimed by partner 'alpha' in a.toml)") in reasons
+    located = {(e.file.name, e.field, e.line) for e in errors}
+    assert ("b.toml", "identities.x12[0]", 5) in located
+    assert ("b.toml", "identities.sftp.user", 10) in located
+    assert ("c.toml", "id", 2) in located
     assert any(f == "b.toml" and "SFTP account 'alpha'" in r for f, r in reasons)
     assert any(f == "c.toml" and "partner id 'alpha' is used by a.toml" in r for f, r in reasons)
 

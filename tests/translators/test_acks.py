@@ -8,6 +8,7 @@ import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from x12_helpers import X12_CORPUS, core_only
@@ -154,7 +155,11 @@ def test_element_errors_become_ak3_ak4_and_ik3_ik4(
     monkeypatch: pytest.MonkeyPatch, pyx12_oracle: object
 ) -> None:
     def fake_validate(t: TransactionSet) -> list[RemoteSyntaxError]:
-        where = {"interchange": t.interchange_control, "group": t.group_control, "transaction": t.control}
+        where: dict[str, Any] = {
+            "interchange": t.interchange_control,
+            "group": t.group_control,
+            "transaction": t.control,
+        }
         return [
             RemoteSyntaxError(
                 "BHT02 code not allowed",
@@ -317,3 +322,17 @@ def test_parse_ta1() -> None:
     )
     result = translate_x12((X12_CORPUS / "staedi__x12_interchange_ack.txt").read_bytes(), OPTS)
     assert [d.document["status"] for d in result.documents] == ["A"]
+
+
+def test_streaming_keeps_a_bounded_number_of_ak2_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    import translators.x12.acks as acks_module
+
+    monkeypatch.setattr(acks_module, "STREAMING_AK2_LIMIT", 2)
+    group = GroupOutcome(
+        header=("GS", "HC", "A", "B", "20240101", "1200", "7", "X", V4), record_accepted=False
+    )
+    for n in range(5):
+        error = RemoteSyntaxError("x", ack_hint="AK5:4", scope="transaction")
+        group.add(TransactionOutcome(set_id="837", control=f"{n:04d}", rejected=True, errors=[error]))
+    assert len(group.transactions) == 2
+    assert (group.received, group.accepted) == (5, 0)

@@ -129,6 +129,23 @@ def ship_notice() -> dict[str, Any]:
     }
 
 
+def ship_notice_two_orders() -> dict[str, Any]:
+    """Pick and pack for two purchase orders in one shipment (S/O/P/I twice)."""
+    doc = ship_notice()
+    doc["orders"].append(
+        {
+            "order_number": "PO-779",
+            "packs": [
+                {
+                    "sscc": "340123450000000048",
+                    "items": [{"product": {"gtin": "04012345000035"}, "quantity": "3", "unit": "EA"}],
+                }
+            ],
+        }
+    )
+    return doc
+
+
 def invoice() -> dict[str, Any]:
     return {
         "invoice_number": "INV-5501",
@@ -179,8 +196,61 @@ def purchase_order() -> dict[str, Any]:
     }
 
 
+def order_response() -> dict[str, Any]:
+    return {
+        "purpose": "00",
+        "acknowledgment_type": "AC",
+        "order_number": "PO-778",
+        "order_date": "2026-11-20",
+        "response_date": "2026-11-21",
+        "parties": [{"role": "BY", "id": "4012345000016", "id_qualifier": "UL", "name": "Buyer GmbH"}],
+        "lines": [
+            {
+                "line_number": "1",
+                "product": {"gtin": "04012345000011"},
+                "quantity": "24",
+                "unit": "EA",
+                "unit_price": "2.50",
+                "statuses": [
+                    {
+                        "status": "IA",
+                        "quantity": "24",
+                        "unit": "EA",
+                        "scheduled": [{"qualifier": "068", "date": "2026-12-03"}],
+                    }
+                ],
+            },
+            {
+                "line_number": "2",
+                "product": {"vendor_part": "V-2"},
+                "quantity": "5",
+                "unit": "EA",
+                "statuses": [{"status": "IR", "quantity": "5", "unit": "EA"}],
+            },
+        ],
+    }
+
+
+def inventory_advice() -> dict[str, Any]:
+    return {
+        "report_number": "INV-1",
+        "report_date": "2026-11-29",
+        "items": [
+            {
+                "line_number": "1",
+                "product": {"gtin": "04012345000011"},
+                "quantities": [{"qualifier": "33", "quantity": "120", "unit": "EA"}],
+            }
+        ],
+    }
+
+
 def test_ship_notice_856_and_desadv_read_back_alike() -> None:
     assert_same_business_document("ship_notice", ship_notice())
+
+
+def test_ship_notice_with_two_orders_856_and_desadv_read_back_alike() -> None:
+    assert_same_business_document("ship_notice", ship_notice_two_orders())
 
 
 def test_invoice_810_and_invoic_read_back_alike() -> None:
@@ -189,3 +259,11 @@ def test_invoice_810_and_invoic_read_back_alike() -> None:
 
 def test_purchase_order_850_and_orders_read_back_alike() -> None:
     assert_same_business_document("purchase_order", purchase_order())
+
+
+def test_order_response_855_and_ordrsp_read_back_alike() -> None:
+    assert_same_business_document("order_response", order_response())
+
+
+def test_inventory_advice_846_and_invrpt_read_back_alike() -> None:
+    assert_same_business_document("inventory_advice", inventory_advice())

@@ -57,8 +57,16 @@ def test_contrl_golden(case: str) -> None:
     accepted, verdict = GOLDEN[case]
     assert ack.accepted is accepted
     assert verdict in ack.payload
-    number = {"accepted_v3": 1, "unt_count": 2, "unz_reference": 3, "charset_in_body": 4, "group_count": 5,
-              "syntax4_accepted": 6, "unb_bad_date": 7, "truncated": 8}[case]
+    number = {
+        "accepted_v3": 1,
+        "unt_count": 2,
+        "unz_reference": 3,
+        "charset_in_body": 4,
+        "group_count": 5,
+        "syntax4_accepted": 6,
+        "unb_bad_date": 7,
+        "truncated": 8,
+    }[case]
     assert ack.answers == f"IC{number}"
     assert f"UCI+IC{number}+".encode() in ack.payload
     # the mirrored envelope: our UNB swaps sender and recipient and uses our clock and numbers
@@ -93,8 +101,10 @@ def test_our_contrl_reads_back_as_functional_ack() -> None:
 
 
 def test_contrl_segment_and_element_errors_parse() -> None:
-    data = (b"UNB+UNOA:3+P+US+240305:1200+9'UNH+1+CONTRL:D:3:UN'UCI+55+US+P+7'"
-            b"UCM+7+ORDERS:D:96A:UN+4'UCS+5'UCD+12+3:2'UCS+9+13'UNT+7+1'UNZ+1+9'")
+    data = (
+        b"UNB+UNOA:3+P+US+240305:1200+9'UNH+1+CONTRL:D:3:UN'UCI+55+US+P+7'"
+        b"UCM+7+ORDERS:D:96A:UN+4'UCS+5'UCD+12+3:2'UCS+9+13'UNT+7+1'UNZ+1+9'"
+    )
     doc = parse_contrl(_message(data))
     ack = FunctionalAck.model_validate(doc)
     (tx,) = ack.transactions
@@ -125,8 +135,10 @@ def test_aperak_from_corpus(name: str, status: str, codes: list[str]) -> None:
 
 
 def test_aperak_response_type_and_translation() -> None:
-    data = (b"UNB+UNOA:3+P+US+240305:1200+9'UNH+1+APERAK:D:96A:UN'BGM+27+AP1+9+RE'"
-            b"RFF+ACW:MSG77'ERC+Z01'FTX+AAO+++UNKNOWN ARTICLE'UNT+6+1'UNZ+1+9'")
+    data = (
+        b"UNB+UNOA:3+P+US+240305:1200+9'UNH+1+APERAK:D:96A:UN'BGM+27+AP1+9+RE'"
+        b"RFF+ACW:MSG77'ERC+Z01'FTX+AAO+++UNKNOWN ARTICLE'UNT+6+1'UNZ+1+9'"
+    )
     result = translate_edifact(data, OPTS)
     (doc,) = result.documents
     assert doc.document_type == "functional_ack" and doc.transaction_set == "APERAK"

@@ -8,6 +8,7 @@ Translation.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from translators.result import Translation
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "edifact"
 SEEDS = [p.read_bytes() for p in sorted(CORPUS.iterdir()) if p.stat().st_size < 6000]
 SMALL = TranslatorOptions(map_business=False, max_segment_bytes=4096, max_transaction_segments=500)
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # bytes that matter to the grammar, so random data reaches deep states
 ALPHABET = b"UNABHZTGE+:'?*. \r\n0123456789ORDESX\xc3\xa9\xff\x1c\x1d\x1f"
@@ -35,7 +36,7 @@ def _read(data: bytes, cuts: list[int]) -> list[Any]:
     out: list[Any] = []
     bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     try:
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in itertools.pairwise(bounds):
             reader.receive_data(data[a:b])
             while (ev := reader.next_event()) is not NEED_DATA:
                 out.append(repr(ev).split("errors=")[0])
@@ -64,9 +65,13 @@ def _mutate(seed: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
 
 
 edits = st.lists(
-    st.tuples(st.integers(0, 2), st.integers(0, 1 << 16), st.binary(min_size=1, max_size=4).map(
-        lambda b: bytes(ALPHABET[x % len(ALPHABET)] for x in b))),
-    min_size=1, max_size=6,
+    st.tuples(
+        st.integers(0, 2),
+        st.integers(0, 1 << 16),
+        st.binary(min_size=1, max_size=4).map(lambda b: bytes(ALPHABET[x % len(ALPHABET)] for x in b)),
+    ),
+    min_size=1,
+    max_size=6,
 )
 
 
@@ -77,8 +82,10 @@ def test_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
 
 
 @FUZZ
-@given(data=st.lists(st.sampled_from([bytes([c]) for c in ALPHABET]), max_size=200).map(b"".join),
-       cuts=st.lists(st.integers(0, 400), max_size=5))
+@given(
+    data=st.lists(st.sampled_from([bytes([c]) for c in ALPHABET]), max_size=200).map(b"".join),
+    cuts=st.lists(st.integers(0, 400), max_size=5),
+)
 def test_grammar_alphabet(data: bytes, cuts: list[int]) -> None:
     head = b"UNB+UNOA:3+S+R+200101:1200+1'UNH+1+X:D:96A:UN'"
     assert _read(head + data, cuts) == _read(head + data, [])
@@ -95,7 +102,7 @@ def test_mutated_corpus(seed: bytes, changes: list[tuple[int, int, bytes]], cuts
     assert result.documents or result.errors or result.acks
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.sampled_from(SEEDS), changes=edits)
 def test_mutated_corpus_with_business_maps(seed: bytes, changes: list[tuple[int, int, bytes]]) -> None:
     result = translate_edifact(_mutate(seed, changes), TranslatorOptions())

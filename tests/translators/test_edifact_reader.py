@@ -51,7 +51,7 @@ def read_whole(data: bytes, options: TranslatorOptions | None = None) -> list[An
     r.receive_data(data)
     r.receive_data(b"")
     events = _drain(r)
-    assert r.state is ReaderState.DONE
+    assert r.state is ReaderState.DONE and r.finished
     return events
 
 
@@ -79,7 +79,10 @@ def tr(data: bytes, expected: list[Any], options: TranslatorOptions | None = Non
     assert [_norm(e) for e in read_trailing(data, options)] == [_norm(e) for e in whole]
 
 
-BASIC = b"UNB+UNOA:3+SENDER:14+RECIP:ZZ+200102:1304+REF1'UNH+M1+ORDERS:D:96A:UN:EAN008'BGM+220+PO1+9'UNT+3+M1'UNZ+1+REF1'"
+BASIC = (
+    b"UNB+UNOA:3+SENDER:14+RECIP:ZZ+200102:1304+REF1'"
+    b"UNH+M1+ORDERS:D:96A:UN:EAN008'BGM+220+PO1+9'UNT+3+M1'UNZ+1+REF1'"
+)
 
 
 def test_basic_interchange_events() -> None:
@@ -88,11 +91,20 @@ def test_basic_interchange_events() -> None:
     start, msg, end = events
     assert (start.syntax_id, start.syntax_version, start.charset) == ("UNOA", 3, "ascii")
     assert (start.sender_id, start.sender_qualifier, start.recipient_id, start.recipient_qualifier) == (
-        "SENDER", "14", "RECIP", "ZZ",
+        "SENDER",
+        "14",
+        "RECIP",
+        "ZZ",
     )
     assert (start.date, start.time, start.control_ref, start.una_present) == ("200102", "1304", "REF1", False)
     assert start.delimiters == Delimiters()
-    assert (msg.type, msg.version, msg.release, msg.agency, msg.association) == ("ORDERS", "D", "96A", "UN", "EAN008")
+    assert (msg.type, msg.version, msg.release, msg.agency, msg.association) == (
+        "ORDERS",
+        "D",
+        "96A",
+        "UN",
+        "EAN008",
+    )
     assert msg.reference == "M1" and msg.index == 1 and msg.errors == ()
     assert msg.segments == (
         ("UNH", "M1", ("ORDERS", "D", "96A", "UN", "EAN008")),
@@ -107,13 +119,16 @@ def test_basic_interchange_events() -> None:
 
 
 def test_una_custom_delimiters_and_release() -> None:
-    data = (b"UNA=*,# ~\nUNB*UNOA=3*S*R*200102=1304*7~\nUNH*1*INVOIC=D=97B=UN~\n"
-            b"FTX*AAI***A#*B#=C##D#~E~\nMOA*203=12,5~\nUNT*4*1~\nUNZ*1*7~\n")
+    data = (
+        b"UNA=*,# ~\nUNB*UNOA=3*S*R*200102=1304*7~\nUNH*1*INVOIC=D=97B=UN~\n"
+        b"FTX*AAI***A#*B#=C##D#~E~\nMOA*203=12,5~\nUNT*4*1~\nUNZ*1*7~\n"
+    )
     events = read_whole(data)
     start, msg, end = events
     assert start.una_present and start.una_text == "UNA=*,# ~"
-    assert start.delimiters == Delimiters(component="=", element="*", decimal=",", release="#", repetition=None,
-                                          segment="~")
+    assert start.delimiters == Delimiters(
+        component="=", element="*", decimal=",", release="#", repetition=None, segment="~"
+    )
     assert msg.segments[1] == ("FTX", "AAI", "", "", "A*B=C#D~E")
     # decimal comma is data, not a separator: the value keeps it (ISO 9735 UNA3)
     assert msg.segments[2] == ("MOA", ("203", "12,5"))
@@ -161,7 +176,10 @@ def test_repetition_separator_syntax4_only() -> None:
 
 
 def test_line_breaks_between_and_inside_segments_are_dropped() -> None:
-    data = b"UNB+UNOA:3+S+R+200102:1304+7'\r\nUNH+1+X:D:96A:UN'\r\nFTX+AAI+++LONG TE\r\nXT WRAPPED'\r\nUNT+3+1'\r\nUNZ+1+7'\r\n"
+    data = (
+        b"UNB+UNOA:3+S+R+200102:1304+7'\r\nUNH+1+X:D:96A:UN'\r\n"
+        b"FTX+AAI+++LONG TE\r\nXT WRAPPED'\r\nUNT+3+1'\r\nUNZ+1+7'\r\n"
+    )
     events = read_whole(data)
     assert events[1].segments[1] == ("FTX", "AAI", "", "", "LONG TEXT WRAPPED")
     assert events[2].line_break == "\r\n"
@@ -214,8 +232,10 @@ def test_unoa_repertoire_lowercase() -> None:
 
 
 def test_groups() -> None:
-    data = (b"UNB+UNOA:3+S+R+200102:1304+7'UNG+ORDERS+AS:1+AR:1+200102:1304+G1+UN+D:96A'"
-            b"UNH+1+ORDERS:D:96A:UN'BGM+220'UNT+3+1'UNE+1+G1'UNZ+1+7'")
+    data = (
+        b"UNB+UNOA:3+S+R+200102:1304+7'UNG+ORDERS+AS:1+AR:1+200102:1304+G1+UN+D:96A'"
+        b"UNH+1+ORDERS:D:96A:UN'BGM+220'UNT+3+1'UNE+1+G1'UNZ+1+7'"
+    )
     events = read_whole(data)
     assert [type(e) for e in events] == [InterchangeStart, GroupStart, Message, GroupEnd, InterchangeEnd]
     assert events[1].reference == "G1" and events[1].sender_id == "AS" and events[1].version == "D"
@@ -230,21 +250,41 @@ ENVELOPE_ERRORS = [
     ("UNT reference", b"UNH+1+X:D:96A:UN'BGM+1'UNT+3+2'UNZ+1+7'", 1, "28", "transaction", "UNT", 2, None),
     ("UNH type missing", b"UNH+1+:D:96A:UN'UNT+2+1'UNZ+1+7'", 1, "13", "transaction", "UNH", 2, 1),
     ("UNH release missing", b"UNH+1+X:D::UN'UNT+2+1'UNZ+1+7'", 1, "13", "transaction", "UNH", 2, 3),
-    ("UNH ref too long", b"UNH+123456789012345+X:D:96A:UN'UNT+2+123456789012345'UNZ+1+7'", 1, "39",
-     "transaction", "UNH", 1, None),
+    (
+        "UNH ref too long",
+        b"UNH+123456789012345+X:D:96A:UN'UNT+2+123456789012345'UNZ+1+7'",
+        1,
+        "39",
+        "transaction",
+        "UNH",
+        1,
+        None,
+    ),
     ("UNZ count", b"UNH+1+X:D:96A:UN'UNT+2+1'UNZ+2+7'", 2, "29", "interchange", "UNZ", 1, None),
     ("UNZ reference", b"UNH+1+X:D:96A:UN'UNT+2+1'UNZ+1+8'", 2, "28", "interchange", "UNZ", 2, None),
     ("UNZ count not numeric", b"UNH+1+X:D:96A:UN'UNT+2+1'UNZ+A+7'", 2, "37", "interchange", "UNZ", 1, None),
     ("empty interchange", b"UNZ+0+7'", 1, "32", "interchange", "UNZ", None, None),
-    ("UNT missing", b"UNH+1+X:D:96A:UN'BGM+1'UNH+2+X:D:96A:UN'UNT+2+2'UNZ+2+7'", 1, "13", "transaction",
-     "UNT", None, None),
+    (
+        "UNT missing",
+        b"UNH+1+X:D:96A:UN'BGM+1'UNH+2+X:D:96A:UN'UNT+2+2'UNZ+2+7'",
+        1,
+        "13",
+        "transaction",
+        "UNT",
+        None,
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "index", "code", "scope", "tag", "pos", "comp"), ENVELOPE_ERRORS,
-                         ids=[c[0] for c in ENVELOPE_ERRORS])
-def test_envelope_errors(name: str, body: bytes, index: int, code: str, scope: str, tag: str,
-                         pos: int | None, comp: int | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "body", "index", "code", "scope", "tag", "pos", "comp"),
+    ENVELOPE_ERRORS,
+    ids=[c[0] for c in ENVELOPE_ERRORS],
+)
+def test_envelope_errors(
+    name: str, body: bytes, index: int, code: str, scope: str, tag: str, pos: int | None, comp: int | None
+) -> None:
     data = b"UNB+UNOA:3+S+R+200102:1304+7'" + body
     events = read_whole(data)
     errors = events[index].errors
@@ -336,7 +376,10 @@ def test_multiple_interchanges_bom_and_padding() -> None:
 
 
 def test_level_b_defaults_without_una() -> None:
-    data = b"UNB\x1dUNOB\x1f3\x1dS\x1dR\x1d200102\x1f1304\x1d7\x1cUNH\x1d1\x1dX\x1fD\x1f96A\x1fUN\x1cUNT\x1d2\x1d1\x1cUNZ\x1d1\x1d7\x1c"
+    data = (
+        b"UNB\x1dUNOB\x1f3\x1dS\x1dR\x1d200102\x1f1304\x1d7\x1c"
+        b"UNH\x1d1\x1dX\x1fD\x1f96A\x1fUN\x1cUNT\x1d2\x1d1\x1cUNZ\x1d1\x1d7\x1c"
+    )
     events = read_whole(data)
     assert events[0].delimiters == Delimiters.level_b()
     assert events[1].segments[0] == ("UNH", "1", ("X", "D", "96A", "UN"))

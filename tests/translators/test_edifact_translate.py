@@ -11,9 +11,11 @@ from translators.options import TranslatorOptions
 from translators.result import Acknowledgment, TranslatedDocument
 
 SYNTAX_ONLY = TranslatorOptions(map_business=False)
-IC = (b"UNB+UNOA:3+SENDER:14+RECIP:ZZ+240115:0930+{ref}++++++1'"
-      b"UNH+1+COARRI:D:95B:UN'EQD+CN+ABCU1234567'UNT+3+1'"
-      b"UNH+2+COARRI:D:95B:UN'EQD+CN+ABCU7654321'UNT+3+2'UNZ+2+{ref}'")
+IC = (
+    b"UNB+UNOA:3+SENDER:14+RECIP:ZZ+240115:0930+{ref}++++++1'"
+    b"UNH+1+COARRI:D:95B:UN'EQD+CN+ABCU1234567'UNT+3+1'"
+    b"UNH+2+COARRI:D:95B:UN'EQD+CN+ABCU7654321'UNT+3+2'UNZ+2+{ref}'"
+)
 
 
 def ic(ref: bytes, tail: bytes = b"") -> bytes:
@@ -26,9 +28,18 @@ def test_documents_and_envelope() -> None:
     assert [d.envelope.transaction_control for d in result.documents] == ["1", "2"]
     env = result.documents[0].envelope
     assert (env.standard, env.sender_id, env.sender_qualifier, env.receiver_id, env.receiver_qualifier) == (
-        "edifact", "SENDER", "14", "RECIP", "ZZ")
+        "edifact",
+        "SENDER",
+        "14",
+        "RECIP",
+        "ZZ",
+    )
     assert (env.interchange_control, env.version, env.test_indicator, env.group_control) == (
-        "A1", "D:95B:UN", True, None)
+        "A1",
+        "D:95B:UN",
+        True,
+        None,
+    )
 
 
 def test_message_error_rejects_only_that_message() -> None:
@@ -111,9 +122,11 @@ def test_hold_documents_false_releases_before_unz() -> None:
 
 def test_business_map_is_used_when_present() -> None:
     maps = importlib.import_module("translators.edifact.maps")
-    orders = (b"UNB+UNOC:3+5412345000013:14+4012345500004:14+240115:1200+1'UNH+1+ORDERS:D:96A:UN:EAN008'"
-              b"BGM+220+PO1+9'DTM+137:20240115:102'NAD+BY+5412345000013::9'LIN+1++5400000000017:EN'"
-              b"QTY+21:12'UNS+S'UNT+8+1'UNZ+1+1'")
+    orders = (
+        b"UNB+UNOC:3+5412345000013:14+4012345500004:14+240115:1200+1'UNH+1+ORDERS:D:96A:UN:EAN008'"
+        b"BGM+220+PO1+9'DTM+137:20240115:102'NAD+BY+5412345000013::9'LIN+1++5400000000017:EN'"
+        b"QTY+21:12'UNS+S'UNT+8+1'UNZ+1+1'"
+    )
     result = translate_edifact(orders, TranslatorOptions())
     assert result.errors == ()
     (doc,) = result.documents

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from translators.options import TranslatorOptions
 NOW = dt.datetime(2024, 1, 15, 9, 30, tzinfo=dt.UTC)
 
 
-def _events(data: bytes) -> list[object]:
+def _events(data: bytes) -> list[Any]:
     r = EdifactReader()
     r.receive_data(data)
     r.receive_data(b"")
@@ -54,17 +55,27 @@ def test_no_release_character_refuses_special_values() -> None:
 
 
 def test_write_interchange_reads_back() -> None:
-    messages = [
-        [("UNH", "1", ("ORDERS", "D", "96A", "UN", "EAN008")), ("BGM", "220", "PO?1+", "9"),
-         ("FTX", "AAI", "", "", "Müller's dock: 5")],
+    messages: list[Any] = [
+        [
+            ("UNH", "1", ("ORDERS", "D", "96A", "UN", "EAN008")),
+            ("BGM", "220", "PO?1+", "9"),
+            ("FTX", "AAI", "", "", "Müller's dock: 5"),
+        ],
         [("UNH", "2", ("ORDERS", "D", "96A", "UN")), ("BGM", "220", "PO2"), ("UNT", "99", "wrong")],
     ]
-    data = write_interchange(messages, sender=("SENDER", "14"), recipient=("RECIP", None),
-                             control_reference="77", now=NOW, syntax_id="UNOC", ack_request=True)
+    data = write_interchange(
+        messages,
+        sender=("SENDER", "14"),
+        recipient=("RECIP", None),
+        control_reference="77",
+        now=NOW,
+        syntax_id="UNOC",
+        ack_request=True,
+    )
     assert data.startswith(b"UNA:+.? '\nUNB+UNOC:3+SENDER:14+RECIP+240115:0930+77++++1'\n")
     assert data.endswith(b"UNZ+2+77'\n")
     events = _events(data)
-    start, m1, m2, end = events
+    start, m1, m2, _end = events
     assert isinstance(start, InterchangeStart) and start.ack_request and start.recipient_qualifier is None
     assert isinstance(m1, Message) and isinstance(m2, Message)
     assert m1.segments[1] == ("BGM", "220", "PO?1+", "9")
@@ -75,27 +86,44 @@ def test_write_interchange_reads_back() -> None:
 
 
 def test_write_interchange_syntax4_and_charset_error() -> None:
-    data = write_interchange([[("UNH", "1", ("INVOIC", "D", "03B", "UN"))]], sender=("S", None),
-                             recipient=("R", None), control_reference="1", now=NOW, syntax_id="UNOA",
-                             syntax_version=4, una=False, line_break="")
+    data = write_interchange(
+        [[("UNH", "1", ("INVOIC", "D", "03B", "UN"))]],
+        sender=("S", None),
+        recipient=("R", None),
+        control_reference="1",
+        now=NOW,
+        syntax_id="UNOA",
+        syntax_version=4,
+        una=False,
+        line_break="",
+    )
     assert data == b"UNB+UNOA:4+S+R+20240115:0930+1'UNH+1+INVOIC:D:03B:UN'UNT+2+1'UNZ+1+1'"
-    with pytest.raises(LocalTranslationError, match="UNOA|ascii"):
-        write_interchange([[("UNH", "1", ("X", "D", "96A", "UN")), ("FTX", "é")]], sender=("S", None),
-                          recipient=("R", None), control_reference="1", now=NOW, syntax_id="UNOA")
+    with pytest.raises(LocalTranslationError, match=r"UNOA|ascii"):
+        write_interchange(
+            [[("UNH", "1", ("X", "D", "96A", "UN")), ("FTX", "é")]],
+            sender=("S", None),
+            recipient=("R", None),
+            control_reference="1",
+            now=NOW,
+            syntax_id="UNOA",
+        )
     with pytest.raises(LocalTranslationError, match="UNH"):
-        write_interchange([[("BGM", "1")]], sender=("S", None), recipient=("R", None), control_reference="1",
-                          now=NOW)
+        write_interchange(
+            [[("BGM", "1")]], sender=("S", None), recipient=("R", None), control_reference="1", now=NOW
+        )
 
 
 def test_model_round_trip_through_json() -> None:
-    data = (b"UNA:+,? '\r\nUNB+UNOC:3+S:14+R:14+240115:0930+5'\r\nUNG+ORDERS+A+B+240115:0930+G+UN+D:96A'\r\n"
-            b"UNH+1+ORDERS:D:96A:UN'\r\nFTX+AAI+++X?+Y:'\r\nMOA+203:12,50'\r\nUNT+4+1'\r\nUNE+1+G'\r\nUNZ+1+5'\r\n")
+    data = (
+        b"UNA:+,? '\r\nUNB+UNOC:3+S:14+R:14+240115:0930+5'\r\nUNG+ORDERS+A+B+240115:0930+G+UN+D:96A'\r\n"
+        b"UNH+1+ORDERS:D:96A:UN'\r\nFTX+AAI+++X?+Y:'\r\nMOA+203:12,50'\r\nUNT+4+1'\r\nUNE+1+G'\r\nUNZ+1+5'\r\n"
+    )
     builder = InterchangeBuilder()
     writer = EdifactWriter()
     out = b""
     for ev in _events(data):
         builder.feed(ev)
-        out += writer.send(ev)  # type: ignore[arg-type]
+        out += writer.send(ev)
     assert out == data
     (model,) = builder.done
     assert model.line_break == "\r\n" and model.una == "UNA:+,? '" and model.delimiters.decimal == ","

@@ -257,6 +257,21 @@ def test_csv_errors() -> None:
     )
     with pytest.raises(RemoteSyntaxError, match="not valid CSV"):
         read_flat(b'"PO1"x,2\n', strict)
+    dated = CsvLayout(
+        document_type="purchase_order",
+        records=(
+            RecordSpec(
+                name="o",
+                fields=(
+                    FieldSpec(path="order_number", column=1),
+                    FieldSpec(path="order_date", column=2, type="date", format="%Y%m%d"),
+                ),
+            ),
+        ),
+    )
+    # the quoted field spans two physical lines: the bad date is on line 3, not row 2
+    with pytest.raises(RemoteSyntaxError, match="line 3, o field order_date"):
+        read_flat(b'"PO\n1",20240101\nPO2,2024-01-01\n', dated)
     with pytest.raises(RemoteSyntaxError, match="exceeds the limit"):
         read_flat(b"PO1\n" * 400, strict, TranslatorOptions(max_interchange_bytes=1024))
 
@@ -424,3 +439,29 @@ def test_example_legacy_wms_layouts_both_ways() -> None:
     assert {k: v for k, v in back.document.items() if k != "lines"} == {
         k: v for k, v in order.items() if k != "lines"
     }
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=300) | st.text(alphabet='HL0123456789 .-;"\n\r', max_size=200).map(str.encode))
+def test_any_bytes_give_documents_or_a_remote_syntax_error(data: bytes) -> None:
+    csv_layout = CsvLayout(
+        document_type="purchase_order",
+        records=(
+            RecordSpec(name="H", tag="H", fields=(FieldSpec(path="order_number", column=2),)),
+            RecordSpec(
+                name="L",
+                tag="L",
+                parent="H",
+                collection="lines",
+                fields=(FieldSpec(path="quantity", column=2, type="decimal"),),
+            ),
+        ),
+        record_column=1,
+        delimiter=";",
+    )
+    for layout in (ORDERS, csv_layout):
+        try:
+            translation = read_flat(data, layout)
+        except RemoteSyntaxError:
+            continue
+        assert translation.documents

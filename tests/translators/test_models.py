@@ -39,9 +39,20 @@ MINIMAL: dict[str, dict[str, Any]] = {
 
 def test_registry_covers_every_document_type() -> None:
     expected = {
-        "purchase_order", "order_response", "ship_notice", "invoice", "warehouse_shipping_order",
-        "warehouse_shipping_advice", "warehouse_stock_transfer", "inventory_advice", "shipment_status",
-        "load_tender", "load_tender_response", "freight_invoice", "receiving_advice", "functional_ack",
+        "purchase_order",
+        "order_response",
+        "ship_notice",
+        "invoice",
+        "warehouse_shipping_order",
+        "warehouse_shipping_advice",
+        "warehouse_stock_transfer",
+        "inventory_advice",
+        "shipment_status",
+        "load_tender",
+        "load_tender_response",
+        "freight_invoice",
+        "receiving_advice",
+        "functional_ack",
     }
     assert set(DOCUMENT_MODELS) == expected
     assert set(SCHEMA_VERSIONS) == expected
@@ -82,8 +93,11 @@ def test_envelope_schema_names_every_document() -> None:
 
 def test_values_are_decimal_strings_and_iso_dates() -> None:
     po = DOCUMENT_MODELS["purchase_order"]
-    good = {"order_number": "1", "order_date": "2026-11-29",
-            "lines": [{"quantity": "12.50", "unit_price": "-0.5", "unit": "EA"}]}
+    good = {
+        "order_number": "1",
+        "order_date": "2026-11-29",
+        "lines": [{"quantity": "12.50", "unit_price": "-0.5", "unit": "EA"}],
+    }
     po.model_validate(good)
     for bad in (
         {"order_number": "1", "order_date": "20261129"},
@@ -106,10 +120,23 @@ def test_ship_notice_hierarchy_nests_packs_and_items() -> None:
             "orders": [
                 {
                     "order_number": "PO",
-                    "tares": [{"sscc": "340123450000000017", "packs": [
-                        {"sscc": "340123450000000024", "items": [{"product": {"gtin": "04012345000011"},
-                                                                  "quantity": "12", "unit": "EA"}]},
-                    ]}],
+                    "tares": [
+                        {
+                            "sscc": "340123450000000017",
+                            "packs": [
+                                {
+                                    "sscc": "340123450000000024",
+                                    "items": [
+                                        {
+                                            "product": {"gtin": "04012345000011"},
+                                            "quantity": "12",
+                                            "unit": "EA",
+                                        }
+                                    ],
+                                },
+                            ],
+                        }
+                    ],
                     "items": [{"quantity": "1", "packs": [{"quantity": "1", "packs": [{"sscc": "1"}]}]}],
                 }
             ],
@@ -131,10 +158,16 @@ def test_mapped_document_is_frozen() -> None:
 def test_envelope_model_round_trips_by_alias() -> None:
     env = CanonicalEnvelope.model_validate(
         {
-            "schema": "edigate.envelope", "idempotency_key": "k", "message_id": "m", "partner": "acme",
-            "document_type": "invoice", "document_schema_version": "1.0",
-            "received_at": "2026-11-29T10:25:00Z", "source": {"transport": "sftp", "standard": "x12"},
-            "document": {"invoice_number": "1"}, "raw_sha256": "0" * 64,
+            "schema": "edigate.envelope",
+            "idempotency_key": "k",
+            "message_id": "m",
+            "partner": "acme",
+            "document_type": "invoice",
+            "document_schema_version": "1.0",
+            "received_at": "2026-11-29T10:25:00Z",
+            "source": {"transport": "sftp", "standard": "x12"},
+            "document": {"invoice_number": "1"},
+            "raw_sha256": "0" * 64,
         }
     )
     assert env.model_dump(by_alias=True)["schema"] == "edigate.envelope"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from translators.errors import LocalTranslationError, RemoteSyntaxError
 from translators.models import DOCUMENT_MODELS, SCHEMA_VERSIONS, MappedDocument
@@ -21,6 +24,7 @@ from translators.x12.maps import (
     map_segments,
     to_canonical,
 )
+from translators.x12.maps import validate as validate_set
 from translators.x12.maps import values as v
 from translators.x12.reader import X12Reader
 from translators.x12.syntax import NEED_DATA, Delimiters, TransactionSet
@@ -62,8 +66,13 @@ def make_tx(text: str, *, version: str = "004010", component: str = ">") -> Tran
     """A transaction set from '*'/'~' text (ST..SE), for hand-made cases."""
     segs = tuple(tuple(s.strip().split("*")) for s in text.strip().split("~") if s.strip())
     return TransactionSet(
-        set_id=segs[0][1], control=segs[0][2], segments=segs, version=version, group_control="1",
-        interchange_control="1", delimiters=Delimiters(component=component),
+        set_id=segs[0][1],
+        control=segs[0][2],
+        segments=segs,
+        version=version,
+        group_control="1",
+        interchange_control="1",
+        delimiters=Delimiters(component=component),
     )
 
 
@@ -149,7 +158,12 @@ def test_850_vics_sample_values() -> None:
     assert d["totals"] == {"line_count": 6, "amount": "13045.94"}
     ship_to = d["parties"][0]
     assert ship_to["role"] == "ST" and ship_to["id"] == "0003947268292"
-    assert ship_to["address"] == {"lines": ["31875 SOLON RD"], "city": "SOLON", "state": "OH", "postal_code": "44139"}
+    assert ship_to["address"] == {
+        "lines": ["31875 SOLON RD"],
+        "city": "SOLON",
+        "state": "OH",
+        "postal_code": "44139",
+    }
     assert d["dates"] == [{"qualifier": "002", "date": "2010-12-14"}]
     # The two PKG segments have no place in the purchase order: kept verbatim with their position.
     assert doc.extensions["unmapped_segments"] == [
@@ -231,8 +245,13 @@ def test_856_pick_pack_with_sscc() -> None:
     assert packs[1]["items"][0]["product"] == {"gtin": "0000000000831"}
     assert d["orders"][1]["packs"][0]["sscc"] == "000715670002152111"
     assert d["carriers"] == [
-        {"id_qualifier": "2", "scac": "OVNT", "name": "OVERNITE", "equipment_type": "TL",
-         "equipment_number": "1234567890"}
+        {
+            "id_qualifier": "2",
+            "scac": "OVNT",
+            "name": "OVERNITE",
+            "equipment_type": "TL",
+            "equipment_number": "1234567890",
+        }
     ]
 
 
@@ -284,8 +303,13 @@ def test_warehouse_sets_values() -> None:
     assert o["depositor_order_number"] == "538686" and len(o["lines"]) == 3
     assert o["lines"][0]["lot_number"] == "19991205"
     assert o["lines"][0]["product"]["upc"] == "000100000010"
-    assert o["totals"] == {"quantity": "56", "weight": "500", "weight_unit": "LB", "volume": "24",
-                           "volume_unit": "CF"}
+    assert o["totals"] == {
+        "quantity": "56",
+        "weight": "500",
+        "weight_unit": "LB",
+        "volume": "24",
+        "volume_unit": "CF",
+    }
     assert len(mapped("EdiEngine__MultipleInterchangesAndGroups.edi")) == 6
     (simplot,) = mapped("OopFactory-X12__940_simplot.txt")
     assert simplot.document["lines"][0]["product"]["gtin"] == "10071179009894"
@@ -293,7 +317,9 @@ def test_warehouse_sets_values() -> None:
     a = advice.document
     assert a["shipment_id"] == "2144" and a["shipment_date"] == "2002-09-16"
     assert [(ln["quantity"], ln["lot_number"]) for ln in a["lines"]] == [
-        ("120", "19284"), ("400", "82943"), ("400", "930345")
+        ("120", "19284"),
+        ("400", "82943"),
+        ("400", "930345"),
     ]
     assert a["totals"]["quantity"] == "920"
     (transfer,) = mapped("stupidedi__004010_AR943_pass_1.edi")
@@ -335,15 +361,22 @@ def test_inventory_status_tender_freight_values() -> None:
 def test_functional_acks() -> None:
     (fa,) = mapped("stupidedi__004010_FA997_pass_1.edi")
     assert fa.document == {
-        "ack_type": "997", "functional_id": "AG", "group_control_number": "160",
+        "ack_type": "997",
+        "functional_id": "AG",
+        "group_control_number": "160",
         "transactions": [{"control_number": "0160", "set_id": "824", "status": "A"}],
-        "status": "A", "transactions_included": 1, "transactions_received": 1, "transactions_accepted": 1,
+        "status": "A",
+        "transactions_included": 1,
+        "transactions_received": 1,
+        "transactions_accepted": 1,
     }
     rejected = mapped("staedi__simple997-multiple-interchanges.edi")
     assert len(rejected) == 3
     seg_err = rejected[0].document["transactions"][0]["segment_errors"][0]
     assert seg_err == {
-        "segment_tag": "NM1", "position": 8, "error_code": "8",
+        "segment_tag": "NM1",
+        "position": 8,
+        "error_code": "8",
         "element_errors": [{"position": 8, "element_reference": "66", "error_code": "7", "bad_value": "MI"}],
     }
     (ik,) = mapped("staedi__simple999.edi")
@@ -408,8 +441,11 @@ def test_round_trip_through_writer_and_reader() -> None:
     (asn,) = mapped("EdiEngine__856.Crossdock.OK.edi")
     segments = from_canonical("ship_notice", asn.document, control="0042")
     data = write_interchange(
-        [list(segments)], sender=("ZZ", "WAREHOUSE"), receiver=("ZZ", "RETAILER"),
-        control_numbers=ControlNumbers(interchange=7, group=7), version="004010",
+        [list(segments)],
+        sender=("ZZ", "WAREHOUSE"),
+        receiver=("ZZ", "RETAILER"),
+        control_numbers=ControlNumbers(interchange=7, group=7),
+        version="004010",
         now=dt.datetime(2026, 11, 29, 10, 30, tzinfo=dt.UTC),
     )
     (tx,) = read_sets(data)
@@ -421,16 +457,28 @@ def hand_made(document_type: str) -> dict[str, Any]:
     """Outbound documents as Odoo would hand them over (no corpus behind them)."""
     docs: dict[str, dict[str, Any]] = {
         "order_response": {
-            "purpose": "00", "acknowledgment_type": "AC", "order_number": "PO-1", "order_date": "2026-11-20",
-            "response_number": "SO-9", "response_date": "2026-11-21", "currency": "EUR",
+            "purpose": "00",
+            "acknowledgment_type": "AC",
+            "order_number": "PO-1",
+            "order_date": "2026-11-20",
+            "response_number": "SO-9",
+            "response_date": "2026-11-21",
+            "currency": "EUR",
             "parties": [{"role": "SU", "id": "4012345000009", "id_qualifier": "UL", "name": "Warehouse One"}],
             "lines": [
                 {
-                    "line_number": "1", "product": {"gtin": "04012345000011", "buyer_part": "B-1"},
-                    "quantity": "24", "unit": "EA", "unit_price": "2.50",
+                    "line_number": "1",
+                    "product": {"gtin": "04012345000011", "buyer_part": "B-1"},
+                    "quantity": "24",
+                    "unit": "EA",
+                    "unit_price": "2.50",
                     "statuses": [
-                        {"status": "IA", "quantity": "20", "unit": "EA",
-                         "scheduled": [{"qualifier": "068", "date": "2026-11-25"}]},
+                        {
+                            "status": "IA",
+                            "quantity": "20",
+                            "unit": "EA",
+                            "scheduled": [{"qualifier": "068", "date": "2026-11-25"}],
+                        },
                         {"status": "IB", "quantity": "4", "unit": "EA"},
                     ],
                 }
@@ -438,55 +486,138 @@ def hand_made(document_type: str) -> dict[str, Any]:
             "totals": {"line_count": 1, "quantity": "24"},
         },
         "warehouse_shipping_advice": {
-            "status": "F", "depositor_order_number": "SO-9", "shipment_date": "2026-11-29",
-            "shipment_id": "SHP-1", "purchase_order_number": "PO-1", "bill_of_lading": "BOL-7",
-            "tracking_number": "1Z999", "carriers": [{"transport_method": "M", "scac": "ODFL", "payment_method": "PP"}],
-            "parties": [{"role": "ST", "name": "Store 7", "address": {"lines": ["1 Main St"], "city": "Gent",
-                                                                        "postal_code": "9000", "country": "BE"}}],
+            "status": "F",
+            "depositor_order_number": "SO-9",
+            "shipment_date": "2026-11-29",
+            "shipment_id": "SHP-1",
+            "purchase_order_number": "PO-1",
+            "bill_of_lading": "BOL-7",
+            "tracking_number": "1Z999",
+            "carriers": [{"transport_method": "M", "scac": "ODFL", "payment_method": "PP"}],
+            "parties": [
+                {
+                    "role": "ST",
+                    "name": "Store 7",
+                    "address": {
+                        "lines": ["1 Main St"],
+                        "city": "Gent",
+                        "postal_code": "9000",
+                        "country": "BE",
+                    },
+                }
+            ],
             "lines": [
-                {"line_number": "1", "status": "CL", "quantity_ordered": "24", "quantity": "24", "unit": "EA",
-                 "product": {"upc": "012345678905", "vendor_part": "V-1"}, "lot_number": "L1",
-                 "sscc": ["340123450000000024"],
-                 "measures": [{"kind": "weight", "qualifier": "G", "value": "12.5", "unit": "KG"}]},
+                {
+                    "line_number": "1",
+                    "status": "CL",
+                    "quantity_ordered": "24",
+                    "quantity": "24",
+                    "unit": "EA",
+                    "product": {"upc": "012345678905", "vendor_part": "V-1"},
+                    "lot_number": "L1",
+                    "sscc": ["340123450000000024"],
+                    "measures": [{"kind": "weight", "qualifier": "G", "value": "12.5", "unit": "KG"}],
+                },
             ],
             "totals": {"quantity": "24", "weight": "12.5", "weight_unit": "KG"},
         },
         "receiving_advice": {
-            "status": "F", "receipt_date": "2026-11-29", "receipt_number": "R-1", "depositor_order_number": "TR-1",
-            "lines": [{"line_number": "1", "quantity": "10", "unit": "CA", "product": {"gtin": "10012345000017"},
-                       "lot_number": "L9", "exceptions": [{"condition": "DM", "quantity": "1", "unit": "CA"}]}],
+            "status": "F",
+            "receipt_date": "2026-11-29",
+            "receipt_number": "R-1",
+            "depositor_order_number": "TR-1",
+            "lines": [
+                {
+                    "line_number": "1",
+                    "quantity": "10",
+                    "unit": "CA",
+                    "product": {"gtin": "10012345000017"},
+                    "lot_number": "L9",
+                    "exceptions": [{"condition": "DM", "quantity": "1", "unit": "CA"}],
+                }
+            ],
             "totals": {"quantity": "10"},
         },
-        "load_tender_response": {"scac": "ODFL", "shipment_id": "LOAD-1", "date": "2026-11-29", "action": "D",
-                                 "decline_reason": "TRK", "references": [{"qualifier": "CN", "value": "123"}]},
+        "load_tender_response": {
+            "scac": "ODFL",
+            "shipment_id": "LOAD-1",
+            "date": "2026-11-29",
+            "action": "D",
+            "decline_reason": "TRK",
+            "references": [{"qualifier": "CN", "value": "123"}],
+        },
         "shipment_status": {
-            "carrier_reference": "PRO-1", "shipment_id": "LOAD-1", "scac": "ODFL",
+            "carrier_reference": "PRO-1",
+            "shipment_id": "LOAD-1",
+            "scac": "ODFL",
             "references": [{"qualifier": "PO", "value": "PO-1"}],
             "events": [
-                {"sequence": "1", "status_code": "X3", "status_reason": "NS",
-                 "date": {"qualifier": "AT7", "date": "2026-11-29", "time": "10:30", "time_zone": "UT"},
-                 "location": {"city": "Gent", "country": "BE"}, "equipment_number": "TRL-9"},
-                {"sequence": "1", "status_code": "AF", "status_reason": "NS",
-                 "date": {"qualifier": "AT7", "date": "2026-11-29", "time": "11:00"}},
+                {
+                    "sequence": "1",
+                    "status_code": "X3",
+                    "status_reason": "NS",
+                    "date": {"qualifier": "AT7", "date": "2026-11-29", "time": "10:30", "time_zone": "UT"},
+                    "location": {"city": "Gent", "country": "BE"},
+                    "equipment_number": "TRL-9",
+                },
+                {
+                    "sequence": "1",
+                    "status_code": "AF",
+                    "status_reason": "NS",
+                    "date": {"qualifier": "AT7", "date": "2026-11-29", "time": "11:00"},
+                },
             ],
         },
         "functional_ack": {
-            "ack_type": "997", "functional_id": "PO", "group_control_number": "17", "status": "E",
-            "transactions_included": 1, "transactions_received": 1, "transactions_accepted": 1,
-            "transactions": [{"set_id": "850", "control_number": "0001", "status": "E", "error_codes": ["5"],
-                              "segment_errors": [{"segment_tag": "BEG", "position": 2, "error_code": "8",
-                                                  "element_errors": [{"position": 5, "element_reference": "373",
-                                                                      "error_code": "8",
-                                                                      "bad_value": "20261340"}]}]}],
+            "ack_type": "997",
+            "functional_id": "PO",
+            "group_control_number": "17",
+            "status": "E",
+            "transactions_included": 1,
+            "transactions_received": 1,
+            "transactions_accepted": 1,
+            "transactions": [
+                {
+                    "set_id": "850",
+                    "control_number": "0001",
+                    "status": "E",
+                    "error_codes": ["5"],
+                    "segment_errors": [
+                        {
+                            "segment_tag": "BEG",
+                            "position": 2,
+                            "error_code": "8",
+                            "element_errors": [
+                                {
+                                    "position": 5,
+                                    "element_reference": "373",
+                                    "error_code": "8",
+                                    "bad_value": "20261340",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
         "warehouse_shipping_order": {
-            "status": "N", "depositor_order_number": "SO-9", "purchase_order_number": "PO-1",
+            "status": "N",
+            "depositor_order_number": "SO-9",
+            "purchase_order_number": "PO-1",
             "references": [{"qualifier": "BM", "value": "BOL-7"}],
             "dates": [{"qualifier": "10", "date": "2026-12-01"}],
-            "carriers": [{"payment_method": "PP", "transport_method": "M", "name": "BEST WAY", "scac": "ODFL"}],
-            "lines": [{"line_number": "1", "quantity": "24", "unit": "EA", "product": {"upc": "012345678905",
-                                                                                     "vendor_part": "V-1"},
-                       "description": "Widget"}],
+            "carriers": [
+                {"payment_method": "PP", "transport_method": "M", "name": "BEST WAY", "scac": "ODFL"}
+            ],
+            "lines": [
+                {
+                    "line_number": "1",
+                    "quantity": "24",
+                    "unit": "EA",
+                    "product": {"upc": "012345678905", "vendor_part": "V-1"},
+                    "description": "Widget",
+                }
+            ],
             "totals": {"quantity": "24"},
         },
     }
@@ -495,8 +626,15 @@ def hand_made(document_type: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "document_type",
-    ["order_response", "warehouse_shipping_advice", "receiving_advice", "load_tender_response",
-     "shipment_status", "functional_ack", "warehouse_shipping_order"],
+    [
+        "order_response",
+        "warehouse_shipping_advice",
+        "receiving_advice",
+        "load_tender_response",
+        "shipment_status",
+        "functional_ack",
+        "warehouse_shipping_order",
+    ],
 )
 def test_hand_made_outbound_round_trip(document_type: str) -> None:
     doc = hand_made(document_type)
@@ -505,7 +643,9 @@ def test_hand_made_outbound_round_trip(document_type: str) -> None:
     tx = make_tx("~".join("*".join(s) for s in segments), component=">")
     back = to_canonical(tx)
     assert back.extensions == {}
-    expected = DOCUMENT_MODELS[document_type].model_validate(doc).model_dump(mode="json", exclude_defaults=True)
+    expected = (
+        DOCUMENT_MODELS[document_type].model_validate(doc).model_dump(mode="json", exclude_defaults=True)
+    )
     assert validated(back) == expected
     assert tx.set_id == set_id
 
@@ -574,6 +714,8 @@ def test_partner_options() -> None:
     po1 = next(s for s in segments if s[0] == "PO1")
     assert po1[3] == "CT"
     assert ("REF", "ST", "0042") in segments
+    beg = next(s for s in segments if s[0] == "BEG")
+    assert beg[5] == "112926"  # the partner's date format, outbound too
 
 
 def test_outbound_rejects_invalid_documents() -> None:
@@ -585,6 +727,34 @@ def test_outbound_rejects_invalid_documents() -> None:
         from_canonical("invoice", {"invoice_number": "1", "totals": {"amount": "1.234"}})  # N2
     with pytest.raises(LocalTranslationError):
         from_canonical("purchase_order", {"order_number": "1"}, set_id="856")
+
+
+def test_outbound_refuses_to_drop_data() -> None:
+    doc = {
+        "order_number": "PO-1",
+        "lines": [{"line_number": "1", "quantity": "1", "notes": [{"text": "fragile"}]}],
+    }
+    with pytest.raises(LocalTranslationError, match=r"purchase_order\.lines\[0\]\.notes"):
+        from_canonical("purchase_order", doc)
+    # the caller may accept the loss explicitly
+    segments = from_canonical("purchase_order", doc, lossless=False)
+    assert [s[0] for s in segments] == ["ST", "BEG", "PO1", "SE"]
+    # a W12 carries the UPC and two more product ids, not four
+    advice = {
+        "lines": [
+            {
+                "product": {
+                    "upc": "1",
+                    "gtin": "04012345000011",
+                    "sku": "S",
+                    "vendor_part": "V",
+                    "buyer_part": "B",
+                }
+            }
+        ]
+    }
+    with pytest.raises(LocalTranslationError, match="identifiers"):
+        from_canonical("warehouse_shipping_advice", advice)
 
 
 def test_value_conversions() -> None:
@@ -605,3 +775,57 @@ def test_every_outbound_document_type_has_a_set() -> None:
     assert set(OUTBOUND_SETS) == set(DOCUMENT_MODELS)
     for document_type, set_id in OUTBOUND_SETS.items():
         assert MAPPED_SETS[set_id] == document_type
+
+
+# -- robustness: mutated corpus sets map, validate and render without any other exception -----------
+
+
+_SAMPLE_SETS = [tx for name in MAPPED_FILES for tx in corpus_sets(name) if tx.set_id in MAPPED_SETS]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(min_value=0),
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=400),
+            st.integers(min_value=0, max_value=30),
+            st.sampled_from(
+                ["", "0", "-1.5", "20261340", "ZZ", "x" * 90, "\x01", "1>2>3", "HL", "PO1", "99999"]
+            ),
+            st.sampled_from(["set", "drop", "dup", "cut"]),
+        ),
+        max_size=6,
+    ),
+)
+def test_mutated_sets_never_raise_anything_else(index: int, edits: list[tuple[int, int, str, str]]) -> None:
+    tx = _SAMPLE_SETS[index % len(_SAMPLE_SETS)]
+    segs = [list(s) for s in tx.segments]
+    for seg_no, el_no, value, op in edits:
+        k = 1 + seg_no % max(1, len(segs) - 2)
+        if k >= len(segs) - 1:
+            continue
+        if op == "drop":
+            del segs[k]
+        elif op == "dup":
+            segs.insert(k, list(segs[k]))
+        elif op == "cut":
+            segs[k] = segs[k][: 1 + el_no % len(segs[k])]
+        else:
+            seg = segs[k]
+            i = el_no % (len(seg) + 2)
+            if i == 0:
+                continue
+            seg.extend([""] * (i + 1 - len(seg)))
+            seg[i] = value
+    mutated = dataclasses.replace(tx, segments=tuple(tuple(s) for s in segs))
+    for error in validate_set(mutated):
+        assert error.ack_hint and error.ack_hint[:3] in ("AK3", "AK4", "AK5")
+    try:
+        doc = to_canonical(mutated)
+    except RemoteSyntaxError as exc:
+        assert exc.scope == "transaction"
+        return
+    DOCUMENT_MODELS[doc.document_type].model_validate(doc.document)
+    with contextlib.suppress(LocalTranslationError):  # refusing to render is fine; crashing is not
+        from_canonical(doc.document_type, doc.document, set_id=tx.set_id)

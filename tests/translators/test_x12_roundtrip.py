@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from x12_helpers import X12_CORPUS, core_only
@@ -49,8 +50,8 @@ LAYOUT_ONLY = {
 _TAIL = b" \r\n\x1a\x00"
 
 
-def _events(data: bytes) -> list[object]:
-    events = read_events(data)
+def _events(data: bytes) -> list[Any]:
+    events: list[Any] = read_events(data)
     assert not any(isinstance(e, RemoteSyntaxError) for e in events)
     return events
 

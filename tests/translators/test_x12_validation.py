@@ -18,16 +18,24 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "x12
 PO_HEAD = "ST*850*0001~BEG*00*SA*PO1**20261129~"
 PO_BODY = "REF*DP*038~N1*ST*Store*92*0001~PO1*1*2*EA*1.5**UP*012345678905~CTT*1~"
 ASN_HEAD = "ST*856*0001~BSN*00*ASN1*20261129*1200*0001~"
-ASN_BODY = "HL*1**S~TD1*CTN*2~HL*2*1*O~PRF*PO1~HL*3*2*P~MAN*GM*340123450000000017~HL*4*3*I~LIN**UP*012345678905~SN1**2*EA~"
+ASN_BODY = (
+    "HL*1**S~TD1*CTN*2~HL*2*1*O~PRF*PO1~HL*3*2*P~MAN*GM*340123450000000017~"
+    "HL*4*3*I~LIN**UP*012345678905~SN1**2*EA~"
+)
 
 
 def tx_from(text: str, *, version: str = "004010") -> TransactionSet:
     body = [s.strip() for s in text.strip().strip("~").split("~") if s.strip()]
     count = len(body) + 1
-    segs = tuple(tuple(s.split("*")) for s in body) + (("SE", str(count), body[0].split("*")[2]),)
+    segs = (*(tuple(s.split("*")) for s in body), ("SE", str(count), body[0].split("*")[2]))
     return TransactionSet(
-        set_id=segs[0][1], control=segs[0][2], segments=segs, version=version, group_control="9",
-        interchange_control="000000009", delimiters=Delimiters(),
+        set_id=segs[0][1],
+        control=segs[0][2],
+        segments=segs,
+        version=version,
+        group_control="9",
+        interchange_control="000000009",
+        delimiters=Delimiters(),
     )
 
 
@@ -114,7 +122,9 @@ def test_ak4_4_six_digit_date_where_ccyymmdd_is_required() -> None:
 
 
 def test_ak4_5_too_long() -> None:
-    err = only(PO_HEAD + PO_BODY.replace("N1*ST*Store*92*0001~", "N1*ST*Store*92*0001~N4*SOLON*OHIO*44139~"), "AK4:5")
+    err = only(
+        PO_HEAD + PO_BODY.replace("N1*ST*Store*92*0001~", "N1*ST*Store*92*0001~N4*SOLON*OHIO*44139~"), "AK4:5"
+    )
     assert (err.location.segment_tag, err.location.element_position) == ("N4", 2)
 
 
@@ -183,9 +193,47 @@ def test_every_mapped_set_has_a_definition() -> None:
     for set_id, tags in SET_TAGS.items():
         assert {"ST", "SE"} <= tags, set_id
     # every segment a map reads has element definitions
-    for tag in ("BEG", "PO1", "BAK", "ACK", "BSN", "HL", "LIN", "SN1", "MAN", "BIG", "IT1", "TDS", "W05",
-                "W01", "W06", "W12", "W03", "W04", "W17", "W07", "BIA", "QTY", "B10", "AT7", "B2", "S5",
-                "B1", "B3", "L0", "L1", "AK1", "AK2", "AK3", "AK4", "AK5", "AK9", "IK3", "IK4", "IK5"):
+    for tag in (
+        "BEG",
+        "PO1",
+        "BAK",
+        "ACK",
+        "BSN",
+        "HL",
+        "LIN",
+        "SN1",
+        "MAN",
+        "BIG",
+        "IT1",
+        "TDS",
+        "W05",
+        "W01",
+        "W06",
+        "W12",
+        "W03",
+        "W04",
+        "W17",
+        "W07",
+        "BIA",
+        "QTY",
+        "B10",
+        "AT7",
+        "B2",
+        "S5",
+        "B1",
+        "B3",
+        "L0",
+        "L1",
+        "AK1",
+        "AK2",
+        "AK3",
+        "AK4",
+        "AK5",
+        "AK9",
+        "IK3",
+        "IK4",
+        "IK5",
+    ):
         assert tag in SEGMENTS, tag
 
 
@@ -212,18 +260,35 @@ def corpus_findings(name: str) -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize(
     "name",
     [
-        "node-x12__850.edi", "node-x12__850_fat.edi", "bots-plugins__850-02.x12", "bots-plugins__850_01.x12",
-        "bots-plugins__850-004010.13.x12", "OopFactory-X12__850_Example1_PGWGlass.txt",
-        "stupidedi__004010_PR855_pass_1.edi", "bots-plugins__855-004010UCS-01.x12",
-        "staedi__multi-tx-transaction-type.edi", "node-x12__856.edi", "EdiEngine__856.Crossdock.OK.edi",
-        "bots-plugins__856_1.x12", "stupidedi__002001_SH856_fail_1.edi", "EDI.Net__x12.810a.edi",
-        "EdiEngine__940.OK.edi", "OopFactory-X12__940_simplot.txt", "stupidedi__004010_AR943_pass_1.edi",
-        "stupidedi__004010_RE944_pass_1.edi", "OopFactory-X12__846_Example1.txt",
-        "EDI.Net__214-MGCTLYST-SAMPLE.EDI", "staedi__ts214_ellipses_segterm.edi",
-        "EDI.Net__204-MGCTLYST-SAMPLE.EDI", "stupidedi__004010_SM204_case_1.edi",
-        "EDI.Net__990-MGCTLYST-SAMPLE.EDI", "stupidedi__004010_FA997_pass_1.edi",
-        "bots-plugins__997-004010VICS-01.x12", "staedi__simple997-multiple-interchanges.edi",
-        "staedi__simple999.edi", "pyx12__834_ls_le_ls_5010.999.txt",
+        "node-x12__850.edi",
+        "node-x12__850_fat.edi",
+        "bots-plugins__850-02.x12",
+        "bots-plugins__850_01.x12",
+        "bots-plugins__850-004010.13.x12",
+        "OopFactory-X12__850_Example1_PGWGlass.txt",
+        "stupidedi__004010_PR855_pass_1.edi",
+        "bots-plugins__855-004010UCS-01.x12",
+        "staedi__multi-tx-transaction-type.edi",
+        "node-x12__856.edi",
+        "EdiEngine__856.Crossdock.OK.edi",
+        "bots-plugins__856_1.x12",
+        "stupidedi__002001_SH856_fail_1.edi",
+        "EDI.Net__x12.810a.edi",
+        "EdiEngine__940.OK.edi",
+        "OopFactory-X12__940_simplot.txt",
+        "stupidedi__004010_AR943_pass_1.edi",
+        "stupidedi__004010_RE944_pass_1.edi",
+        "OopFactory-X12__846_Example1.txt",
+        "EDI.Net__214-MGCTLYST-SAMPLE.EDI",
+        "staedi__ts214_ellipses_segterm.edi",
+        "EDI.Net__204-MGCTLYST-SAMPLE.EDI",
+        "stupidedi__004010_SM204_case_1.edi",
+        "EDI.Net__990-MGCTLYST-SAMPLE.EDI",
+        "stupidedi__004010_FA997_pass_1.edi",
+        "bots-plugins__997-004010VICS-01.x12",
+        "staedi__simple997-multiple-interchanges.edi",
+        "staedi__simple999.edi",
+        "pyx12__834_ls_le_ls_5010.999.txt",
     ],
 )
 def test_well_formed_corpus_sets_pass(name: str) -> None:
@@ -232,7 +297,11 @@ def test_well_formed_corpus_sets_pass(name: str) -> None:
 
 def test_corpus_deviations_are_found() -> None:
     assert corpus_findings("staedi__invalid999.edi") == [
-        ("999", "AK3:2"), ("999", "AK3:5"), ("999", "AK4:5"), ("999", "AK4:3"), ("999", "AK4:7"),
+        ("999", "AK3:2"),
+        ("999", "AK3:5"),
+        ("999", "AK4:5"),
+        ("999", "AK4:3"),
+        ("999", "AK4:7"),
     ]
     # W12 without its mandatory unit of measure (W1205) on each of the three lines
     assert corpus_findings("OopFactory-X12__945_inter-americanproducts.txt") == [("945", "AK4:1")] * 3
@@ -245,7 +314,8 @@ def test_corpus_deviations_are_found() -> None:
 def test_findings_reach_the_functional_ack() -> None:
     """An element error becomes AK3/AK4 in the 997 the gateway sends back (tolerant: accepted with errors)."""
     data = (
-        b"ISA*00*          *00*          *ZZ*BUYER          *ZZ*WAREHOUSE      *261129*1025*U*00401*000000009*0*P*>~"
+        b"ISA*00*          *00*          *ZZ*BUYER          *ZZ*WAREHOUSE      "
+        b"*261129*1025*U*00401*000000009*0*P*>~"
         b"GS*PO*BUYER*WAREHOUSE*20261129*1025*9*X*004010~"
         b"ST*850*0001~BEG*00*SA*PO1**20261340~REF*DP*038~N1*ST*Store*92*0001~PO1*1*2*EA*1.5**UP*012345678905~"
         b"CTT*1~SE*7*0001~GE*1*9~IEA*1*000000009~"

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from partners import Registry, load_registry, translate_with_profile
 from translators import LocalTranslationError, RemoteSyntaxError, TranslatorOptions
@@ -281,3 +283,40 @@ def test_unwritable_layouts_are_reported() -> None:
     assert doc.document == {"order_number": "PO 7"}
     with pytest.raises(LocalTranslationError, match="not writable"):
         render_xml([{"order_number": "PO 7"}], readable)
+
+
+def test_render_with_profile_picks_the_outbound_layout(examples: Registry) -> None:
+    from partners import render_with_profile
+
+    webshop = examples.get("webshop")
+    assert webshop is not None
+    data = render_with_profile(webshop, "ship_notice", [{"shipment_id": "ASN-1"}])
+    assert b'<Shipment id="ASN-1"/>' in data
+    with pytest.raises(LookupError, match="no outbound"):
+        render_with_profile(webshop, "invoice", [{"invoice_number": "1"}])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.binary(max_size=300)
+    | st.text(alphabet="<>/=\"' &;!-[]?OrdeLinumb DOCTYPEENTITY%x", max_size=200).map(str.encode)
+)
+def test_any_bytes_give_documents_or_a_remote_syntax_error(data: bytes) -> None:
+    layout = XmlLayout(
+        document_type="purchase_order",
+        root="Orders",
+        document_xpath="Order",
+        fields=(XmlField(path="order_number", xpath="@number"),),
+    )
+    try:
+        translation = read_xml(data, layout)
+    except RemoteSyntaxError:
+        return
+    assert translation.documents
+
+
+def test_utf16_xml_is_recognised(examples: Registry) -> None:
+    text = ORDERS_XML.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    data = text.encode("utf-16")  # with BOM
+    translation = translate_with_profile(examples.get("webshop"), data, TranslatorOptions())
+    assert [d.document["order_number"] for d in translation.documents] == ["PO-1", "PO-2"]

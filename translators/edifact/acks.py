@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RemoteSyntaxError
+from ..errors import LocalTranslationError, RemoteSyntaxError
 from ..options import TranslatorOptions
+from .charset import CHARSETS
 from .syntax import Delimiters, Element, InterchangeStart, Message, Segment, component, components, element
 from .writer import write_interchange
 
@@ -234,26 +235,31 @@ def build_contrl(
         ours: tuple[str, str | None] = (options.our_ids[1], options.our_ids[0] or None)
     else:
         ours = (start.recipient_id, start.recipient_qualifier)
-    syntax_id = start.syntax_id if start.syntax_id.startswith("UNO") and len(start.syntax_id) == 4 else "UNOA"
-    from .charset import CHARSETS
-
-    if syntax_id not in CHARSETS:
-        syntax_id = "UNOA"
+    syntax_id = start.syntax_id if start.syntax_id in CHARSETS else "UNOA"
     version = start.syntax_version if 1 <= start.syntax_version <= 4 else 3
     d = start.delimiters
     defaults = Delimiters.default(version)
-    return write_interchange(
-        [segs],
-        sender=ours,
-        recipient=(start.sender_id, start.sender_qualifier),
-        control_reference=str(options.control_numbers.interchange),
-        now=options.now,
-        syntax_id=syntax_id,
-        syntax_version=version,
-        delimiters=d,
-        una=start.una_present or d != defaults,
-        line_break="\n",
-    )
+    # Mirror the partner's level; when a value we must echo (their ids or
+    # references, read leniently or from bytes their level does not allow)
+    # does not fit it, fall back to UNOC and then UTF-8 (UNOW) rather than
+    # leave the partner without an answer.
+    for level in dict.fromkeys((syntax_id, "UNOC", "UNOW")):
+        try:
+            return write_interchange(
+                [segs],
+                sender=ours,
+                recipient=(start.sender_id, start.sender_qualifier),
+                control_reference=str(options.control_numbers.interchange),
+                now=options.now,
+                syntax_id=level,
+                syntax_version=version,
+                delimiters=d,
+                una=start.una_present or d != defaults,
+                line_break="\n",
+            )
+        except LocalTranslationError as exc:
+            failure = exc
+    raise failure
 
 
 # -- inbound ------------------------------------------------------------------------

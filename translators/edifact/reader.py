@@ -226,6 +226,11 @@ class EdifactReader:
                 return NEED_DATA
 
     @property
+    def finished(self) -> bool:
+        """True once the end of data was received and every event returned."""
+        return self.state is ReaderState.DONE and not self._events
+
+    @property
     def offset(self) -> int:
         """Stream offset of the first byte not consumed yet."""
         return self._base + self._pos
@@ -308,7 +313,7 @@ class EdifactReader:
         elif head != b"UNB":
             what = "no UNA/UNB interchange header" if not self._seen_first else "data after UNZ"
             raise self._fail(
-                f"{what}: found {bytes(buf[pos : pos + 12])!r}",
+                f"{what}: found {bytes(buf[pos : pos + 3])!r}",
                 "22" if self._seen_first else None,
                 offset=self._base + pos,
             )
@@ -560,8 +565,7 @@ class EdifactReader:
                 try:
                     p = raw.decode(codec)
                 except UnicodeDecodeError as exc:
-                    lead = len(raw) - len(raw.lstrip(self._wrap))
-                    p = self._decode_error(raw[lead:], exc, seg_off + lead)
+                    p = self._decode_error(raw, exc, seg_off)
             else:
                 p = piece
                 off += len(p) + step
@@ -663,7 +667,7 @@ class EdifactReader:
         return _split_escaped(text, d, token)
 
     def _decode_error(self, raw: bytes, exc: UnicodeDecodeError, seg_off: int) -> str:
-        tag = raw[:3].decode("latin-1", "replace")
+        tag = raw.lstrip(self._wrap)[:3].decode("latin-1", "replace")
         byte = raw[exc.start]
         text = (
             f"byte 0x{byte:02X} at offset {seg_off + exc.start} in segment {tag} is not valid "

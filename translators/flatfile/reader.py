@@ -99,8 +99,11 @@ def _read_csv(text: str, layout: CsvLayout) -> Translation:
     )
     builder = DocumentBuilder(layout.records, layout.document_type, "csv")
     names: dict[str, int] = {}
+    rows: list[tuple[int, list[str]]] = []
     try:
-        rows = list(reader)
+        for row in reader:
+            # line_num counts physical lines, so a quoted field spanning lines keeps numbers true
+            rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise RemoteSyntaxError(
             f"line {reader.line_num}: not valid CSV: {exc}",
@@ -108,7 +111,7 @@ def _read_csv(text: str, layout: CsvLayout) -> Translation:
             location=Location(segment_position=reader.line_num),
         ) from None
     first = True
-    for number, row in enumerate(rows, start=1):
+    for number, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         if first and layout.header_row:

@@ -26,13 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 #: A decimal number as text: optional sign, digits, optional fraction.
 DecimalStr = Annotated[
     str,
-    Field(pattern=r"^-?\d+(\.\d+)?$", description="decimal number as a string, e.g. '12.50'"),
+    Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", description="decimal number as a string, e.g. '12.50'"),
 ]
 #: An ISO 8601 calendar date.
-IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="ISO date YYYY-MM-DD")]
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="ISO date YYYY-MM-DD")]
 #: An ISO 8601 time of day.
 IsoTime = Annotated[
-    str, Field(pattern=r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", description="time HH:MM or HH:MM:SS")
+    str, Field(pattern=r"^[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?$", description="time HH:MM or HH:MM:SS")
 ]
 
 Extensions = Annotated[

@@ -111,6 +111,8 @@ class _Session:
     generated: int = 0
     generated_groups: int = 0
     generated_sets: int = 0
+    _envelope_key: tuple[Segment, Segment] | None = None
+    _envelope_base: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validator = EnvelopeValidator(self.options)
@@ -118,11 +120,19 @@ class _Session:
     def _envelope(self, tx_control: str | None) -> Envelope:
         isa = self.isa.segment if self.isa is not None else ()
         gs = self.gs
+        key = (isa, gs)
+        if self._envelope_key != key:
+            # Envelope fields are computed once per group; each set only adds its control number.
+            self._envelope_key = key
+            self._envelope_base = self._envelope_fields(isa, gs)
+        return Envelope(**self._envelope_base, transaction_control=tx_control)
 
+    @staticmethod
+    def _envelope_fields(isa: Segment, gs: Segment) -> dict[str, Any]:
         def el(seg: Segment, i: int) -> str | None:
             return seg[i].strip() or None if i < len(seg) else None
 
-        return Envelope(
+        return dict(
             standard="x12",
             sender_qualifier=el(isa, 5),
             sender_id=el(isa, 6),
@@ -130,7 +140,6 @@ class _Session:
             receiver_id=el(isa, 8),
             interchange_control=el(isa, 13),
             group_control=el(gs, 6),
-            transaction_control=tx_control,
             version=el(gs, 8),
             application_sender=el(gs, 2),
             application_receiver=el(gs, 3),
@@ -141,22 +150,26 @@ class _Session:
         if isinstance(event, TransactionSet):
             return self._transaction(event)
         out: list[X12Item | _Marker] = []
-        errors = self.validator.feed(event) if isinstance(
-            event, InterchangeStart | GroupStart | GroupEnd | InterchangeEnd | TechnicalAck
-        ) else []
+        errors = (
+            self.validator.feed(event)
+            if isinstance(event, InterchangeStart | GroupStart | GroupEnd | InterchangeEnd | TechnicalAck)
+            else []
+        )
         new_warnings = self.validator.take_warnings()
         out.extend(errors)
         if isinstance(event, InterchangeStart):
             self.isa = event
             self.warnings = new_warnings
-            self.interchange = InterchangeOutcome(header=event.segment, delimiters=event.delimiters,
-                                                  errors=list(errors))
+            self.interchange = InterchangeOutcome(
+                header=event.segment, delimiters=event.delimiters, errors=list(errors)
+            )
         else:
             self.warnings.extend(new_warnings)
         if isinstance(event, GroupStart):
             self.gs = event.segment
-            self.group = GroupOutcome(header=event.segment, errors=list(errors),
-                                      record_accepted=self.record_accepted)
+            self.group = GroupOutcome(
+                header=event.segment, errors=list(errors), record_accepted=self.record_accepted
+            )
         elif isinstance(event, GroupEnd):
             if self.group is not None:
                 self.group.trailer = event.segment
@@ -180,8 +193,14 @@ class _Session:
     def reader_error(self, error: RemoteSyntaxError) -> list[X12Item | _Marker]:
         """Attach an error the reader raised to the open envelope."""
         if isinstance(error, TransactionSetError) and self.group is not None:
-            self.group.add(TransactionOutcome(set_id=error.set_id, control=error.location.transaction or "",
-                                              errors=[error], rejected=True))
+            self.group.add(
+                TransactionOutcome(
+                    set_id=error.set_id,
+                    control=error.location.transaction or "",
+                    errors=[error],
+                    rejected=True,
+                )
+            )
         elif error.scope == "group" and self.group is not None:
             self.group.errors.append(error)
         elif error.scope == "interchange" and self.interchange is not None:
@@ -220,9 +239,14 @@ class _Session:
                 f"no map for transaction set {tx.set_id} and unmapped sets are rejected",
                 ack_hint="AK5:1",
                 scope="transaction",
-                location=Location(interchange=tx.interchange_control, group=tx.group_control,
-                                  transaction=tx.control, segment_tag="ST", segment_position=1,
-                                  element_position=1),
+                location=Location(
+                    interchange=tx.interchange_control,
+                    group=tx.group_control,
+                    transaction=tx.control,
+                    segment_tag="ST",
+                    segment_position=1,
+                    element_position=1,
+                ),
             )
             errors.append(error)
             out.append(error)
@@ -230,15 +254,23 @@ class _Session:
         if document is not None:
             out.append(document)
         if self.group is not None:
-            self.group.add(TransactionOutcome(set_id=tx.set_id, control=tx.control,
-                                              implementation_ref=tx.implementation_ref, errors=errors,
-                                              rejected=rejected))
+            self.group.add(
+                TransactionOutcome(
+                    set_id=tx.set_id,
+                    control=tx.control,
+                    implementation_ref=tx.implementation_ref,
+                    errors=errors,
+                    rejected=rejected,
+                )
+            )
         return out
 
     def _document(self, tx: TransactionSet, maps: _Maps, warnings: list[str]) -> TranslatedDocument | None:
         mapped = None
-        if self.options.map_business and maps.to_canonical is not None and (
-            maps.mapped_sets is None or tx.set_id in maps.mapped_sets
+        if (
+            self.options.map_business
+            and maps.to_canonical is not None
+            and (maps.mapped_sets is None or tx.set_id in maps.mapped_sets)
         ):
             mapped = maps.to_canonical(tx, self.options)
         envelope = self._envelope(tx.control)
@@ -288,8 +320,10 @@ class _Session:
             )
         if outcome.rejected or opts.functional_ack == "never":
             return out
-        has_errors = any(g.rejected or g.accepted != g.received or any(t.errors for t in g.transactions)
-                         for g in outcome.groups)
+        has_errors = any(
+            g.rejected or g.accepted != g.received or any(t.errors for t in g.transactions)
+            for g in outcome.groups
+        )
         if opts.functional_ack == "on_error" and not has_errors:
             return out
         built = build_functional_ack(
@@ -313,8 +347,9 @@ class _Session:
         return []
 
 
-def _run(chunks: Iterable[bytes], options: TranslatorOptions, *, record_accepted: bool
-         ) -> Iterator[X12Item | _Marker]:
+def _run(
+    chunks: Iterable[bytes], options: TranslatorOptions, *, record_accepted: bool
+) -> Iterator[X12Item | _Marker]:
     reader = X12Reader(options)
     session = _Session(options, record_accepted=record_accepted)
 
@@ -380,9 +415,8 @@ def translate_x12(data: bytes, options: TranslatorOptions | None = None) -> Tran
         the acknowledgments, every error; ``rejected`` when no interchange
         in the file was usable.
 
-    Raises:
-        RemoteSyntaxError: never for bad input (errors are in the result);
-            only from the options' size limits being hit before any ISA.
+    Bad input never raises: every problem is a ``RemoteSyntaxError`` in
+    ``errors`` (with its ack code), and the acks answer it.
     """
     opts = options or TranslatorOptions()
     documents: list[TranslatedDocument] = []
@@ -392,8 +426,6 @@ def translate_x12(data: bytes, options: TranslatorOptions | None = None) -> Tran
     pending_interchange: list[TranslatedDocument] = []
     interchanges = 0
     usable = 0
-    if len(data) > opts.max_interchange_bytes * 16:
-        raise RemoteSyntaxError(f"file of {len(data)} bytes is over the size limit", ack_hint="TA1:024")
     for item in _run(_chunks(data), opts, record_accepted=True):
         if isinstance(item, TranslatedDocument):
             pending_group.append(item)
@@ -415,8 +447,9 @@ def translate_x12(data: bytes, options: TranslatorOptions | None = None) -> Tran
             pending_interchange = []
             pending_group = []
     rejected = usable == 0
-    return Translation(standard="x12", documents=tuple(documents), acks=tuple(acks), errors=tuple(errors),
-                       rejected=rejected)
+    return Translation(
+        standard="x12", documents=tuple(documents), acks=tuple(acks), errors=tuple(errors), rejected=rejected
+    )
 
 
 __all__ = [

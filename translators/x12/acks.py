@@ -35,6 +35,8 @@ FunctionalAckKind = Literal["997", "999"]
 IMPLEMENTATION_999 = "005010X231A1"
 
 _MAX_CODES = 5  # AK502-AK506 / AK905-AK909 carry at most five codes
+#: most AK2 loops a streaming translation keeps per group (sets in error only)
+STREAMING_AK2_LIMIT = 10_000
 
 
 @dataclass(slots=True)
@@ -67,7 +69,9 @@ class GroupOutcome:
         transactions: outcomes worth an AK2 loop (all of them, or only the
             ones in error when ``record_accepted`` is False).
         record_accepted: keep accepted sets too (whole-file mode); the
-            streaming mode keeps only the ones in error to bound memory.
+            streaming mode keeps only the ones in error, and at most
+            ``STREAMING_AK2_LIMIT`` of them, to bound memory (the AK9 counts
+            stay exact).
         received: how many sets were seen.
         accepted: how many were accepted (A or E).
     """
@@ -85,7 +89,7 @@ class GroupOutcome:
         self.received += 1
         if not outcome.rejected:
             self.accepted += 1
-        if self.record_accepted or outcome.errors:
+        if self.record_accepted or (outcome.errors and len(self.transactions) < STREAMING_AK2_LIMIT):
             self.transactions.append(outcome)
 
     @property
@@ -177,15 +181,15 @@ def _segment_loops(outcome: TransactionOutcome, kind: FunctionalAckKind) -> list
             seg_codes[key] = code
         el_code = _code(error, "AK4")
         if el_code is not None and loc.element_position is not None:
-            position = str(loc.element_position)
+            where = str(loc.element_position)
             if loc.component_position is not None:
                 # AK401/IK401 is a composite: element position, component position.
-                position += f"{':'}{loc.component_position}"
-            elements[key].append((el_tag, position, "", el_code))
+                where += ":" + str(loc.component_position)
+            elements[key].append((el_tag, where, "", el_code))
     out: list[Segment] = []
     for key in order:
-        position, tag = key
-        out.append((seg_tag, tag, str(position), "", seg_codes[key]))
+        seg_position, tag = key
+        out.append((seg_tag, tag, str(seg_position), "", seg_codes[key]))
         out.extend(elements[key])
     return out
 
@@ -268,9 +272,7 @@ def _version(isa: Segment) -> str:
     return version if len(version) == 5 and version.isdigit() else "00401"
 
 
-def build_ta1(
-    outcome: InterchangeOutcome, options: TranslatorOptions, *, interchange_control: int
-) -> bytes:
+def build_ta1(outcome: InterchangeOutcome, options: TranslatorOptions, *, interchange_control: int) -> bytes:
     """Render a TA1 interchange answering one inbound interchange.
 
     Args:
@@ -305,7 +307,12 @@ def build_ta1(
         test=element(isa, 15).strip() == "T",
     )
     ta1: Segment = (
-        "TA1", element(isa, 13).strip(), element(isa, 9).strip(), element(isa, 10).strip(), status, note
+        "TA1",
+        element(isa, 13).strip(),
+        element(isa, 9).strip(),
+        element(isa, 10).strip(),
+        status,
+        note,
     )
     iea: Segment = ("IEA", "0", f"{interchange_control:09d}")
     return encode(render_segments([header, ta1, iea], delims))
@@ -478,8 +485,11 @@ def parse_functional_ack(tx: TransactionSet) -> dict[str, Any]:
             last_segment = None
         elif tag == "AK9":
             doc["status"] = element(seg, 1) or None
-            for key, index in (("transactions_included", 2), ("transactions_received", 3),
-                               ("transactions_accepted", 4)):
+            for key, index in (
+                ("transactions_included", 2),
+                ("transactions_received", 3),
+                ("transactions_accepted", 4),
+            ):
                 value = element(seg, index)
                 if value.isdigit():
                     doc[key] = int(value)
@@ -493,6 +503,7 @@ def parse_functional_ack(tx: TransactionSet) -> dict[str, Any]:
 
 __all__ = [
     "IMPLEMENTATION_999",
+    "STREAMING_AK2_LIMIT",
     "FunctionalAckKind",
     "GroupOutcome",
     "InterchangeOutcome",

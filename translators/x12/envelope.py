@@ -207,8 +207,9 @@ class EnvelopeValidator:
         elif version < "00402" and seg[11] != "U":
             # Before 00402 ISA11 is the standards identifier, always U.
             self._deviation(
-                self._isa_error(f"ISA11 is {seg[11]!r}, expected 'U' before version 00402", "016", 11,
-                                control),
+                self._isa_error(
+                    f"ISA11 is {seg[11]!r}, expected 'U' before version 00402", "016", 11, control
+                ),
                 errors,
             )
         if not (control.isdigit() and len(control) <= 9):
@@ -216,8 +217,12 @@ class EnvelopeValidator:
         elif control in self._isa_controls:
             # Duplicate detection across files is the journal's job; inside one file it is reported.
             self._deviation(
-                self._isa_error(f"interchange control number {control} repeats an earlier one in this file",
-                                "025", 13, control),
+                self._isa_error(
+                    f"interchange control number {control} repeats an earlier one in this file",
+                    "025",
+                    13,
+                    control,
+                ),
                 errors,
             )
         self._isa_controls.add(control)
@@ -254,8 +259,9 @@ class EnvelopeValidator:
         if count.isdigit() and event.group_count == 0 and int(count) == self._ta1_count > 0:
             # Some senders count TA1 segments in IEA01 of an acknowledgment-only interchange.
             self._deviation(
-                self._iea_error(f"IEA01 counts the {count} TA1 segment(s) as functional groups", "021", 1,
-                                control),
+                self._iea_error(
+                    f"IEA01 counts the {count} TA1 segment(s) as functional groups", "021", 1, control
+                ),
                 errors,
             )
         elif not count.isdigit() or int(count) != event.group_count:
@@ -270,15 +276,14 @@ class EnvelopeValidator:
         if trailer != control:
             if trailer.isdigit() and control.isdigit() and int(trailer) == int(control):
                 self._deviation(
-                    self._iea_error(f"IEA02 {trailer!r} is ISA13 {control!r} without padding", "001", 2,
-                                    control),
+                    self._iea_error(
+                        f"IEA02 {trailer!r} is ISA13 {control!r} without padding", "001", 2, control
+                    ),
                     errors,
                 )
             else:
                 errors.append(
-                    self._iea_error(
-                        f"IEA02 {trailer!r} does not match ISA13 {control!r}", "001", 2, control
-                    )
+                    self._iea_error(f"IEA02 {trailer!r} does not match ISA13 {control!r}", "001", 2, control)
                 )
         return errors
 
@@ -292,16 +297,18 @@ class EnvelopeValidator:
 
     # -- group ---------------------------------------------------------------------------------------
 
-    def _group_error(self, message: str, code: str | None, tag: str, position: int | None,
-                     event: GroupStart | GroupEnd) -> RemoteSyntaxError:
+    def _group_error(
+        self, message: str, code: str | None, tag: str, position: int | None, event: GroupStart | GroupEnd
+    ) -> RemoteSyntaxError:
         interchange = self._isa.control if self._isa else None
         group = event.control if isinstance(event, GroupStart) else event.group_control
         return RemoteSyntaxError(
             message,
             ack_hint=f"AK9:{code}" if code else None,
             scope="group",
-            location=Location(interchange=interchange, group=group, segment_tag=tag,
-                              element_position=position),
+            location=Location(
+                interchange=interchange, group=group, segment_tag=tag, element_position=position
+            ),
         )
 
     def _group_start(self, event: GroupStart) -> list[RemoteSyntaxError]:
@@ -310,15 +317,17 @@ class EnvelopeValidator:
         seg = event.segment
         errors: list[RemoteSyntaxError] = []
         if len(seg) != 9:
-            errors.append(self._group_error(f"GS has {len(seg) - 1} elements, expected 8", None, "GS", None,
-                                            event))
+            errors.append(
+                self._group_error(f"GS has {len(seg) - 1} elements, expected 8", None, "GS", None, event)
+            )
         control = event.control
         if not (control.isdigit() and len(control) <= 9):
             errors.append(self._group_error(f"invalid group control number {control!r}", "6", "GS", 6, event))
         elif control in self._gs_controls:
             errors.append(
-                self._group_error(f"group control number {control} repeats in this interchange", "19", "GS",
-                                  6, event)
+                self._group_error(
+                    f"group control number {control} repeats in this interchange", "19", "GS", 6, event
+                )
             )
         self._gs_controls.add(control)
         if not event.functional_id:
@@ -326,19 +335,28 @@ class EnvelopeValidator:
         if not event.version:
             errors.append(self._group_error("empty version identifier (GS08)", "2", "GS", 8, event))
         if not _valid_date(event.date):
-            self._deviation(self._group_error(f"invalid group date {event.date!r}", None, "GS", 4, event),
-                            errors)
+            self._deviation(
+                self._group_error(f"invalid group date {event.date!r}", None, "GS", 4, event), errors
+            )
         if not _valid_time(event.time):
-            self._deviation(self._group_error(f"invalid group time {event.time!r}", None, "GS", 5, event),
-                            errors)
+            self._deviation(
+                self._group_error(f"invalid group time {event.time!r}", None, "GS", 5, event), errors
+            )
         return errors
 
     def _group_end(self, event: GroupEnd) -> list[RemoteSyntaxError]:
         self._gs = None
         seg = event.segment
         if not seg:
-            return [self._group_error(f"functional group {event.group_control} is not closed by a GE segment",
-                                      "3", "GE", None, event)]
+            return [
+                self._group_error(
+                    f"functional group {event.group_control} is not closed by a GE segment",
+                    "3",
+                    "GE",
+                    None,
+                    event,
+                )
+            ]
         errors: list[RemoteSyntaxError] = []
         count = seg[1] if len(seg) > 1 else ""
         trailer = seg[2] if len(seg) > 2 else ""
@@ -346,13 +364,17 @@ class EnvelopeValidator:
             errors.append(
                 self._group_error(
                     f"GE01 says {count!r} transaction sets, the group has {event.transaction_count}",
-                    "5", "GE", 1, event,
+                    "5",
+                    "GE",
+                    1,
+                    event,
                 )
             )
         if trailer != event.group_control:
             errors.append(
-                self._group_error(f"GE02 {trailer!r} does not match GS06 {event.group_control!r}", "4", "GE",
-                                  2, event)
+                self._group_error(
+                    f"GE02 {trailer!r} does not match GS06 {event.group_control!r}", "4", "GE", 2, event
+                )
             )
         return errors
 
@@ -403,9 +425,16 @@ class EnvelopeValidator:
             if trailer != tx.control:
                 err(f"SE02 {trailer!r} does not match ST02 {tx.control!r}", "3", "SE", len(segs), 2)
             if not count.isdigit() or int(count) != len(segs):
-                err(f"SE01 says {count!r} segments, the transaction set has {len(segs)}", "4", "SE",
-                    len(segs), 1)
+                err(
+                    f"SE01 says {count!r} segments, the transaction set has {len(segs)}",
+                    "4",
+                    "SE",
+                    len(segs),
+                    1,
+                )
         known = self._known_tags
+        if known.issuperset([seg[0] for seg in segs]):
+            return errors
         for position, seg in enumerate(segs, 1):
             tag = seg[0]
             if tag in known:

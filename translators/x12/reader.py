@@ -27,11 +27,22 @@ Invariants:
   :class:`~translators.errors.RemoteSyntaxError` from ``next_event``; the
   reader then resynchronises and ``next_event`` may be called again.
 
-Not supported (reported, never guessed): an element separator, component
-separator or terminator that is a letter or digit; an ISA whose 16 element
-separators are not found within 512 bytes; CR or LF as data when the segment
-terminator is not itself CR/LF (they are treated as line wrapping and
-removed, as X12's character set has no CR/LF data).
+Tolerated on purpose: a UTF-8 BOM and blank lines before an ISA; NUL, Ctrl-Z
+and whitespace between or after interchanges; an ISA that is not 106 bytes
+(found by counting its 16 element separators, not by offsets); ISA padding
+of any kind (values are kept as sent; the envelope checks judge widths);
+indentation before segments; line wrapping anywhere, the ISA included; a
+terminator given as a multi-byte UTF-8 character (e.g. U+2026): it is kept
+as its 2-4 latin-1 characters, so it still round-trips byte for byte; a last
+segment without terminator.
+
+Not supported (reported with a TA1 code, never guessed): an element
+separator, component separator or terminator that is a letter or digit, or
+that repeats another delimiter (``TA1:026``/``027``/``004``); an ISA whose 16
+element separators are not found within 512 bytes (``TA1:022``); input ending
+inside the ISA (``TA1:023``); CR or LF as data when the terminator is not
+itself CR/LF (treated as line wrapping and removed, as X12's character set
+has no CR/LF data); data outside any interchange or group (``TA1:024``).
 """
 
 from __future__ import annotations
@@ -315,8 +326,12 @@ class X12Reader:
         return True
 
     def _bad_isa(self, start: int, message: str, code: str) -> bool:
-        self._error(message, f"TA1:{code}", "interchange",
-                    Location(segment_tag="ISA", byte_offset=self._text_offset + start))
+        self._error(
+            message,
+            f"TA1:{code}",
+            "interchange",
+            Location(segment_tag="ISA", byte_offset=self._text_offset + start),
+        )
         # Skip this ISA and everything up to the next one.
         self._advance_text(start + 3)
         self._junk_reported = True
@@ -383,8 +398,9 @@ class X12Reader:
         if version < "00402" or rep is None or rep.isalnum() or rep in (esep, component, term) or rep == " ":
             rep = None
         try:
-            delims = Delimiters(element=esep, segment=term, segment_suffix=suffix, component=component,
-                                repetition=rep)
+            delims = Delimiters(
+                element=esep, segment=term, segment_suffix=suffix, component=component, repetition=rep
+            )
         except ValueError as exc:
             return self._bad_isa(start, str(exc), "026")
         leading = self._leading + text[:start] if not self._discarding else ""
@@ -398,8 +414,9 @@ class X12Reader:
         self._junk_reported = False
         self._discarding = False
         self._state = _State.INTERCHANGE
-        self._outbox.append(InterchangeStart(segment=seg, delimiters=delims, byte_offset=isa_offset,
-                                             leading=leading))
+        self._outbox.append(
+            InterchangeStart(segment=seg, delimiters=delims, byte_offset=isa_offset, leading=leading)
+        )
         self._advance_text(m)
         self._offset = self._text_offset
         self._parts = []
@@ -419,7 +436,7 @@ class X12Reader:
         ts = term + suffix
         cut = text.rfind(ts)
         parts: list[str] | None = None
-        if suffix and cut >= 0 and term not in text[cut + len(ts):]:
+        if suffix and cut >= 0 and term not in text[cut + len(ts) :]:
             complete = text[: cut + len(ts)]
             parts = complete.split(ts)
             count = len(parts) - 1
@@ -448,7 +465,7 @@ class X12Reader:
             self._joiner = term
             self._clean_parts = not suffix and _is_plain(complete, term)
         self._offset = self._text_offset
-        self._text = text[len(complete):]
+        self._text = text[len(complete) :]
         self._text_offset += len(complete)
         parts.pop()  # complete ends with the joiner
         if max(map(len, parts)) > self._max_segment:
@@ -672,8 +689,9 @@ class X12Reader:
             self._end_interchange(seg, off)
             return False
         if tag == "TA1":
-            self._outbox.append(TechnicalAck(segment=seg, interchange_control=self._isa_control,
-                                             byte_offset=off))
+            self._outbox.append(
+                TechnicalAck(segment=seg, interchange_control=self._isa_control, byte_offset=off)
+            )
             return False
         if tag == "ISA":
             self._end_interchange((), off)
@@ -736,8 +754,12 @@ class X12Reader:
     def _end_group(self, seg: Segment, off: int) -> None:
         gs = self._gs
         self._outbox.append(
-            GroupEnd(segment=seg, group_control=gs[6] if len(gs) > 6 else "",
-                     transaction_count=self._tx_count, byte_offset=off)
+            GroupEnd(
+                segment=seg,
+                group_control=gs[6] if len(gs) > 6 else "",
+                transaction_count=self._tx_count,
+                byte_offset=off,
+            )
         )
         self._gs = ()
         self._state = _State.INTERCHANGE
@@ -745,8 +767,12 @@ class X12Reader:
 
     def _end_interchange(self, seg: Segment, off: int) -> None:
         self._outbox.append(
-            InterchangeEnd(segment=seg, interchange_control=self._isa_control,
-                           group_count=self._group_count, byte_offset=off)
+            InterchangeEnd(
+                segment=seg,
+                interchange_control=self._isa_control,
+                group_count=self._group_count,
+                byte_offset=off,
+            )
         )
         self._state = _State.OUTSIDE
         self._junk_reported = False

@@ -11,6 +11,8 @@ objects; :func:`render_interchange` turns one back into bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from .syntax import (
@@ -113,7 +115,7 @@ def transaction_model(tx: TransactionSet) -> SyntaxTransaction:
     )
 
 
-def transaction_document(tx: TransactionSet, isa: Segment, gs: Segment) -> dict[str, object]:
+def transaction_document(tx: TransactionSet, isa: Segment, gs: Segment) -> dict[str, Any]:
     """The JSON-ready ``x12.<set>`` document for a transaction set no map covers.
 
     Args:
@@ -122,9 +124,11 @@ def transaction_document(tx: TransactionSet, isa: Segment, gs: Segment) -> dict[
         gs: the GS of its group.
 
     Returns:
-        A dict that validates as :class:`SyntaxTransactionDocument`.
+        A dict that validates as :class:`SyntaxTransactionDocument` (segments as tuples).
     """
-    # Built directly as a dict (same shape as the model) to keep the hot path cheap.
+    # Built directly as a dict (same shape as the model) to keep the hot path cheap.  Segments stay
+    # the reader's immutable tuples (JSON arrays when dumped): copying them into lists costs more
+    # than the parse, mostly in garbage-collector passes over millions of new lists.
     d = tx.delimiters
     return {
         "schema_version": SCHEMA_VERSION,
@@ -135,13 +139,13 @@ def transaction_document(tx: TransactionSet, isa: Segment, gs: Segment) -> dict[
             "component": d.component,
             "repetition": d.repetition,
         },
-        "interchange_header": list(isa),
-        "group_header": list(gs),
+        "interchange_header": isa,
+        "group_header": gs,
         "transaction": {
             "set_id": tx.set_id,
             "control": tx.control,
             "implementation_ref": tx.implementation_ref,
-            "segments": [list(seg) for seg in tx.segments],
+            "segments": tx.segments,
         },
     }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import LocalTranslationError, Location
 from ..options import ControlNumbers
@@ -32,6 +33,9 @@ from .syntax import (
     TechnicalAck,
     TransactionSet,
 )
+
+if TYPE_CHECKING:
+    from .syntax_model import SyntaxInterchange
 
 #: GS01 functional identifier for the transaction sets we exchange (X12 code list 479).
 FUNCTIONAL_IDS: dict[str, str] = {
@@ -88,7 +92,7 @@ def encode(text: str) -> bytes:
         return text.encode("latin-1")
     except UnicodeEncodeError as exc:
         raise LocalTranslationError(
-            f"character {exc.object[exc.start:exc.end]!r} cannot be written as one byte"
+            f"character {exc.object[exc.start : exc.end]!r} cannot be written as one byte"
         ) from exc
 
 
@@ -104,11 +108,11 @@ class X12Writer:
     def __init__(self, delimiters: Delimiters | None = None) -> None:
         self._delims = delimiters or Delimiters()
 
-    def send(self, event: Event) -> bytes:
-        """Render one event.
+    def send(self, event: Event | SyntaxInterchange) -> bytes:
+        """Render one event, or a whole syntax-layer interchange.
 
         Args:
-            event: any reader event.
+            event: any reader event, or a :class:`SyntaxInterchange` model.
 
         Returns:
             Its bytes.
@@ -118,6 +122,11 @@ class X12Writer:
         """
         if isinstance(event, TransactionSet):
             return encode(render_segments(event.segments, event.delimiters))
+        from .syntax_model import SyntaxInterchange, render_interchange  # the model module imports this one
+
+        if isinstance(event, SyntaxInterchange):
+            self._delims = event.delimiters.to_delimiters()
+            return render_interchange(event)
         if isinstance(event, InterchangeStart):
             self._delims = event.delimiters
             return encode(event.leading + render_segment(event.segment, event.delimiters))
@@ -137,8 +146,9 @@ def _check_values(segment: Segment, delimiters: Delimiters, index: int) -> None:
             if sep in value:
                 raise LocalTranslationError(
                     f"value {value!r} contains the delimiter {sep!r}",
-                    location=Location(segment_tag=segment[0], segment_position=index,
-                                      element_position=position),
+                    location=Location(
+                        segment_tag=segment[0], segment_position=index, element_position=position
+                    ),
                 )
 
 
@@ -252,8 +262,9 @@ def write_interchange(
             and ending with SE, a value containing a delimiter, or mixed ST01
             functional groups.
     """
-    delims = delimiters or Delimiters(element="*", segment="~", segment_suffix="\n", component=">",
-                                      repetition="^")
+    delims = delimiters or Delimiters(
+        element="*", segment="~", segment_suffix="\n", component=">", repetition="^"
+    )
     if not transactions:
         raise LocalTranslationError("an interchange needs at least one transaction set")
     fids = set()

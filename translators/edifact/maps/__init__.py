@@ -101,6 +101,7 @@ def from_canonical(
     control: str,
     agency: str = "UN",
     association: str | None = None,
+    options: TranslatorOptions | None = None,
 ) -> list[Segment]:
     """Render a canonical document as one EDIFACT message, UNH to UNT.
 
@@ -114,6 +115,8 @@ def from_canonical(
         control: UNH 0062 message reference (repeated in UNT 0062).
         agency: UNH 0051 controlling agency.
         association: UNH 0057 association code, e.g. ``EAN005``.
+        options: ``options.map_options[<MESSAGE>]`` holds the partner's
+            deviations the writer honours (ORDERS ``store_number_reference``).
 
     Returns:
         The segments, UNH first and UNT (with the 0074 count filled) last.
@@ -136,8 +139,8 @@ def from_canonical(
             f"{where}: extensions cannot be rendered as EDIFACT (source data of another map)"
         )
     w = Writer(directory=directory)
-    write: Callable[[Writer, Mapping[str, Any]], None] = module.write
-    write(w, checked)
+    write: Callable[[Writer, Mapping[str, Any], Mapping[str, object]], None] = module.write
+    write(w, checked, options.map_options.get(module.MESSAGE, {}) if options is not None else {})
     return envelope(
         w.segments,
         message=module.MESSAGE,

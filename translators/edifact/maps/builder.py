@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..syntax import Message, Segment
-from .segment import comp, segment_json
+from .segment import parts, segment_json
 from .values import edi_date_to_iso, edi_decimal, edi_period_to_iso
 
 Handler = Callable[["Builder", Segment], bool]
@@ -43,7 +43,16 @@ Table = Mapping[str, Mapping[str, Handler]]
 #:     applies to every format.
 #: ``unit_codes``: ``{"<partner 6411 code>": "<canonical code>"}`` applied to
 #:     the unit of QTY, PRI and MEA.
-MAP_OPTION_KEYS = ("product_id_preference", "product_id_types", "date_formats", "unit_codes")
+#: ``store_number_reference``: the RFF 1153 qualifier that carries the
+#:     buyer's store number (ORDERS ``store_number``), e.g. ``"AKX"``; read
+#:     and written by the ORDERS map.
+MAP_OPTION_KEYS = (
+    "product_id_preference",
+    "product_id_types",
+    "date_formats",
+    "unit_codes",
+    "store_number_reference",
+)
 
 #: 7143 item number type -> ProductIds slot.  EN (EAN-13) in D96A and SRV
 #: (GS1 GTIN, EANCOM 2002 on D01B) are both GTINs; SA is the supplier's and
@@ -100,12 +109,19 @@ class Builder:
         "slot_codes",
         "slots",
         "state",
+        "store_ref",
         "target",
         "target_kind",
         "unit_codes",
         "unmapped",
         "warnings",
     )
+
+    preference: tuple[str, ...]
+    slots: Mapping[str, str]
+    date_formats: dict[str, str]
+    store_ref: str | None
+    unit_codes: dict[str, str]
 
     def __init__(self, doc: dict[str, Any], *, mark: str, options: Mapping[str, object]) -> None:
         self.doc = doc
@@ -120,24 +136,30 @@ class Builder:
         self.warnings: list[str] = []
         self.position = 0
         self.slot_codes: dict[str, str] = {}
+        if not options:
+            # no partner deviations (the common case): skip the option parsing
+            self.preference = DEFAULT_PRODUCT_ID_PREFERENCE
+            self.slots = PRODUCT_ID_SLOTS
+            self.date_formats = {}
+            self.store_ref = None
+            self.unit_codes = {}
+            return
         pref = options.get("product_id_preference")
-        self.preference: tuple[str, ...] = (
+        self.preference = (
             tuple(str(p) for p in pref) if isinstance(pref, list | tuple) else DEFAULT_PRODUCT_ID_PREFERENCE
         )
         types = options.get("product_id_types")
-        self.slots: dict[str, str] = (
+        self.slots = (
             {**PRODUCT_ID_SLOTS, **{str(k): str(v) for k, v in types.items()}}
             if isinstance(types, dict)
             else PRODUCT_ID_SLOTS
         )
         formats = options.get("date_formats")
-        self.date_formats: dict[str, str] = (
-            {str(k): str(v) for k, v in formats.items()} if isinstance(formats, dict) else {}
-        )
+        self.date_formats = {str(k): str(v) for k, v in formats.items()} if isinstance(formats, dict) else {}
+        store = options.get("store_number_reference")
+        self.store_ref = str(store) if store else None
         units = options.get("unit_codes")
-        self.unit_codes: dict[str, str] = (
-            {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
-        )
+        self.unit_codes = {str(k): str(v) for k, v in units.items()} if isinstance(units, dict) else {}
 
     # -- value helpers -------------------------------------------------
     def decimal(self, value: str) -> str | None:
@@ -167,9 +189,11 @@ class Builder:
         A 718 period has no DateTime shape: it goes to ``extensions["periods"]``
         as an ISO 8601 interval and None is returned with no warning.
         """
-        qual = comp(seg, 1, 0)
-        value = comp(seg, 1, 1)
-        fmt = comp(seg, 1, 2) or "102"
+        c = parts(seg, 1)
+        n = len(c)
+        qual = c[0] if n else ""
+        value = c[1] if n > 1 else ""
+        fmt = (c[2] if n > 2 else "") or "102"
         if self.date_formats:
             fmt = self.date_formats.get(fmt, self.date_formats.get("*", fmt))
         if fmt == "718":
@@ -218,14 +242,20 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
     fallback = table.get("*", {})
     end = len(segments) - 1 if segments and segments[-1][0] == "UNT" else len(segments)
     start = 1 if segments and segments[0][0] == "UNH" else 0
+    scope = builder.scope
+    current = table[scope]
     for position in range(start, end):
         seg = segments[position]
         builder.position = position + 1
         tag = seg[0]
-        if type(tag) is not str:
+        if tag.__class__ is not str:
             builder.keep(seg)
             continue
-        handler = table[builder.scope].get(tag) or fallback.get(tag)
+        if builder.scope is not scope:
+            # handlers move the scope rarely (LIN, UNS, CPS): look the table up then
+            scope = builder.scope
+            current = table[scope]
+        handler = current.get(tag) or fallback.get(tag)
         try:
             placed = handler is not None and handler(builder, seg)
         except BadValue as exc:
@@ -238,6 +268,32 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             builder.keep(seg)
 
 
+def beyond(seg: Segment, placed: Mapping[int, int]) -> bool:
+    """True when the segment holds data beyond ``placed`` ({element: components used})."""
+    get = placed.get
+    for i in range(1, len(seg)):
+        e = seg[i]
+        if e.__class__ is str:
+            if e and not get(i, 0):
+                return True
+        elif e.__class__ is tuple:
+            used = get(i, 0)
+            if len(e) > used and any(e[used:]):
+                return True
+        else:  # a syntax 4 repetition: never placed by the maps
+            return True
+    return False
+
+
+def place(b: Builder, seg: Segment, placed: Mapping[int, int]) -> None:
+    """Keep the whole segment in extensions when part of it was not placed."""
+    if beyond(seg, placed):
+        b.keep(seg)
+
+
+# -- beginning of message ------------------------------------------------------
+
+
 __all__ = [
     "DEFAULT_PRODUCT_ID_PREFERENCE",
     "MAP_OPTION_KEYS",
@@ -245,5 +301,7 @@ __all__ = [
     "Builder",
     "Handler",
     "Table",
+    "beyond",
+    "place",
     "walk",
 ]

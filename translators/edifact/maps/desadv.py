@@ -13,13 +13,19 @@ packs -> items tree as an X12 856:
 * the root CPS (no parent) is the consignment: its PAC gives the lading
   quantity and package type, its MEA the shipment measures (EANCOM
   practice "CPS+1" for the whole despatch);
-* a child CPS whose PAC type is a pallet (UNECE Rec. 21 / 7065 codes in
+* a child CPS whose PAC says outer packaging level (C531 7075 '3') or,
+  with no level, a pallet type (UNECE Rec. 21 / 7065 codes in
   :data:`PALLET_TYPES`) is a tare, any other PAC a pack; packs nest under
-  the level named as their parent;
+  the level named as their parent; a CPS without PAC only groups (its LIN
+  groups belong to the nearest level above that has one);
 * LIN groups belong to the level they follow; a LIN's own PCI+33E/GIN+BJ
   lists the SSCCs of the packs holding it (the 856 "standard pack" layout).
 
-DESADV has one order level: header RFF+ON (with DTM 171 as the order date).
+Orders: one order is the header RFF+ON (DTM 171 its date).  Several orders
+(an 856 with several O levels) are written without header RFF+ON, each LIN
+naming its order in SG16 RFF+ON; on the way in, a DESADV without header
+order number whose LINs each name one order, and whose top-level pallets
+and packs each hold one order's items, is regrouped into those orders.
 """
 
 from __future__ import annotations
@@ -296,7 +302,69 @@ def _dtm_line(b: Builder, seg: Segment) -> bool:
 
 
 def _rff_line(b: Builder, seg: Segment) -> bool:
-    return h.rff_line(b, seg)
+    if not h.rff_line(b, seg):
+        return False
+    if comp(seg, 1, 0) == "ON":
+        # remember the order numbers in order of appearance (see _split_orders)
+        seen: list[str] = b.state.setdefault("line_orders", [])
+        number = comp(seg, 1, 1)
+        if number not in seen:
+            seen.append(number)
+    return True
+
+
+def _line_order(item: Mapping[str, Any]) -> str | None:
+    ons = [r["value"] for r in item.get("references", ()) if r["qualifier"] == "ON"]
+    return ons[0] if len(ons) == 1 else None
+
+
+def _orders_in(node: Mapping[str, Any], out: set[str | None]) -> set[str | None]:
+    for item in node.get("items", ()):
+        out.add(_line_order(item))
+    for inner in node.get("packs", ()):
+        _orders_in(inner, out)
+    return out
+
+
+def _drop_line_order(node: dict[str, Any]) -> None:
+    for item in node.get("items", ()):
+        refs = [r for r in item.get("references", ()) if r["qualifier"] != "ON"]
+        if refs:
+            item["references"] = refs
+        else:
+            item.pop("references", None)
+    for inner in node.get("packs", ()):
+        _drop_line_order(inner)
+
+
+def _split_orders(b: Builder) -> None:
+    """Regroup a DESADV without header RFF+ON into one order per line-level RFF+ON.
+
+    X12 856 puts orders above the packing levels; DESADV names the order on
+    each LIN instead (SG16 RFF+ON).  When every item names exactly one order
+    and every top-level pallet or pack holds items of one order only, the
+    ship notice gets one order per number, in order of appearance, and the
+    line references that said so are consumed.  Otherwise nothing changes.
+    """
+    orders = b.doc.get("orders")
+    seen: list[str] | None = b.state.get("line_orders")
+    if not seen or not orders or len(orders) != 1 or "order_number" in orders[0]:
+        return
+    order = orders[0]
+    if set(order) - {"items", "tares", "packs"}:
+        return
+    groups: dict[str, dict[str, Any]] = {number: {"order_number": number} for number in seen}
+    placed: list[tuple[str, str, dict[str, Any]]] = []
+    for key in ("items", "tares", "packs"):
+        for node in order.get(key, ()):
+            owners = {_line_order(node)} if key == "items" else _orders_in(node, set())
+            if len(owners) != 1 or None in owners:
+                return
+            placed.append((owners.pop() or "", key, node))
+    for number, key, node in placed:
+        groups[number].setdefault(key, []).append(node)
+        _drop_line_order({"items": [node]} if key == "items" else node)
+    b.doc["orders"] = [g for g in groups.values() if len(g) > 1]
 
 
 _QTY = h.qty({"12": ("quantity", "unit"), "21": ("quantity_ordered", "unit_ordered")})
@@ -360,6 +428,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
     walk(b, msg, TABLE)
+    _split_orders(b)
     doc = b.doc
     if "shipment_id" not in doc:
         doc["shipment_id"] = ""
@@ -388,7 +457,7 @@ def _refuse(kind: str, node: Mapping[str, Any], fields: tuple[str, ...]) -> None
         raise LocalTranslationError(f"ship_notice {kind} fields {present} have no DESADV place in this map")
 
 
-def _write_item(w: Writer, item: Mapping[str, Any]) -> None:
+def _write_item(w: Writer, item: Mapping[str, Any], order_number: str | None) -> None:
     _refuse("item", item, ("packaging",))
     w.lin(item, item.get("status"))
     extra: list[Any] = []
@@ -405,6 +474,12 @@ def _write_item(w: Writer, item: Mapping[str, Any]) -> None:
     w.dates(item)
     w.notes(item)
     w.references(item)
+    if order_number is not None:
+        if any(r.get("qualifier") == "ON" for r in item.get("references") or ()):
+            raise LocalTranslationError(
+                "an item of a multi-order ship notice already has an RFF+ON reference"
+            )
+        w.named_reference("ON", order_number)
     packs = item.get("packs") or ()
     for p in packs:
         if {k for k, v in p.items() if v} - {"sscc"}:
@@ -418,7 +493,9 @@ def _write_item(w: Writer, item: Mapping[str, Any]) -> None:
             w.add("GIN", "BJ", *ssccs[start : start + 5])
 
 
-def _write_level(w: Writer, ids: _Levels, parent: str, node: Mapping[str, Any], kind: str) -> None:
+def _write_level(
+    w: Writer, ids: _Levels, parent: str, node: Mapping[str, Any], kind: str, *, order_number: str | None
+) -> None:
     _refuse(kind, node, ("packaging", "references", "dates", "notes", "quantity", "unit"))
     level = ids.take()
     w.add("CPS", level, parent)
@@ -436,12 +513,12 @@ def _write_level(w: Writer, ids: _Levels, parent: str, node: Mapping[str, Any], 
             raise LocalTranslationError("package marks can only carry a qualifier and a value (GIN)")
         w.add("GIN", str(mark.get("qualifier") or ""), str(mark.get("value") or ""))
     for item in node.get("items") or ():
-        _write_item(w, item)
+        _write_item(w, item, order_number)
     for inner in node.get("packs") or ():
-        _write_level(w, ids, level, inner, "pack")
+        _write_level(w, ids, level, inner, "pack", order_number=order_number)
 
 
-def write(w: Writer, doc: Mapping[str, Any]) -> None:
+def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
     """Render a ``ship_notice`` document as the DESADV body (BGM..CNT).
 
     Args:
@@ -449,27 +526,31 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
         doc: the document (validated by the caller).
 
     Raises:
-        LocalTranslationError: more than one order, or data DESADV cannot carry.
+        LocalTranslationError: data DESADV cannot carry (order-level parties,
+            dates or measures, a structure code...).
     """
     _refuse("shipment", doc, ("structure_code", "fob", "contacts"))
-    orders = doc.get("orders") or []
-    if len(orders) > 1:
-        raise LocalTranslationError("DESADV carries one order (header RFF+ON); split the ship notice")
-    order: Mapping[str, Any] = orders[0] if orders else {}
-    _refuse(
-        "order",
-        order,
-        (
-            "release_number",
-            "parties",
-            "measures",
-            "references",
-            "dates",
-            "notes",
-            "packaging_code",
-            "lading_quantity",
-        ),
+    orders: list[Mapping[str, Any]] = doc.get("orders") or []
+    # One order: header RFF+ON (+ DTM 171).  Several: each LIN names its
+    # order (SG16 RFF+ON), which the inbound map regroups (_split_orders).
+    multi = len(orders) > 1
+    unsupported = (
+        "release_number",
+        "parties",
+        "measures",
+        "references",
+        "dates",
+        "notes",
+        "packaging_code",
+        "lading_quantity",
     )
+    for each in orders:
+        _refuse("order", each, (*unsupported, "order_date") if multi else unsupported)
+        if multi and not each.get("order_number"):
+            raise LocalTranslationError("every order of a multi-order ship notice needs an order number")
+    if multi and len({o["order_number"] for o in orders}) != len(orders):
+        raise LocalTranslationError("two orders of the ship notice have the same order number")
+    order: Mapping[str, Any] = orders[0] if len(orders) == 1 else {}
     w.bgm("351", doc.get("shipment_id"), doc.get("purpose"))
     w.named_date("137", doc.get("shipment_date"), doc, doc.get("shipment_time"))
     w.dates(doc)
@@ -489,12 +570,18 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
     if doc.get("lading_quantity") or doc.get("packaging_code") or doc.get("measures"):
         w.add("PAC", str(doc.get("lading_quantity") or ""), "", str(doc.get("packaging_code") or ""))
         w.measures(doc)
-    for item in order.get("items") or ():
-        _write_item(w, item)
-    for tare in order.get("tares") or ():
-        _write_level(w, ids, root, tare, "tare")
-    for pack in order.get("packs") or ():
-        _write_level(w, ids, root, pack, "pack")
+    for index, each in enumerate(orders):
+        order_number = str(each["order_number"]) if multi else None
+        if index and each.get("items"):
+            # back at the consignment level: a level with no PAC groups the
+            # items that are packed in nothing (EANCOM CPS without PAC)
+            w.add("CPS", ids.take(), root)
+        for item in each.get("items") or ():
+            _write_item(w, item, order_number)
+        for tare in each.get("tares") or ():
+            _write_level(w, ids, root, tare, "tare", order_number=order_number)
+        for pack in each.get("packs") or ():
+            _write_level(w, ids, root, pack, "pack", order_number=order_number)
     totals = doc.get("totals") or {}
     if totals:
         _refuse("totals", totals, ("amount", "amounts", "volume", "volume_unit"))

@@ -5,9 +5,11 @@ placed``.  Handlers that depend on a message (which DTM qualifier is the
 order date, which RFF is the order number) are made by factories so each
 message table stays a small declarative dict.
 
-Element positions follow the UNTDID segment directory (D96A, unchanged in
-D01B except where noted): e.g. NAD 3035 + C082 + C058 + C080 + C059 + 3164 +
-3229/C819 + 3251 + 3207.
+This module is the catalogue the message tables draw from: header,
+reference, date, money, tax and summary handlers live here; the party
+handlers (:mod:`.parties`) and line-item handlers (:mod:`.items`) are
+re-exported so a table needs one import.  Element positions follow the
+UNTDID segment directory (D96A, unchanged in D01B except where noted).
 """
 
 from __future__ import annotations
@@ -16,34 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..syntax import Segment
-from .builder import Builder, Handler
-from .segment import comp, el
-
-
-def _partial(seg: Segment, placed: Mapping[int, int]) -> bool:
-    """True when the segment holds data beyond ``placed`` ({element: components used})."""
-    get = placed.get
-    for i in range(1, len(seg)):
-        e = seg[i]
-        if e.__class__ is str:
-            if e and not get(i, 0):
-                return True
-        elif e.__class__ is tuple:
-            used = get(i, 0)
-            if len(e) > used and any(e[used:]):
-                return True
-        else:  # a syntax 4 repetition: never placed by the maps
-            return True
-    return False
-
-
-def place(b: Builder, seg: Segment, placed: Mapping[int, int]) -> None:
-    """Keep the whole segment in extensions when part of it was not placed."""
-    if _partial(seg, placed):
-        b.keep(seg)
-
-
-# -- beginning of message ------------------------------------------------------
+from .builder import Builder, Handler, beyond, place
+from .items import UNIT_PRICE_QUALIFIERS, add_product_id, imd, open_line, pia, pri, qty
+from .parties import com, cta, nad_header, nad_line, party
+from .segment import comp, el, parts
 
 
 def bgm(
@@ -77,133 +55,21 @@ def bgm(
 
 # -- parties -------------------------------------------------------------------
 
-_NAD_PLACED = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
 
-
-def party(b: Builder, seg: Segment) -> dict[str, Any]:
-    """A canonical Party dict from NAD (the 3055 agency becomes ``id_qualifier``)."""
-    p: dict[str, Any] = {"role": el(seg, 1)}
-    used_c058 = False
-    pid = comp(seg, 2, 0)
-    if pid:
-        p["id"] = pid
-    agency = comp(seg, 2, 2)
-    if agency:
-        p["id_qualifier"] = agency
-    if len(seg) > 3:
-        names = seg[4] if len(seg) > 4 else ""
-        if not names and seg[3]:
-            # Only C058 (unstructured name and address lines) was sent: its
-            # lines are the name, as in the D93A corpus invoices.
-            names = seg[3]
-            used_c058 = True
-        if type(names) is str:
-            if names:
-                p["name"] = names
-        elif isinstance(names, tuple):
-            # C080: five 3036 lines, then 3045 format code (left unplaced).
-            parts = list(names[:5])
-            while parts and not parts[-1]:
-                parts.pop()
-            if parts:
-                p["name"] = parts[0]
-                if len(parts) > 1:
-                    p["additional_names"] = parts[1:]
-        street = [comp(seg, 5, j) for j in range(4)]
-        while street and not street[-1]:
-            street.pop()
-        city = el(seg, 6)
-        state = comp(seg, 7, 0)
-        postal = el(seg, 8)
-        country = el(seg, 9)
-        if street or city or state or postal or country:
-            addr: dict[str, Any] = {"lines": street}
-            if city:
-                addr["city"] = city
-            if state:
-                addr["state"] = state
-            if postal:
-                addr["postal_code"] = postal
-            if country:
-                addr["country"] = country
-            p["address"] = addr
-    used = dict(_NAD_PLACED)
-    if used_c058:
-        used[3] = 5
-    used[2] = 1 if not agency else 3
-    if comp(seg, 2, 1):
-        used[2] = 1  # 1131 code list qualifier present: keep the segment
-    place(b, seg, used)
-    return p
-
-
-def nad_header(b: Builder, seg: Segment) -> bool:
-    """NAD in the header: a document party; RFF/CTA/COM that follow qualify it."""
-    p = party(b, seg)
-    b.doc.setdefault("parties", []).append(p)
-    b.target = p
-    b.target_kind = "NAD"
-    return True
-
-
-def nad_line(b: Builder, seg: Segment) -> bool:
-    """NAD inside a line group: a line party."""
-    if b.line is None:
-        return False
-    p = party(b, seg)
-    b.line.setdefault("parties", []).append(p)
-    b.target = p
-    b.target_kind = "NAD"
-    return True
-
-
-def cta(b: Builder, seg: Segment) -> bool:
-    """CTA after NAD: a contact of that party (3139 function, C056 3412 name)."""
-    if b.target_kind not in ("NAD", "CTA") or b.target is None:
-        return False
-    p = b.state.get("party") if b.target_kind == "CTA" else b.target
-    if p is None:
-        return False
-    c: dict[str, Any] = {}
-    if el(seg, 1):
-        c["function"] = el(seg, 1)
-    if comp(seg, 2, 1):
-        c["name"] = comp(seg, 2, 1)
-    p.setdefault("contacts", []).append(c)
-    b.state["party"] = p
-    b.target = c
-    b.target_kind = "CTA"
-    place(b, seg, {1: 1, 2: 0 if comp(seg, 2, 0) else 2})
-    return True
-
-
-#: COM 3155 channel -> Contact field (UNTDID 3155: TE telephone, FX fax, EM e-mail).
-_CHANNELS = {"TE": "phone", "FX": "fax", "EM": "email"}
-
-
-def com(b: Builder, seg: Segment) -> bool:
-    """COM after CTA: a communication number of that contact."""
-    if b.target_kind != "CTA" or b.target is None:
-        return False
-    number = comp(seg, 1, 0)
-    channel = comp(seg, 1, 1)
-    field = _CHANNELS.get(channel)
-    c = b.target
-    if field is not None and field not in c:
-        c[field] = number
-    else:
-        c.setdefault("other", []).append({"qualifier": channel, "value": number})
-    place(b, seg, {1: 2})
-    return True
-
-
-# -- references and dates -----------------------------------------------------
+_RFF_USED = {1: 2}
 
 
 def reference(b: Builder, seg: Segment) -> dict[str, Any]:
-    """A canonical Reference dict from RFF C506 (1153 qualifier, 1154 number)."""
-    place(b, seg, {1: 2})
-    return {"qualifier": comp(seg, 1, 0), "value": comp(seg, 1, 1)}
+    """A canonical Reference dict from RFF C506 (1153 qualifier, 1154 number).
+
+    1156 (line number), 4000 (version) and 1060 (revision) have no field: a
+    reference carrying them is also kept whole.
+    """
+    c = parts(seg, 1)
+    n = len(c)
+    if (n > 2 and any(c[2:])) or (len(seg) > 2 and beyond(seg, _RFF_USED)):
+        b.keep(seg)
+    return {"qualifier": c[0] if n else "", "value": c[1] if n > 1 else ""}
 
 
 def rff_header(named: Mapping[str, str]) -> Handler:
@@ -349,125 +215,12 @@ def cux(b: Builder, seg: Segment) -> bool:
     # 6347 '2' (reference currency) and 6343 '4'/'9' (invoicing/ordering) are
     # what every writer sends; anything else is kept.
     extra = comp(seg, 1, 0) not in ("", "2") or comp(seg, 1, 2) not in ("", "4", "9")
-    if extra or _partial(seg, {1: 3}):
+    if extra or beyond(seg, {1: 3}):
         b.keep(seg)
     return True
 
 
 # -- line items -----------------------------------------------------------------
-
-
-def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -> None:
-    """Place one item number in ProductIds, resolving slot conflicts by preference."""
-    if not value:
-        return
-    slot = b.slots.get(code, "other")
-    if slot != "other":
-        held = b.slot_codes.get(slot)
-        if held is None:
-            product[slot] = value
-            b.slot_codes[slot] = code
-            return
-        pref = b.preference
-        rank_new = pref.index(code) if code in pref else len(pref)
-        rank_old = pref.index(held) if held in pref else len(pref)
-        if rank_new < rank_old:
-            product.setdefault("other", []).append({"qualifier": held, "value": product[slot]})
-            product[slot] = value
-            b.slot_codes[slot] = code
-            return
-    product.setdefault("other", []).append({"qualifier": code, "value": value})
-
-
-def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, Any]:
-    """LIN: open a line item (1082 line number, C212 item number)."""
-    line: dict[str, Any] = {"product": {}}
-    if el(seg, 1):
-        line["line_number"] = el(seg, 1)
-    b.slot_codes = {}
-    add_product_id(b, line["product"], comp(seg, 3, 1), comp(seg, 3, 0))
-    b.doc.setdefault(lines_key, []).append(line)
-    b.line = line
-    b.target = line
-    b.target_kind = "LIN"
-    b.scope = "line"
-    return line
-
-
-def pia(b: Builder, seg: Segment) -> bool:
-    """PIA: up to five additional item numbers (C212 7140:7143) for the open line."""
-    line = b.line
-    if line is None:
-        return False
-    product = line["product"]
-    for i in range(2, min(len(seg), 7)):
-        add_product_id(b, product, comp(seg, i, 1), comp(seg, i, 0))
-    # 4347 '1' (additional id) and '5' (product id) carry no further meaning
-    # here; other functions (substitution...) are kept.
-    place(b, seg, {1: 1 if el(seg, 1) in ("1", "5") else 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2})
-    b.target_kind = "PIA"
-    return True
-
-
-def imd(b: Builder, seg: Segment) -> bool:
-    """IMD: free-form description (C273 7008, two parts joined) for the open line."""
-    line = b.line
-    if line is None or "description" in line:
-        return False
-    text = comp(seg, 3, 3) + comp(seg, 3, 4)
-    if not text:
-        return False
-    line["description"] = text
-    # 7077 'F' free-form is the only format the writer produces; others kept.
-    if _imd_extra(seg) or _partial(seg, {1: 1, 3: 5}):
-        b.keep(seg)
-    b.target_kind = "IMD"
-    return True
-
-
-def _imd_extra(seg: Segment) -> bool:
-    return el(seg, 1) not in ("", "F") or bool(el(seg, 2)) or any(comp(seg, 3, j) for j in range(3))
-
-
-def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
-    """QTY in a line: ``named`` 6063 qualifiers fill (quantity field, unit field)."""
-
-    def handler(b: Builder, seg: Segment) -> bool:
-        line = b.line
-        if line is None:
-            return False
-        spec = named.get(comp(seg, 1, 0))
-        if spec is None or spec[0] in line:
-            return False
-        line[spec[0]] = b.decimal(comp(seg, 1, 1))
-        unit = b.unit(comp(seg, 1, 2))
-        if unit is not None:
-            line[spec[1]] = unit
-        place(b, seg, {1: 3})
-        b.target_kind = "QTY"
-        return True
-
-    return handler
-
-
-#: PRI 5125 qualifiers that give the unit price, best first (AAA net
-#: calculation price, INV invoice price (D93A), AAB gross, CAL calculation).
-UNIT_PRICE_QUALIFIERS = ("AAA", "INV", "AAB", "CAL")
-
-
-def pri(b: Builder, seg: Segment) -> bool:
-    """PRI: unit price; a 5125 qualifier other than AAA is kept as ``price_basis``."""
-    line = b.line
-    if line is None or "unit_price" in line or not comp(seg, 1, 1):
-        return False
-    line["unit_price"] = b.decimal(comp(seg, 1, 1))
-    # 5125 'AAA' (calculation net) is the EANCOM default the writer uses when
-    # no basis is given; any other qualifier is kept as the price basis.
-    if comp(seg, 1, 0) != "AAA":
-        line["price_basis"] = comp(seg, 1, 0)
-    place(b, seg, {1: 2})
-    b.target_kind = "PRI"
-    return True
 
 
 def moa_line_amount(b: Builder, seg: Segment) -> bool:
@@ -566,7 +319,7 @@ def pat(b: Builder, seg: Segment) -> bool:
     if days and simple:
         terms["net_days"] = int(days)
     b.doc.setdefault("payment_terms", []).append(terms)
-    if not simple or _partial(seg, {1: 1, 3: 4}):
+    if not simple or beyond(seg, {1: 1, 3: 4}):
         b.keep(seg)
     b.target = terms
     b.target_kind = "PAT"
@@ -574,16 +327,22 @@ def pat(b: Builder, seg: Segment) -> bool:
 
 
 def dtm_terms(b: Builder, seg: Segment) -> bool:
-    """DTM after PAT: 13 terms net due date, 12 discount due date."""
+    """DTM after PAT: 13 terms net due date (140 payment due date), 12 discount due date."""
     t = b.target
     qual = comp(seg, 1, 0)
-    if t is None or b.target_kind != "PAT" or qual not in ("12", "13"):
+    field = _TERMS_DATES.get(qual)
+    if t is None or b.target_kind != "PAT" or field is None or field in t:
         return False
     d = b.date(seg)
     if d is None or d["date"] is None or d["time"] is not None:
         return d is None
-    t["net_due_date" if qual == "13" else "discount_due_date"] = d["date"]
+    t[field] = d["date"]
     return True
+
+
+#: DTM 2005 qualifier after PAT -> PaymentTerms field (UNTDID 2005: 13 terms
+#: net due date, 140 payment due date, 12 terms discount due date).
+_TERMS_DATES = {"13": "net_due_date", "140": "net_due_date", "12": "discount_due_date"}
 
 
 def tdt(b: Builder, seg: Segment) -> bool:
@@ -725,6 +484,7 @@ __all__ = [
     "UNIT_PRICE_QUALIFIERS",
     "add_product_id",
     "alc",
+    "beyond",
     "bgm",
     "cnt",
     "com",

@@ -157,7 +157,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
 
 
-def write(w: Writer, doc: Mapping[str, Any]) -> None:
+def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
     """Render a ``shipment_status`` document as the IFTSTA body (BGM..STS groups).
 
     Args:

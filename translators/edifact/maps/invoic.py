@@ -4,7 +4,7 @@ Groups (UNTDID D96A INVOIC; D93A, D97A/B, D01B, D03B and EANCOM EAN008
 agree on these): header BGM, DTM, PAI, FTX; SG1 RFF-DTM; SG2 NAD-(RFF,
 CTA-COM); SG6 TAX-MOA; SG7 CUX; SG8 PAT-DTM-PCD-MOA; SG10 TDT; SG15
 ALC-(PCD, MOA, TAX); SG25 LIN-(PIA, IMD, QTY, DTM, MOA, PRI, RFF, TAX-MOA,
-NAD, ALC-MOA); UNS; MOA; SG50 TAX-MOA; CNT.
+NAD, ALC-MOA); UNS; MOA; SG48 ALC-MOA; SG50 TAX-MOA; CNT.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ...models.invoice import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
 from .builder import Builder, Table, walk
+from .segment import parts
 from .writer import Writer
 
 MESSAGE = "INVOIC"
@@ -35,9 +36,15 @@ _QTY = h.qty({"47": ("quantity", "unit")})
 _TOTALS = h.moa_totals(("77", "86", "39"))
 
 
+_LIN_USED = {1: 1, 3: 2}
+
+
 def _lin(b: Builder, seg: Segment) -> bool:
     h.open_line(b, seg)
-    h.place(b, seg, {1: 1, 3: 2})
+    # 1229 action code and C829 sub-line information have no canonical field.
+    # fast path: "LIN+1++GTIN:EN" has nothing beyond the placed parts
+    if len(seg) > 2 and (seg[2] or len(seg) > 4 or len(parts(seg, 3)) > 2) and h.beyond(seg, _LIN_USED):
+        b.keep(seg)
     return True
 
 
@@ -80,7 +87,8 @@ TABLE: Table = {
         "FTX": h.ftx,
         "UNS": h.uns,
     },
-    "summary": {"MOA": _TOTALS, "TAX": h.tax, "CNT": h.cnt},
+    # SG48 ALC-ALI-MOA in the summary: document-level allowances and charges
+    "summary": {"MOA": _TOTALS, "TAX": h.tax, "ALC": h.alc, "PCD": h.pcd, "CNT": h.cnt},
 }
 
 
@@ -103,7 +111,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
-def write(w: Writer, doc: Mapping[str, Any]) -> None:
+def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
     """Render an ``invoice`` document as the INVOIC body (BGM..CNT).
 
     Args:

@@ -141,7 +141,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
 
 
-def write(w: Writer, doc: Mapping[str, Any]) -> None:
+def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
     """Render an ``inventory_advice`` document as the INVRPT body (BGM..CNT).
 
     Args:

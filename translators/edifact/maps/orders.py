@@ -13,12 +13,15 @@ one small function and the walk is a single pass over the segments.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+from ...errors import LocalTranslationError
 from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
 from .builder import Builder, Handler, Table, walk
+from .segment import parts
 from .writer import Writer
 
 MESSAGE = "ORDERS"
@@ -29,14 +32,34 @@ _BGM = h.bgm("order_type", "order_number", "purpose", implied="220")
 #: DTM 137 document date; other qualifiers (2 delivery requested, 64/63
 #: earliest/latest delivery) stay qualified in ``dates``.
 _DTM = h.dtm_header({"137": ("order_date", None)}, {})
-_RFF = h.rff_header({"CT": "contract_number"})
+_NAMED_RFF = h.rff_header({"CT": "contract_number"})
+
+
+def _rff(b: Builder, seg: Segment) -> bool:
+    # the partner's store-number qualifier (map option store_number_reference)
+    if b.store_ref is not None and b.target_kind != "NAD" and "store_number" not in b.doc:
+        c = parts(seg, 1)
+        if len(c) > 1 and c[0] == b.store_ref:
+            b.doc["store_number"] = c[1]
+            if len(c) > 2 and any(c[2:]):
+                b.keep(seg)
+            b.target_kind = "RFF"
+            return True
+    return _NAMED_RFF(b, seg)
+
+
 _QTY = h.qty({"21": ("quantity", "unit")})
+
+
+_LIN_USED = {1: 1, 3: 2}
 
 
 def _lin(b: Builder, seg: Segment) -> bool:
     h.open_line(b, seg)
     # 1229 action code and C829 sub-line information have no canonical field.
-    h.place(b, seg, {1: 1, 3: 2})
+    # fast path: "LIN+1++GTIN:EN" has nothing beyond the placed parts
+    if len(seg) > 2 and (seg[2] or len(seg) > 4 or len(parts(seg, 3)) > 2) and h.beyond(seg, _LIN_USED):
+        b.keep(seg)
     return True
 
 
@@ -46,7 +69,7 @@ TABLE: Table = {
     "header": {
         "BGM": _BGM,
         "DTM": _DTM,
-        "RFF": _RFF,
+        "RFF": _rff,
         "NAD": h.nad_header,
         "CTA": h.cta,
         "COM": h.com,
@@ -103,14 +126,23 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
-def write(w: Writer, doc: Mapping[str, object]) -> None:
+def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
     """Render a ``purchase_order`` document as the ORDERS body (BGM..CNT).
 
     Args:
         w: the writer holding the UNH already.
         doc: the document (validated by the caller).
+        options: the partner's ``map_options["ORDERS"]``; a store number is
+            written as RFF with the ``store_number_reference`` qualifier.
+
+    Raises:
+        LocalTranslationError: data ORDERS cannot carry, or a store number
+            without a ``store_number_reference`` option.
     """
-    w.refuse("purchase_order", doc, ("release_number", "store_number", "fob", "contacts"))
+    w.refuse("purchase_order", doc, ("release_number", "fob", "contacts"))
+    store_ref = (options or {}).get("store_number_reference")
+    if doc.get("store_number") and not store_ref:
+        raise LocalTranslationError("store_number needs the partner option store_number_reference (RFF 1153)")
     # 1001 '220' (order) when the document names no type: BGM C002 is what
     # tells the partner this is an order at all.
     w.bgm(doc.get("order_type") or "220", doc.get("order_number"), doc.get("purpose"))
@@ -118,6 +150,8 @@ def write(w: Writer, doc: Mapping[str, object]) -> None:
     w.dates(doc)
     w.notes(doc)
     w.named_reference("CT", doc.get("contract_number"))
+    if store_ref:
+        w.named_reference(str(store_ref), doc.get("store_number"))
     w.references(doc)
     w.parties(doc)
     # D96A order: SG6 TAX, SG7 CUX, SG8 PAT, SG10 TDT, SG19 ALC.

@@ -8,7 +8,10 @@ CNT.
 Line status: the LIN 1229 action code (3 changed, 5 accepted without
 amendment, 7 not accepted, 1 added...) is the line's status, QTY 113
 (quantity to be delivered) and the line DTMs that follow it are that
-status's quantity and schedule; QTY 21 is the ordered quantity.
+status's quantity and schedule; QTY 21 is the ordered quantity.  Further
+statuses of the same line (part delivered now, part later) are sub-lines:
+a LIN whose C829 names the line as parent (5495 '1'), with its own action
+code, QTY 113 and DTMs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ...models.order_response import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
 from .builder import Builder, Table, walk
-from .segment import comp, el
+from .segment import comp, el, parts
 from .writer import Writer
 
 MESSAGE = "ORDRSP"
@@ -47,8 +50,28 @@ def _bgm(b: Builder, seg: Segment) -> bool:
 
 
 def _lin(b: Builder, seg: Segment) -> bool:
-    line = h.open_line(b, seg)
     action = el(seg, 2)
+    sub_line = parts(seg, 4)
+    parent: dict[str, Any] | None = b.state.get("parent")
+    if (
+        action
+        and parent is not None
+        and len(sub_line) > 1
+        and sub_line[0] == "1"
+        and sub_line[1] == parent.get("line_number")
+        and not comp(seg, 3, 0)
+    ):
+        # C829 sub-line of the previous line (5495 '1', 1082 parent): one
+        # more action for the same item, e.g. part shipped, part back-ordered.
+        parent.setdefault("statuses", []).append({"status": action})
+        b.line = parent
+        b.target = parent
+        b.target_kind = "LIN"
+        b.scope = "line"
+        h.place(b, seg, {1: 1, 2: 1, 4: 2})
+        return True
+    line = h.open_line(b, seg)
+    b.state["parent"] = line
     if action:
         line["statuses"] = [{"status": action}]
     h.place(b, seg, {1: 1, 2: 1, 3: 2})
@@ -140,7 +163,13 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
-def write(w: Writer, doc: Mapping[str, Any]) -> None:
+def _write_status(w: Writer, status: Mapping[str, Any]) -> None:
+    w.quantity("113", status.get("quantity"), status.get("unit"))
+    for d in status.get("scheduled") or ():
+        w.date(d)
+
+
+def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
     """Render an ``order_response`` document as the ORDRSP body (BGM..CNT).
 
     Args:
@@ -148,8 +177,8 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
         doc: the document (validated by the caller).
 
     Raises:
-        LocalTranslationError: a line with more than one status or a
-            substituted product (ORDRSP has one action code per LIN).
+        LocalTranslationError: a status with a substituted product or its own
+            references, or a line with several statuses and no line number.
     """
     w.refuse("order_response", doc, ("release_number", "contacts"))
     w.bgm(_DOC_NAME, doc.get("response_number"), doc.get("purpose"), doc.get("acknowledgment_type"))
@@ -165,25 +194,26 @@ def write(w: Writer, doc: Mapping[str, Any]) -> None:
     w.carriers(doc)
     for line in w.items(doc, "lines"):
         statuses = line.get("statuses") or []
-        if len(statuses) > 1:
-            raise LocalTranslationError(
-                f"line {line.get('line_number')} has {len(statuses)} statuses; ORDRSP carries one per LIN"
-            )
-        status: Mapping[str, Any] = statuses[0] if statuses else {}
-        w.refuse("line status", status, ("product", "references", "dates", "notes", "extensions"))
-        w.lin(line, status.get("status"))
+        number = line.get("line_number")
+        if len(statuses) > 1 and not number:
+            raise LocalTranslationError("a line with several statuses needs a line number (ORDRSP sub-lines)")
+        if statuses and line.get("dates"):
+            raise LocalTranslationError("line dates and a line status schedule cannot both be written")
+        for status in statuses:
+            w.refuse("line status", status, ("product", "references", "dates", "notes", "extensions"))
+        first: Mapping[str, Any] = statuses[0] if statuses else {}
+        w.lin(line, first.get("status"))
         w.quantity("21", line.get("quantity"), line.get("unit"))
-        w.quantity("113", status.get("quantity"), status.get("unit"))
-        for d in status.get("scheduled") or ():
-            w.date(d)
-        if line.get("dates"):
-            if status:
-                raise LocalTranslationError("line dates and a line status schedule cannot both be written")
-            w.dates(line)
+        _write_status(w, first)
+        w.dates(line)
         w.notes(line)
         if line.get("unit_price"):
             w.add("PRI", (str(line.get("price_basis") or "AAA"), str(line["unit_price"])))
         w.references(line)
+        for k, status in enumerate(statuses[1:], start=1):
+            # LIN C829: 5495 '1' sub-line, 1082 the parent line (D96A ORDRSP SG26)
+            w.add("LIN", f"{number}.{k}", str(status["status"]), "", ("1", str(number)))
+            _write_status(w, status)
     w.summary(doc, total_qualifier="86")
 
 

@@ -42,6 +42,26 @@ def comp(seg: Segment, i: int, j: int) -> str:
     return _first(e, j)
 
 
+def parts(seg: Segment, i: int) -> tuple[str, ...]:
+    """Every component of element ``i`` as a tuple (``()`` when absent or empty).
+
+    The hot handlers read a composite once with this instead of calling
+    :func:`comp` per component.
+    """
+    try:
+        e = seg[i]
+    except IndexError:
+        return ()
+    if e.__class__ is tuple:
+        return e
+    if e.__class__ is str:
+        return (e,) if e else ()
+    if isinstance(e, Repeated) and e.values:
+        v = e.values[0]
+        return v if isinstance(v, tuple) else (v,)
+    return ()
+
+
 def _first(e: Element, j: int) -> str:
     # A syntax 4 repetition: the maps read its first occurrence.
     if isinstance(e, Repeated) and e.values:
@@ -81,4 +101,4 @@ def segment_json(seg: Segment) -> list[object]:
     return out
 
 
-__all__ = ["Element", "Message", "Segment", "comp", "el", "make", "segment_json"]
+__all__ = ["Element", "Message", "Segment", "comp", "el", "make", "parts", "segment_json"]

@@ -15,6 +15,8 @@ Invariants:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 #: 2379 codes read as a calendar date and/or a time of day, with their length.
 #: 102 CCYYMMDD, 203 CCYYMMDDHHMM, 204 CCYYMMDDHHMMSS, 101 YYMMDD,
 #: 201 YYMMDDHHMM, 401 HHMM; 718 CCYYMMDD-CCYYMMDD is a period (see
@@ -41,6 +43,7 @@ def _century(yy: str) -> str:
     return ("20" if yy < "50" else "19") + yy
 
 
+@lru_cache(maxsize=4096)
 def edi_date_to_iso(value: str, fmt: str) -> tuple[str | None, str | None] | None:
     """Convert a DTM C507 value to an ISO 8601 date and time of day.
 
@@ -51,6 +54,8 @@ def edi_date_to_iso(value: str, fmt: str) -> tuple[str | None, str | None] | Non
     Returns:
         ``(YYYY-MM-DD or None, HH:MM[:SS] or None)``; None when the value does
         not fit the format or the format is not one of :data:`DATE_FORMATS`.
+        Cached (bounded): an interchange repeats the same few dates in every
+        message.
     """
     size = DATE_FORMATS.get(fmt)
     if size is None or len(value) != size or not value.isdigit():

@@ -79,10 +79,17 @@ class Writer:
         self.add("DTM", (_s(d.get("qualifier")), value, fmt))
 
     def named_date(self, qualifier: str, date: object, owner: Mapping[str, Any], time: object = None) -> None:
-        """DTM for a named field, unless ``owner["dates"]`` carries that qualifier (with its time)."""
+        """DTM for a named field, written before ``owner["dates"]``.
+
+        The inbound maps fill a date-only field from the first DTM with its
+        qualifier and, when that DTM also had a time, list it in ``dates``
+        too; such an entry (first of its qualifier, same date, with a time)
+        stands for the field, so the field is not written twice.
+        """
         if not date and not time:
             return
-        if any(d.get("qualifier") == qualifier for d in owner.get("dates") or ()):
+        first = next((d for d in owner.get("dates") or () if d.get("qualifier") == qualifier), None)
+        if first is not None and time is None and first.get("time") and first.get("date") == date:
             return
         self.date({"qualifier": qualifier, "date": date, "time": time})
 

@@ -26,8 +26,8 @@ from ..syntax import Segment, TransactionSet
 from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
 from .structures import SET_TAGS, STRUCTURES, Node
 
-_NUMERIC = re.compile(r"-?\d+")
-_DECIMAL = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE]-?\d+)?")
+_NUMERIC = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE]-?[0-9]+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: level codes the hierarchy checks know (X12 735), with the levels each may sit under.
@@ -68,14 +68,18 @@ class _Frame:
 
 
 #: tag -> (element definitions, mandatory positions, relational conditions), built once.
-_COMPILED: dict[str, tuple[tuple[ElementDef, ...], tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]] = {
+_COMPILED: dict[
+    str, tuple[tuple[ElementDef, ...], tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]
+] = {
     tag: (defs, tuple(i for i, d in enumerate(defs, start=1) if d.required == "M"), CONDITIONS.get(tag, ()))
     for tag, defs in SEGMENTS.items()
 }
 
 
 Finding = tuple[str, str, int]  # message, ack hint, element position
-Raw = tuple[str, str, str | None, int | None, int | None, Scope]  # message, hint, tag, position, element, scope
+Raw = tuple[
+    str, str, str | None, int | None, int | None, Scope
+]  # message, hint, tag, position, element, scope
 #: Findings depend only on a segment's content (and the DT rule of its version), so they are
 #: memoised: partners repeat the same header and party segments in every set.  Bounded.
 _ELEMENT_CACHE: dict[tuple[Segment, bool], tuple[Finding, ...]] = {}
@@ -83,11 +87,13 @@ _STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]
 _CACHE_LIMIT = 16384
 
 
-def _value_findings(tag: str, i: int, value: str, d: ElementDef, pre_4010: bool, out: list[Finding]) -> None:
+def _value_findings(
+    tag: str, i: int, value: str, d: ElementDef, *, pre_4010: bool, out: list[Finding]
+) -> None:
     kind = d.type
     name = f"{tag}{i:02d}"
     if kind == "DT":
-        if not value.isdigit() or len(value) not in (6, 8) or iso_date(value) is None:
+        if not value.isascii() or not value.isdigit() or len(value) not in (6, 8) or iso_date(value) is None:
             out.append((f"{name} {value!r} is not a valid date", "AK4:8", i))
         elif len(value) == 6 and not pre_4010:
             out.append((f"{name} {value!r} is a 6-digit date where CCYYMMDD is required", "AK4:4", i))
@@ -131,7 +137,9 @@ def _condition_findings(
         out.append((f"{tag}{missing:02d} is required when {tag}{positions[0]:02d} is used", "AK4:2", missing))
     elif kind == "L" and positions[0] in present and len(present) == 1:
         others = ", ".join(f"{tag}{p:02d}" for p in positions[1:])
-        out.append((f"one of {others} is required when {tag}{positions[0]:02d} is used", "AK4:2", positions[1]))
+        out.append(
+            (f"one of {others} is required when {tag}{positions[0]:02d} is used", "AK4:2", positions[1])
+        )
 
 
 def _element_findings(seg: Segment, pre_4010: bool) -> tuple[Finding, ...]:
@@ -159,7 +167,7 @@ def _element_findings(seg: Segment, pre_4010: bool) -> tuple[Finding, ...]:
         if bad_char and _CONTROL.search(value):
             out.append((f"{tag}{i:02d} holds a control character", "AK4:6", i))
         elif d.type != "C":
-            _value_findings(tag, i, value, d, pre_4010, out)
+            _value_findings(tag, i, value, d, pre_4010=pre_4010, out=out)
     for kind, positions in conditions:
         present = [p for p in positions if p < n and seg[p]]
         if present or kind == "R":
@@ -282,7 +290,9 @@ class _Checker:
                 self.report(f"segment {tag} is not expected here", "AK3:2", tag=tag, position=position)
             elif tag in SEGMENTS or re.fullmatch(r"[A-Z][A-Z0-9]{1,2}", tag):
                 self.report(
-                    f"segment {tag} is not in the {self.tx.set_id} transaction set", "AK3:7", tag=tag,
+                    f"segment {tag} is not in the {self.tx.set_id} transaction set",
+                    "AK3:7",
+                    tag=tag,
                     position=position,
                 )
             else:
@@ -320,37 +330,62 @@ class _Checker:
             level = seg[3] if len(seg) > 3 else ""
             if hid != str(expected):
                 self.report(
-                    f"HL01 {hid!r} breaks the sequence (expected {expected})", "AK4:7", tag="HL", position=pos,
+                    f"HL01 {hid!r} breaks the sequence (expected {expected})",
+                    "AK4:7",
+                    tag="HL",
+                    position=pos,
                     element=1,
                 )
-            if hid.isdigit():
+            if hid.isascii() and hid.isdigit():
                 expected = int(hid) + 1
             if hid in levels:
                 self.report(f"HL01 {hid!r} is used twice", "AK4:7", tag="HL", position=pos, element=1)
             if first and level != "S" and self.tx.set_id == "856":
-                self.report("the first HL of a ship notice must be the shipment level (S)", "AK4:7", tag="HL",
-                            position=pos, element=3)
+                self.report(
+                    "the first HL of a ship notice must be the shipment level (S)",
+                    "AK4:7",
+                    tag="HL",
+                    position=pos,
+                    element=3,
+                )
             first = False
             if parent:
                 parent_level = levels.get(parent)
                 if parent_level is None:
                     self.report(
-                        f"HL02 {parent!r} does not name an earlier HL", "AK4:7", tag="HL", position=pos, element=2
+                        f"HL02 {parent!r} does not name an earlier HL",
+                        "AK4:7",
+                        tag="HL",
+                        position=pos,
+                        element=2,
                     )
                 else:
                     allowed = _HL_PARENTS.get(level)
                     if allowed is not None and parent_level not in allowed:
                         self.report(
-                            f"HL level {level!r} cannot sit under level {parent_level!r}", "AK4:7", tag="HL",
-                            position=pos, element=3,
+                            f"HL level {level!r} cannot sit under level {parent_level!r}",
+                            "AK4:7",
+                            tag="HL",
+                            position=pos,
+                            element=3,
                         )
             elif level != "S" and levels:
-                self.report(f"HL02 is empty for level {level!r}; the parent is inferred", "AK4:2", tag="HL",
-                            position=pos, element=2)
+                self.report(
+                    f"HL02 is empty for level {level!r}; the parent is inferred",
+                    "AK4:2",
+                    tag="HL",
+                    position=pos,
+                    element=2,
+                )
             levels[hid] = level
         if self.tx.set_id == "856" and "S" not in levels.values():
-            self.report("the ship notice has no shipment level (HL S)", "AK5:5", tag="HL", position=None,
-                        scope="transaction")
+            self.report(
+                "the ship notice has no shipment level (HL S)",
+                "AK5:5",
+                tag="HL",
+                position=None,
+                scope="transaction",
+            )
 
 
 def check(tx: TransactionSet) -> list[RemoteSyntaxError]:

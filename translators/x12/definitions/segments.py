@@ -3,9 +3,9 @@
 Each segment is one string of ``;``-separated element specs, element 1 first:
 ``"<req> <type> <min> <max> [<code list>]"`` where ``req`` is M (mandatory),
 O (optional) or X (conditional, see :data:`RELATIONS`); ``type`` is one of
-AN, ID, DT, TM, R, N0..N9 or C (composite, checked per component only for
-its first component's presence).  Lengths follow X12.6: for numeric types
-the sign and the decimal point do not count.  Code lists name an entry of
+AN, ID, DT, TM, R, N0..N9 or C (composite: only its presence is checked).
+Lengths follow X12.6: for numeric types the sign and the decimal point do
+not count.  Code lists name an entry of
 :data:`CODES`; only small, closed lists the maps depend on are checked, so a
 partner's code we simply do not know is never reported.
 
@@ -19,20 +19,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 #: Closed code lists (X12 data element number -> codes).
 CODES: dict[str, frozenset[str]] = {
     # 715 functional group acknowledge code (AK901)
-    "715": frozenset("A E M P R W X".split()),
+    "715": _codes("A E M P R W X"),
     # 717 transaction set acknowledgment code (AK501 / IK501)
-    "717": frozenset("A E M R W X".split()),
+    "717": _codes("A E M R W X"),
     # 720 segment syntax error code (AK304 / IK304)
-    "720": frozenset("1 2 3 4 5 6 7 8 I4 I6 I7 I8 I9".split()),
+    "720": _codes("1 2 3 4 5 6 7 8 I4 I6 I7 I8 I9"),
     # 723 element syntax error code (AK403 / IK403)
-    "723": frozenset("1 2 3 4 5 6 7 8 9 10 12 13 I6 I9 I10 I11 I12 I13".split()),
+    "723": _codes("1 2 3 4 5 6 7 8 9 10 12 13 I6 I9 I10 I11 I12 I13"),
     # 1005 hierarchical structure code (BSN05), the common ASN layouts
-    "1005": frozenset("0001 0002 0003 0004 0005 0006".split()),
+    "1005": _codes("0001 0002 0003 0004 0005 0006"),
     # 1331-like shipment/order status used by W05-01 / W06-01 / W17-01 reporting codes
-    "W-STATUS": frozenset("A C F N R S".split()),
+    "W-STATUS": _codes("A C F N R S"),
 }
 
 _SPECS: dict[str, str] = {
@@ -46,7 +51,8 @@ _SPECS: dict[str, str] = {
     "PER": "M ID 2 2;O AN 1 60;X ID 2 2;X AN 1 256;X ID 2 2;X AN 1 256;X ID 2 2;X AN 1 256;O AN 1 20",
     "FOB": "M ID 2 2;X ID 2 2;O AN 1 80;O ID 2 2;X ID 3 3;X ID 2 2;O AN 1 30;O ID 2 2;O AN 1 30",
     "CSH": "O ID 1 2;X ID 1 1;X R 1 9;O AN 1 35;X DT 8 8",
-    "SAC": "M ID 1 1;X ID 4 4;X ID 2 2;X AN 1 10;O N2 1 18;X ID 1 1;O R 1 6;O R 1 9;X ID 2 2;X R 1 15;O R 1 15;"
+    "SAC": "M ID 1 1;X ID 4 4;X ID 2 2;X AN 1 10;O N2 1 18;X ID 1 1;O R 1 6;O R 1 9;X ID 2 2;"
+    "X R 1 15;O R 1 15;"
     "O ID 2 2;X AN 1 30;O AN 1 30;X AN 1 80;O ID 2 3",
     "ITD": "O ID 2 2;O ID 1 2;O R 1 6;X DT 8 8;X N0 1 3;X DT 8 8;O N0 1 3;O N2 1 10;O N2 1 10;O N2 1 10;"
     "O R 1 10;O AN 1 80;O N0 1 2;O ID 1 1;O N0 1 2",
@@ -67,8 +73,10 @@ _SPECS: dict[str, str] = {
     "PID": "M ID 1 1;O ID 2 3;X ID 2 3;X AN 1 12;X AN 1 80;O ID 2 2;O ID 2 2;O ID 1 1;O ID 2 3",
     "PO4": "O R 1 6;X R 1 8;X ID 2 2;X ID 3 5;O ID 1 2;X R 1 9;X ID 2 2;X R 1 9;X ID 2 2;X R 1 8;X R 1 8;"
     "X R 1 8;X ID 2 2;O R 1 6;O ID 2 2;O AN 1 10;O AN 1 45;O N0 1 8",
-    "SLN": "M AN 1 20;O AN 1 20;M ID 1 1;X R 1 15;X C 1 1;X R 1 17;X ID 2 2;O ID 1 1" + ";X ID 2 2;X AN 1 48" * 10,
-    "CTP": "O ID 2 2;X ID 3 3;X R 1 17;X R 1 15;X C 1 1;O ID 3 3;O R 1 10;O R 1 15;O AN 1 2;O R 1 10;O R 1 10",
+    "SLN": "M AN 1 20;O AN 1 20;M ID 1 1;X R 1 15;X C 1 1;X R 1 17;X ID 2 2;O ID 1 1"
+    + ";X ID 2 2;X AN 1 48" * 10,
+    "CTP": "O ID 2 2;X ID 3 3;X R 1 17;X R 1 15;X C 1 1;O ID 3 3;O R 1 10;O R 1 15;O AN 1 2;"
+    "O R 1 10;O R 1 10",
     "CTT": "M N0 1 6;O R 1 10;X R 1 10;X ID 2 2;X R 1 8;X ID 2 2;O AN 1 80",
     "AMT": "M ID 1 3;M R 1 18;O ID 1 1",
     "TXI": "M ID 2 2;X R 1 18;X R 1 10;X ID 2 2;X AN 1 30;X ID 1 1;O ID 1 1;O R 1 15;O AN 1 20;O AN 1 20",
@@ -123,11 +131,13 @@ _SPECS: dict[str, str] = {
     "MS2": "M ID 2 4;M AN 1 10;O ID 2 2;O ID 1 1",
     "AT8": "X ID 1 2;X ID 1 1;X R 1 10;X N0 1 7;X N0 1 7;X ID 1 1;X R 1 8",
     "K1": "M AN 1 30;O AN 1 30;O ID 2 2",
-    "B2": "O ID 2 2;O ID 2 4;O ID 2 9;O AN 1 30;O ID 1 1;M ID 2 2;O ID 1 1;O N0 1 5;O ID 2 2;O ID 1 2;O ID 1 1;"
+    "B2": "O ID 2 2;O ID 2 4;O ID 2 9;O AN 1 30;O ID 1 1;M ID 2 2;O ID 1 1;O N0 1 5;O ID 2 2;"
+    "O ID 1 2;O ID 1 1;"
     "O ID 1 1",
     "B2A": "M ID 2 2;O ID 2 2",
     "N7": "O AN 1 4;M AN 1 10;O R 1 10;X ID 1 2;O R 1 8;O R 1 6;O R 1 8;O ID 1 1;O N0 1 5;X ID 1 1;"
-    "O ID 2 2;O ID 2 4;O AN 4 4;O ID 2 2;O R 1 8;O R 1 8;O ID 1 1;O AN 1 4;O ID 2 2;X R 1 8;X N0 1 5;O AN 1 10",
+    "O ID 2 2;O ID 2 4;O AN 4 4;O ID 2 2;O R 1 8;O R 1 8;O ID 1 1;O AN 1 4;O ID 2 2;X R 1 8;"
+    "X N0 1 5;O AN 1 10",
     "S5": "M N0 1 3;M ID 2 2;X R 1 10;X ID 1 1;X R 1 10;X ID 2 2;X R 1 8;X ID 1 1;O AN 1 80;O ID 2 2",
     "OID": "X AN 1 50;X AN 1 22;O AN 1 30;X ID 2 5;X R 1 15;X ID 1 1;X R 1 10;X ID 1 1;X R 1 8",
     "L5": "O N0 1 3;O AN 1 50;X AN 1 30;X ID 1 1;O AN 3 5;X AN 1 48;X ID 1 2;X ID 1 1;X AN 1 30;O ID 1 1",
@@ -206,7 +216,9 @@ def _parse(spec: str) -> tuple[ElementDef, ...]:
     out: list[ElementDef] = []
     for item in spec.split(";"):
         parts = item.split()
-        out.append(ElementDef(parts[0], parts[1], int(parts[2]), int(parts[3]), parts[4] if len(parts) > 4 else None))
+        out.append(
+            ElementDef(parts[0], parts[1], int(parts[2]), int(parts[3]), parts[4] if len(parts) > 4 else None)
+        )
     return tuple(out)
 
 

@@ -791,6 +791,8 @@ def _tags(nodes: tuple[Node, ...], into: set[str]) -> set[str]:
 
 
 #: set id -> every segment tag the set may contain somewhere.
-SET_TAGS: dict[str, frozenset[str]] = {sid: frozenset(_tags(nodes, set())) for sid, nodes in STRUCTURES.items()}
+SET_TAGS: dict[str, frozenset[str]] = {
+    sid: frozenset(_tags(nodes, set())) for sid, nodes in STRUCTURES.items()
+}
 
 __all__ = ["SET_TAGS", "STRUCTURES", "Node"]

@@ -1,10 +1,17 @@
 """X12 transaction sets <-> canonical business documents.
 
 Inbound: :func:`to_canonical` maps one :class:`~translators.x12.syntax.TransactionSet`
-to a :class:`~translators.models.MappedDocument`.  Outbound:
-:func:`from_canonical` renders a canonical document as the segments of one
-transaction set (ST..SE) for the writer.  Element-level checks live in
-:mod:`translators.x12.definitions` (:func:`validate`).
+to a :class:`~translators.models.MappedDocument` in one pass over the segments
+(dispatch dict, plain dicts, no pydantic); whatever no handler places is kept
+in ``extensions`` with its position.  Outbound: :func:`from_canonical`
+renders a canonical document as the segments of one transaction set (ST..SE)
+for the writer and checks it reads back to the same document.  Element-level
+checks live in :mod:`translators.x12.definitions` (:func:`validate`).
+
+Partner deviations: ``options.map_options["<set id>"]`` with the keys in
+:data:`MAP_OPTION_KEYS` (``date_format``, ``unit_codes``,
+``product_qualifiers``, ``store_reference``, ``store_party_role``); see
+:mod:`translators.x12.maps.context`.
 
 Versions: the maps read 004010 and 005010 and tolerate 003xxx, 004030 and
 004060 where the segments they place have the same meaning; the version
@@ -35,6 +42,7 @@ from . import (
     receiving_advice,
     ship_notice,
     shipment_status,
+    values,
     warehouse_shipping_advice,
     warehouse_shipping_order,
     warehouse_stock_transfer,
@@ -174,8 +182,14 @@ def from_canonical(
     version: str = "004010",
     implementation_ref: str | None = None,
     options: TranslatorOptions | None = None,
+    lossless: bool = True,
 ) -> tuple[Segment, ...]:
     """Render a canonical document as one X12 transaction set, ST to SE.
+
+    Nothing is dropped silently: unless ``lossless`` is False the rendered
+    set is read back through the inbound map and must give the same
+    document (``extensions`` aside); a field the set cannot carry (say line
+    notes in an 850, or a fourth product id in a W12) raises instead.
 
     Args:
         document_type: a key of :data:`~translators.models.DOCUMENT_MODELS`.
@@ -187,13 +201,14 @@ def from_canonical(
             kept for symmetry with :func:`to_canonical`).
         implementation_ref: ST03, e.g. ``005010X231`` for a 999.
         options: partner deviations in ``options.map_options[set_id]``.
+        lossless: check that the set carries the whole document.
 
     Returns:
         The segments, ST first and SE (with the right count) last.
 
     Raises:
-        LocalTranslationError: the document does not validate, or holds a
-            value X12 cannot carry.
+        LocalTranslationError: the document does not validate, holds a
+            value X12 cannot carry, or (``lossless``) would lose data.
     """
     sid = set_id or OUTBOUND_SETS.get(document_type)
     if sid is None or sid not in _MODULES or MAPPED_SETS[sid] != document_type:
@@ -209,8 +224,62 @@ def from_canonical(
         body: list[Segment] = mod.write(data, ctx) if sid not in ("997", "999") else mod.write(data, ctx, sid)
     except ValueError as exc:
         raise LocalTranslationError(f"{document_type} cannot be written as X12 {sid}: {exc}") from exc
+    if ctx.date_format is not None:
+        body = _partner_dates(body, ctx.date_format)
     st: Segment = ("ST", sid, control, implementation_ref) if implementation_ref else ("ST", sid, control)
-    return (st, *body, ("SE", str(len(body) + 2), control))
+    segments: tuple[Segment, ...] = (st, *body, ("SE", str(len(body) + 2), control))
+    if lossless:
+        data.pop("extensions", None)
+        back_ctx = _context(sid, None, options)
+        try:
+            back, _ = map_segments(sid, segments, ctx=back_ctx)
+        except RemoteSyntaxError as exc:
+            raise LocalTranslationError(f"{document_type} renders as an unreadable {sid}: {exc}") from exc
+        again = (
+            DOCUMENT_MODELS[document_type]
+            .model_validate(back.document)
+            .model_dump(mode="json", exclude_defaults=True)
+        )
+        lost = _differences(data, again, document_type)
+        if lost:
+            raise LocalTranslationError(
+                f"{document_type} cannot be written as X12 {sid} without losing data at: "
+                + ", ".join(lost[:5])
+            )
+    return segments
+
+
+def _partner_dates(body: list[Segment], fmt: str) -> list[Segment]:
+    """Rewrite every DT element (as the definitions type them) in the partner's date format."""
+    from ..definitions import SEGMENTS
+
+    out: list[Segment] = []
+    for seg in body:
+        defs = SEGMENTS.get(seg[0], ())
+        positions = [i for i, d in enumerate(defs, start=1) if d.type == "DT" and i < len(seg) and seg[i]]
+        if positions:
+            items = list(seg)
+            for i in positions:
+                items[i] = values.partner_date(items[i], fmt)
+            out.append(tuple(items))
+        else:
+            out.append(seg)
+    return out
+
+
+def _differences(expected: Any, got: Any, path: str) -> list[str]:
+    """Paths where two JSON values differ (first few only)."""
+    if isinstance(expected, dict) and isinstance(got, dict):
+        out: list[str] = []
+        for key in expected.keys() | got.keys():
+            out += _differences(expected.get(key), got.get(key), f"{path}.{key}")
+        return out
+    if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
+        out = []
+        for i, (a, b) in enumerate(zip(expected, got, strict=True)):
+            out += _differences(a, b, f"{path}[{i}]")
+        return out
+    return [] if expected == got else [path]
 
 
 __all__ = [

@@ -45,8 +45,9 @@ REF_PLACED = placed(1, 2, 3)
 
 def ref(seg: Segment) -> Doc:
     """REF/N9/L11-style (qualifier, value, description) reference."""
-    out: Doc = {"qualifier": el(seg, 1), "value": el(seg, 2)}
-    if len(seg) > 3 and seg[3]:
+    n = len(seg)
+    out: Doc = {"qualifier": seg[1] if n > 1 else "", "value": seg[2] if n > 2 else ""}
+    if n > 3 and seg[3]:
         out["description"] = seg[3]
     return out
 
@@ -79,10 +80,18 @@ DTM_PLACED = placed(1, 2, 3, 4)
 
 def dtm(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     """DTM: qualifier, date, time, time code."""
-    out: Doc = {"qualifier": el(seg, 1)}
-    put(out, "date", ctx.date(seg, 2, pos))
-    put(out, "time", ctx.time(seg, 3, pos))
-    put(out, "time_zone", el(seg, 4))
+    n = len(seg)
+    out: Doc = {"qualifier": seg[1] if n > 1 else ""}
+    if n > 2 and seg[2]:
+        date = ctx.date(seg, 2, pos)
+        if date is not None:
+            out["date"] = date
+    if n > 3 and seg[3]:
+        time = ctx.time(seg, 3, pos)
+        if time is not None:
+            out["time"] = time
+    if n > 4 and seg[4]:
+        out["time_zone"] = seg[4]
     return out
 
 
@@ -152,10 +161,14 @@ _COMM_OUT = (("phone", "TE"), ("fax", "FX"), ("email", "EM"))
 
 def n1(seg: Segment) -> Doc:
     """N1: role, name, id qualifier, id."""
-    out: Doc = {"role": el(seg, 1)}
-    put(out, "name", el(seg, 2))
-    put(out, "id_qualifier", el(seg, 3))
-    put(out, "id", el(seg, 4))
+    n = len(seg)
+    out: Doc = {"role": seg[1] if n > 1 else ""}
+    if n > 2 and seg[2]:
+        out["name"] = seg[2]
+    if n > 3 and seg[3]:
+        out["id_qualifier"] = seg[3]
+    if n > 4 and seg[4]:
+        out["id"] = seg[4]
     return out
 
 
@@ -169,22 +182,29 @@ def n3(party: Doc, seg: Segment) -> None:
     party.setdefault("address", {}).setdefault("lines", []).extend(v for v in seg[1:3] if v)
 
 
+_N4_KEYS = ((1, "city"), (2, "state"), (3, "postal_code"), (4, "country"))
+
+
 def n4(party: Doc, seg: Segment) -> None:
     """N4: city, state, postal code, country."""
     addr = party.setdefault("address", {})
-    put(addr, "city", el(seg, 1))
-    put(addr, "state", el(seg, 2))
-    put(addr, "postal_code", el(seg, 3))
-    put(addr, "country", el(seg, 4))
+    for i, key in _N4_KEYS:
+        if i < len(seg) and seg[i]:
+            addr[key] = seg[i]
 
 
 def per(seg: Segment) -> Doc:
     """PER: contact function, name and up to three communication numbers."""
     out: Doc = {}
-    put(out, "function", el(seg, 1))
-    put(out, "name", el(seg, 2))
+    n = len(seg)
+    if n > 1 and seg[1]:
+        out["function"] = seg[1]
+    if n > 2 and seg[2]:
+        out["name"] = seg[2]
     for i in (3, 5, 7):
-        qual, num = el(seg, i), el(seg, i + 1)
+        if i >= n:
+            break
+        qual, num = seg[i], el(seg, i + 1)
         if not qual and not num:
             continue
         key = _COMM.get(qual)
@@ -323,15 +343,23 @@ TD5_PLACED = placed(1, 2, 3, 4, 5, 12)
 TD3_PLACED = placed(1, 3)
 
 
+_TD5_KEYS = (
+    (1, "routing_sequence"),
+    (2, "id_qualifier"),
+    (3, "scac"),
+    (4, "transport_method"),
+    (5, "name"),
+    (12, "service_level"),
+)
+
+
 def td5(seg: Segment) -> Doc:
     """TD5: routing sequence, id qualifier, carrier code, mode, routing, service level."""
     out: Doc = {}
-    put(out, "routing_sequence", el(seg, 1))
-    put(out, "id_qualifier", el(seg, 2))
-    put(out, "scac", el(seg, 3))
-    put(out, "transport_method", el(seg, 4))
-    put(out, "name", el(seg, 5))
-    put(out, "service_level", el(seg, 12))
+    n = len(seg)
+    for i, key in _TD5_KEYS:
+        if i < n and seg[i]:
+            out[key] = seg[i]
     return out
 
 
@@ -382,15 +410,20 @@ def itd(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     """ITD: terms type, basis date, discount %, discount due date/days, net due date/days,
     discount amount, description."""
     out: Doc = {}
-    put(out, "type_code", el(seg, 1))
-    put(out, "basis_date_code", el(seg, 2))
-    put(out, "discount_percent", ctx.dec(seg, 3, pos))
-    put(out, "discount_due_date", ctx.date(seg, 4, pos))
-    put(out, "discount_days", ctx.integer(seg, 5, pos))
-    put(out, "net_due_date", ctx.date(seg, 6, pos))
-    put(out, "net_days", ctx.integer(seg, 7, pos))
-    put(out, "discount_amount", ctx.implied(seg, 8, pos, 2))
-    put(out, "description", el(seg, 12))
+    n = len(seg)
+    if n > 1 and seg[1]:
+        out["type_code"] = seg[1]
+    if n > 2 and seg[2]:
+        out["basis_date_code"] = seg[2]
+    if n > 3:
+        put(out, "discount_percent", ctx.dec(seg, 3, pos))
+        put(out, "discount_due_date", ctx.date(seg, 4, pos))
+        put(out, "discount_days", ctx.integer(seg, 5, pos))
+        put(out, "net_due_date", ctx.date(seg, 6, pos))
+        put(out, "net_days", ctx.integer(seg, 7, pos))
+        put(out, "discount_amount", ctx.implied(seg, 8, pos, 2))
+        if n > 12 and seg[12]:
+            out["description"] = seg[12]
     return out
 
 
@@ -476,11 +509,12 @@ CTT_PLACED = placed(1, 2, 3, 4, 5, 6)
 def ctt(ctx: MapContext, seg: Segment, pos: int, totals: Doc) -> None:
     """CTT: line count, hash total, weight + unit, volume + unit."""
     put(totals, "line_count", ctx.integer(seg, 1, pos))
-    put(totals, "quantity", ctx.dec(seg, 2, pos))
-    put(totals, "weight", ctx.dec(seg, 3, pos))
-    put(totals, "weight_unit", el(seg, 4))
-    put(totals, "volume", ctx.dec(seg, 5, pos))
-    put(totals, "volume_unit", el(seg, 6))
+    if len(seg) > 2:
+        put(totals, "quantity", ctx.dec(seg, 2, pos))
+        put(totals, "weight", ctx.dec(seg, 3, pos))
+        put(totals, "weight_unit", el(seg, 4))
+        put(totals, "volume", ctx.dec(seg, 5, pos))
+        put(totals, "volume_unit", el(seg, 6))
 
 
 def write_ctt(t: Mapping[str, Any]) -> list[Segment]:

@@ -67,6 +67,11 @@ DEFAULT_PRODUCT_OUTPUT: dict[str, str] = {
 PRODUCT_FIELDS = ("gtin", "upc", "vendor_part", "buyer_part", "sku")
 
 
+_EMPTY: dict[str, str] = {}
+#: ISO dates by (value, partner format); dates repeat across sets, so conversions are memoised.
+_DATES: dict[tuple[str, str | None], str | None] = {}
+
+
 class MapContext:
     """Mutable state of one map run shared by all handlers.
 
@@ -95,6 +100,14 @@ class MapContext:
         "warnings",
     )
 
+    date_format: str | None
+    unit_codes: dict[str, str]
+    unit_output: dict[str, str]
+    product_fields: dict[str, str]
+    product_output: dict[str, str]
+    store_reference: str | None
+    store_party_role: str | None
+
     def __init__(
         self,
         set_id: str,
@@ -109,13 +122,21 @@ class MapContext:
         self.warnings: list[str] = []
         self.extensions: dict[str, Any] = {}
         self.placed = 0
-        opts = options or {}
+        if not options:
+            # The common case: share the (never mutated) defaults instead of copying them per set.
+            self.date_format = None
+            self.unit_codes = _EMPTY
+            self.unit_output = _EMPTY
+            self.product_fields = DEFAULT_PRODUCT_QUALIFIERS
+            self.product_output = DEFAULT_PRODUCT_OUTPUT
+            self.store_reference = None
+            self.store_party_role = None
+            return
+        opts = options
         fmt = opts.get("date_format")
-        self.date_format: str | None = str(fmt) if isinstance(fmt, str) else None
+        self.date_format = str(fmt) if isinstance(fmt, str) else None
         units = opts.get("unit_codes")
-        self.unit_codes: dict[str, str] = (
-            {str(k): str(v) for k, v in units.items()} if isinstance(units, Mapping) else {}
-        )
+        self.unit_codes = {str(k): str(v) for k, v in units.items()} if isinstance(units, Mapping) else {}
         self.unit_output = {v: k for k, v in self.unit_codes.items()}
         fields = dict(DEFAULT_PRODUCT_QUALIFIERS)
         output = dict(DEFAULT_PRODUCT_OUTPUT)
@@ -128,9 +149,9 @@ class MapContext:
         self.product_fields = fields
         self.product_output = output
         ref = opts.get("store_reference")
-        self.store_reference: str | None = str(ref) if isinstance(ref, str) else None
+        self.store_reference = str(ref) if isinstance(ref, str) else None
         role = opts.get("store_party_role")
-        self.store_party_role: str | None = str(role) if isinstance(role, str) else None
+        self.store_party_role = str(role) if isinstance(role, str) else None
 
     # -- recording -------------------------------------------------------
     def unplaced(self, position: int, segment: Segment) -> None:
@@ -163,7 +184,14 @@ class MapContext:
         raw = segment[index] if index < len(segment) else ""
         if not raw:
             return None
-        iso = values.iso_date(raw, self.date_format)
+        key = (raw, self.date_format)
+        try:
+            iso = _DATES[key]
+        except KeyError:
+            iso = values.iso_date(raw, self.date_format)
+            if len(_DATES) > 4096:
+                _DATES.clear()
+            _DATES[key] = iso
         if iso is None:
             self.invalid(position, segment, index, "date")
         return iso
@@ -183,6 +211,8 @@ class MapContext:
         raw = segment[index] if index < len(segment) else ""
         if not raw:
             return None
+        if raw.isdigit() and raw.isascii():  # plain integers: most quantities
+            return raw
         out = values.decimal(raw)
         if out is None:
             self.invalid(position, segment, index, "number")

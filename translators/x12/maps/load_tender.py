@@ -153,7 +153,7 @@ def _l5(st: _Tender, seg: Segment, pos: int) -> bool:
 
 def _at8(st: _Tender, seg: Segment, pos: int) -> bool:
     w = b.measure("weight", b.el(seg, 1), st.ctx.dec(seg, 3, pos), b.el(seg, 2))
-    if w is None:
+    if w is None or st.stop is None:  # the tender header has no weights of its own
         return False
     st.inner().setdefault("measures", []).append(w)
     return True

@@ -1,8 +1,8 @@
 """X12 944 Warehouse Stock Transfer Receipt Advice <-> ``receiving_advice``.
 
-Placement: W17 reporting code/receipt date/receipt number/depositor order;
+Placement: W17 reporting code/receipt date/receipt number/depositor order/shipment id;
 N1 loops; N9; G62; NTE; W07 lines (quantity received, unit, UPC, product id
-pairs, warehouse lot), optionally opened by LX, with W13 exceptions
+pairs W0704-07 and W0710/11, warehouse lot), optionally opened by LX, with W13 exceptions
 (quantity, unit, condition), G69, N9, G62, W20; W14 total quantity.
 """
 
@@ -30,6 +30,7 @@ def _w17(st: WarehouseState, seg: Segment, pos: int) -> bool:
     b.put(doc, "receipt_date", ctx.date(seg, 2, pos))
     b.put(doc, "receipt_number", b.el(seg, 3))
     b.put(doc, "depositor_order_number", b.el(seg, 4))
+    b.put(doc, "shipment_id", b.el(seg, 5))
     return True
 
 
@@ -38,7 +39,7 @@ def _w07(st: WarehouseState, seg: Segment, pos: int) -> bool:
     line = st.open_line()
     b.put(line, "quantity", ctx.dec(seg, 1, pos))
     b.put(line, "unit", ctx.unit(b.el(seg, 2)))
-    line["product"] = b.wproducts(ctx, seg, 3, (4, 6))
+    line["product"] = b.wproducts(ctx, seg, 3, (4, 6, 10))
     b.put(line, "lot_number", b.el(seg, 8))
     return True
 
@@ -62,8 +63,8 @@ def _w14(st: WarehouseState, seg: Segment, pos: int) -> bool:
 
 TABLE: dict[str, Entry] = {
     **HEADER,
-    "W17": (_w17, placed(1, 2, 3, 4)),
-    "W07": (_w07, placed(1, 2, 3, 4, 5, 6, 7, 8)),
+    "W17": (_w17, placed(1, 2, 3, 4, 5)),
+    "W07": (_w07, placed(1, 2, 3, 4, 5, 6, 7, 8, 10, 11)),
     "W13": (_w13, placed(1, 2, 3)),
     "W14": (_w14, placed(1)),
 }
@@ -97,14 +98,15 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
             values.x12_date(doc.get("receipt_date")),
             doc.get("receipt_number"),
             doc.get("depositor_order_number"),
+            doc.get("shipment_id"),
         )
     ]
     out.extend(write_header(doc))
     for line in doc.get("lines") or []:
         if line.get("line_number"):
             out.append(b.make("LX", line["line_number"]))
-        upc, pairs = b.wproduct_elements(ctx, line.get("product") or {}, 2)
-        pairs += [""] * (4 - len(pairs))
+        upc, pairs = b.wproduct_elements(ctx, line.get("product") or {}, 3)
+        pairs += [""] * (6 - len(pairs))
         out.append(
             b.make(
                 "W07",

@@ -48,7 +48,7 @@ _SSCC_QUALIFIER = "GM"
 
 def sscc(value: str) -> str:
     """SSCC-18 without the GS1 application identifier '00' some partners prefix."""
-    if len(value) == 20 and value.startswith("00") and value.isdigit():
+    if len(value) == 20 and value.startswith("00") and value.isascii() and value.isdigit():
         return value[2:]
     return value
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-_CANON_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
-_DIGITS = re.compile(r"\d+")
+_CANON_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_DIGITS = re.compile(r"[0-9]+")
 
 #: Two-digit years below this belong to the 2000s.  X12 itself gives no
 #: century for YYMMDD (X12.6 leaves it to trading partners); a sliding window
@@ -45,7 +45,7 @@ def iso_date(value: str, fmt: DateFormat | None = None) -> str | None:
     Returns:
         ``YYYY-MM-DD``, or None when the value is empty or not a real date.
     """
-    if not value or not value.isdigit():
+    if not value or not value.isascii() or not value.isdigit():
         return None
     n = len(value)
     if fmt in (None, "CCYYMMDD", "YYMMDD"):
@@ -79,6 +79,19 @@ def x12_date(value: str | None, *, digits: int = 8) -> str:
     return compact[2:] if digits == 6 else compact
 
 
+def partner_date(ccyymmdd: str, fmt: DateFormat) -> str:
+    """Rewrite a CCYYMMDD value in a partner's deviating date format (see :data:`DATE_FORMATS`)."""
+    if len(ccyymmdd) != 8 or not ccyymmdd.isdigit():
+        return ccyymmdd
+    y, m, d = ccyymmdd[:4], ccyymmdd[4:6], ccyymmdd[6:]
+    return {
+        "YYMMDD": y[2:] + m + d,
+        "MMDDYY": m + d + y[2:],
+        "MMDDCCYY": m + d + y,
+        "DDMMCCYY": d + m + y,
+    }.get(fmt, ccyymmdd)
+
+
 def iso_time(value: str) -> str | None:
     """Convert an X12 TM value (HHMM, HHMMSS, HHMMSSd..) to ``HH:MM[:SS[.d]]``.
 
@@ -86,7 +99,7 @@ def iso_time(value: str) -> str | None:
         The ISO time, or None when empty or not a valid time of day.
     """
     n = len(value)
-    if n < 4 or not value.isdigit() or int(value[:2]) > 23 or int(value[2:4]) > 59:
+    if n < 4 or not value.isascii() or not value.isdigit() or int(value[:2]) > 23 or int(value[2:4]) > 59:
         return None
     if n == 4:
         return f"{value[:2]}:{value[2:4]}"
@@ -182,6 +195,7 @@ __all__ = [
     "integer",
     "iso_date",
     "iso_time",
+    "partner_date",
     "x12_date",
     "x12_implied",
     "x12_time",

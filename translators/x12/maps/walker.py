@@ -230,7 +230,7 @@ def h_fob(st: State, seg: Segment, pos: int) -> bool:
 
 
 def h_cur(st: State, seg: Segment, pos: int) -> bool:
-    if st.line is not None or "currency" in st.doc or not b.el(seg, 2):
+    if st.line is not None or "currency" in st.doc or len(seg) < 3 or not seg[2]:
         return False
     st.doc["currency"] = seg[2]
     return True

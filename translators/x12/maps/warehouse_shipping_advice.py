@@ -4,7 +4,7 @@ Placement: W06 reporting code/depositor order/date/shipment id/agent
 shipment id/PO/master reference; N1 loops; N9 references (BM bill of
 lading, CN tracking number); G62 dates; NTE; W27 carrier; LX lines with MAN
 (GM = SSCC-18), W12 (status, ordered/shipped/difference quantities, unit,
-UPC, product id, lot, weight), G69, N9, W20; W03 totals.
+UPC, product id pairs W1207/08 and W1217/18, lot, weight), G69, N9, W20; W03 totals.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _w12(st: WarehouseState, seg: Segment, pos: int) -> bool:
     b.put(line, "quantity", ctx.dec(seg, 3, pos))
     b.put(line, "quantity_difference", ctx.dec(seg, 4, pos))
     b.put(line, "unit", ctx.unit(b.el(seg, 5)))
-    line["product"] = b.wproducts(ctx, seg, 6, (7, 13))
+    line["product"] = b.wproducts(ctx, seg, 6, (7, 17))
     b.put(line, "lot_number", b.el(seg, 9))
     w = b.measure("weight", b.el(seg, 11), ctx.dec(seg, 10, pos), b.el(seg, 12))
     if w is not None:
@@ -101,7 +101,7 @@ TABLE: dict[str, Entry] = {
     "W06": (_w06, placed(1, 2, 3, 4, 5, 6, 7)),
     "N9": (_n9, b.REF_PLACED),
     "MAN": (_man, placed(1, 2)),
-    "W12": (_w12, placed(*range(1, 15))),
+    "W12": (_w12, placed(*range(1, 13), 17, 18)),
     "W03": (_w03, placed(1, 2, 3, 4, 5)),
 }
 
@@ -157,6 +157,10 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
                 w.get("value"),
                 w.get("qualifier"),
                 w.get("unit"),
+                "",
+                "",
+                "",
+                "",
                 pairs[2],
                 pairs[3],
             )

@@ -1,0 +1,1 @@
+"""Subcommands of the ``edigate`` CLI that live in their own modules."""

@@ -1,0 +1,139 @@
+"""Line item segments: LIN, PIA, IMD, QTY, PRI and the product identifiers.
+
+Item numbers (C212 7140 + 7143 type) fill the canonical ``ProductIds``
+slots through :data:`~.builder.PRODUCT_ID_SLOTS` (partner-adjustable with
+the ``product_id_types`` and ``product_id_preference`` map options).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..syntax import Segment
+from .builder import Builder, Handler, beyond, place
+from .segment import comp, el, parts
+
+
+def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -> None:
+    """Place one item number in ProductIds, resolving slot conflicts by preference."""
+    if not value:
+        return
+    slot = b.slots.get(code, "other")
+    if slot != "other":
+        held = b.slot_codes.get(slot)
+        if held is None:
+            product[slot] = value
+            b.slot_codes[slot] = code
+            return
+        pref = b.preference
+        rank_new = pref.index(code) if code in pref else len(pref)
+        rank_old = pref.index(held) if held in pref else len(pref)
+        if rank_new < rank_old:
+            product.setdefault("other", []).append({"qualifier": held, "value": product[slot]})
+            product[slot] = value
+            b.slot_codes[slot] = code
+            return
+    product.setdefault("other", []).append({"qualifier": code, "value": value})
+
+
+def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, Any]:
+    """LIN: open a line item (1082 line number, C212 item number)."""
+    line: dict[str, Any] = {"product": {}}
+    number = el(seg, 1)
+    if number:
+        line["line_number"] = number
+    b.slot_codes = {}
+    c = parts(seg, 3)
+    if c:
+        add_product_id(b, line["product"], c[1] if len(c) > 1 else "", c[0])
+    b.doc.setdefault(lines_key, []).append(line)
+    b.line = line
+    b.target = line
+    b.target_kind = "LIN"
+    b.scope = "line"
+    return line
+
+
+def pia(b: Builder, seg: Segment) -> bool:
+    """PIA: up to five additional item numbers (C212 7140:7143) for the open line."""
+    line = b.line
+    if line is None:
+        return False
+    product = line["product"]
+    for i in range(2, min(len(seg), 7)):
+        add_product_id(b, product, comp(seg, i, 1), comp(seg, i, 0))
+    # 4347 '1' (additional id) and '5' (product id) carry no further meaning
+    # here; other functions (substitution...) are kept.
+    place(b, seg, {1: 1 if el(seg, 1) in ("1", "5") else 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2})
+    b.target_kind = "PIA"
+    return True
+
+
+def imd(b: Builder, seg: Segment) -> bool:
+    """IMD: free-form description (C273 7008, two parts joined) for the open line."""
+    line = b.line
+    if line is None or "description" in line:
+        return False
+    text = comp(seg, 3, 3) + comp(seg, 3, 4)
+    if not text:
+        return False
+    line["description"] = text
+    # 7077 'F' free-form is the only format the writer produces; others kept.
+    if _imd_extra(seg) or beyond(seg, {1: 1, 3: 5}):
+        b.keep(seg)
+    b.target_kind = "IMD"
+    return True
+
+
+def _imd_extra(seg: Segment) -> bool:
+    return el(seg, 1) not in ("", "F") or bool(el(seg, 2)) or any(comp(seg, 3, j) for j in range(3))
+
+
+_QTY_USED = {1: 3}
+
+
+def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
+    """QTY in a line: ``named`` 6063 qualifiers fill (quantity field, unit field)."""
+
+    def handler(b: Builder, seg: Segment) -> bool:
+        line = b.line
+        if line is None:
+            return False
+        c = parts(seg, 1)
+        n = len(c)
+        spec = named.get(c[0]) if n else None
+        if spec is None or spec[0] in line:
+            return False
+        line[spec[0]] = b.decimal(c[1] if n > 1 else "")
+        if n > 2 and c[2]:
+            line[spec[1]] = b.unit(c[2])
+        if (n > 3 and any(c[3:])) or (len(seg) > 2 and beyond(seg, _QTY_USED)):
+            b.keep(seg)
+        b.target_kind = "QTY"
+        return True
+
+    return handler
+
+
+#: PRI 5125 qualifiers that give the unit price, best first (AAA net
+#: calculation price, INV invoice price (D93A), AAB gross, CAL calculation).
+UNIT_PRICE_QUALIFIERS = ("AAA", "INV", "AAB", "CAL")
+
+
+def pri(b: Builder, seg: Segment) -> bool:
+    """PRI: unit price; a 5125 qualifier other than AAA is kept as ``price_basis``."""
+    line = b.line
+    if line is None or "unit_price" in line or not comp(seg, 1, 1):
+        return False
+    line["unit_price"] = b.decimal(comp(seg, 1, 1))
+    # 5125 'AAA' (calculation net) is the EANCOM default the writer uses when
+    # no basis is given; any other qualifier is kept as the price basis.
+    if comp(seg, 1, 0) != "AAA":
+        line["price_basis"] = comp(seg, 1, 0)
+    place(b, seg, {1: 2})
+    b.target_kind = "PRI"
+    return True
+
+
+__all__ = ["UNIT_PRICE_QUALIFIERS", "add_product_id", "imd", "open_line", "pia", "pri", "qty"]
