@@ -150,11 +150,24 @@ def _load_model(ref: str) -> type[BaseModel]:
 
 
 def _resolve_paths(model: BaseModel, base: Path) -> BaseModel:
+    """Make every relative Path in the model (nested models and lists too) absolute."""
     updates: dict[str, Any] = {}
     for name, value in model:
-        if isinstance(value, Path) and not value.is_absolute():
-            updates[name] = base / value
+        new = _resolve_value(value, base)
+        if new is not value:
+            updates[name] = new
     return model.model_copy(update=updates) if updates else model
+
+
+def _resolve_value(value: Any, base: Path) -> Any:
+    if isinstance(value, Path):
+        return value if value.is_absolute() else base / value
+    if isinstance(value, BaseModel):
+        return _resolve_paths(value, base)
+    if isinstance(value, list):
+        items = [_resolve_value(v, base) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def _pydantic_problems(where: str, prefix: str, exc: ValidationError) -> list[str]:

@@ -91,9 +91,20 @@ def build_sources(cfg: Config, registry: Any) -> tuple[list[SourceLike], list[st
         profile = reg.by_inbox(name) or reg.get(name)
         return profile.id if profile is not None else name
 
+    def current() -> Any:
+        return registry() if callable(registry) else registry
+
     for model in models:
+        kind = getattr(model, "kind", "?")
         if isinstance(model, DirectorySourceConfig):
             sources.append(DirectorySource(model, partner_for_inbox))
+        elif kind == "as2":
+            from .sources.as2 import As2Source, RegistryAs2Partners
+
+            try:
+                sources.append(As2Source(model, RegistryAs2Partners(current)))  # type: ignore[arg-type]
+            except (OSError, ValueError) as exc:
+                problems.append(f"sources.as2: {getattr(model, 'name', '?')}: {exc}")
         else:
             problems.append(
                 f"sources.{getattr(model, 'kind', '?')}: {getattr(model, 'name', '?')}: "

@@ -156,6 +156,9 @@ class Intake:
         file_name: the name the partner gave it.
         external_id: AS2 Message-ID and the like; unique per (transport, partner).
         meta: JSON-able context (remote address, account, headers...).
+        rejected_reason: keep the bytes as evidence of a refused intake (bad
+            signature, unknown sender): the row is recorded ``rejected`` with
+            this reason at once and never translated.
     """
 
     transport: str
@@ -164,6 +167,7 @@ class Intake:
     file_name: str | None = None
     external_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    rejected_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +435,7 @@ class Journal:
         else:
             sha = sha256_hex(intake.data)
         result = await self._run(lambda c: self._op_append(c, intake, sha), [(sha, intake.data)])
-        if result.duplicate_of is None and self.on_received is not None:
+        if result.duplicate_of is None and intake.rejected_reason is None and self.on_received is not None:
             self.on_received(int(result.message_id))
         return result
 
@@ -458,7 +462,10 @@ class Journal:
         state = MessageState.RECEIVED
         reason = None
         duplicate_of = None
-        if dup is not None:
+        if intake.rejected_reason is not None:
+            state = MessageState.REJECTED
+            reason = intake.rejected_reason
+        elif dup is not None:
             duplicate_of = int(dup[0])
             state = MessageState.REJECTED
             reason = (

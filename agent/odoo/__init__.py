@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.odoo.json2 import OdooJson2Settings, OdooJson2Transport
 from agent.odoo.lookup import OdooMappingOptions
 from agent.odoo.mapping import MAPPERS, OdooOutcome, business_key
 from agent.odoo.transport import (
@@ -19,6 +20,8 @@ __all__ = [
     "MAPPERS",
     "REDACTING_FILTER",
     "OdooAccessDenied",
+    "OdooJson2Settings",
+    "OdooJson2Transport",
     "OdooMappingOptions",
     "OdooOutcome",
     "OdooRejected",

@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import PermanentDeliveryError
+from agent.odoo.json2 import OdooJson2Settings, OdooJson2Transport
 from agent.odoo.lookup import OdooMappingOptions
 from agent.odoo.mapping import MAPPERS, OdooOutcome, business_key
 from agent.odoo.transport import OdooRejected, OdooRpcSettings, OdooRpcTransport, OdooTransport
@@ -45,6 +46,7 @@ class OdooSinkConfig(BaseModel):
     Attributes:
         name: sink name as configured.
         mode: ``direct`` mapping or ``exchange_record`` (OCA edi framework).
+        protocol: ``jsonrpc`` (odoorpc, Odoo ≤ 19, deprecated in 19) or ``json2`` (Odoo ≥ 19, API key).
         url: ``https://host[:port]`` of Odoo (or its mTLS proxy); odoorpc supports no sub-path.
         database: Odoo database name.
         login: the bot user's login.
@@ -66,7 +68,8 @@ class OdooSinkConfig(BaseModel):
     name: str
     kind: Literal["odoo"] = "odoo"
     mode: Mode = "direct"
-    url: str | None = Field(default=None, pattern=r"^https?://[^/]+/?$")
+    protocol: Literal["jsonrpc", "json2"] = "jsonrpc"
+    url: str | None = Field(default=None, pattern=r"^https?://[^/]+")
     database: str | None = None
     login: str | None = None
     secret_file: Path | None = None
@@ -80,28 +83,40 @@ class OdooSinkConfig(BaseModel):
     backend_id: int | None = None
     exchange_types: dict[str, str] = Field(default_factory=dict)
 
-    def build_transport(self) -> OdooRpcTransport:
-        """Build the JSON-RPC transport these settings describe.
+    def build_transport(self) -> OdooTransport:
+        """Build the transport these settings describe.
 
         Returns:
-            An :class:`OdooRpcTransport` (not yet connected).
+            An :class:`OdooRpcTransport` or :class:`OdooJson2Transport` (not yet connected).
 
         Raises:
             ValueError: connection settings missing or the secret cannot be read.
             TlsConfigError: the ``tls`` files cannot be used.
         """
-        missing = [n for n in ("url", "database", "login") if getattr(self, n) is None]
+        needed = ("url", "database", "login") if self.protocol == "jsonrpc" else ("url",)
+        missing = [n for n in needed if getattr(self, n) is None]
         if self.secret_file is None and self.secret_env is None:
             missing.append("secret_file or secret_env")
         if missing:
             raise ValueError(f"odoo sink {self.name}: missing {', '.join(missing)}")
-        assert self.url is not None and self.database is not None and self.login is not None
+        assert self.url is not None
         parsed = urllib.parse.urlsplit(self.url)
         use_tls = parsed.scheme == "https"
         if use_tls and self.tls is None:
             raise ValueError(
                 f"odoo sink {self.name}: an https url needs [sinks.tls] (the link is mutual TLS)"
             )
+        identity = self.tls.load() if use_tls and self.tls else None
+        if self.protocol == "json2":
+            json2 = OdooJson2Settings(
+                base_url=self.url, api_key=self._secret(), database=self.database, timeout=self.timeout
+            )
+            return OdooJson2Transport(json2, identity=identity)
+        if parsed.path not in ("", "/"):
+            raise ValueError(
+                f"odoo sink {self.name}: odoorpc cannot reach Odoo under a sub-path ({self.url})"
+            )
+        assert self.database is not None and self.login is not None
         settings = OdooRpcSettings(
             host=parsed.hostname or "",
             port=parsed.port or (443 if use_tls else 8069),
@@ -113,7 +128,7 @@ class OdooSinkConfig(BaseModel):
             workers=self.workers,
             keep_alive=self.keep_alive,
         )
-        return OdooRpcTransport(settings, identity=self.tls.load() if use_tls and self.tls else None)
+        return OdooRpcTransport(settings, identity=identity)
 
     def _secret(self) -> str:
         if self.secret_file is not None:

@@ -609,6 +609,7 @@ class As2Source:
                     partner=partner.partner_id if partner else None,
                     file_name=None,
                     external_id=None,
+                    rejected_reason=reason,
                     meta={
                         "as2_rejected": True,
                         "reason": error.message,
@@ -621,7 +622,6 @@ class As2Source:
                 )
             )
             evidence = result.message_id
-            await journal.reject(int(evidence), reason, partner=partner.partner_id if partner else None)
         await self._note(
             journal,
             "as2_rejected",

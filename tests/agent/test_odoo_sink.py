@@ -462,7 +462,7 @@ def test_config_secret_from_environment_and_errors(
         build_sink({**base, "secret_file": str(tmp_path / "nope")})
     with pytest.raises(ValueError, match=r"needs \[sinks\.tls\]"):
         build_sink({**base, "url": "https://odoo.example", "secret_env": "EDIGATE_ODOO_KEY"})
-    with pytest.raises(ValueError, match="url"):
-        build_sink({**base, "url": "https://odoo.example/odoo/", "secret_env": "EDIGATE_ODOO_KEY"})
+    with pytest.raises(ValueError, match="cannot reach Odoo under a sub-path"):
+        build_sink({**base, "url": "http://odoo.example/odoo/", "secret_env": "EDIGATE_ODOO_KEY"})
     with pytest.raises(ValueError, match="exchange_record mode needs backend_id"):
         build_sink({**base, "secret_env": "EDIGATE_ODOO_KEY", "mode": "exchange_record"})

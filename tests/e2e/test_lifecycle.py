@@ -110,3 +110,38 @@ def test_broken_profile_on_reload_keeps_the_previous_one(tmp_path: Path) -> None
         assert not inbox_files(tmp_path)
     finally:
         gw.kill()
+
+
+def test_ready_is_sent_to_systemd_only_once_listening(tmp_path: Path) -> None:
+    import socket
+
+    cfg = write_config(tmp_path)
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(60)
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="400000")
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(cfg)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        messages = []
+        while not any(m.startswith("READY=1") for m in messages):
+            messages.append(sock.recv(4096).decode())
+        # once READY arrived, the control socket answers and the inbox is watched
+        from gateway.control import request
+
+        status = request(tmp_path / "state" / "edigate.sock", {"command": "status"})
+        assert status["ready"] is True
+        assert status["sources"][0]["listening"].endswith("inbox")
+        watchdog = sock.recv(4096).decode()
+        assert watchdog.startswith("WATCHDOG=1") and "STATUS=" in watchdog
+        proc.send_signal(signal.SIGTERM)
+        tail = []
+        while not any(m.startswith("STOPPING=1") for m in tail):
+            tail.append(sock.recv(4096).decode())
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()

@@ -224,7 +224,7 @@ def test_openssl_s_server_accepts_the_right_certificate(pki: Pki) -> None:
 
 @pytest.fixture(scope="module")
 def odoo_link(pki: Pki) -> Iterator[tuple[OdooStandin, Nginx]]:
-    standin = OdooStandin(password="k3y").start()
+    standin = OdooStandin(password="k3y", api_keys=("k3y",)).start()
     standin.seed("res.partner", name="ACME Retail", ref="ACME01")
     standin.seed("product.product", name="Widget", barcode="00012345678905")
     try:
@@ -259,7 +259,9 @@ def _odoo_sink(port: int, identity: TlsIdentity, **settings_kw: Any) -> OdooSink
     )
 
 
-def _odoo_deliver(sink: OdooSink, *deliveries: Delivery) -> list[str] | DeliveryError:
+def _odoo_deliver(sink: object, *deliveries: Delivery) -> list[str] | DeliveryError:
+    assert isinstance(sink, OdooSink)
+
     async def go() -> list[str] | DeliveryError:
         try:
             return [(await sink.deliver_with_outcome(d)).action for d in deliveries]
@@ -401,7 +403,40 @@ def test_odoo_sink_built_from_its_config_table(
     )
     assert isinstance(sink, OdooSink)
     status = sink.tls_status()
-    assert status is not None and "CN=gateway" in status.subject and status.as_dict()["expiring_soon"] is False
+    assert (
+        status is not None and "CN=gateway" in status.subject and status.as_dict()["expiring_soon"] is False
+    )
     doc = {**PO, "order_number": "PO-CONFIG-1"}
     assert _odoo_deliver(sink, _delivery("cfg-1", doc)) == ["created"]
     assert len(standin.records("sale.order", [["client_order_ref", "=", "PO-CONFIG-1"]])) == 1
+
+
+def test_odoo19_json2_sink_through_nginx_mtls(
+    pki: Pki, odoo_link: tuple[OdooStandin, Nginx], tmp_path: Path
+) -> None:
+    standin, proxy = odoo_link
+    secret = tmp_path / "odoo.key"
+    secret.write_text("k3y\n")
+    tls = {"cert_file": str(pki.client.cert), "key_file": str(pki.client.key), "ca_file": str(pki.cloud_ca)}
+    table = {
+        "name": "odoo19",
+        "kind": "odoo",
+        "protocol": "json2",
+        "url": f"https://127.0.0.1:{proxy.port}",
+        "database": "edi",
+        "secret_file": str(secret),
+        "tls": tls,
+        "default_options": {"partner_ref": "ACME01"},
+    }
+    doc = {**PO, "order_number": "PO-JSON2-1"}
+    assert _odoo_deliver(build_sink(table), _delivery("j2-1", doc), _delivery("j2-1", doc)) == [
+        "created",
+        "existing",
+    ]
+    assert len(standin.records("sale.order", [["client_order_ref", "=", "PO-JSON2-1"]])) == 1
+    rogue = {
+        **table,
+        "tls": {**tls, "cert_file": str(pki.client_rogue.cert), "key_file": str(pki.client_rogue.key)},
+    }
+    refused = _odoo_deliver(build_sink(rogue), _delivery("j2-2", {**PO, "order_number": "PO-JSON2-2"}))
+    assert isinstance(refused, ClientCertificateRejected), refused

@@ -191,6 +191,17 @@ def purchase_order() -> dict[str, Any]:
                 "quantity": "24",
                 "unit": "EA",
                 "unit_price": "2.50",
+                # a kit component: X12 SLN, EDIFACT sub-line LIN (C829)
+                "sublines": [
+                    {
+                        "line_number": "1.1",
+                        "relationship": "I",
+                        "product": {"gtin": "04012345000028"},
+                        "quantity": "2",
+                        "unit": "EA",
+                        "unit_price": "1.00",
+                    }
+                ],
             },
         ],
     }

@@ -937,6 +937,40 @@ def test_writer_states_the_implied_codes() -> None:
     assert ("PRI", ("AAA", "2")) in segments  # 5125 AAA calculation net
 
 
+def test_orders_sub_lines_round_trip() -> None:
+    msg = synthetic(
+        "ORDERS",
+        "BGM+220+PO-5+9",
+        "DTM+137:20240105:102",
+        "LIN+10++4000862141404:EN",
+        "QTY+21:1",
+        "LIN+11+I+4000862141411:EN+1:10",
+        "QTY+21:2:PCE",
+        "PRI+AAA:1.5",
+        "PRI+AAB:2",
+        "LIN+12+++1:99",
+        "QTY+21:3",
+    )
+    result = mapped(msg)
+    lines = result.document["lines"]
+    assert [ln["line_number"] for ln in lines] == ["10", "12"]
+    assert lines[0]["sublines"] == [
+        {
+            "product": {"gtin": "4000862141411"},
+            "line_number": "11",
+            "relationship": "I",
+            "quantity": "2",
+            "unit": "PCE",
+            "unit_price": "1.5",
+        }
+    ]
+    kept = [e["segment"] for e in result.extensions["unmapped_segments"]]
+    # a sub-line has no price basis; a C829 naming an unknown parent stays a line
+    assert ["PRI", ["AAB", "2"]] in kept and ["LIN", "12", "", "", ["1", "99"]] in kept
+    again = round_trip(result)
+    assert normal("purchase_order", again.document) == normal("purchase_order", result.document)
+
+
 def test_from_canonical_rejects_bad_input() -> None:
     with pytest.raises(LocalTranslationError, match="no EDIFACT outbound map"):
         from_canonical("warehouse_shipping_order", {}, control="1")

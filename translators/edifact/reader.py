@@ -831,14 +831,16 @@ class EdifactReader:
     def _emit_message(self, msg: _Open) -> None:
         ic = self._ic
         assert ic is not None
-        head = msg.header
+        s009 = msg.header[2] if len(msg.header) > 2 else ""
+        ident = s009 if type(s009) is tuple else (s009,) if type(s009) is str else ()
+        ident = ident + ("", "", "", "", "")
         self._events.append(
             Message(
-                type=component(head, 2, 0),
-                version=component(head, 2, 1),
-                release=component(head, 2, 2),
-                agency=component(head, 2, 3),
-                association=component(head, 2, 4) or None,
+                type=ident[0],
+                version=ident[1],
+                release=ident[2],
+                agency=ident[3],
+                association=ident[4] or None,
                 reference=msg.ref,
                 segments=tuple(msg.segments),
                 delimiters=self._delims,
@@ -1069,21 +1071,16 @@ class EdifactReader:
 
 def _glue(pieces: list[AnyStr], rel: AnyStr, t: AnyStr) -> list[AnyStr]:
     """Join pieces split at a released terminator (odd run of release characters before it)."""
-    out: list[AnyStr] = []
-    carry: AnyStr | None = None
-    for piece in pieces:
-        p = piece
-        if carry is not None:
-            p = carry + t + piece
-            carry = None
-        if p.endswith(rel):
-            k = len(p) - len(p.rstrip(rel))
-            if k % 2 == 1:
-                carry = p
-                continue
-        out.append(p)
-    if carry is not None:
-        out.append(carry)
+    marks = [i for i, p in enumerate(pieces) if p.endswith(rel)]
+    if not marks:
+        return pieces
+    out = list(pieces)
+    # Right to left, so out[i] is still the original piece when it is examined
+    # and a chain of released terminators collapses into one segment.
+    for i in reversed(marks):
+        p = out[i]
+        if (len(p) - len(p.rstrip(rel))) % 2 == 1 and i + 1 < len(out):
+            out[i : i + 2] = [p + t + out[i + 1]]
     return out
 
 

@@ -182,8 +182,18 @@ def message_json(msg: Message) -> dict[str, Any]:
         "agency": msg.agency,
         "association": msg.association,
         "reference": msg.reference,
-        "segments": [segment_to_json(s) for s in msg.segments],
+        # inlined segment_to_json: this runs once per segment of every unmapped message
+        "segments": [
+            [e if type(e) is str else list(e) if type(e) is tuple else _repeated_json(e) for e in seg]
+            for seg in msg.segments
+        ],
     }
+
+
+def _repeated_json(e: object) -> Any:
+    if isinstance(e, Repeated):
+        return {"repeated": [list(v) if isinstance(v, tuple) else v for v in e.values]}
+    return e
 
 
 def message_document(msg: Message, start: InterchangeStart | None = None) -> dict[str, Any]:

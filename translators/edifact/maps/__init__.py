@@ -10,7 +10,18 @@ unchanged between those directories.
 
 Partner deviations arrive in ``options.map_options[<MESSAGE>]`` (keys in
 :data:`~.builder.MAP_OPTION_KEYS`).  Nothing is dropped: every segment a
-map does not place is in ``MappedDocument.extensions["unmapped_segments"]``.
+map does not place, or places only in part, is kept verbatim in
+``MappedDocument.extensions["unmapped_segments"]`` with its position.
+
+Codes the models keep "as sent" are copied verbatim both ways, except the
+few that only restate the message (BGM 1001 220 in ORDERS, 380 in INVOIC,
+35 in INVRPT, 351/231/632/23 in DESADV/ORDRSP/RECADV/IFTSTA; PRI 5125
+AAA): those are implied on the way in and written as defaults on the way
+out, so a document that did not name them reads back unchanged.
+
+APERAK and CONTRL: the parsing rules live in :mod:`translators.edifact.acks`
+(the core uses them to reconcile acknowledgments); :mod:`.acknowledgments`
+only wraps them so :func:`to_canonical` answers for every message type.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Groups (UNTDID D96A ORDERS; D01B and EANCOM EAN008/EAN010 agree on these):
 header BGM, DTM; SG1 RFF-DTM; SG2 NAD-(RFF, CTA-COM); SG7 CUX; SG8 PAT;
 SG10 TDT; SG12 TOD; SG19 ALC; SG25 LIN-(PIA, IMD, QTY, DTM, MOA, FTX, PRI,
-RFF, NAD, ALC, TAX); UNS; MOA; CNT.
+RFF, NAD, ALC, TAX); UNS; MOA; CNT.  A LIN whose C829 names the previous
+line as parent (5495 '1') is a sub-line of it (X12 SLN), its 1229 action
+code the sub-line relationship.
 
 This is the hot path of the gateway (speed goal: a full translation of an
 ORDERS well above pydifact's parse alone), so the table maps each tag to
@@ -21,7 +23,7 @@ from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
 from .builder import Builder, Handler, Table, walk
-from .segment import parts
+from .segment import comp, el, parts
 from .writer import Writer
 
 MESSAGE = "ORDERS"
@@ -55,12 +57,55 @@ _LIN_USED = {1: 1, 3: 2}
 
 
 def _lin(b: Builder, seg: Segment) -> bool:
-    h.open_line(b, seg)
-    # 1229 action code and C829 sub-line information have no canonical field.
+    if len(seg) > 4:
+        sub = parts(seg, 4)
+        parent: dict[str, Any] | None = b.state.get("parent")
+        if (
+            parent is not None
+            and len(sub) > 1
+            and sub[0] == "1"
+            and sub[1]
+            and sub[1] == parent.get("line_number")
+        ):
+            return _sub_line(b, seg, parent)
+    line = h.open_line(b, seg)
+    b.state["parent"] = line
+    # 1229 action code and C829 sub-line information have no line field.
     # fast path: "LIN+1++GTIN:EN" has nothing beyond the placed parts
     if len(seg) > 2 and (seg[2] or len(seg) > 4 or len(parts(seg, 3)) > 2) and h.beyond(seg, _LIN_USED):
         b.keep(seg)
     return True
+
+
+_SUB_USED = {1: 1, 2: 1, 3: 2, 4: 2}
+
+
+def _sub_line(b: Builder, seg: Segment, parent: dict[str, Any]) -> bool:
+    # C829: 5495 '1' (sub-line information) + 1082 the parent line's number
+    # (D96A ORDERS SG25); the 1229 action code is the sub-line relationship.
+    sub: dict[str, Any] = {"product": {}}
+    if el(seg, 1):
+        sub["line_number"] = el(seg, 1)
+    if el(seg, 2):
+        sub["relationship"] = el(seg, 2)
+    b.slot_codes = {}
+    item = parts(seg, 3)
+    if item:
+        h.add_product_id(b, sub["product"], item[1] if len(item) > 1 else "", item[0])
+    parent.setdefault("sublines", []).append(sub)
+    b.line = sub
+    b.target = sub
+    b.target_kind = "LIN"
+    b.scope = "subline"
+    h.place(b, seg, _SUB_USED)
+    return True
+
+
+def _sub_pri(b: Builder, seg: Segment) -> bool:
+    # a SubLine has a unit price but no price basis: only AAA (the default) fits
+    if comp(seg, 1, 0) not in ("", "AAA"):
+        return False
+    return h.pri(b, seg)
 
 
 _COMMON: dict[str, Handler] = {"FTX": h.ftx}
@@ -99,6 +144,17 @@ TABLE: Table = {
         "PCD": h.pcd,
         "TAX": h.tax,
         "MOA": h.moa_qualifying,
+        "UNS": h.uns,
+        **_COMMON,
+    },
+    "subline": {
+        "LIN": _lin,
+        "PIA": h.pia,
+        "IMD": h.imd,
+        "QTY": _QTY,
+        "PRI": _sub_pri,
+        "DTM": h.dtm_line(),
+        "RFF": h.rff_line,
         "UNS": h.uns,
         **_COMMON,
     },
@@ -162,6 +218,16 @@ def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | Non
     w.allowances(doc)
     for line in w.items(doc, "lines"):
         w.line(line, quantity=("21", "quantity", "unit"))
+        for sub in line.get("sublines") or ():
+            if not line.get("line_number"):
+                raise LocalTranslationError("a line with sub-lines needs a line number (LIN C829 parent)")
+            w.lin(sub, sub.get("relationship"), parent=line["line_number"])
+            w.quantity("21", sub.get("quantity"), sub.get("unit"))
+            w.dates(sub)
+            w.notes(sub)
+            if sub.get("unit_price"):
+                w.add("PRI", ("AAA", str(sub["unit_price"])))
+            w.references(sub)
     w.summary(doc, total_qualifier="86")
 
 

@@ -231,11 +231,17 @@ class Writer:
         value = doc.get(key)
         return value if isinstance(value, list) else []
 
-    def lin(self, line: Mapping[str, Any], action: object = None) -> None:
-        """LIN (GTIN in C212) + PIA for the other identifiers + IMD description."""
+    def lin(self, line: Mapping[str, Any], action: object = None, parent: object = None) -> None:
+        """LIN (GTIN in C212; C829 '1' + parent line for a sub-line) + PIA ids + IMD description."""
         product = line.get("product") or {}
         gtin = product.get("gtin")
-        self.add("LIN", _s(line.get("line_number")), _s(action), (_s(gtin), self.gtin_code if gtin else ""))
+        self.add(
+            "LIN",
+            _s(line.get("line_number")),
+            _s(action),
+            (_s(gtin), self.gtin_code if gtin else ""),
+            ("1", _s(parent)) if parent is not None else "",
+        )
         ids: list[Element] = [(_s(product[slot]), code) for slot, code in PIA_CODES if product.get(slot)]
         ids += [(_s(o.get("value")), _s(o.get("qualifier"))) for o in product.get("other") or ()]
         for start in range(0, len(ids), 5):

@@ -111,12 +111,14 @@ _SPECS: dict[str, str] = {
     "W06": "M ID 1 1 W-STATUS;O AN 1 22;O DT 8 8;O AN 1 30;O AN 1 30;O AN 1 22;O AN 1 10;O AN 1 10;O ID 2 2",
     "W27": "M ID 1 2;O ID 2 4;O AN 1 35;O ID 2 2;O ID 2 2;X AN 1 4;X AN 1 10;O AN 1 30;O ID 2 2;X ID 2 2",
     "W12": "M ID 2 2;O R 1 9;O R 1 9;O R 1 9;M ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;O AN 1 12;X R 1 10;"
-    "X ID 1 2;X ID 1 1;X ID 2 2;X AN 1 48;O ID 2 2;O R 1 9;O ID 2 2;O R 1 9;O R 1 9",
+    "X ID 1 2;X ID 1 1;X R 1 10;X ID 1 2;X ID 1 1;O AN 1 48;X ID 2 2;X AN 1 48;O ID 2 2;O AN 1 30;"
+    "X ID 2 2;X AN 1 48",
     "W03": "M R 1 7;X R 1 10;X ID 1 2;X R 1 8;X ID 2 2;X R 1 7;X ID 2 2",
     "W04": "M R 1 7;M ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;O ID 2 5;O ID 1 1;O ID 1 1;"
     "O AN 1 30;O AN 1 4;O AN 1 12;O ID 1 3;X ID 2 2;X AN 1 48",
-    "W17": "M ID 1 1 W-STATUS;M DT 8 8;M AN 1 12;M AN 1 22;O AN 1 30;O AN 1 30;O ID 2 2",
-    "W07": "M R 1 15;M ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;O AN 1 12;O ID 1 3;O ID 2 2",
+    "W17": "M ID 1 1 W-STATUS;M DT 8 8;M AN 1 12;M AN 1 22;O AN 1 30",
+    "W07": "M R 1 15;M ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48;O AN 1 12;O AN 1 30;X ID 2 2;"
+    "X AN 1 48",
     "W13": "M R 1 9;M ID 2 2;M ID 2 2;X R 1 9;X ID 2 2;X ID 2 2;X AN 1 48;X ID 2 2;X AN 1 48",
     "W14": "M R 1 10;O R 1 10;O R 1 10;O R 1 10;O R 1 10",
     # inventory
@@ -189,8 +191,8 @@ RELATIONS: dict[str, tuple[str, ...]] = {
     "G62": ("R0103", "P0102", "P0304"),
     "W01": ("P0405", "P0607", "P1516"),
     "W04": ("P0405", "P0607", "P1516"),
-    "W07": ("P0405", "P0607"),
-    "W12": ("P0708", "P1011", "P1314"),
+    "W07": ("R0304", "P0405", "P0607", "P1011"),
+    "W12": ("P0708", "P1011", "P1314", "P1718"),
     "AT7": ("R0105", "P0102", "P0304", "C0706"),
     "AT8": ("P010203", "P0607"),
     "L11": ("R0103",),

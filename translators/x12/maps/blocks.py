@@ -304,14 +304,15 @@ def products(ctx: MapContext, seg: Segment, start: int, stop: int | None = None)
     end = len(seg) if stop is None else min(stop, len(seg))
     fields = ctx.product_fields
     for i in range(start, end - 1, 2):
-        qual, value = seg[i], seg[i + 1]
+        value = seg[i + 1]
+        qual = seg[i]
         if not value and not qual:
             continue
         name = fields.get(qual)
-        if name is not None and name != "other" and name not in out:
-            out[name] = value
-        else:
+        if name is None or name == "other" or name in out:
             out.setdefault("other", []).append({"qualifier": qual, "value": value})
+        else:
+            out[name] = value
     return out
 
 
@@ -406,24 +407,43 @@ def write_carriers(carriers: Sequence[Mapping[str, Any]]) -> list[Segment]:
 ITD_PLACED = placed(1, 2, 3, 4, 5, 6, 7, 8, 12)
 
 
+#: ITD element -> (field, conversion): "s" text, "d" decimal, "t" date, "i" integer, "n2" implied 2 decimals.
+_ITD_FIELDS = (
+    (1, "type_code", "s"),
+    (2, "basis_date_code", "s"),
+    (3, "discount_percent", "d"),
+    (4, "discount_due_date", "t"),
+    (5, "discount_days", "i"),
+    (6, "net_due_date", "t"),
+    (7, "net_days", "i"),
+    (8, "discount_amount", "n2"),
+    (12, "description", "s"),
+)
+
+
 def itd(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     """ITD: terms type, basis date, discount %, discount due date/days, net due date/days,
     discount amount, description."""
     out: Doc = {}
     n = len(seg)
-    if n > 1 and seg[1]:
-        out["type_code"] = seg[1]
-    if n > 2 and seg[2]:
-        out["basis_date_code"] = seg[2]
-    if n > 3:
-        put(out, "discount_percent", ctx.dec(seg, 3, pos))
-        put(out, "discount_due_date", ctx.date(seg, 4, pos))
-        put(out, "discount_days", ctx.integer(seg, 5, pos))
-        put(out, "net_due_date", ctx.date(seg, 6, pos))
-        put(out, "net_days", ctx.integer(seg, 7, pos))
-        put(out, "discount_amount", ctx.implied(seg, 8, pos, 2))
-        if n > 12 and seg[12]:
-            out["description"] = seg[12]
+    for i, key, kind in _ITD_FIELDS:
+        if i >= n:
+            break
+        if not seg[i]:
+            continue
+        value: Any
+        if kind == "s":
+            value = seg[i]
+        elif kind == "d":
+            value = ctx.dec(seg, i, pos)
+        elif kind == "t":
+            value = ctx.date(seg, i, pos)
+        elif kind == "i":
+            value = ctx.integer(seg, i, pos)
+        else:
+            value = ctx.implied(seg, i, pos, 2)
+        if value is not None:
+            out[key] = value
     return out
 
 

@@ -113,8 +113,10 @@ def write(doc: Mapping[str, Any], ctx: MapContext) -> list[Segment]:
                 line.get("quantity"),
                 ctx.unit_out(line.get("unit")),
                 upc,
-                *pairs,
+                *pairs[:4],
                 line.get("lot_number"),
+                "",
+                *pairs[4:],
             )
         )
         out.extend(

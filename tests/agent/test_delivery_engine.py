@@ -1,0 +1,200 @@
+"""The delivery engine: retries with backoff, dead-letter, circuit breaker, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+from agent.delivery import BreakerState, DeliveryEngine, RetryPolicy
+from agent.errors import PermanentDeliveryError, TransientDeliveryError
+from agent.sinks.base import Delivery
+from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
+
+
+class FlakySink:
+    """Fails the first ``failures`` attempts of each key, then accepts."""
+
+    def __init__(self, name: str = "flaky", failures: int = 0, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
+        self.name = name
+        self.failures = failures
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.attempts: dict[str, int] = {}
+        self.accepted: list[str] = []
+        self.down = False
+
+    async def healthcheck(self) -> None:
+        return None
+
+    async def deliver(self, delivery: Delivery) -> None:
+        n = self.attempts.get(delivery.idempotency_key, 0) + 1
+        self.attempts[delivery.idempotency_key] = n
+        if self.permanent:
+            raise PermanentDeliveryError("400 Bad Request: order has no lines")
+        if self.down or n <= self.failures:
+            raise TransientDeliveryError("503 Service Unavailable", retry_after=self.retry_after)
+        self.accepted.append(delivery.idempotency_key)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _queue(journal: Journal, n: int, sinks: list[str]) -> list[int]:
+    ids: list[int] = []
+    for i in range(n):
+        r = await journal.append(Intake(transport="t", data=b"doc%d" % i, partner="p"))
+        ids += await journal.store_translation(
+            int(r.message_id), partner="p", standard="x12", sinks=sinks,
+            documents=[DocumentRecord(idempotency_key=f"k{i}", document_type="purchase_order",
+                                      envelope_json='{"n": %d}' % i)],
+        )
+    return ids
+
+
+async def _run_until(engine: DeliveryEngine, done: "asyncio.Future[bool] | None" = None, *,
+                     predicate, timeout: float = 20) -> None:
+    task = asyncio.create_task(engine.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.01)
+    finally:
+        engine.stop()
+        await asyncio.wait_for(task, 5)
+
+
+def test_transient_failures_are_retried_until_delivered(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink(failures=2)
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1,
+                                policy=RetryPolicy(backoff_initial=0.01, backoff_max=0.05, breaker_failures=100))
+        for d in await _queue(journal, 5, ["flaky"]):
+            engine.enqueue(d, "flaky")
+        await _run_until(engine, predicate=lambda: len(sink.accepted) == 5)
+        await asyncio.sleep(0.1)
+        states = journal.read_sync(lambda c: dict(c.execute(
+            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        attempts = journal.read_sync(lambda c: c.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+        journal.close()
+        assert sorted(sink.accepted) == [f"k{i}" for i in range(5)]
+        assert all(n == 3 for n in sink.attempts.values())
+        assert states == {"delivered": 5}
+        assert attempts == 15
+
+    asyncio.run(main())
+
+
+def test_permanent_refusal_dead_letters_with_the_reason(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink(permanent=True)
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1)
+        for d in await _queue(journal, 2, ["flaky"]):
+            engine.enqueue(d, "flaky")
+        await _run_until(engine, predicate=lambda: engine.lanes["flaky"].dead == 2)
+        await asyncio.sleep(0.1)
+        rows = journal.read_sync(lambda c: [tuple(r) for r in c.execute("SELECT state, reason FROM messages")])
+        journal.close()
+        assert all(s == "dead" and "order has no lines" in r for s, r in rows), rows
+        assert all(n == 1 for n in sink.attempts.values()), "a permanent refusal must not be retried"
+
+    asyncio.run(main())
+
+
+def test_attempt_limit_dead_letters(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink(failures=100)
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, policy=RetryPolicy(
+            max_attempts=4, backoff_initial=0.001, backoff_max=0.01, breaker_failures=1000))
+        for d in await _queue(journal, 1, ["flaky"]):
+            engine.enqueue(d, "flaky")
+        await _run_until(engine, predicate=lambda: engine.lanes["flaky"].dead == 1)
+        await asyncio.sleep(0.1)
+        reason = journal.read_sync(lambda c: c.execute("SELECT reason FROM messages").fetchone()[0])
+        journal.close()
+        assert sink.attempts == {"k0": 4}
+        assert "gave up after 4 attempts" in reason and "503" in reason
+
+    asyncio.run(main())
+
+
+def test_breaker_opens_and_backlog_drains_when_sink_returns(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink()
+        sink.down = True
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, concurrency=4, policy=RetryPolicy(
+            backoff_initial=0.01, backoff_max=0.05, breaker_failures=3, breaker_reset=0.3))
+        for d in await _queue(journal, 50, ["flaky"]):
+            engine.enqueue(d, "flaky")
+        task = asyncio.create_task(engine.run())
+        async with asyncio.timeout(10):
+            while engine.lanes["flaky"].breaker is not BreakerState.OPEN:
+                await asyncio.sleep(0.01)
+        before = sum(sink.attempts.values())
+        await asyncio.sleep(0.2)
+        during = sum(sink.attempts.values())
+        assert during - before <= 4, "an open breaker must stop attempts"
+        status = engine.status()[0]
+        assert status["healthy"] is False and status["backlog"] == 50
+        sink.down = False
+        async with asyncio.timeout(20):
+            while len(sink.accepted) < 50:
+                await asyncio.sleep(0.01)
+        engine.stop()
+        await asyncio.wait_for(task, 5)
+        assert engine.lanes["flaky"].breaker is BreakerState.CLOSED
+        journal.close()
+
+    asyncio.run(main())
+
+
+def test_retry_after_is_honoured(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink(failures=1, retry_after=30)
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, policy=RetryPolicy(backoff_initial=0.001))
+        (d,) = await _queue(journal, 1, ["flaky"])
+        engine.enqueue(d, "flaky")
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(0.5)
+        engine.stop()
+        await asyncio.wait_for(task, 5)
+        next_at = journal.read_sync(lambda c: c.execute("SELECT next_at - updated_at FROM deliveries").fetchone()[0])
+        journal.close()
+        assert sink.attempts == {"k0": 1}
+        assert next_at >= 29.9
+
+    asyncio.run(main())
+
+
+def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        await _queue(journal, 3, ["a", "b"])
+        journal.close()
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        a, b = FlakySink("a"), FlakySink("b")
+        engine = DeliveryEngine(journal, {"a": a, "b": b}, seed=1)
+        assert await engine.load_pending() == 6
+        await _run_until(engine, predicate=lambda: len(a.accepted) == 3 and len(b.accepted) == 3)
+        await asyncio.sleep(0.1)
+        states = journal.read_sync(lambda c: dict(c.execute(
+            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        journal.close()
+        assert states == {"delivered": 3}
+
+    asyncio.run(main())
+
+
+def test_backoff_is_full_jitter_and_capped() -> None:
+    policy = RetryPolicy(backoff_initial=1.0, backoff_max=60.0)
+    rng = random.Random(3)
+    waits = [policy.backoff(attempt, rng) for attempt in range(1, 30) for _ in range(20)]
+    assert min(waits) >= 0 and max(waits) <= 60.0
+    assert max(policy.backoff(1, rng) for _ in range(200)) <= 1.0
+    assert max(policy.backoff(10, rng) for _ in range(200)) > 30.0
