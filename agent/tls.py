@@ -30,7 +30,11 @@ here: nginx finishes the handshake and answers HTTP 400 "No required SSL
 certificate was sent" / "The SSL certificate error"; a strict TLS server
 (``openssl s_server -Verify 2 -verify_return_error``) sends a TLS alert
 (``certificate required``, ``unknown ca``), which under TLS 1.3 only surfaces
-at the first read.
+at the first read.  A third, ambiguous way, a bare close without an alert
+("EOF occurred in violation of protocol"), cannot be told apart from a crash:
+it stays transient, with :func:`eof_after_handshake_hint` saying what it likely means.
+
+:class:`TlsSettings` is the ``[sinks.tls]`` table each sink's configuration carries.
 """
 
 from __future__ import annotations

@@ -44,19 +44,6 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(path)
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
@@ -117,14 +104,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    tty = sys.stdout.isatty()
     while True:
-        code = _status_once(args)
+        if args.watch and tty and not args.json:
+            # Clear and home: a refreshing screen, not a scrolling log.
+            sys.stdout.write("\x1b[2J\x1b[H")
+        code = _status_once(args, color=tty)
         if not args.watch:
             return code
+        sys.stdout.flush()
         time.sleep(args.interval)
 
 
-def _status_once(args: argparse.Namespace) -> int:
+def _status_once(args: argparse.Namespace, *, color: bool = False) -> int:
+    from . import status_view
     from .control import request
 
     try:
@@ -143,98 +136,31 @@ def _status_once(args: argparse.Namespace) -> int:
         code = STATUS_UNKNOWN
         live = {"error": str(exc)}
     conn = _reader(cfg)
-    now = time.time()
-    journal: dict[str, Any] = {}
-    if conn is not None:
-        with conn:
-            journal = {
-                "totals": report.totals(conn),
-                "partners": report.partner_summary(conn, now),
-                "sinks": report.sink_backlog(conn, now),
-                "events_24h": report.recent_events(conn, now - 86400),
-            }
-    out = {"running": code == EX_OK, "exit_code": code, "daemon": live, "journal": journal}
+    try:
+        out = status_view.collect(
+            code=code,
+            live=live,
+            conn=conn,
+            now=time.time(),
+            state_dir=cfg.gateway.state_dir,
+            disk_floor_bytes=cfg.journal.min_free_mb * 1024 * 1024,
+            configured_sinks=[s.name for s in cfg.sinks],
+        )
+    finally:
+        if conn is not None:
+            conn.close()
     if args.json:
         _print_json(out)
     else:
-        print(_format_status(out, cfg))
+        print(status_view.render(out, color=color, width=_width()))
     return code
 
 
-def _format_status(out: dict[str, Any], cfg: Config) -> str:
-    lines: list[str] = []
-    live = out["daemon"] or {}
-    if out["running"]:
-        lines.append(
-            f"edigate {live.get('version', '?')} is RUNNING (pid {live.get('pid')}, up "
-            f"{_age(live.get('uptime_seconds'))})"
-        )
-    elif out["exit_code"] == STATUS_NOT_RUNNING:
-        lines.append("edigate is NOT RUNNING (figures below are from the journal)")
-    else:
-        lines.append(f"edigate state UNKNOWN: {live.get('error')}")
-    free = live.get("disk_free_bytes")
-    if free is not None:
-        floor = live.get("disk_floor_bytes") or 0
-        warn = "  << BELOW FLOOR: intake paused" if free < floor else ""
-        lines.append(f"disk free: {free // (1024 * 1024)} MiB (floor {floor // (1024 * 1024)} MiB){warn}")
-    journal = out["journal"]
-    if not journal:
-        lines.append("journal: empty (nothing received yet)")
-        return "\n".join(lines)
-    lines.append("")
-    lines.append("PARTNERS")
-    header = (
-        f"  {'partner':<20} {'today':>6} {'waiting':>8} {'oldest':>9} {'delivered':>10} {'failed':>7}"
-        "  last problem"
-    )
-    lines.append(header)
-    for p in journal["partners"]:
-        st = p["states"]
-        waiting = st["received"] + st["translated"] + st["queued"]
-        failed = st["rejected"] + st["dead"]
-        problem = p["last_error"] or ""
-        if problem:
-            problem = f"{_when(p['last_error_at'])}: {problem}"
-        lines.append(
-            f"  {p['partner'][:20]:<20} {p['received_today']:>6} {waiting:>8} "
-            f"{_age(p['oldest_undelivered_seconds']):>9} {st['delivered']:>10} {failed:>7}  {problem[:120]}"
-        )
-    lines.append("")
-    lines.append("SINKS")
-    live_sinks = {s["name"]: s for s in live.get("sinks", [])}
-    backlog = {s["sink"]: s for s in journal["sinks"]}
-    names = sorted(set(live_sinks) | set(backlog) | {s.name for s in cfg.sinks})
-    for name in names:
-        ls = live_sinks.get(name, {})
-        b = backlog.get(name, {"pending": 0, "oldest_seconds": None, "last_error": None})
-        health = ("up" if ls.get("healthy") else f"DOWN ({ls.get('breaker')})") if ls else "-"
-        err = ls.get("last_error") or b.get("last_error") or ""
-        lines.append(
-            f"  {name:<20} {health:<16} backlog {b['pending']:>6}  oldest {_age(b['oldest_seconds']):>9}"
-            f"  {('last error: ' + err)[:100] if err else ''}"
-        )
-    if live.get("sources"):
-        lines.append("")
-        lines.append("SOURCES")
-        for s in live["sources"]:
-            lines.append(
-                f"  {s.get('name', '?'):<20} {s.get('kind', ''):<10} {s.get('listening', '')}  "
-                f"taken {s.get('taken', '-')}  refused {s.get('refused', '-')}"
-            )
-            for w in s.get("waiting", [])[:5]:
-                lines.append(f"      waiting {_age(w['waiting_seconds'])}: {w['file']}: {w['reason']}")
-    events = journal.get("events_24h") or {}
-    if events:
-        lines.append("")
-        lines.append("LAST 24 H: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
-    profiles = live.get("profiles") or {}
-    for e in profiles.get("errors", []):
-        lines.append(f"PROFILE PROBLEM: {e}")
-    t = journal["totals"]
-    lines.append("")
-    lines.append("TOTAL: " + ", ".join(f"{k} {v}" for k, v in t.items()))
-    return "\n".join(lines)
+def _width() -> int:
+    import shutil
+
+    # Piped output still gets a readable layout, not rich's 80-column default.
+    return max(100, shutil.get_terminal_size((120, 40)).columns)
 
 
 def cmd_messages(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import time
@@ -38,6 +37,7 @@ from .pipeline import Pipeline, RegistryLike
 from .resources import Resource, find_conflicts
 from .sources.dirwatch import DirectorySource, DirectorySourceConfig
 from .spool import write_file_durably
+from .workers import translation_pool
 
 log = logging.getLogger("edigate.daemon")
 
@@ -308,9 +308,7 @@ class Daemon:
         processes = self.config.pipeline.processes
         if processes == 0:
             return None
-        # forkserver: children start clean, not as forks of a threaded daemon.
-        ctx = multiprocessing.get_context("forkserver")
-        self._pool = ProcessPoolExecutor(max_workers=processes or os.cpu_count() or 1, mp_context=ctx)
+        self._pool = translation_pool(processes or os.cpu_count() or 1)
         return self._pool
 
     def _spawn(self, coro: Any, name: str) -> None:

@@ -3,15 +3,17 @@
 Strategy: everything above this module speaks only
 ``await transport.call(model, method, args, kwargs)`` with explicit ids and
 values, so Odoo 19's JSON-2 API (``POST /json/2/<model>/<method>``, named
-arguments only) can replace JSON-RPC later without touching the mapping
-(``reference/odoo.md`` §5: ``/jsonrpc`` is deprecated in 19, removal planned for 22).
+arguments only; :mod:`agent.odoo.json2`) replaces JSON-RPC without touching the
+mapping (``reference/odoo.md`` §5: ``/jsonrpc`` is deprecated in 19, removal planned for 22).
 
 :class:`OdooRpcTransport` drives the real ``odoorpc`` client, which is
 synchronous: each call runs in a worker thread of the transport's own pool.
 odoorpc has no TLS parameter, so the client certificate travels through the
-documented ``opener=`` hook: ``build_opener(HTTPSHandler(context=ctx),
+documented ``opener=`` hook: ``build_opener(<HTTPS handler with our context>,
 HTTPCookieProcessor(CookieJar()))`` (the cookie processor must be re-added
-because our opener replaces the default one).
+because our opener replaces the default one).  The HTTPS handler is
+:class:`~agent.odoo.keepalive.KeepAliveHTTPSHandler`, which keeps the mTLS
+connection open between RPCs instead of urllib's ``Connection: close``.
 
 Secrets: odoorpc 0.10.1 logs the password in clear text at DEBUG (it sits
 inside ``params.args``).  :data:`REDACTING_FILTER` is installed on odoorpc's

@@ -42,15 +42,22 @@ http {{
     ssl_client_certificate {client_ca};
     ssl_verify_client on;
     location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
-      proxy_set_header X-SSL-Client-S-DN $ssl_client_s_dn;
+{location}
     }}
   }}
 }}
 """
+
+PROXY_LOCATION = """\
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
+      proxy_set_header X-SSL-Client-S-DN $ssl_client_s_dn;"""
+# nginx answers by itself: the TLS link and the client are all that is measured.
+STATIC_LOCATION = """\
+      default_type application/json;
+      return 200 '{"status":"accepted"}';"""
 
 
 class PeerUnavailable(RuntimeError):
@@ -103,7 +110,7 @@ class NginxSettings:
     server_cert: Path
     server_key: Path
     client_ca: Path
-    upstream_port: int
+    upstream_port: int | None  #: None: nginx answers 200 itself (benchmarks)
     http2: bool = True
 
 
@@ -153,7 +160,8 @@ class Nginx:
             user=user,
             work=self.work,
             port=self.port,
-            upstream_port=s.upstream_port,
+            upstream_port=s.upstream_port or 9,
+            location=PROXY_LOCATION if s.upstream_port else STATIC_LOCATION,
             http2=" http2" if s.http2 else "",
             server_cert=s.server_cert,
             server_key=s.server_key,

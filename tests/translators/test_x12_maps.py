@@ -718,6 +718,15 @@ def test_partner_options() -> None:
     assert beg[5] == "112926"  # the partner's date format, outbound too
 
 
+def test_unknown_map_options_are_reported() -> None:
+    options = TranslatorOptions(map_options={"850": {"store_refrence": "ST", "date_format": "DDMMYY"}})
+    doc = to_canonical(make_tx("ST*850*0001~BEG*00*SA*PO9**20261129~SE*3*0001"), options)
+    assert doc.warnings == (
+        "map options for 850 not understood and ignored: store_refrence",
+        "map option date_format 'DDMMYY' is not one of CCYYMMDD, YYMMDD, MMDDYY, MMDDCCYY, DDMMCCYY",
+    )
+
+
 def test_outbound_rejects_invalid_documents() -> None:
     with pytest.raises(LocalTranslationError):
         from_canonical("invoice", {"invoice_number": "1", "bogus": True})

@@ -42,7 +42,9 @@ from __future__ import annotations
 import enum
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import Any, AnyStr, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
@@ -556,6 +558,15 @@ class EdifactReader:
         # Limits can only be reached when the run itself is that big.
         check_len = len(region) > max_bytes
         check_count = (len(segs) if segs is not None else 0) + len(pieces) > max_segs
+        if not slow and not bad and not check_inner and not check_len:
+            return self._bulk(
+                cast("list[str]", pieces),
+                off,
+                step,
+                strip=wrapchars if strip_each else "",
+                need_esc=need_esc,
+                end=end,
+            )
         piece: Any
         for piece in pieces:
             seg_off = off
@@ -617,6 +628,114 @@ class EdifactReader:
             segs = msg.segments if msg is not None else None
         self._pos = end + 1
         return True
+
+    def _bulk(self, pieces: list[str], off: int, step: int, *, strip: str, need_esc: bool, end: int) -> bool:
+        """The common case, done with comprehensions and slices instead of a per-segment loop.
+
+        Preconditions (checked by :meth:`_segments`): single-byte decoding
+        succeeded, no character outside the repertoire, no hard wrap inside a
+        segment, no segment over the size limit.  ``strip`` holds the
+        line-break characters to remove from the start of each piece (empty
+        when the pieces were split on terminator + break).
+        """
+        ic = self._ic
+        assert ic is not None
+        d = self._delims
+        es, cs, rel, rep = d.element, d.component, d.release, d.repetition
+        # Offsets: piece i starts at off + cum[i] + i * step.
+        cum = [0, *accumulate(map(len, pieces))]
+        texts = pieces
+        if strip:
+            texts = [p.lstrip(strip) for p in pieces]
+            if ic.line_break is None:
+                first = pieces[0]
+                ic.line_break = first[: len(first) - len(texts[0])] if first[:1] in strip else ""
+        token = self._token
+        if need_esc:
+            segs_all: list[Segment] = [
+                _split_escaped(p, d, token)
+                if (rel is not None and rel in p) or (rep is not None and rep in p)
+                else tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+                if cs in p
+                else tuple(p.split(es))
+                for p in texts
+            ]
+        else:
+            segs_all = [
+                tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+                if cs in p
+                else tuple(p.split(es))
+                for p in texts
+            ]
+        tags = [s[0] for s in segs_all]
+        known = self._known_tags
+        bad_tags: set[Element] = set()
+        for tg in set(tags) - known:
+            if isinstance(tg, str) and _TAG_RE.fullmatch(tg) is not None:
+                known.add(tg)
+            else:
+                bad_tags.add(tg)
+        service = _SERVICE_TAGS
+        marks = [i for i, tg in enumerate(tags) if tg in service]
+        marks.append(len(segs_all))
+
+        def start(i: int) -> int:
+            return off + cum[i] + i * step + (len(pieces[i]) - len(texts[i]))
+
+        prev = 0
+        for i in marks:
+            if i > prev:
+                self._body(segs_all, tags, bad_tags, (prev, i), start)
+            if i == len(segs_all):
+                break
+            seg_end = off + cum[i + 1] + i * step + 1
+            if self._service(segs_all[i], start(i), seg_end):
+                self._pos = seg_end - self._base  # UNZ: the header parser takes over
+                return True
+            prev = i + 1
+        self._pos = end + 1
+        return True
+
+    def _body(
+        self,
+        segs_all: list[Segment],
+        tags: list[Element],
+        bad_tags: set[Element],
+        span: tuple[int, int],
+        start: Callable[[int], int],
+    ) -> None:
+        """Append segments a..b-1 (no service segment among them) to the open message."""
+        a, b = span
+        msg = self._msg
+        if msg is None:
+            tag = tags[a]
+            raise self._fail(
+                f"segment {element(segs_all[a], 0)!r} outside a message",
+                "33",
+                offset=start(a),
+                tag=tag if isinstance(tag, str) else None,
+            )
+        before = len(msg.segments)
+        if before + (b - a) > self.options.max_transaction_segments:
+            j = a + self.options.max_transaction_segments - before
+            raise self._fail(
+                f"message {msg.ref} has more than {self.options.max_transaction_segments} segments",
+                "35",
+                offset=start(j),
+            )
+        msg.segments.extend(segs_all[a:b])
+        if bad_tags:
+            for j in range(a, b):
+                if tags[j] in bad_tags:
+                    msg.errors.append(
+                        self._seg_error(
+                            f"invalid segment tag {tags[j]!r}",
+                            "22",
+                            segs_all[j],
+                            start(j),
+                            position=before + (j - a) + 1,
+                        )
+                    )
 
     def _last_terminator(self, buf: bytes | bytearray, start: int, limit: int, t: bytes) -> int:
         i = buf.rfind(t, start, limit)
@@ -716,7 +835,14 @@ class EdifactReader:
             self._ic.warnings.append(text)
 
     def _seg_error(
-        self, text: str, code: str, seg: Segment, seg_off: int, pos: int | None = None
+        self,
+        text: str,
+        code: str,
+        seg: Segment,
+        seg_off: int,
+        *,
+        pos: int | None = None,
+        position: int | None = None,
     ) -> RemoteSyntaxError:
         msg = self._msg
         tag = element(seg, 0)
@@ -729,7 +855,7 @@ class EdifactReader:
                 group=self._group.ref if self._group else None,
                 transaction=msg.ref if msg else None,
                 segment_tag=tag,
-                segment_position=len(msg.segments) if msg else None,
+                segment_position=position if position is not None else len(msg.segments) if msg else None,
                 element_position=pos,
                 byte_offset=seg_off,
             ),
@@ -833,7 +959,7 @@ class EdifactReader:
         assert ic is not None
         s009 = msg.header[2] if len(msg.header) > 2 else ""
         ident = s009 if type(s009) is tuple else (s009,) if type(s009) is str else ()
-        ident = ident + ("", "", "", "", "")
+        ident = (*ident, "", "", "", "", "")
         self._events.append(
             Message(
                 type=ident[0],

@@ -5,6 +5,9 @@ covers) and the audit form of whole interchanges.  Segments keep every
 element, empty ones included, as JSON: a simple element is a string, a
 composite a list of strings, a syntax-4 repetition ``{"repeated": [...]}``
 (the same shape as :func:`translators.edifact.maps.segment.segment_json`).
+On the hot path (:func:`message_document`) segments and composites are the
+reader's tuples, which ``json.dumps`` writes as arrays and pydantic accepts
+as lists; :meth:`MessageDocument.model_validate` gives the list form.
 With the delimiters and the line-break style kept beside them, the writer
 (:mod:`.writer`) renders the same bytes for a valid file; what is not kept
 is listed in :mod:`.writer`.
@@ -182,18 +185,13 @@ def message_json(msg: Message) -> dict[str, Any]:
         "agency": msg.agency,
         "association": msg.association,
         "reference": msg.reference,
-        # inlined segment_to_json: this runs once per segment of every unmapped message
-        "segments": [
-            [e if type(e) is str else list(e) if type(e) is tuple else _repeated_json(e) for e in seg]
-            for seg in msg.segments
-        ],
+        # Zero-copy: a reader segment is already JSON-shaped (tuples are JSON
+        # arrays for json.dumps and validate as lists); only syntax-4
+        # repetitions need converting.  This runs for every unmapped message.
+        "segments": list(msg.segments)
+        if msg.delimiters.repetition is None
+        else [segment_to_json(seg) if any(type(e) is Repeated for e in seg) else seg for seg in msg.segments],
     }
-
-
-def _repeated_json(e: object) -> Any:
-    if isinstance(e, Repeated):
-        return {"repeated": [list(v) if isinstance(v, tuple) else v for v in e.values]}
-    return e
 
 
 def message_document(msg: Message, start: InterchangeStart | None = None) -> dict[str, Any]:

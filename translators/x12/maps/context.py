@@ -133,8 +133,16 @@ class MapContext:
             self.store_party_role = None
             return
         opts = options
+        unknown = sorted(str(k) for k in opts if k not in MAP_OPTION_KEYS)
+        if unknown:
+            # A misspelt profile key would otherwise be ignored without a trace.
+            self.warnings.append(f"map options for {set_id} not understood and ignored: {', '.join(unknown)}")
         fmt = opts.get("date_format")
-        self.date_format = str(fmt) if isinstance(fmt, str) else None
+        if fmt is not None and fmt not in values.DATE_FORMATS:
+            self.warnings.append(
+                f"map option date_format {fmt!r} is not one of {', '.join(values.DATE_FORMATS)}"
+            )
+        self.date_format = fmt if isinstance(fmt, str) and fmt in values.DATE_FORMATS else None
         units = opts.get("unit_codes")
         self.unit_codes = {str(k): str(v) for k, v in units.items()} if isinstance(units, Mapping) else {}
         self.unit_output = {v: k for k, v in self.unit_codes.items()}
