@@ -15,6 +15,14 @@ Strategy:
   ``breaker_failures`` consecutive transient failures it opens for
   ``breaker_reset`` seconds, then lets one probe through (half-open).
   Messages simply wait on disk meanwhile.
+* Ordered sinks (``ordered=`` at construction) keep each partner's
+  deliveries in the order the messages were received (journal message id;
+  the pipeline translates in parallel, so delivery ids alone are not
+  receipt order): per (sink, partner) FIFO, at most one attempt
+  in flight per partner, and a delivery waiting for its retry holds back the
+  partner's later ones (an order reaches the partner before its ship
+  notice).  Partners still proceed in parallel.  A dead-lettered delivery
+  releases the ones behind it; it stays visible for replay.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,10 +92,17 @@ class SinkLane:
     failed: int = 0
     dead: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: per-partner FIFO (ordered sinks only): partner -> heap of (message id, delivery id)
+    ordered: bool = False
+    by_partner: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    due: dict[int, float] = field(default_factory=dict)
+    partner_of: dict[int, tuple[str, int]] = field(default_factory=dict)
+    busy_partners: set[str] = field(default_factory=set)
 
     def status(self, now: float) -> dict[str, Any]:
         """Figures for ``edigate status``."""
-        oldest = min((t for t, _ in self.heap), default=None)
+        times = self.due.values() if self.ordered else (t for t, _ in self.heap)
+        oldest = min(times, default=None)
         return {
             "name": self.sink.name,
             "healthy": self.breaker is BreakerState.CLOSED and self.consecutive_failures == 0,
@@ -112,6 +127,7 @@ class DeliveryEngine:
         policy: retry policy.
         concurrency: parallel attempts per sink.
         clock: wall clock, injectable for tests.
+        ordered: names of sinks whose deliveries keep journal order per partner.
     """
 
     def __init__(
@@ -123,16 +139,32 @@ class DeliveryEngine:
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        ordered: Collection[str] = (),
     ) -> None:
         self.journal = journal
         self.policy = policy or RetryPolicy()
-        self.lanes = {name: SinkLane(sink=s, concurrency=concurrency) for name, s in sinks.items()}
+        self.lanes = {
+            name: SinkLane(sink=s, concurrency=concurrency, ordered=name in ordered)
+            for name, s in sinks.items()
+        }
         self._clock = clock
         self._rng = random.Random(seed)
         self._stopping = False
 
-    def enqueue(self, delivery_id: int, sink: str, at: float | None = None) -> None:
-        """Schedule a delivery (called after the journal committed it)."""
+    def enqueue(
+        self,
+        delivery_id: int,
+        sink: str,
+        at: float | None = None,
+        *,
+        partner: str | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        """Schedule a delivery (called after the journal committed it).
+
+        ``partner`` and ``message_id`` matter for ordered sinks only; what the
+        caller does not know is read from the journal (one indexed row).
+        """
         lane = self.lanes.get(sink)
         if lane is None:
             log.error("delivery %s names unknown sink %r; it stays pending in the journal", delivery_id, sink)
@@ -140,14 +172,39 @@ class DeliveryEngine:
         if delivery_id in lane.queued:
             return
         lane.queued.add(delivery_id)
-        heapq.heappush(lane.heap, (at if at is not None else self._clock(), delivery_id))
+        when = at if at is not None else self._clock()
+        if lane.ordered:
+            known = lane.partner_of.get(delivery_id)
+            if known is None:
+                known = (
+                    (partner, message_id)
+                    if partner is not None and message_id is not None
+                    else self._order_key(delivery_id)
+                )
+            lane.partner_of[delivery_id] = known
+            lane.due[delivery_id] = when
+            heapq.heappush(lane.by_partner.setdefault(known[0], []), (known[1], delivery_id))
+        else:
+            heapq.heappush(lane.heap, (when, delivery_id))
         lane.wake.set()
+
+    def _order_key(self, delivery_id: int) -> tuple[str, int]:
+        row = self.journal.read_sync(
+            lambda c: c.execute(
+                "SELECT m.partner, d.message_id FROM deliveries d JOIN messages m ON m.id = d.message_id"
+                " WHERE d.id = ?",
+                (delivery_id,),
+            ).fetchone()
+        )
+        if row is None:
+            return "", 0
+        return str(row[0] or ""), int(row[1])
 
     async def load_pending(self) -> int:
         """Rebuild the schedule from the journal; returns how many deliveries wait."""
         pending = await self.journal.pending_deliveries()
         for p in pending:
-            self.enqueue(p.delivery_id, p.sink, p.next_at)
+            self.enqueue(p.delivery_id, p.sink, p.next_at, partner=p.partner or "", message_id=p.message_id)
         return len(pending)
 
     async def run(self) -> None:
@@ -190,6 +247,19 @@ class DeliveryEngine:
                     continue
                 lane.breaker = BreakerState.HALF_OPEN
             limit = 1 if lane.breaker is BreakerState.HALF_OPEN else lane.concurrency
+            if lane.ordered:
+                if lane.in_flight >= limit or not lane.queued:
+                    await self._sleep(lane, None if not lane.queued else 0.5)
+                    continue
+                picked, wait = self._next_ordered(lane, now)
+                if picked is None:
+                    await self._sleep(lane, wait)
+                    continue
+                lane.in_flight += 1
+                task = asyncio.create_task(self._attempt(lane, picked))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                continue
             if lane.in_flight >= limit or not lane.heap:
                 await self._sleep(lane, None if not lane.heap else 0.5)
                 continue
@@ -207,6 +277,32 @@ class DeliveryEngine:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     @staticmethod
+    def _next_ordered(lane: SinkLane, now: float) -> tuple[int | None, float | None]:
+        # Only each partner's oldest delivery is eligible, and only when none of its own is in flight.
+        best: tuple[float, int] | None = None
+        soonest: float | None = None
+        for partner, ids in lane.by_partner.items():
+            if not ids or partner in lane.busy_partners:
+                continue
+            at = lane.due[ids[0][1]]
+            if at <= now:
+                if best is None or (at, ids[0][1]) < best:
+                    best = (at, ids[0][1])
+            elif soonest is None or at < soonest:
+                soonest = at
+        if best is None:
+            return None, None if soonest is None else soonest - now
+        delivery_id = best[1]
+        partner = lane.partner_of[delivery_id][0]
+        heapq.heappop(lane.by_partner[partner])
+        if not lane.by_partner[partner]:
+            del lane.by_partner[partner]
+        del lane.due[delivery_id]
+        lane.queued.discard(delivery_id)
+        lane.busy_partners.add(partner)
+        return delivery_id, None
+
+    @staticmethod
     async def _sleep(lane: SinkLane, seconds: float | None) -> None:
         lane.wake.clear()
         try:
@@ -215,6 +311,7 @@ class DeliveryEngine:
             return
 
     async def _attempt(self, lane: SinkLane, delivery_id: int) -> None:
+        retrying = False
         try:
             payload = await self.journal.delivery_payload(delivery_id)
             if payload.state != "pending":
@@ -232,7 +329,9 @@ class DeliveryEngine:
             try:
                 await lane.sink.deliver(delivery)
             except TransientDeliveryError as exc:
-                await self._failed(lane, payload.attempts + 1, payload.created_at, delivery_id, exc)
+                retrying = await self._failed(
+                    lane, payload.attempts + 1, payload.created_at, delivery_id, exc
+                )
                 return
             except PermanentDeliveryError as exc:
                 lane.dead += 1
@@ -253,11 +352,18 @@ class DeliveryEngine:
             await self.journal.delivery_succeeded(delivery_id)
         finally:
             lane.in_flight -= 1
+            if lane.ordered:
+                key = lane.partner_of.get(delivery_id)
+                if key is not None:
+                    lane.busy_partners.discard(key[0])
+                    if not retrying:
+                        del lane.partner_of[delivery_id]
             lane.wake.set()
 
     async def _failed(
         self, lane: SinkLane, attempt: int, created_at: float, delivery_id: int, exc: DeliveryError
-    ) -> None:
+    ) -> bool:
+        """Record a transient failure; True when the delivery was scheduled again."""
         now = self._clock()
         lane.failed += 1
         lane.last_error = exc.message
@@ -281,7 +387,7 @@ class DeliveryEngine:
                 f"gave up after {attempt} attempts over {int(now - created_at)} s; last error: {exc.message}"
             )
             await self.journal.delivery_failed(delivery_id, reason, retry_at=None)
-            return
+            return False
         wait = self.policy.backoff(attempt, self._rng)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -289,6 +395,7 @@ class DeliveryEngine:
         retry_at = now + wait
         await self.journal.delivery_failed(delivery_id, exc.message, retry_at=retry_at)
         self.enqueue(delivery_id, lane.sink.name, retry_at)
+        return True
 
 
 __all__ = ["BreakerState", "DeliveryEngine", "RetryPolicy", "SinkLane"]

@@ -6,8 +6,9 @@ Usage::
 
 Starts (on free 127.0.0.1 ports, stopped at the end) nginx requiring client
 certificates (test PKI from trustme), first answering 200 by itself (what the
-link and the client cost), then in front of a trivial Python HTTP backend;
-and the Odoo stand-in.  Each phase runs for at most ``--seconds`` seconds and
+link and the client cost), then in front of a trivial Python HTTP backend,
+then in front of one that takes ``--backend-ms`` per request (what concurrency
+is for: on loopback there is no round trip to overlap); and the Odoo stand-in.  Each phase runs for at most ``--seconds`` seconds and
 reports messages per second; references are measured in the same run:
 
 1. ``HttpsSink.deliver`` with ``--concurrency`` deliveries in flight over one
@@ -46,7 +47,7 @@ from agent.sinks.base import Delivery
 from agent.sinks.https import HttpsSink, HttpsSinkConfig
 from agent.sinks.odoo import OdooSink, OdooSinkConfig
 from agent.tls import TlsIdentity
-from tests.support.backend import RecordingBackend
+from tests.support.backend import RecordingBackend, Reply, SeenRequest
 from tests.support.nginx import Nginx, NginxSettings
 from tests.support.odoo_standin import OdooStandin
 from tests.support.pki import make_pki
@@ -111,12 +112,8 @@ async def _bench_https(
 ) -> dict[str, tuple[float, float]]:
     """Rates of the sink and the references, methods alternating within each round; medians."""
     headers = {"Content-Type": "application/json"}
-    h2 = HttpsSink(
-        HttpsSinkConfig(name="bench", url=url, http2=True, max_connections=concurrency), identity=identity
-    )
-    h1 = HttpsSink(
-        HttpsSinkConfig(name="bench", url=url, http2=False, max_connections=concurrency), identity=identity
-    )
+    h2 = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=True), identity=identity)
+    h1 = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=False), identity=identity)
     plain = httpx.AsyncClient(verify=identity.context, trust_env=False)
 
     async def keepalive(n: int) -> None:
@@ -136,7 +133,7 @@ async def _bench_https(
 
     methods: dict[str, tuple[int, Callable[[int], Awaitable[None]]]] = {
         "sink HTTP/2": (concurrency, lambda n: h2.deliver(_delivery(n))),
-        "sink HTTP/1.1 keep-alive pool": (concurrency, lambda n: h1.deliver(_delivery(n))),
+        "sink HTTP/1.1 keep-alive pool (8 conns)": (concurrency, lambda n: h1.deliver(_delivery(n))),
         REF_KEEPALIVE: (1, keepalive),
         REF_FRESH: (1, fresh),
     }
@@ -188,7 +185,8 @@ async def _bench_odoo(port: int, identity: TlsIdentity | None, seconds: float, c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="time per method (10 methods)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per method (14 methods)")
+    parser.add_argument("--backend-ms", type=float, default=20.0, help="latency of the slow backend")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--odoo-concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="https phases alternate in this many rounds")
@@ -199,10 +197,16 @@ def main() -> None:
         pki = make_pki(Path(tmp))
         identity = TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
         https: dict[str, dict[str, tuple[float, float]]] = {}
-        with RecordingBackend(record=False) as backend:
+
+        def slow(_request: SeenRequest) -> Reply:
+            time.sleep(args.backend_ms / 1000)  # the cloud's own processing time (or a WAN round trip)
+            return Reply()
+
+        with RecordingBackend(record=False) as backend, RecordingBackend(slow, record=False) as slow_backend:
             for where, upstream in (
                 ("nginx answers itself", None),
                 ("python backend behind nginx", backend.port),
+                (f"backend taking {args.backend_ms:g} ms per request", slow_backend.port),
             ):
                 settings = NginxSettings(
                     server_cert=pki.server.cert,

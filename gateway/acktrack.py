@@ -163,7 +163,9 @@ def apply_acks(c: sqlite3.Connection) -> int:
     return changed
 
 
-def ack_overview(c: sqlite3.Connection, *, now: float | None = None, partner: str | None = None) -> dict[str, Any]:
+def ack_overview(
+    c: sqlite3.Connection, *, now: float | None = None, partner: str | None = None
+) -> dict[str, Any]:
     """What the partners acknowledged of what we sent, for ``edigate status`` (read-only).
 
     Args:

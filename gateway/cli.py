@@ -256,9 +256,11 @@ def cmd_dead(args: argparse.Namespace) -> int:
 
 
 def _replay(cfg: Config, ids: list[int], *, all_: bool, as_json: bool) -> int:
+    from .audit import current_actor
     from .control import request
 
-    command = {"command": "replay", "ids": ids, "all": all_}
+    # The daemon records who asked in its audit log.
+    command = {"command": "replay", "ids": ids, "all": all_, "actor": current_actor()}
     try:
         answer = request(cfg.gateway.socket_path, command, timeout=600)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -300,11 +302,39 @@ def _replay_offline(cfg: Config, ids: list[int], all_: bool) -> dict[str, Any]:
                     out.append({"id": mid, "ok": False, "error": str(exc)})
                 if len(todo) > 100 and i % 100 == 0:
                     print(f"replaying: {i}/{len(todo)}", file=sys.stderr)
+            from .audit import LOG_NAME, AuditLog
+
+            AuditLog(cfg.gateway.state_dir / LOG_NAME).append(
+                "replay", {"all": all_, "results": out, "via": "offline (daemon not running)"}
+            )
             return {"replayed": out}
         finally:
             journal.close()
 
     return asyncio.run(go())
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``edigate audit verify``: 0 when the chain is intact, 1 naming the first broken record."""
+    from .audit import LOG_NAME, verify
+
+    cfg = _config(args)
+    path = cfg.gateway.state_dir / LOG_NAME
+    result = verify(path)
+    if args.json:
+        _print_json(
+            {
+                "ok": result.ok,
+                "records": result.records,
+                "broken_at": result.broken_at,
+                "reason": result.reason,
+            }
+        )
+    elif result.ok:
+        print(f"{path}: chain intact, {result.records} record(s)")
+    else:
+        print(f"{path}: BROKEN: {result.reason}", file=sys.stderr)
+    return EX_OK if result.ok else EX_FAILURE
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -389,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dead)
 
+    p = sub.add_parser("audit", parents=[common], help="the audit log of operator actions")
+    asub = p.add_subparsers(dest="action", required=True)
+    q = asub.add_parser("verify", parents=[common], help="check the hash chain; exit 1 when tampered")
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("translate", parents=[common], help="translate a file and print canonical JSON")
     p.add_argument("file")
     p.add_argument("--partner", help="partner profile to use")
@@ -405,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
         partner_commands = None  # type: ignore[assignment]
     if partner_commands is not None:
         partner_commands.register(sub)
+    from .commands import reconcile as reconcile_command  # edigate reconcile
+
+    reconcile_command.register(sub)
     return parser
 
 

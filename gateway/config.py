@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .alerts import AlertsSection
 from .errors import ConfigError
 
 DEFAULT_CONFIG = Path("/etc/edigate/edigate.toml")
@@ -101,6 +102,7 @@ class Config(_Strict):
     journal: JournalSection = Field(default_factory=JournalSection)
     pipeline: PipelineSection = Field(default_factory=PipelineSection)
     delivery: DeliverySection = Field(default_factory=DeliverySection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     sources: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     sinks: list[SinkConfig] = Field(default_factory=list)
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from agent import DeliveryEngine, RetryPolicy, Sink, build_sink
 
-from . import report
+from . import alerts, audit, metrics, report, status_view
 from .config import Config, load_config
 from .control import serve_control
 from .errors import ConfigError, GatewayError, JournalWriteError
@@ -105,6 +105,14 @@ def build_sources(cfg: Config, registry: Any) -> tuple[list[SourceLike], list[st
                 sources.append(As2Source(model, RegistryAs2Partners(current)))  # type: ignore[arg-type]
             except (OSError, ValueError) as exc:
                 problems.append(f"sources.as2: {getattr(model, 'name', '?')}: {exc}")
+        # -- ftp source (FTP/FTPS intake; accounts from [[sources.ftp.accounts]] until
+        #    partner profiles carry an FTP account) --
+        elif kind == "ftp":
+            from .sources.ftp import ConfigFtpAccounts, FtpSource, FtpSourceConfig, RegistryFtpAccounts
+
+            assert isinstance(model, FtpSourceConfig)
+            sources.append(FtpSource(model, RegistryFtpAccounts(current, ConfigFtpAccounts(model.accounts))))
+        # -- end ftp source --
         else:
             problems.append(
                 f"sources.{getattr(model, 'kind', '?')}: {getattr(model, 'name', '?')}: "
@@ -155,10 +163,25 @@ def check_config(cfg: Config, *, environment: bool = True) -> list[str]:
             claims.append((f"sink {n}", Resource("dir", str(sink_path))))
     claims.append(("journal", Resource("dir", str(cfg.gateway.state_dir))))
     problems.extend(find_conflicts(claims))
+    problems.extend(_operations_problems(cfg))
     if not cfg.gateway.default_sinks and not cfg.sinks:
         problems.append("sinks: no sink is configured; documents would have nowhere to go")
     if environment:
         problems.extend(_environment_problems(cfg))
+    return problems
+
+
+def _operations_problems(cfg: Config) -> list[str]:
+    """Problems with the metrics listener and alert channels."""
+    problems: list[str] = []
+    if cfg.gateway.metrics_listen is not None:
+        try:
+            metrics.parse_listen(cfg.gateway.metrics_listen)
+        except ValueError as exc:
+            problems.append(f"gateway.metrics_listen: {exc}")
+    pw = cfg.alerts.mail_password_file
+    if pw is not None and not pw.is_absolute():
+        problems.append(f"alerts.mail_password_file: {pw} must be an absolute path")
     return problems
 
 
@@ -197,6 +220,13 @@ class Daemon:
         self._watch_stop: Any = None
         self._fatal: BaseException | None = None
         self._pool: ProcessPoolExecutor | None = None
+        # Operations (metrics, alerts, audit): see _start_operations.
+        self.metrics: metrics.GatewayMetrics | None = None
+        self.audit: audit.AuditLog | None = None
+        self.alerter = alerts.Alerter(config.alerts, site=config.gateway.site)
+        self._ops_task: asyncio.Task[None] | None = None
+        self._ops_last = 0.0
+        self._alerts_last = 0.0
 
     # ------------------------------------------------------------------ signals
 
@@ -245,6 +275,7 @@ class Daemon:
         for p in problems:
             log.warning("partner profile problem: %s", p)
         self.sinks, sink_problems = build_sinks(cfg)
+        self.sinks.update(self._outbound_sinks())  # downlink: one transport per partner, see _start_outbound
         self.sources, source_problems = build_sources(cfg, lambda: self.registry)
         if sink_problems or source_problems:
             raise ConfigError(sink_problems + source_problems)
@@ -261,6 +292,7 @@ class Daemon:
                 breaker_reset=d.breaker_reset_seconds,
             ),
             concurrency=d.concurrency,
+            ordered=self._outbound_ordered,
         )
         translate_fn = None
         if self.registry is not None:
@@ -279,9 +311,11 @@ class Daemon:
         )
         self.pipeline.known_sinks = frozenset(self.sinks)
         self.journal.on_received = self.pipeline.submit
+        await self._start_outbound()  # before pipeline.resume(): outbound messages are not inbound files
         pending = await self.engine.load_pending()
         resumed = await self.pipeline.resume()
         log.info("journal open: %d message(s) to translate, %d deliveries pending", resumed, pending)
+        self._start_operations()
         self._spawn(self.pipeline.run(), "pipeline")
         self._spawn(self.engine.run(), "delivery")
         readies: list[asyncio.Event] = []
@@ -356,6 +390,7 @@ class Daemon:
                 for e in errors:
                     log.warning("partner profile problem (previous version keeps serving): %s", e)
                 log.info("partner profiles reloaded")
+                self._spawn(self._audit("profiles_changed", self._profiles_detail()), "audit")
 
             loop.call_soon_threadsafe(swap)
 
@@ -381,6 +416,7 @@ class Daemon:
             if self.reload_requested:
                 self.reload_requested = False
                 await self.reload()
+            self._operations_tick(now)
         return EXIT_FAILURE if self._fatal is not None else EXIT_OK
 
     async def _purge(self) -> None:
@@ -390,6 +426,7 @@ class Daemon:
         self.state.purged += count
         if count:
             log.info("retention: purged %d delivered message(s) and %d spool file(s)", count, files)
+            await self._audit("purge", {"messages": count, "spool_files": files, "older_than": cutoff})
 
     async def reload(self) -> None:
         """SIGHUP: re-read config and profiles; swap the partner snapshot if valid."""
@@ -405,6 +442,7 @@ class Daemon:
         except ConfigError as exc:
             self.state.last_reload_error = "; ".join(exc.problems)
             log.error("reload refused, the running configuration stays: %s", exc)
+            await self._audit("reload", {"outcome": "refused", "problems": exc.problems[:20]})
             sd_notify("READY=1")
             return
         registry, errors = load_partners(new_cfg.gateway.partners_dir)
@@ -415,6 +453,7 @@ class Daemon:
         self.state.last_reload_error = None
         if new_cfg.model_dump(exclude={"path"}) != self.config.model_dump(exclude={"path"}):
             log.warning("config changed: partner profiles reloaded; source and sink changes need a restart")
+        await self._audit("reload", {"outcome": "applied", **self._reload_detail(new_cfg)})
         log.info("reloaded")
         sd_notify("READY=1")
 
@@ -440,6 +479,7 @@ class Daemon:
         await self._close()
 
     async def _close(self) -> None:
+        await self._stop_operations()
         if self._watch_stop is not None:
             with contextlib.suppress(Exception):
                 self._watch_stop()
@@ -460,6 +500,250 @@ class Daemon:
         if self.journal is not None:
             await asyncio.to_thread(self.journal.close)
             self.journal = None
+
+    # ------------------------------------------------------------------ outbound (downlink)
+    # Odoo pull → gateway.outbound (render with control numbers) → partner transports
+    # (agent.partner) driven by the delivery engine, ordered per partner.
+
+    def _outbound_sinks(self) -> dict[str, Sink]:
+        """One delivery-engine sink per partner profile with a ``[delivery]`` table.
+
+        A partner whose transport cannot be built (certificate missing...) is
+        reported as a profile problem; its outbound documents are rejected
+        with the reason until the profile is fixed and they are replayed.
+        """
+        from agent.partner import build_partner_sink
+
+        from .outbound import as2_codec_for, partner_sink_name
+
+        self._outbound_ordered: set[str] = set()
+        sinks: dict[str, Sink] = {}
+        for profile in getattr(self.registry, "profiles", ()) or ():
+            delivery = profile.model.delivery
+            if delivery is None:
+                continue
+            name = partner_sink_name(profile.id)
+            try:
+                codec = as2_codec_for(profile) if delivery.transport == "as2" else None
+                sinks[name] = build_partner_sink(
+                    name, delivery.model_dump(), profile.resolve_path, as2_codec=codec
+                )
+            except (OSError, ValueError) as exc:
+                problem = f"{profile.source_path}: delivery: {exc}"
+                self.state.profile_errors.append(problem)
+                log.warning("partner delivery not available: %s", problem)
+                continue
+            self._outbound_ordered.add(name)
+        # Odoo needs a partner's documents in order too: a ship notice validates the picking
+        # of an order that must already exist.  Partners still proceed in parallel.
+        self._outbound_ordered |= {sc.name for sc in self.config.sinks if sc.kind == "odoo"}
+        return sinks
+
+    async def _start_outbound(self) -> None:
+        """Route outbound messages to gateway.outbound, resume them, start the Odoo pull."""
+        from agent.pull import PULLING, OdooPull
+
+        from . import acktrack
+        from .outbound import OutboundProcessor
+
+        assert self.journal is not None and self.pipeline is not None and self.engine is not None
+        engine, journal, pipeline = self.engine, self.journal, self.pipeline
+        outbound = OutboundProcessor(
+            journal,
+            registry=lambda: self.registry,
+            on_queued=lambda d, sink, partner, mid: engine.enqueue(d, sink, partner=partner, message_id=mid),
+            known_sinks=lambda: frozenset(self.sinks),
+        )
+        self.outbound = outbound
+        inbound_submit = pipeline.submit
+
+        def route(message_id: int) -> None:
+            # The pull appends under PULLING; everything else is an inbound file.
+            if PULLING.get():
+                outbound.submit(message_id)
+            else:
+                inbound_submit(message_id)
+
+        def inbound_only(message_id: int) -> None:
+            if not outbound.claims(message_id):
+                inbound_submit(message_id)
+
+        journal.on_received = route
+        pipeline.submit = inbound_only  # type: ignore[method-assign]
+        await outbound.resume()
+        self._spawn(outbound.run(), "outbound")
+        self._spawn(self._ack_tracking(acktrack.apply_acks), "ack tracking")
+        pull = self._odoo_pull_settings()
+        if pull is not None:
+            transport, settings = pull
+            self.pull = OdooPull(transport, journal, settings, on_appended=outbound.submit)
+            self._spawn(self._run_pull(self.pull, transport), "odoo pull")
+
+    async def _ack_tracking(self, apply: Any) -> None:
+        assert self.journal is not None
+        while True:
+            await self.journal._run(apply)
+            await asyncio.sleep(30)
+
+    async def _run_pull(self, pull: Any, transport: Any) -> None:
+        try:
+            await pull.run()
+        finally:
+            await transport.aclose()
+
+    def _odoo_pull_settings(self) -> tuple[Any, Any] | None:
+        """The pull runs against the first odoo sink, for partners its options give a ``partner_ref``.
+
+        Only partners whose profile declares outbound documents and a
+        transport are pulled for; without any, no pull runs.
+        """
+        from agent.pull import PullSettings
+        from agent.sinks.odoo import OdooSinkConfig
+
+        from .outbound import partner_sink_name
+
+        for sc in self.config.sinks:
+            if sc.kind != "odoo":
+                continue
+            config = OdooSinkConfig.model_validate(sc.model_dump())
+            refs = {}
+            for partner, options in config.options.items():
+                profile = self.registry.get(partner) if self.registry is not None else None
+                if (
+                    options.partner_ref
+                    and profile is not None
+                    and profile.documents(direction="outbound")
+                    and partner_sink_name(partner) in self.sinks
+                ):
+                    refs[options.partner_ref] = partner
+            if not refs:
+                return None
+            return config.build_transport(), PullSettings(partner_refs=refs)
+        return None
+
+    # ------------------------------------------------------------------ operations
+
+    def _start_operations(self) -> None:
+        """Open the audit log and start the metrics server (if configured)."""
+        self.audit = audit.AuditLog(self.config.gateway.state_dir / audit.LOG_NAME)
+        listen = self.config.gateway.metrics_listen
+        if listen is not None:
+            self.metrics = metrics.GatewayMetrics()
+            # Latency histograms start now: files taken from here on are observed.
+            self._reset_metric_marks()
+            try:
+                host, port = self.metrics.start(listen)
+            except (OSError, ValueError) as exc:
+                raise GatewayError(f"gateway.metrics_listen: cannot serve on {listen}: {exc}") from exc
+            log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def _reset_metric_marks(self) -> None:
+        """Point the metrics' latency cursor at the journal's current end."""
+        if self.metrics is not None and self.journal is not None:
+            self.journal.read_sync(self.metrics.marks.reset)
+
+    async def _stop_operations(self) -> None:
+        task = self._ops_task
+        if task is not None and not task.done():
+            # Let a refresh in flight finish: its journal read must not outlive the journal.
+            _, pending = await asyncio.wait({task}, timeout=15)
+            for t in pending:
+                t.cancel()
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
+
+    def _operations_tick(self, now: float) -> None:
+        """Every few seconds: refresh metrics and evaluate alerts, off the event loop."""
+        if self.metrics is None and not self.config.alerts.enabled:
+            return
+        if self._ops_task is not None and not self._ops_task.done():
+            return
+        if now - self._ops_last < 2.0:
+            return
+        self._ops_last = now
+        every = self.config.alerts.evaluate_seconds
+        alerts_due = self.config.alerts.enabled and now - self._alerts_last >= every
+        if alerts_due:
+            self._alerts_last = now
+        self._ops_task = asyncio.create_task(self._operations_once(alerts_due), name="operations")
+        self._ops_task.add_done_callback(self._operations_done)
+
+    def _operations_done(self, task: asyncio.Task[None]) -> None:
+        # Metrics and alerts must never stop the gateway, but a failure is logged, not hidden.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("metrics/alerts refresh failed: %s", task.exception(), exc_info=task.exception())
+
+    async def _operations_once(self, alerts_due: bool) -> None:
+        assert self.journal is not None
+        live = self.live_status()
+        cfg = self.config
+        db_path = self.journal.db_path
+        marks = self.metrics.marks if self.metrics is not None else None
+
+        def query(c: Any) -> tuple[dict[str, Any], metrics.Snapshot | None]:
+            out = status_view.collect(
+                code=status_view.RUNNING,
+                live=live,
+                conn=c,
+                now=time.time(),
+                state_dir=cfg.gateway.state_dir,
+                disk_floor_bytes=cfg.journal.min_free_mb * 1024 * 1024,
+                configured_sinks=[s.name for s in cfg.sinks],
+            )
+            snap = None
+            if marks is not None:
+                summary = out["summary"]
+                snap = metrics.read_figures(c, db_path=db_path, summary=summary, live=live, marks=marks)
+            return out["summary"], snap
+
+        summary, snap = await self.journal.read(query)
+        if snap is not None and self.metrics is not None:
+            self.metrics.update(snap)
+        if alerts_due:
+            notes = self.alerter.evaluate(summary, time.time())
+            for n in notes:
+                log.warning("alert %s: %s", n.kind.value, n.summary)
+            for n, error in await alerts.send(cfg.alerts, notes):
+                log.error("alert not sent (will retry): %s", error)
+                self.alerter.failed(n)
+
+    async def _audit(self, action: str, detail: dict[str, Any], *, actor: Any = None) -> None:
+        """Append an audit record; a failure is logged as an error (the action already happened)."""
+        if self.audit is None:
+            return
+        who = audit.current_actor()
+        if isinstance(actor, dict):
+            # Claimed by the CLI over the 0600 control socket: only our own user or root can send it.
+            who = {**who, "requested_by": {k: actor.get(k) for k in ("uid", "user")}}
+        try:
+            await asyncio.to_thread(self.audit.append, action, detail, actor=who)
+        except OSError as exc:
+            log.error("audit log %s not written for %s: %s", self.audit.path, action, exc)
+
+    def _profiles_detail(self) -> dict[str, Any]:
+        import hashlib
+
+        folder = self.config.gateway.partners_dir
+        files = {}
+        if folder.is_dir():
+            for f in sorted(folder.glob("*.toml")):
+                with contextlib.suppress(OSError):
+                    files[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
+        return {"partners_dir": str(folder), "profiles": files, "problems": self.state.profile_errors[:20]}
+
+    def _reload_detail(self, new_cfg: Config) -> dict[str, Any]:
+        import hashlib
+
+        old, new = self.config.model_dump(exclude={"path"}), new_cfg.model_dump(exclude={"path"})
+        path = new_cfg.path
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.exists() else None
+        return {
+            "config": str(path),
+            "config_sha256": digest,
+            "changed_sections": sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)),
+            **self._profiles_detail(),
+        }
 
     # ------------------------------------------------------------------ status
 
@@ -534,7 +818,40 @@ class Daemon:
                     if p.message_id == mid:
                         self.engine.enqueue(p.delivery_id, p.sink)
             done.append({"id": mid, "ok": True, "action": action})
+        await self._audit(
+            "replay",
+            {"all": bool(request.get("all")), "results": done, "via": "control socket"},
+            actor=request.get("actor"),
+        )
         return {"ok": True, "replayed": done}
+
+
+def odoo_reconcile_link(
+    cfg: Config,
+) -> tuple[list[str], dict[str, str], Any, type[Exception]] | None:
+    """For ``edigate reconcile``: odoo sink names, partner → ``res.partner.ref``, a transport,
+    and the error type the transport raises when Odoo cannot answer.
+
+    Lives here because only the composition root may import the agent.
+    Returns None when no odoo sink is configured.
+    """
+    from agent import DeliveryError
+    from agent.sinks.odoo import OdooSinkConfig
+
+    names: list[str] = []
+    refs: dict[str, str] = {}
+    transport: Any = None
+    for sc in cfg.sinks:
+        if sc.kind != "odoo":
+            continue
+        config = OdooSinkConfig.model_validate(sc.model_dump())
+        names.append(config.name)
+        refs.update({p: o.partner_ref for p, o in config.options.items() if o.partner_ref})
+        if transport is None:
+            transport = config.build_transport()
+    if transport is None:
+        return None
+    return names, refs, transport, DeliveryError
 
 
 def run(config: Config) -> int:

@@ -49,7 +49,17 @@ from translators.x12.maps import OUTBOUND_SETS
 from translators.x12.maps import from_canonical as x12_from_canonical
 
 from . import acktrack
-from .as2 import As2Error, As2IntegrityCheckFailed, As2NegativeMdn, KeyPair, build_message, check_mdn, parse_mdn
+from .as2 import (
+    As2Error,
+    As2IntegrityCheckFailed,
+    As2NegativeMdn,
+    KeyPair,
+    build_message,
+    check_mdn,
+    load_certificates,
+    load_key_pair,
+    parse_mdn,
+)
 from .errors import JournalWriteError, UnknownMessageError
 from .journal import DocumentRecord, Journal
 from .states import MessageState
@@ -103,9 +113,12 @@ def _spec_for(profile: Profile, document_type: str) -> Any:
             return spec
         if spec.standard == "edifact" and OUTBOUND_MESSAGES.get(document_type) == spec.type:
             return spec
-        if spec.standard in ("csv", "fixed", "xml") and spec.layout is not None:
-            if profile.layout(spec.layout).document_type == document_type:
-                return spec
+        if (
+            spec.standard in ("csv", "fixed", "xml")
+            and spec.layout is not None
+            and profile.layout(spec.layout).document_type == document_type
+        ):
+            return spec
     return None
 
 
@@ -150,7 +163,8 @@ def render_outbound(
     )
     stamp = now.strftime("%Y%m%d%H%M%S")
     if spec.standard == "x12":
-        ours, theirs = model.our_ids.x12, (model.identities.x12 or [None])[0]
+        ours = model.our_ids.x12
+        theirs = model.identities.x12[0] if model.identities.x12 else None
         if ours is None or theirs is None:
             raise LookupError(f"partner {profile.id!r} needs our_ids.x12 and identities.x12 for X12 output")
         version = spec.version or "004010"
@@ -178,7 +192,8 @@ def render_outbound(
             group_control=str(numbers.group),
         )
     if spec.standard == "edifact":
-        ours_e, theirs_e = model.our_ids.edifact, (model.identities.edifact or [None])[0]
+        ours_e = model.our_ids.edifact
+        theirs_e = model.identities.edifact[0] if model.identities.edifact else None
         if ours_e is None or theirs_e is None:
             raise LookupError(
                 f"partner {profile.id!r} needs our_ids.edifact and identities.edifact for EDIFACT output"
@@ -234,7 +249,7 @@ class OutboundProcessor:
     Args:
         journal: the journal.
         registry: returns the current partner registry (``partners.Registry``) or None.
-        on_queued: called with ``(delivery_id, sink, partner)`` once committed.
+        on_queued: called with ``(delivery_id, sink, partner, message_id)`` once committed.
         known_sinks: sink names the delivery engine runs (a partner without a
             transport is rejected with the reason rather than left pending).
         clock: wall clock.
@@ -245,7 +260,7 @@ class OutboundProcessor:
         journal: Journal,
         *,
         registry: Callable[[], Any],
-        on_queued: Callable[[int, str, str], None],
+        on_queued: Callable[[int, str, str, int], None],
         known_sinks: Callable[[], frozenset[str]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -323,7 +338,9 @@ class OutboundProcessor:
         registry = self._registry()
         profile = registry.get(partner) if registry is not None else None
         if profile is None:
-            return await self._reject(message_id, f"no partner profile {partner!r} for outbound {document_type}", partner)
+            return await self._reject(
+                message_id, f"no partner profile {partner!r} for outbound {document_type}", partner
+            )
         sink = partner_sink_name(partner)
         if self._known_sinks is not None and sink not in self._known_sinks():
             return await self._reject(
@@ -344,7 +361,9 @@ class OutboundProcessor:
                 render_outbound, profile, document_type, document, numbers=numbers, now=now
             )
         except (LookupError, TranslationError, LocalTranslationError) as exc:
-            return await self._reject(message_id, f"cannot render {document_type} for {partner}: {exc}", partner)
+            return await self._reject(
+                message_id, f"cannot render {document_type} for {partner}: {exc}", partner
+            )
         sha = hashlib.sha256(rendered.data).hexdigest()
         key = f"out:{partner}:{rendered.standard}:{rendered.interchange_control}:{sha[:20]}"
         envelope = {
@@ -389,7 +408,7 @@ class OutboundProcessor:
         )
         self.rendered += 1
         for delivery_id in ids:
-            self._on_queued(delivery_id, sink, partner)
+            self._on_queued(delivery_id, sink, partner, message_id)
         log.info(
             "rendered %s for %s as %s interchange %s",
             document_type,
@@ -478,7 +497,16 @@ class As2Codec:
         return self._mdn_to is not None
 
     def build(self, payload: bytes, *, file_name: str, content_type: str) -> As2Request:
-        """Sign/encrypt one payload as an AS2 message."""
+        """Sign/encrypt one payload as an AS2 message.
+
+        The payload's line ends are made CRLF first: the entity is sent with
+        ``Content-Transfer-Encoding: binary`` and CRLF headers, and OpenSSL's
+        S/MIME parser (like pyas2lib, peers.md §2 gotcha 2) rewrites every
+        line end of a multipart/signed part to one style before checking the
+        signature, so an LF-only EDI body under CRLF headers never verifies
+        at such a partner.  CRLF between segments is valid X12 and EDIFACT.
+        """
+        payload = payload.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         out = build_message(
             payload,
             as2_from=self.as2_from,
@@ -525,6 +553,52 @@ class As2Codec:
         return None
 
 
+_CIPHERS = {
+    "des3": "tripledes_3key",
+    "aes128-cbc": "aes128_cbc",
+    "aes192-cbc": "aes192_cbc",
+    "aes256-cbc": "aes256_cbc",
+}
+
+
+def as2_codec_for(profile: Profile, *, mdn_to: str = "edi@edigate.invalid") -> As2Codec:
+    """Build the AS2 codec of a partner whose ``[delivery]`` is AS2, from its certificate paths.
+
+    Raises:
+        ValueError: the profile does not deliver over AS2, or a certificate it needs is missing.
+        OSError: a certificate file cannot be read.
+    """
+    delivery = profile.model.delivery
+    if delivery is None or delivery.transport != "as2":
+        raise ValueError(f"partner {profile.id} does not deliver over AS2")
+    certs = profile.model.certificates
+    signer = None
+    if delivery.sign:
+        if certs.as2_ours is None or certs.as2_ours_key is None:
+            raise ValueError(f"partner {profile.id}: signing needs certificates.as2_ours and as2_ours_key")
+        signer = load_key_pair(
+            profile.resolve_path(certs.as2_ours_key).read_bytes(),
+            None,
+            profile.resolve_path(certs.as2_ours).read_bytes(),
+        )
+    partner_certs: list[x509.Certificate] = []
+    if certs.as2_partner is not None:
+        partner_certs = load_certificates(profile.resolve_path(certs.as2_partner).read_bytes())
+    if (delivery.encrypt or (delivery.mdn != "none" and delivery.mdn_signed)) and not partner_certs:
+        raise ValueError(f"partner {profile.id}: encryption and signed MDNs need certificates.as2_partner")
+    return As2Codec(
+        as2_from=delivery.as2_from,
+        as2_to=delivery.as2_to,
+        signer=signer,
+        recipient=partner_certs[0] if delivery.encrypt else None,
+        partner_certificates=partner_certs,
+        digest=delivery.signing_algorithm,
+        cipher=_CIPHERS[delivery.encryption_algorithm],
+        mdn_to=mdn_to if delivery.mdn == "sync" else None,
+        mdn_signed=delivery.mdn_signed,
+    )
+
+
 __all__ = [
     "FILE_SCHEMA",
     "OUTBOUND_SCHEMA",
@@ -533,6 +607,7 @@ __all__ = [
     "OutboundFile",
     "OutboundNumbers",
     "OutboundProcessor",
+    "as2_codec_for",
     "outbound_message",
     "partner_sink_name",
     "render_outbound",

@@ -27,10 +27,11 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from . import report
+from . import acktrack, report
 
 #: LSB status codes, as the CLI returns them
 RUNNING = 0
@@ -100,7 +101,20 @@ def _partner_today(conn: sqlite3.Connection, now: float) -> dict[str, dict[str, 
     return out
 
 
-def _partners(journal: dict[str, Any], today: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+def _acks(conn: sqlite3.Connection, now: float) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Overdue acknowledgments per tracked partner (partners not tracked are absent)."""
+    overview = acktrack.ack_overview(conn, now=now)
+    if not overview["counts"]:
+        return {}, []
+    tracked = {str(r[0]): 0 for r in conn.execute("SELECT DISTINCT partner FROM outbound_acks")}
+    for item in overview["overdue"]:
+        tracked[item["partner"]] = tracked.get(item["partner"], 0) + 1
+    return tracked, list(overview["overdue"])
+
+
+def _partners(
+    journal: dict[str, Any], today: dict[str, dict[str, int]], acks: dict[str, int]
+) -> list[dict[str, Any]]:
     rows = []
     for p in journal.get("partners", []):
         st = p["states"]
@@ -117,9 +131,9 @@ def _partners(journal: dict[str, Any], today: dict[str, dict[str, int]]) -> list
                 "last_problem": p["last_error"],
                 "last_problem_plain": plain_reason(p["last_error"]),
                 "last_problem_at": p["last_error_at"],
-                # The journal does not track acknowledgments we expect from
-                # partners yet; None renders as "-" rather than a false 0.
-                "acks_overdue": None,
+                # None ("-"): nothing we sent this partner is tracked, so
+                # "0 overdue" would claim more than we know.
+                "acks_overdue": acks.get(p["partner"]),
             }
         )
     return rows
@@ -270,6 +284,8 @@ def collect(
     """
     journal: dict[str, Any] = {}
     today: dict[str, dict[str, int]] = {}
+    acks: dict[str, int] = {}
+    overdue: list[dict[str, Any]] = []
     if conn is not None:
         journal = {
             "totals": report.totals(conn),
@@ -278,9 +294,11 @@ def collect(
             "events_24h": report.recent_events(conn, now - 86400),
         }
         today = _partner_today(conn, now)
+        acks, overdue = _acks(conn, now)
     running = code == RUNNING
     summary = {
-        "partners": _partners(journal, today),
+        "partners": _partners(journal, today, acks),
+        "acks_overdue": overdue,
         "sinks": _sinks(live, journal, configured_sinks, running),
         "listeners": _listeners(live),
         "certificates": certificates(live, now),
@@ -304,6 +322,9 @@ def attention(summary: dict[str, Any], now: float, *, cert_days: float = 30) -> 
     failed = sum(p["failed_total"] for p in summary["partners"])
     if failed:
         out.append(f"{failed} document(s) failed and wait for someone to fix and replay them")
+    late = sum(p["acks_overdue"] or 0 for p in summary["partners"])
+    if late:
+        out.append(f"{late} document(s) we sent have not been acknowledged in time")
     for s in summary["sinks"]:
         if s["state"] == "down":
             out.append(f"destination {s['name']} is down; {s['backlog']} document(s) wait for it")
@@ -441,14 +462,10 @@ def render(out: dict[str, Any], *, color: bool, width: int = 120, tz: _dt.tzinfo
                 ("failed today", "right"),
                 ("failed, open", "right"),
                 ("acks overdue", "right"),
-                ("last problem", "left"),
             ],
             plain,
         )
         for p in s["partners"]:
-            problem = _reason(p["last_problem"], p["last_problem_plain"])
-            if problem:
-                problem = f"{_when(p['last_problem_at'], tz)} {problem}"
             t.add_row(
                 p["partner"],
                 str(p["in_today"]),
@@ -458,10 +475,23 @@ def render(out: dict[str, Any], *, color: bool, width: int = 120, tz: _dt.tzinfo
                 Text(str(p["failed_today"]), style="red" if p["failed_today"] else ""),
                 Text(str(p["failed_total"]), style="red" if p["failed_total"] else ""),
                 "-" if p["acks_overdue"] is None else str(p["acks_overdue"]),
-                problem,
             )
         console.print()
         console.print(t)
+        problems = [p for p in s["partners"] if p["last_problem"]]
+        if problems:
+            # Full sentences below the table: a narrow column would chop them into fragments.
+            console.print("Last problem per partner:")
+            for p in problems:
+                line = (
+                    f"{p['partner']}, {_when(p['last_problem_at'], tz)}: "
+                    f"{_reason(p['last_problem'], p['last_problem_plain'], limit=160)}"
+                )
+                console.print(Padding(Text(line), (0, 0, 0, 2)))
+        for item in s["acks_overdue"][:5]:
+            console.print(Text(f"  ack overdue: {item['reason']}", style="yellow"))
+        if len(s["acks_overdue"]) > 5:
+            console.print(f"  ... and {len(s['acks_overdue']) - 5} more acks overdue")
 
     if s["sinks"]:
         t = _table(

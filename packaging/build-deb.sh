@@ -19,8 +19,9 @@ PREFIX=/opt/edigate
 mkdir -p "$ROOT$PREFIX" "$OUT"
 
 "$PY" -m venv "$ROOT$PREFIX"
-"$ROOT$PREFIX/bin/python" -m pip install -q --upgrade pip
-"$ROOT$PREFIX/bin/python" -m pip install -q "$REPO"
+# --no-compile: byte-code would name the staging path and is rebuilt by postinst
+# anyway; skipping it (and a pip self-upgrade) keeps the build short.
+"$ROOT$PREFIX/bin/python" -m pip install -q --no-compile "$REPO"
 "$ROOT$PREFIX/bin/python" -m pip uninstall -q -y pip
 # Relocate: scripts and pyvenv.cfg name the staging path.
 grep -rlI --null "$ROOT$PREFIX" "$ROOT$PREFIX/bin" "$ROOT$PREFIX/pyvenv.cfg" | xargs -0 -r sed -i "s#$ROOT$PREFIX#$PREFIX#g"
@@ -41,6 +42,8 @@ for f in "$REPO"/partners/examples/*.toml; do
     install -m 0640 "$f" "$ROOT/etc/edigate/examples/partners.d/$(basename "$f")"
 done
 install -m 0644 "$REPO/README.md" "$ROOT/usr/share/doc/edigate/README.md"
+# Documented opt-in drop-in for listeners on ports below 1024 (see its header).
+install -m 0644 "$REPO/systemd/edigate-low-ports.conf" "$ROOT/usr/share/doc/edigate/edigate-low-ports.conf"
 { echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
   echo "Upstream-Name: edigate"; echo; echo "Files: *"; echo "Copyright: edigate developers"
   echo "License: Apache-2.0"; echo " On Debian systems see /usr/share/common-licenses/Apache-2.0."; } \

@@ -236,6 +236,8 @@ def map_odoo_errors(*, what: str, settings: OdooRpcSettings) -> Iterator[None]:
         yield
     except odoorpc.error.RPCError as exc:
         raise _rpc_error(exc, what=what, settings=settings) from exc
+    except odoorpc.error.Error as exc:  # InternalError: odoorpc's own state (e.g. not logged in)
+        raise OdooUnavailable(f"odoorpc could not run {what}: {exc}") from exc
     except urllib.error.HTTPError as exc:
         try:
             body = exc.read().decode("utf-8", "replace")

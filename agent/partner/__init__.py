@@ -6,11 +6,97 @@ as the cloud sinks.  A partner transport receives a delivery whose envelope
 is a ``edigate.partner-file/1`` object (file name, content type, base64
 bytes, control numbers) rendered by ``gateway.outbound``; it ships bytes
 and never parses EDI.
+
+:func:`build_partner_sink` turns a profile's ``[delivery]`` table (plain
+data) into the transport; what the agent may not build itself (the AS2
+codec, which lives in ``gateway.as2``) is passed in by the daemon.
 """
 
 from __future__ import annotations
 
-from .base import PartnerFile, partner_file
-from .directory import DirectoryPartnerSink
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
-__all__ = ["DirectoryPartnerSink", "PartnerFile", "partner_file"]
+from agent.sinks.base import Sink
+
+from .as2 import As2CodecLike, As2PartnerSink
+from .base import FILE_SCHEMA, PartnerFile, partner_file
+from .directory import DirectoryPartnerSink
+from .mail import MailPartnerSink, MailSettings
+from .sftp import SftpPartnerSink, SftpPushSettings
+
+
+def build_partner_sink(
+    name: str,
+    delivery: Mapping[str, Any],
+    resolve: Callable[[str], Path],
+    *,
+    as2_codec: As2CodecLike | None = None,
+    mail_relay: tuple[str, int] | None = None,
+) -> Sink:
+    """Build the transport a profile's ``[delivery]`` table describes.
+
+    Args:
+        name: sink name (``partner:<id>``).
+        delivery: the table as data (``partners.delivery`` models dumped).
+        resolve: resolves a path written in the profile (relative to its file).
+        as2_codec: the partner's AS2 codec (required for ``as2``).
+        mail_relay: (host, port) of the site's SMTP relay (required for ``mail``).
+
+    Raises:
+        ValueError: an unknown transport or a missing collaborator.
+    """
+    transport = delivery.get("transport")
+    if transport == "directory":
+        return DirectoryPartnerSink(
+            name, resolve(str(delivery["path"])), temp_suffix=str(delivery.get("temp_suffix", ".part"))
+        )
+    if transport == "sftp":
+        return SftpPartnerSink(
+            name,
+            SftpPushSettings(
+                host=str(delivery["host"]),
+                port=int(delivery.get("port", 22)),
+                user=str(delivery["user"]),
+                key=resolve(str(delivery["key"])),
+                known_hosts=resolve(str(delivery["known_hosts"])),
+                remote_dir=str(delivery.get("remote_dir", ".")),
+                temp_suffix=str(delivery.get("temp_suffix", ".part")),
+            ),
+        )
+    if transport == "as2":
+        if as2_codec is None:
+            raise ValueError(f"{name}: AS2 delivery needs the partner's AS2 codec (certificates)")
+        return As2PartnerSink(
+            name, str(delivery["url"]), as2_codec, timeout=float(delivery.get("timeout_seconds", 120))
+        )
+    if transport == "mail":
+        if mail_relay is None:
+            raise ValueError(f"{name}: mail delivery needs a mail relay in the gateway config")
+        return MailPartnerSink(
+            name,
+            MailSettings(
+                relay_host=mail_relay[0],
+                relay_port=mail_relay[1],
+                sender=str(delivery["sender"]),
+                to=tuple(delivery["to"]),
+                subject=str(delivery.get("subject", "EDI {document_type} {control_number}")),
+            ),
+        )
+    raise ValueError(f"{name}: partner delivery over {transport!r} is not available in this build")
+
+
+__all__ = [
+    "FILE_SCHEMA",
+    "As2CodecLike",
+    "As2PartnerSink",
+    "DirectoryPartnerSink",
+    "MailPartnerSink",
+    "MailSettings",
+    "PartnerFile",
+    "SftpPartnerSink",
+    "SftpPushSettings",
+    "build_partner_sink",
+    "partner_file",
+]

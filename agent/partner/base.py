@@ -54,7 +54,9 @@ def partner_file(delivery: Delivery) -> PartnerFile:
     try:
         data = base64.b64decode(str(env["content_b64"]), validate=True)
     except (KeyError, binascii.Error) as exc:
-        raise PermanentDeliveryError(f"delivery {delivery.delivery_id} carries no readable file: {exc}") from exc
+        raise PermanentDeliveryError(
+            f"delivery {delivery.delivery_id} carries no readable file: {exc}"
+        ) from exc
     # The journal row is the truth; a damaged row must not reach the partner.
     if len(data) != int(env.get("size", len(data))) or hashlib.sha256(data).hexdigest() != env.get(
         "sha256", hashlib.sha256(data).hexdigest()

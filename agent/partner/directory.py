@@ -20,7 +20,9 @@ from agent.sinks.base import Delivery
 from .base import partner_file
 
 #: errno values retrying can fix (space, quota, a mount that went away, I/O hiccups)
-_TRANSIENT_ERRNO = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN, errno.ENOTCONN})
+_TRANSIENT_ERRNO = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ESTALE, errno.EAGAIN, errno.ENOTCONN}
+)
 
 
 class DirectoryPartnerSink:

@@ -60,14 +60,14 @@ def _map_errors(server: str, what: str) -> Iterator[None]:
         raise PermanentDeliveryError(f"{server}: login refused for our key ({exc.reason})") from exc
     except asyncssh.SFTPError as exc:
         permanent = (
-            asyncssh.sftp.FX_PERMISSION_DENIED,
-            asyncssh.sftp.FX_NO_SUCH_FILE,
-            asyncssh.sftp.FX_NO_SUCH_PATH,
-            asyncssh.sftp.FX_OP_UNSUPPORTED,
-            asyncssh.sftp.FX_WRITE_PROTECT,
+            asyncssh.SFTPPermissionDenied,
+            asyncssh.SFTPNoSuchFile,
+            asyncssh.SFTPNoSuchPath,
+            asyncssh.SFTPOpUnsupported,
+            asyncssh.SFTPWriteProtect,
         )
         reason = f"{server}: {what} failed: {exc.reason}"
-        if exc.code in permanent:
+        if isinstance(exc, permanent):
             raise PermanentDeliveryError(reason) from exc
         raise TransientDeliveryError(reason) from exc
     except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, asyncssh.ConnectionLost) as exc:
@@ -137,9 +137,9 @@ class SftpPartnerSink:
                             f"{self._server}: {temp} has {attrs.size} bytes after upload, "
                             f"expected {len(item.data)}"
                         )
-                    if "posix-rename@openssh.com" in sftp.supports_extensions():
+                    try:
                         await sftp.posix_rename(temp, final)
-                    else:
+                    except asyncssh.SFTPOpUnsupported:
                         # Plain SFTPv3 rename fails on an existing target: a resend replaces it.
                         with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                             await sftp.remove(final)

@@ -81,6 +81,7 @@ class SessionHost(Protocol):
 
     max_upload_bytes: int
     temp_suffixes: tuple[str, ...]
+    require_close_notify: bool
 
     def plain_allowed(self, username: str, remote: str) -> bool:
         """Whether ``username`` may log in without TLS from ``remote``."""
@@ -100,6 +101,14 @@ class SessionHost(Protocol):
 
     def uploading(self, delta: int) -> None:
         """Count an upload starting (+1) or ending (-1), for a graceful stop."""
+        ...
+
+    def claim(self, path: str) -> bool:
+        """Reserve ``path`` for one upload; False when another session is writing it."""
+        ...
+
+    def release(self, path: str) -> None:
+        """End a :meth:`claim`."""
         ...
 
 
@@ -218,8 +227,9 @@ class DataHandler(TLS_DTPHandler):  # type: ignore[misc]
             raise
         return data
 
-    def handle_read(self) -> None:
-        super().handle_read()
+    def handle_read_event(self) -> None:
+        # pyftpdlib binds handle_read_event to the base handle_read; check after every read.
+        super().handle_read_event()
         limit = self.cmd_channel.host.max_upload_bytes
         if not self._closed and self.file_obj is not None and self.file_obj.tell() > limit:
             self._over_limit = True
@@ -256,7 +266,7 @@ class ControlHandler(TLS_FTPHandler):  # type: ignore[misc]
     def __init__(self, conn: Any, server: Any, ioloop: Any = None) -> None:
         super().__init__(conn, server, ioloop)
         self.account = None
-        self._upload_open = False
+        self._upload_open: str | None = None
 
     # -- policy gates -------------------------------------------------------------
 
@@ -332,15 +342,23 @@ class ControlHandler(TLS_FTPHandler):  # type: ignore[misc]
         if ("a" in mode or self._restart_position) and not is_temp_name(name, self.host.temp_suffixes):
             self.respond("553 Resume and append only work on temporary names (*.part, *.tmp).")
             return None
+        if not self.host.claim(file):
+            # Two sessions writing one file would interleave their bytes.
+            self.respond("450 That file is being uploaded by another session; try again later.")
+            return None
+        self._upload_done()
         result: str | None = super().ftp_STOR(file, mode)
-        if result is not None and not self._upload_open:
-            self._upload_open = True
-            self.host.uploading(+1)
+        if result is None:
+            self.host.release(file)
+            return None
+        self._upload_open = file
+        self.host.uploading(+1)
         return result
 
     def _upload_done(self) -> None:
-        if self._upload_open:
-            self._upload_open = False
+        if self._upload_open is not None:
+            self.host.release(self._upload_open)
+            self._upload_open = None
             self.host.uploading(-1)
 
     def finish_upload(self, file_obj: Any, *, tls_eof_clean: bool | None) -> str:
@@ -357,6 +375,14 @@ class ControlHandler(TLS_FTPHandler):  # type: ignore[misc]
             file_obj.flush()
             path: str = file_obj.name
             name = os.path.basename(path)
+            if tls_eof_clean is False and self.host.require_close_notify:
+                # RFC 4217 section 10.2 / RFC 8446 section 6.1: without close_notify a cut
+                # connection looks like the end of the file; only TLS can tell them apart.
+                if not is_temp_name(name, self.host.temp_suffixes):
+                    os.unlink(path)
+                return (
+                    "426 Data connection ended without TLS close_notify; file may be cut short, NOT accepted."
+                )
             if is_temp_name(name, self.host.temp_suffixes):
                 return "226 Transfer complete; rename it to its final name to hand it over."
             with open(path, "rb") as stored:
@@ -421,11 +447,21 @@ class ControlHandler(TLS_FTPHandler):  # type: ignore[misc]
             self._rnfr = None
             self.respond(refusal)
             return None
-        name = os.path.basename(path)
-        if is_temp_name(name, self.host.temp_suffixes):
-            result: tuple[str, str] | None = super().ftp_RNTO(path)
-            return result
-        self._rnfr = None
+        if not self.host.claim(src):
+            self._rnfr = None
+            self.respond("450 That file is still being uploaded; rename it once the upload has finished.")
+            return None
+        try:
+            name = os.path.basename(path)
+            if is_temp_name(name, self.host.temp_suffixes):
+                result: tuple[str, str] | None = super().ftp_RNTO(path)
+                return result
+            self._rnfr = None
+            return self._commit_rename(src, path, name)
+        finally:
+            self.host.release(src)
+
+    def _commit_rename(self, src: str, path: str, name: str) -> tuple[str, str] | None:
         # The commit point of temp+rename: journal under the final name, then drop the temp file.
         try:
             fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 INBOUND = "inbound"
 OUTBOUND = "outbound"
 _QUARANTINE = ".incomplete"
+_INLINE_READ = 256 * 1024
 
 #: Commits an upload: (file name, bytes, virtual path) -> None; raises GatewayError.
 CommitFn = Callable[[str, bytes, str], Awaitable[None]]
@@ -309,7 +310,11 @@ class PartnerFileSystem(asyncssh.SFTPServer):
             raise SFTPFailure(f"upload refused: {handle.failed}")
         if is_temp_name(name, self._state.temp_suffixes):
             return
-        data = await asyncio.to_thread(_read_all, handle.fd)
+        # Small files (most EDI) are in the page cache: a thread hop costs more than the read.
+        if os.fstat(handle.fd).st_size <= _INLINE_READ:
+            data = _read_all(handle.fd)
+        else:
+            data = await asyncio.to_thread(_read_all, handle.fd)
         try:
             await self._commit(name, data, handle.virtual)
         except SFTPFailure:

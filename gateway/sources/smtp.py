@@ -27,6 +27,7 @@ import contextlib
 import logging
 import ssl
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -341,7 +342,8 @@ class SmtpSource:
         self._journal: IntakeJournal | None = None
         self._changed = asyncio.Event()
         self._fatal: asyncio.Future[None] | None = None
-        self._live: set[_SmtpConnection] = set()
+        # Weak: a protocol whose accept failed before connection_made is simply forgotten.
+        self._live: weakref.WeakSet[_SmtpConnection] = weakref.WeakSet()
 
     @property
     def journal(self) -> IntakeJournal:
@@ -371,7 +373,7 @@ class SmtpSource:
 
     def _make_protocol(self, handler: MailHandler, tls: ssl.SSLContext | None) -> _SmtpConnection:
         settings = self.settings
-        return _SmtpConnection(
+        conn = _SmtpConnection(
             handler,
             live=self._live,
             hostname=settings.hostname,
@@ -385,6 +387,10 @@ class SmtpSource:
             auth_exclude_mechanism=["PLAIN", "LOGIN"] if settings.auth == "off" else None,
             decode_data=False,
         )
+        # Tracked from creation: asyncio calls connection_made one loop turn
+        # later, and a stop in between must still find (and close) it.
+        self._live.add(conn)
+        return conn
 
     async def run(self, journal: IntakeJournal, ready: asyncio.Event) -> None:
         """Serve until cancelled; on cancellation let mails in DATA finish.
@@ -429,6 +435,11 @@ class SmtpSource:
     async def _hang_up(self) -> None:
         """Close every remaining connection with a 421, aborting those that do not go."""
         live = list(self._live)
+        unmade = [asyncio.ensure_future(c.made.wait()) for c in live if not c.made.is_set()]
+        if unmade:
+            _, late = await asyncio.wait(unmade, timeout=1.0)
+            for waiter in late:
+                waiter.cancel()
         for conn in live:
             transport = conn.transport
             if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
@@ -451,14 +462,17 @@ class SmtpSource:
 class _SmtpConnection(SMTP):
     """aiosmtpd's protocol, keeping the source's set of live connections."""
 
-    def __init__(self, handler: MailHandler, *, live: set[_SmtpConnection], **options: Any) -> None:
+    def __init__(
+        self, handler: MailHandler, *, live: weakref.WeakSet[_SmtpConnection], **options: Any
+    ) -> None:
         super().__init__(handler, **options)
         self._live = live
+        self.made = asyncio.Event()
         self.gone = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._live.add(self)
         super().connection_made(transport)
+        self.made.set()
 
     def connection_lost(self, error: Exception | None) -> None:
         try:

@@ -142,6 +142,7 @@ def test_nginx_client_certificate_pages_are_rejections(title: str) -> None:
         (httpx.ConnectTimeout("connect timed out"), TransientDeliveryError, "did not answer in time"),
         (httpx.ConnectError("[Errno 111] Connection refused"), TransientDeliveryError, "cannot connect"),
         (httpx.RemoteProtocolError("Server disconnected"), TransientDeliveryError, "connection failed"),
+        (httpx.DecodingError("Error -3 while decompressing data"), TransientDeliveryError, "HTTP exchange"),
         (
             httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'"),
             PermanentDeliveryError,

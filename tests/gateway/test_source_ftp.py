@@ -156,7 +156,8 @@ class Env:
             return [
                 tuple(r)
                 for r in db.execute(
-                    "SELECT file_name, partner, sha256, state FROM messages WHERE transport = 'ftp' ORDER BY id"
+                    "SELECT file_name, partner, sha256, state FROM messages"
+                    " WHERE transport = 'ftp' ORDER BY id"
                 )
             ]
         finally:
@@ -207,7 +208,9 @@ class Env:
             ]
         else:
             settings += ["set ftp:ssl-allow false"]
-        commands = "; ".join([*settings, f"open -u {user},{password} -p {self.port} 127.0.0.1", script, "bye"])
+        commands = "; ".join(
+            [*settings, f"open -u {user},{password} -p {self.port} 127.0.0.1", script, "bye"]
+        )
         return subprocess.run(
             [require("lftp"), "-c", commands],
             cwd=self.work,
@@ -297,8 +300,14 @@ def test_ftps_upload_with_lftp_is_journaled_and_not_kept(env: Env) -> None:
 def test_ftps_upload_with_curl_is_journaled(env: Env) -> None:
     data = b"ISA*curl-upload~" + os.urandom(3000)
     (env.work / "c.edi").write_bytes(data)
-    result = env.curl("-T", "c.edi", env.url("/inbound/c.edi"))
+    result = env.curl("-v", "-T", "c.edi", env.url("/inbound/c.edi"))
     assert result.returncode == 0, result.stderr
+    # the data connection came from the configured passive range (RFC 2428 229 reply)
+    import re
+
+    [port] = [int(p) for p in re.findall(r"229 .*\(\|\|\|(\d+)\|\)", result.stderr)]
+    first, last = env.running.source.settings.passive_ports or (0, 0)
+    assert first <= port <= last
     assert [(r[0], r[2]) for r in env.rows()] == [("c.edi", sha(data))]
     assert env.spooled(sha(data)) == data
     status = env.running.source.status()
@@ -363,7 +372,7 @@ def test_unprotected_data_refused_on_tls_session(env: Env) -> None:
     # --ftp-ssl-control: TLS for the login only, data in clear (PROT C)
     result = subprocess.run(
         [
-            require("curl"), "-sS", "--max-time", "30", "--ftp-ssl-control", "--ssl-reqd", "--cacert",
+            require("curl"), "-sS", "--max-time", "30", "--ftp-ssl-control", "--cacert",
             str(env.ca_file), "--user", f"acme:{PASSWORD}", "-T", "p.edi", env.url("/inbound/p.edi"),
         ],
         cwd=env.work, capture_output=True, text=True, timeout=60, check=False,
@@ -393,8 +402,9 @@ def test_dotdot_and_absolute_escapes_are_refused(env: Env, tmp_path: Path) -> No
     outside = tmp_path / "outside"
     outside.mkdir()
     for target in ("/inbound/../../outside/e.edi", "../e.edi", "/inbound/../e.edi"):
-        result = env.curl("-T", "e.edi", env.url("/" + target.lstrip("/")) if target.startswith("/")
-                          else env.url("/inbound/") + target)  # fmt: skip
+        # --path-as-is: send the ".." to the server instead of resolving it in curl
+        result = env.curl("--path-as-is", "-T", "e.edi", env.url("/" + target.lstrip("/"))
+                          if target.startswith("/") else env.url("/inbound/") + target)  # fmt: skip
         assert result.returncode != 0, target
     lftp = env.lftp("put e.edi -o ../../../outside/e.edi")
     assert lftp.returncode != 0
@@ -443,7 +453,7 @@ def test_uploads_outside_inbound_are_refused_and_outbound_can_be_fetched(env: En
 def test_oversized_upload_is_refused_and_not_kept(env: Env) -> None:
     (env.work / "big.edi").write_bytes(os.urandom(2 * 1024 * 1024))
     result = env.curl("-T", "big.edi", env.url("/inbound/big.edi"))
-    assert result.returncode != 0
+    assert result.returncode == 70, result.stderr  # CURLE_REMOTE_DISK_FULL: curl's name for a 552
     assert env.rows() == []
     assert env.inbound() == []
 
@@ -455,12 +465,29 @@ def test_disk_floor_answers_452_and_keeps_nothing(tmp_path: Path) -> None:
         # Raise the journal's floor above any disk: every append is refused with DiskFloorError.
         running_env.running.journal.options = JournalOptions(min_free_bytes=1 << 62)
         (running_env.work / "f.edi").write_bytes(b"ISA*floor~")
-        result = running_env.lftp("put f.edi -o /inbound/f.edi")
+        result = running_env.curl("-T", "f.edi", running_env.url("/inbound/f.edi"))
         assert result.returncode != 0
         assert "452" in result.stderr, result.stderr
+        # lftp takes a 4xx as "retry later" and retries; it must not report success either
+        lftp = running_env.lftp("put f.edi -o /inbound/f.edi")
+        assert lftp.returncode != 0
         assert running_env.rows() == []
         assert running_env.inbound() == []
-        assert running_env.running.source.status()["refused"] == {"acme": 1}
+        # temp + rename: the temp upload is taken, the rename is refused and the temp file stays
+        renamed = running_env.curl(
+            "-T",
+            "f.edi",
+            running_env.url("/inbound/f.edi.part"),
+            "-Q",
+            "-RNFR f.edi.part",
+            "-Q",
+            "-RNTO f.edi",
+        )
+        assert renamed.returncode == 21, renamed.stderr  # CURLE_QUOTE_ERROR: the RNTO was refused
+        assert "f.edi: only" in str(running_env.running.source.status()["last_error"])
+        assert running_env.inbound() == ["f.edi.part"]
+        assert running_env.rows() == []
+        assert running_env.running.source.status()["refused"]["acme"] >= 3
     finally:
         gen.close()
 
@@ -494,7 +521,9 @@ def test_wrong_password_is_refused_and_counted(env: Env) -> None:
 def test_repeated_failures_lock_out_even_the_right_password(strict_env: Env) -> None:
     (strict_env.work / "p.edi").write_bytes(b"ISA*x~")
     for _ in range(3):
-        assert strict_env.curl("-T", "p.edi", strict_env.url("/inbound/p.edi"), password="bad").returncode == 67
+        assert (
+            strict_env.curl("-T", "p.edi", strict_env.url("/inbound/p.edi"), password="bad").returncode == 67
+        )
     locked = strict_env.curl("-T", "p.edi", strict_env.url("/inbound/p.edi"))
     assert locked.returncode == 67, locked.stderr
     reasons = [e["reason"] for e in strict_env.events("auth_failure")]
@@ -504,6 +533,7 @@ def test_repeated_failures_lock_out_even_the_right_password(strict_env: Env) -> 
 
 def test_passwords_never_reach_the_log(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="pyftpdlib")
     (env.work / "p.edi").write_bytes(b"ISA*x~")
     env.curl("-T", "p.edi", env.url("/inbound/p.edi"), password="Leaky-Guess-123")
     env.curl("-T", "p.edi", env.url("/inbound/p.edi"))
@@ -533,3 +563,104 @@ def test_config_rejects_bad_passive_range_and_duplicate_users(tmp_path: Path) ->
         FtpSourceConfig.model_validate({**base, "accounts": [account, account]})
     with pytest.raises(ValidationError):
         FtpSourceConfig.model_validate({**base, "accounts": [{**account, "password_hash": "plain"}]})
+
+
+def wait_for_partial(path: Path, at_least: int, proc: subprocess.Popen[bytes]) -> None:
+    """Block until the upload being written at ``path`` holds ``at_least`` bytes."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size >= at_least:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"client ended before the upload was under way: exit {proc.returncode}")
+        time.sleep(0.02)
+    pytest.fail(f"upload never reached {at_least} bytes at {path}")
+
+
+def test_client_killed_mid_ftps_upload_journals_nothing(env: Env) -> None:
+    # Stream mode ends a file by closing the data connection (RFC 959 section 3.4), so a
+    # killed client looks like a finished one; over TLS the missing close_notify tells.
+    (env.work / "big.edi").write_bytes(os.urandom(900 * 1024))
+    slow = subprocess.Popen(
+        [require("curl"), "-sS", "--ssl-reqd", "--cacert", str(env.ca_file), "--user", f"acme:{PASSWORD}",
+         "--limit-rate", "200k", "-T", "big.edi", env.url("/inbound/big.edi")],
+        cwd=env.work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_partial(env.roots / "acme" / "inbound" / "big.edi", 100 * 1024, slow)
+        slow.kill()
+        slow.wait(30)
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.wait()
+    # the server notices the cut and removes the half file; wait for that, then check the journal
+    import time
+
+    deadline = time.monotonic() + 30
+    while env.inbound() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert env.inbound() == []
+    assert env.rows() == []
+
+
+def test_lftp_temp_file_mode_and_mv_journal_on_rename(env: Env) -> None:
+    one, two = b"ISA*lftp-temp~" + os.urandom(800), b"ISA*lftp-mv~" + os.urandom(800)
+    (env.work / "one.edi").write_bytes(one)
+    (env.work / "two.edi").write_bytes(two)
+    # lftp uploads to ".in.one.edi." (a dot file) and renames it when done
+    result = env.lftp(
+        "set xfer:use-temp-file true; put one.edi -o /inbound/one.edi; "
+        "put two.edi -o /inbound/two.edi.tmp; mv /inbound/two.edi.tmp /inbound/two.edi"
+    )
+    assert result.returncode == 0, result.stderr
+    assert [(r[0], r[2]) for r in env.rows()] == [("one.edi", sha(one)), ("two.edi", sha(two))]
+    assert env.inbound() == []
+
+
+def test_second_upload_to_a_name_being_written_is_told_to_wait(env: Env) -> None:
+    (env.work / "big.edi").write_bytes(os.urandom(600 * 1024))
+    (env.work / "other.edi").write_bytes(b"ISA*other~")
+    slow = subprocess.Popen(
+        [require("curl"), "-sS", "--ssl-reqd", "--cacert", str(env.ca_file), "--user", f"acme:{PASSWORD}",
+         "--limit-rate", "300k", "-T", "big.edi", env.url("/inbound/same.edi")],
+        cwd=env.work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_partial(env.roots / "acme" / "inbound" / "same.edi", 50 * 1024, slow)
+        second = env.curl("-T", "other.edi", env.url("/inbound/same.edi"))
+        assert second.returncode != 0 and "450" in second.stderr, second.stderr
+        assert slow.wait(60) == 0
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.wait()
+    [row] = env.rows()
+    assert row[0] == "same.edi" and row[2] == sha((env.work / "big.edi").read_bytes())
+
+
+def test_registry_accounts_come_first_then_the_config_list() -> None:
+    from types import SimpleNamespace
+
+    from gateway.sources.ftp import ConfigFtpAccounts, FtpAccountConfig, RegistryFtpAccounts
+
+    fallback = ConfigFtpAccounts((FtpAccountConfig(user="cfg", partner="CFG", password_hash=_HASH),))
+    profile = SimpleNamespace(
+        id="reg-partner",
+        model=SimpleNamespace(
+            identities=SimpleNamespace(ftp=SimpleNamespace(password_hash=_HASH, allow_plain=True))
+        ),
+    )
+    registry = SimpleNamespace(by_ftp_account=lambda user: profile if user == "reg" else None)
+    accounts = RegistryFtpAccounts(lambda: registry, fallback)
+    found = accounts.lookup("reg")
+    assert found is not None and (found.partner, found.allow_plain) == ("reg-partner", True)
+    cfg = accounts.lookup("cfg")
+    assert cfg is not None and cfg.partner == "CFG" and not cfg.allow_plain
+    assert accounts.lookup("nobody") is None
+    assert _HASH not in repr(cfg)
+    # today's registry has no by_ftp_account: the config list answers
+    assert RegistryFtpAccounts(SimpleNamespace, fallback).lookup("cfg") == cfg
+    assert RegistryFtpAccounts(lambda: None, fallback).lookup("reg") is None

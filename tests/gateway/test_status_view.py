@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from gateway import acktrack, status_view
 from gateway import journal as journal_mod
-from gateway import status_view
+from gateway.acktrack import OutboundInterchange
 from gateway.journal import DocumentRecord, Intake, Journal, connect
-
 from tests.harness import REPO, write_config
 
 GOLDEN = Path(__file__).parent / "data" / "status"
@@ -88,7 +88,9 @@ def build_journal(state: Path, clock: FakeTime) -> None:
             (d,) = await queue(NOW - 3 * HOUR + 5, m, "globex", "k5", ["odoo"])
             clock.at = NOW - 1.5 * HOUR
             await j.delivery_failed(
-                d, "gave up after 25 attempts over 5400 s; last error: HTTP 503 Service Unavailable", retry_at=None
+                d,
+                "gave up after 25 attempts over 5400 s; last error: HTTP 503 Service Unavailable",
+                retry_at=None,
             )
             m = await take(NOW - 26 * HOUR, "globex", b"globex-2", "ORD2.edi")
             clock.at = NOW - 26 * HOUR + 1
@@ -101,6 +103,18 @@ def build_journal(state: Path, clock: FakeTime) -> None:
             await j.reject(m, "unknown partner: ISA sender ZZ/NOBODY")
             clock.at = NOW - 4 * HOUR
             await j.note_event("auth_failed", {"user": "mallory"})
+            # two ship notices we sent acme: one overdue, one still within its deadline
+            for mid, sent, hours in ((900, NOW - 5 * HOUR, 2), (901, NOW - 1 * HOUR, 48)):
+                item = OutboundInterchange(
+                    message_id=mid,
+                    partner="acme",
+                    standard="x12",
+                    document_type="ship_notice",
+                    interchange_control=f"{mid:09d}",
+                    group_control=str(mid),
+                    expect_within_hours=hours,
+                )
+                j.run_sync(lambda c, item=item, sent=sent: acktrack.record_sent(c, item, sent))
         finally:
             j.close()
 
@@ -134,7 +148,13 @@ LIVE: dict[str, Any] = {
         },
     ],
     "sinks": [
-        {"name": "local", "healthy": True, "breaker": "closed", "last_error": None, "last_success_at": NOW - 2 * HOUR + 6},
+        {
+            "name": "local",
+            "healthy": True,
+            "breaker": "closed",
+            "last_error": None,
+            "last_success_at": NOW - 2 * HOUR + 6,
+        },
         {
             "name": "odoo",
             "healthy": False,
@@ -219,8 +239,10 @@ def test_figures_per_partner(state_dir):
         "last_problem": "ISA segment is truncated at byte 80",
         "last_problem_plain": "the file is not valid EDI",
         "last_problem_at": None,
-        "acks_overdue": None,
+        "acks_overdue": 1,
     }
+    assert p["globex"]["acks_overdue"] is None  # nothing sent to globex is tracked
+    assert [a["message_id"] for a in out["summary"]["acks_overdue"]] == [900]
     # the replayed message is waiting again, and no longer counts as failed
     assert (p["globex"]["waiting"], p["globex"]["failed_total"], p["globex"]["in_today"]) == (1, 1, 1)
     assert p["(unidentified)"]["last_problem_plain"] == "the sender is not set up as a partner"
@@ -261,7 +283,10 @@ def test_colour_only_when_asked(state_dir):
     [
         ("ConnectError: [Errno 111] Connection refused", "could not reach the system"),
         ("HTTP 401 Unauthorized", "our credentials were refused"),
-        ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "the other side's certificate is not trusted"),
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",
+            "the other side's certificate is not trusted",
+        ),
         ("ReadTimeout: timed out", "the other system took too long to answer"),
         ("something nobody anticipated", None),
         (None, None),

@@ -45,8 +45,8 @@ def _unit_dir(tmp_path: Path, *, low_ports: bool) -> Path:
 
 def _directives(text: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if line and not line.startswith(("#", "[")) and "=" in line:
             key, _, value = line.partition("=")
             out.setdefault(key, []).append(value)

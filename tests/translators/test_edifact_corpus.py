@@ -129,6 +129,22 @@ def test_translation_outcome(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FILES)
+def test_byte_offsets_point_at_the_segments(name: str) -> None:
+    data = (CORPUS / name).read_bytes()
+    events = [e for e in _events(data) if not isinstance(e, RemoteSyntaxError)]
+    for ev in events:
+        if isinstance(ev, Message):
+            assert data[ev.byte_offset : ev.byte_offset + 3] == b"UNH"
+        elif isinstance(ev, InterchangeStart):
+            assert data[ev.byte_offset : ev.byte_offset + 3] in (b"UNA", b"UNB")
+        elif isinstance(ev, InterchangeEnd):
+            assert data[ev.byte_offset : ev.byte_offset + 3] == b"UNZ"
+            # the corpus uses ', ~ and $ as terminators; end_offset is just past it
+            assert data[ev.end_offset - 1 : ev.end_offset] in (b"'", b"~", b"$")
+            assert data[ev.byte_offset : ev.end_offset - 1].endswith(ev.reference.encode())
+
+
+@pytest.mark.parametrize("name", FILES)
 def test_whole_and_byte_by_byte_agree(name: str) -> None:
     data = (CORPUS / name).read_bytes()
     whole = [_norm(e) for e in _events(data)]

@@ -392,3 +392,17 @@ def test_helpers() -> None:
     assert component(seg, 2, 2) == "9" and component(seg, 2, 5) == "" and component(seg, 1, 1) == ""
     assert components(seg, 2) == ("123", "", "9") and components(seg, 1) == ("BY",)
     assert element(seg, 3) == "A" and repetitions(seg, 3) == ("A", ("B", "C"))
+
+
+def test_error_offsets_with_line_breaks_and_many_segments() -> None:
+    body = b"".join(b"FTX+AAI+++LINE %d'\r\n" % i for i in range(300))
+    data = (b"UNB+UNOA:3+S+R+200102:1304+7'\r\nUNH+1+X:D:96A:UN'\r\n" + body + b"BB+1'\r\nUNT+9+1'\r\n"
+            b"UNH+2+X:D:96A:UN'\r\nUNT+2+2'\r\nUNZ+2+7'\r\n")
+    events = read_whole(data)
+    bad_tag, count = events[1].errors
+    assert bad_tag.ack_hint == "22" and bad_tag.location.segment_position == 302
+    assert data[bad_tag.location.byte_offset :].startswith(b"BB+1'")
+    assert count.ack_hint == "29" and data[count.location.byte_offset :].startswith(b"UNT+9+1'")
+    assert data[events[2].byte_offset :].startswith(b"UNH+2+")
+    assert events[3].line_break == "\r\n"
+    tr(data, events)

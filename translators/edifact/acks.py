@@ -99,7 +99,7 @@ def _trim(seg: list[Element]) -> Segment:
     return tuple(seg)
 
 
-def _message_segments(report: MessageReport, accepted_ic: bool) -> list[Segment]:
+def _message_segments(report: MessageReport) -> list[Segment]:
     s009: list[str] = [report.type, report.version, report.release, report.agency]
     if report.association:
         s009.append(report.association)
@@ -174,7 +174,7 @@ def contrl_segments(
     else:
         out.append(("UCI", start.control_ref, sender, recipient, ACTION_ACKNOWLEDGED))
         for report in messages:
-            out.extend(_message_segments(report, True))
+            out.extend(_message_segments(report))
         for group in groups:
             if group.errors:
                 first = group.errors[0]
@@ -195,7 +195,7 @@ def contrl_segments(
                 continue
             out.append(("UCF", group.reference, _id(group.sender), _id(group.recipient), ACTION_ACKNOWLEDGED))
             for report in group.messages:
-                out.extend(_message_segments(report, True))
+                out.extend(_message_segments(report))
     out.append(("UNT", str(len(out) + 1), reference))
     return out
 
@@ -326,8 +326,6 @@ def parse_contrl(msg: Message) -> dict[str, Any]:
                 "error_codes": [element(seg, 4)] if element(seg, 4) else [],
                 "segment_errors": [],
             }
-            if group is not None:
-                current["implementation_reference"] = None
             doc["transactions"].append(current)
             seg_err = None
         elif tag == "UCS" and current is not None:

@@ -19,9 +19,15 @@ Strategy:
   odd run of release characters is glued back to the next piece, because
   ``?'`` is a released terminator (ISO 9735-1 clause 7.4: the release
   character restores the ordinary meaning of the character that follows).
-  Each segment is decoded on its own, so a decoding error names the exact
-  byte offset and segment.  Segments without a release character are split
-  into elements with ``str.split``; the rest go through a regex tokenizer.
+  A run decodes in one call when the character set has one byte per
+  character (offsets are then string lengths); otherwise, or when decoding
+  fails, each segment is decoded on its own so the error names the exact
+  byte offset and segment.  In the common case (clean decode, one
+  line-break style, no hard wrap) the run is split with list comprehensions
+  and message bodies are appended by slices (:meth:`EdifactReader._bulk`);
+  unusual runs take a per-segment loop.  Segments without a release
+  character are split with ``str.split``; the rest go through a regex
+  tokenizer.
 * Line breaks: CR and LF are not in any EDIFACT graphic repertoire, so they
   are never data.  CR/LF right after a terminator is a line-break style
   (reported in :class:`InterchangeEnd` so the writer can reproduce it);
@@ -513,10 +519,12 @@ class EdifactReader:
         wrapchars = wrap.decode("latin-1")
         # CR/LF only right after terminators (a line-break style) need no
         # per-segment search for hard wraps.
+        # The run starts right after a terminator, so its leading breaks count too.
+        lead = len(region) - len(region.lstrip(wrap)) if wrap else 0
         check_inner = False
-        if b"\r" in wrap and region.count(b"\r") != region.count(t + b"\r"):
+        if b"\r" in wrap and region.count(b"\r", lead) != region.count(t + b"\r"):
             check_inner = True
-        if b"\n" in wrap and region.count(b"\n") != region.count(t + b"\n") + region.count(t + b"\r\n"):
+        if b"\n" in wrap and region.count(b"\n", lead) != region.count(t + b"\n") + region.count(t + b"\r\n"):
             check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.

@@ -1,0 +1,229 @@
+"""Drain rate after an outage: the delivery engine emptying a journal backlog into a sink.
+
+Usage::
+
+    .venv/bin/python bench/bench_drain.py [--https 5000] [--odoo 1000] [--concurrency 32]
+
+What it does (free 127.0.0.1 ports, everything stopped at the end):
+
+1. queues ``--https`` deliveries in a fresh journal (as if the link had been
+   down: nothing delivered yet), then starts a :class:`DeliveryEngine` with
+   the HTTPS sink pointing at nginx requiring client certificates (nginx
+   answers 200 itself, so the figure is the gateway's cost: journal reads,
+   the mTLS POST, the journal commit per delivery);
+2. in the same run, the reference: a plain sequential httpx loop (one
+   keep-alive client, same bodies, same headers) — no journal, no retries;
+3. the same for the Odoo stand-in with the real ``odoorpc`` (``--odoo``
+   purchase orders → sale orders with their lookups), unordered and with
+   per-partner ordering over 4 partners (what the daemon does for odoo sinks).
+
+Prints messages/s, the ratio to the plain loop, and the load average
+(other processes skew everything on a 2-core box).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+
+from agent.delivery import DeliveryEngine, RetryPolicy
+from agent.odoo import OdooMappingOptions, OdooRpcSettings, OdooRpcTransport
+from agent.sinks.base import Sink
+from agent.sinks.https import HttpsSink, HttpsSinkConfig
+from agent.sinks.odoo import OdooSink, OdooSinkConfig
+from agent.tls import TlsIdentity
+from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
+from tests.support.nginx import Nginx, NginxSettings
+from tests.support.odoo_standin import OdooStandin
+from tests.support.pki import make_pki
+
+PARTNERS = ("p1", "p2", "p3", "p4")
+
+
+def _envelope(n: int, partner: str) -> dict[str, object]:
+    return {
+        "idempotency_key": f"{partner}:{n}:bench",
+        "partner": partner,
+        "document_type": "purchase_order",
+        "source": {"transport": "sftp", "standard": "x12"},
+        "document": {
+            "order_number": f"{partner.upper()}-PO-{n:06d}",
+            "lines": [{"line_number": "1", "product": {"gtin": "00012345678905"}, "quantity": "4"}],
+        },
+    }
+
+
+async def _backlog(journal: Journal, count: int, sink: str, offset: int) -> list[tuple[int, str]]:
+    """Queue ``count`` deliveries (batches share commits, as concurrent intake does)."""
+    out: list[tuple[int, str]] = []
+
+    async def one(n: int) -> list[tuple[int, str]]:
+        partner = PARTNERS[n % len(PARTNERS)]
+        r = await journal.append(Intake(transport="bench", data=b"po %d" % n, partner=partner))
+        env = _envelope(offset + n, partner)
+        ids = await journal.store_translation(
+            int(r.message_id),
+            partner=partner,
+            standard="x12",
+            sinks=[sink],
+            documents=[
+                DocumentRecord(
+                    idempotency_key=str(env["idempotency_key"]),
+                    document_type="purchase_order",
+                    envelope_json=json.dumps(env),
+                )
+            ],
+        )
+        return [(d, partner) for d in ids]
+
+    for start in range(0, count, 256):
+        for part in await asyncio.gather(*(one(n) for n in range(start, min(count, start + 256)))):
+            out += part
+    return out
+
+
+async def _drain(
+    state: Path,
+    make_sink: Callable[[], Sink],
+    count: int,
+    concurrency: int,
+    *,
+    ordered: bool,
+    offset: int = 0,
+) -> tuple[float, int]:
+    """Seconds to drain ``count`` queued deliveries, and how many attempts failed."""
+    journal = Journal.open(state, JournalOptions(min_free_bytes=0))
+    sink = make_sink()  # built and closed on this event loop (its client is bound to it)
+    try:
+        queued = await _backlog(journal, count, sink.name, offset)
+        engine = DeliveryEngine(
+            journal,
+            {sink.name: sink},
+            concurrency=concurrency,
+            policy=RetryPolicy(backoff_initial=0.05, backoff_max=0.5, breaker_failures=10_000),
+            ordered={sink.name} if ordered else (),
+        )
+        start = time.perf_counter()
+        for d, partner in queued:
+            engine.enqueue(d, sink.name, partner=partner)
+        task = asyncio.create_task(engine.run())
+        lane = engine.lanes[sink.name]
+        while lane.delivered < count:
+            await asyncio.sleep(0.005)
+        seconds = time.perf_counter() - start
+        engine.stop()
+        await task
+        return seconds, lane.failed
+    finally:
+        await sink.aclose()
+        journal.close()
+
+
+async def _plain_loop(url: str, identity: TlsIdentity, count: int) -> float:
+    """The reference: the same POSTs, one after another, one keep-alive client."""
+    async with httpx.AsyncClient(verify=identity.context, trust_env=False) as client:
+        start = time.perf_counter()
+        for n in range(count):
+            env = _envelope(n, PARTNERS[n % len(PARTNERS)])
+            response = await client.post(
+                url,
+                content=json.dumps(env).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": str(env["idempotency_key"])},
+            )
+            response.raise_for_status()
+        return time.perf_counter() - start
+
+
+def _odoo_sink(port: int, workers: int) -> OdooSink:
+    settings = OdooRpcSettings(
+        host="127.0.0.1",
+        port=port,
+        database="edi",
+        login="gateway",
+        secret="s3cret",
+        use_tls=False,
+        workers=workers,
+    )
+    options = {p: OdooMappingOptions(partner_ref=p.upper()) for p in PARTNERS}
+    return OdooSink(OdooSinkConfig(name="odoo", options=options), OdooRpcTransport(settings))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--https", type=int, default=5000, help="messages for the HTTPS drain")
+    parser.add_argument("--odoo", type=int, default=1000, help="messages for each Odoo drain")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--odoo-concurrency", type=int, default=8)
+    args = parser.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
+    rows: list[tuple[str, int, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="edigate-drain-") as tmp:
+        root = Path(tmp)
+        pki = make_pki(root)
+        identity = TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
+        settings = NginxSettings(
+            server_cert=pki.server.cert,
+            server_key=pki.server.key,
+            client_ca=pki.site_ca,
+            upstream_port=None,
+        )
+        with Nginx(settings) as nginx:
+            url = f"{nginx.url}/ingest"
+            seconds, failed = asyncio.run(
+                _drain(root / "j1", sink, args.https, args.concurrency, ordered=False)
+            )
+            asyncio.run(sink.aclose())
+            plain = asyncio.run(_plain_loop(url, identity, args.https))
+        https_rate, plain_rate = args.https / seconds, args.https / plain
+        rows.append(
+            (
+                f"https sink, engine drain (concurrency {args.concurrency})",
+                args.https,
+                https_rate,
+                f"{failed} failed attempts",
+            )
+        )
+        rows.append(("reference: plain sequential httpx loop, keep-alive", args.https, plain_rate, ""))
+
+        standin = OdooStandin().start()
+        for p in PARTNERS:
+            standin.seed("res.partner", name=f"Partner {p}", ref=p.upper())
+        standin.seed("product.product", name="Widget", barcode="00012345678905")
+        try:
+            for ordered in (False, True):
+                sink_o = _odoo_sink(standin.port, args.odoo_concurrency)
+                seconds, failed = asyncio.run(
+                    _drain(
+                        root / f"j-odoo-{ordered}",
+                        sink_o,
+                        args.odoo,
+                        args.odoo_concurrency,
+                        ordered=ordered,
+                        offset=10**6 if ordered else 0,  # new orders in both runs
+                    )
+                )
+                asyncio.run(sink_o.aclose())
+                label = "odoo sink, per-partner ordered (4 partners)" if ordered else "odoo sink, unordered"
+                label += ", creating sale orders"
+                rows.append((label, args.odoo, args.odoo / seconds, f"{failed} failed attempts"))
+        finally:
+            standin.stop()
+    print(f"load average before: {load_before}, after: {os.getloadavg()[0]:.2f}, cores: {os.cpu_count()}")
+    for label, n, rate, note in rows:
+        print(f"{label:<72} {n:>6} msgs {rate:>9.1f} msgs/s  {note}")
+    print(f"ratio https drain / plain loop: {https_rate / plain_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
