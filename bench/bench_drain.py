@@ -181,9 +181,14 @@ def main() -> None:
         with Nginx(settings) as nginx:
             url = f"{nginx.url}/ingest"
             seconds, failed = asyncio.run(
-                _drain(root / "j1", sink, args.https, args.concurrency, ordered=False)
+                _drain(
+                    root / "j1",
+                    lambda: HttpsSink(HttpsSinkConfig(name="cloud", url=url), identity=identity),
+                    args.https,
+                    args.concurrency,
+                    ordered=False,
+                )
             )
-            asyncio.run(sink.aclose())
             plain = asyncio.run(_plain_loop(url, identity, args.https))
         https_rate, plain_rate = args.https / seconds, args.https / plain
         rows.append(
@@ -202,18 +207,16 @@ def main() -> None:
         standin.seed("product.product", name="Widget", barcode="00012345678905")
         try:
             for ordered in (False, True):
-                sink_o = _odoo_sink(standin.port, args.odoo_concurrency)
                 seconds, failed = asyncio.run(
                     _drain(
                         root / f"j-odoo-{ordered}",
-                        sink_o,
+                        lambda: _odoo_sink(standin.port, args.odoo_concurrency),
                         args.odoo,
                         args.odoo_concurrency,
                         ordered=ordered,
                         offset=10**6 if ordered else 0,  # new orders in both runs
                     )
                 )
-                asyncio.run(sink_o.aclose())
                 label = "odoo sink, per-partner ordered (4 partners)" if ordered else "odoo sink, unordered"
                 label += ", creating sale orders"
                 rows.append((label, args.odoo, args.odoo / seconds, f"{failed} failed attempts"))

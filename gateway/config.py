@@ -24,8 +24,8 @@ DEFAULT_CONFIG = Path("/etc/edigate/edigate.toml")
 #: source kinds and the module:class of their settings model, imported lazily
 SOURCE_KINDS: dict[str, str] = {
     "directory": "gateway.sources.dirwatch:DirectorySourceConfig",
-    "sftp": "gateway.sources.sftp:SftpSourceConfig",
-    "smtp": "gateway.sources.smtp:SmtpSourceConfig",
+    "sftp": "gateway.sources.sftp:SftpSettings",
+    "smtp": "gateway.sources.smtp:SmtpSettings",
     "as2": "gateway.sources.as2:As2SourceConfig",
     "ftp": "gateway.sources.ftp:FtpSourceConfig",
 }

@@ -98,6 +98,19 @@ def build_sources(cfg: Config, registry: Any) -> tuple[list[SourceLike], list[st
         kind = getattr(model, "kind", "?")
         if isinstance(model, DirectorySourceConfig):
             sources.append(DirectorySource(model, partner_for_inbox))
+        elif kind == "sftp":
+            from .adapters import RegistrySftpAccounts
+            from .sources.sftp import SftpSource
+
+            sources.append(SftpSource(model, RegistrySftpAccounts(current)))  # type: ignore[arg-type]
+        elif kind == "smtp":
+            from .adapters import RegistryMailSenders
+            from .sources.smtp import SmtpSource
+
+            try:
+                sources.append(SmtpSource(model, RegistryMailSenders(current)))  # type: ignore[arg-type]
+            except GatewayError as exc:
+                problems.append(f"sources.smtp: {getattr(model, 'name', '?')}: {exc}")
         elif kind == "as2":
             from .sources.as2 import As2Source, RegistryAs2Partners
 

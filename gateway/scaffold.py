@@ -37,6 +37,38 @@ name = "drop"
 path = "inbox"
 archive = "archive"
 
+# Partners' network intake, on loopback only in this dev setup.
+[[sources.sftp]]
+name = "sftp"
+host = "127.0.0.1"
+port = 2222
+host_key_file = "state/ssh_host_ed25519_key"   # generated on first start
+roots_dir = "sftp"                             # sftp/<account>/inbound|outbound
+
+[[sources.smtp]]
+name = "smtp"
+host = "127.0.0.1"
+port = 2525
+tls_cert_file = "certs/dev-cert.pem"
+tls_key_file = "certs/dev-key.pem"
+
+[[sources.as2]]
+name = "as2"
+host = "127.0.0.1"
+port = 4080
+as2_names = ["OURWAREHOUSE"]
+decryption_keys = [{ key_file = "certs/dev-key.pem", cert_file = "certs/dev-cert.pem" }]
+signing_key = { key_file = "certs/dev-key.pem", cert_file = "certs/dev-cert.pem" }
+
+[[sources.ftp]]
+name = "ftps"
+host = "127.0.0.1"
+port = 2121
+roots_dir = "ftp"
+cert_file = "certs/dev-cert.pem"
+key_file = "certs/dev-key.pem"
+passive_ports = [30000, 30049]
+
 # Canonical JSON, one file per document: out/<partner>/<type>-<key>.json
 [[sinks]]
 name = "local"
@@ -92,7 +124,12 @@ def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
             dest.write_text(_MINIMAL_PROFILE.format(name="acme"), encoding="utf-8")
             created.append(f"created {dest}")
         inboxes.append("acme")
-    for sub in ("state", "archive", "out", "outbox"):
+    certs = target / "certs"
+    if not (certs / "dev-key.pem").exists():
+        certs.mkdir(exist_ok=True)
+        _dev_certificate(certs)
+        created.append(f"created {certs}/dev-key.pem, dev-cert.pem  (self-signed, for AS2/FTPS/STARTTLS)")
+    for sub in ("state", "archive", "out", "outbox", "sftp", "ftp"):
         folder = target / sub
         if not folder.exists():
             folder.mkdir()
@@ -106,6 +143,43 @@ def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
     created.append(f"run it:   edigate run --config {config}")
     created.append(f"watch it: edigate status --config {config}")
     return created
+
+
+def _dev_certificate(folder: Path) -> None:
+    """A self-signed RSA key and certificate for the dev listeners (never for production)."""
+    import datetime as _dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edigate dev OURWAREHOUSE")])
+    now = _dt.datetime.now(_dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _dt.timedelta(minutes=5))
+        .not_valid_after(now + _dt.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_path = folder / "dev-key.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    (folder / "dev-cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _dev_routing(profile: bytes) -> bytes:

@@ -189,6 +189,7 @@ class NatsLink:
         self._checked_at = 0.0
         self._generation = self.identity.generation
         self._permission_errors: dict[str, tuple[float, str]] = {}
+        self._connect_errors: list[BaseException] = []
         self.last_error: str | None = None
         self.reconnects = 0
 
@@ -210,6 +211,7 @@ class NatsLink:
             if self._js is not None and self._nc is not None and not self._nc.is_closed:
                 return self._js
             nc = NatsClient()
+            self._connect_errors = []
             try:
                 await nc.connect(
                     servers=list(self.config.servers),
@@ -218,9 +220,9 @@ class NatsLink:
                     name=f"edigate-{self.role}-{self.config.site_token}",
                     connect_timeout=int(max(1, self.config.connect_timeout)),
                     reconnect_time_wait=int(max(1, self.config.reconnect_wait)),
-                    # The link is for months: reconnect forever; the delivery engine's
-                    # breaker and backoff decide how often messages are tried meanwhile.
-                    max_reconnect_attempts=-1,
+                    # The first connect tries each server twice and then reports why it
+                    # failed (nats-py would otherwise loop forever inside connect()).
+                    max_reconnect_attempts=1,
                     allow_reconnect=True,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
@@ -228,11 +230,18 @@ class NatsLink:
                 )
             except Exception as exc:
                 # nats-py raises plain OSErrors, ssl errors and its own errors here;
-                # each is mapped, none is swallowed.
-                refused = _refusal_at_connect(nc, exc, self._where())
+                # each is mapped, none is swallowed.  NoServersError hides the cause,
+                # which error_cb saw.
+                cause: BaseException = exc
+                if isinstance(exc, nats.errors.NoServersError) and self._connect_errors:
+                    cause = self._connect_errors[-1]
+                refused = _refusal_at_connect(nc, cause, self._where())
                 with contextlib.suppress(Exception):
                     await nc.close()
-                raise (refused or map_exception(exc, where=self._where())) from exc
+                raise (refused or map_exception(cause, where=self._where())) from exc
+            # Once up, the link is for months: reconnect forever; the delivery engine's
+            # breaker and backoff decide how often messages are tried meanwhile.
+            nc.options["max_reconnect_attempts"] = -1
             self._nc, self._js = nc, nc.jetstream(timeout=self.config.publish_timeout)
             self.last_error = None
             logger.info(
@@ -274,7 +283,8 @@ class NatsLink:
                 asyncio.get_running_loop().create_task(nc.close())
 
     async def _on_error(self, exc: Exception) -> None:
-        text = str(exc)
+        self._connect_errors = [*self._connect_errors[-4:], exc]
+        text = str(exc) or type(exc).__name__
         match = _PERMISSION_RE.search(text)
         if match is not None:
             self._permission_errors[match.group(2)] = (time.monotonic(), text)

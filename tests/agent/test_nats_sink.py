@@ -174,6 +174,7 @@ def test_publishing_as_another_site_is_a_permission_violation(server: NatsServer
     asyncio.run(go())
 
 
+@pytest.mark.timeout(60)
 def test_wrong_client_certificate_is_refused_with_a_clear_reason(server: NatsServer, pki: NatsPki) -> None:
     async def go() -> None:
         await create_streams(server)
