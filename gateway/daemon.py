@@ -777,10 +777,7 @@ class Daemon:
 
     def live_status(self) -> dict[str, Any]:
         """What only the running process knows."""
-        sources = []
-        for s in self.sources:
-            st = getattr(s, "status", None)
-            sources.append(st() if st is not None else {"name": s.name})
+        sources = [_source_status(s) for s in self.sources]
         free = self.journal.free_bytes() if self.journal else None
         return {
             "running": True,
@@ -865,6 +862,29 @@ def odoo_reconcile_link(
     if transport is None:
         return None
     return names, refs, transport, DeliveryError
+
+
+def _source_status(source: SourceLike) -> dict[str, Any]:
+    """A source's own status, or what every listener can tell: kind, address, counters."""
+    own = getattr(source, "status", None)
+    if own is not None:
+        result: dict[str, Any] = own()
+        return result
+    settings = getattr(source, "settings", None) or getattr(source, "config", None)
+    host = getattr(settings, "host", None)
+    port = getattr(source, "bound_port", None)
+    out: dict[str, Any] = {
+        "name": source.name,
+        "kind": getattr(settings, "kind", "-"),
+        "listening": f"{host}:{port}" if port is not None else "not listening",
+    }
+    stats = getattr(source, "stats", None)
+    if stats is not None and hasattr(stats, "__dataclass_fields__"):
+        counters = {k: getattr(stats, k) for k in stats.__dataclass_fields__}
+        out["counters"] = counters
+        out["taken"] = counters.get("received", "-")
+        out["refused"] = counters.get("rejected", "-")
+    return out
 
 
 def run(config: Config) -> int:

@@ -477,8 +477,8 @@ class Journal:
             (
                 intake.transport,
                 intake.partner,
-                intake.file_name,
-                intake.external_id,
+                _text(intake.file_name),
+                _text(intake.external_id),
                 sha,
                 len(intake.data),
                 state.value,
@@ -891,6 +891,13 @@ class Journal:
         count, orphans = await self._run(op)
         removed = await asyncio.to_thread(self.spool.delete, orphans)
         return count, removed
+
+
+def _text(value: str | None) -> str | None:
+    """Names from the wire may hold undecodable bytes (surrogates); SQLite needs valid UTF-8."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:

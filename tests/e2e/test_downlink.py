@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import partners
@@ -245,3 +246,57 @@ async def _scenario(tmp_path, registry, odoo, sshd, receiver, seeded) -> None:
             await sink.sink.aclose()
         await transport.aclose()
         journal.close()
+
+
+def test_the_daemon_wires_pull_render_and_partner_delivery(tmp_path: Path) -> None:
+    """``edigate run`` with an odoo sink: pull at start, render, drop for the partner, flag in Odoo."""
+    from tests.harness import GatewayProcess
+
+    with OdooStandin() as odoo:
+        acme = ob.seed_customer(odoo, "ACME01", "ACME Retail")
+        seeded = ob.seed_downlink(odoo, partner=acme, po="PO-300", n=3)
+        (tmp_path / "partners.d").mkdir()
+        drop = f'[delivery]\ntransport = "directory"\npath = "{tmp_path / "to-acme"}"\n'
+        (tmp_path / "partners.d" / "acme.toml").write_text(
+            ob.x12_profile(delivery=drop).replace('sinks = ["local"]', 'sinks = ["odoo"]')
+        )
+        (tmp_path / "secret").write_text("s3cret\n")
+        cfg = tmp_path / "edigate.toml"
+        cfg.write_text(f"""
+[gateway]
+state_dir = "state"
+partners_dir = "partners.d"
+
+[journal]
+min_free_mb = 1
+
+[pipeline]
+processes = 0
+
+[[sinks]]
+name = "odoo"
+kind = "odoo"
+url = "http://127.0.0.1:{odoo.port}"
+database = "edi"
+login = "gateway"
+secret_file = "{tmp_path / "secret"}"
+
+[sinks.options.acme]
+partner_ref = "ACME01"
+""")
+        gateway = GatewayProcess(cfg)
+        gateway.start()
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                flagged = odoo.records("stock.picking", [["id", "=", seeded.picking]])[0]["x_edi_exported"]
+                if flagged and len(list((tmp_path / "to-acme").glob("*.x12"))) == 3:
+                    break
+                time.sleep(0.1)
+            files = sorted(p.name for p in (tmp_path / "to-acme").glob("*"))
+            assert [f.split("-")[1] for f in files] == ["810", "855", "856"], (files, gateway.log.read_text()[-3000:])
+            assert odoo.records("account.move", [["id", "=", seeded.invoice]])[0]["x_edi_exported"] is True
+            assert gateway.states() == {"delivered": 3}
+            assert gateway.stop() == 0
+        finally:
+            gateway.kill()

@@ -8,7 +8,6 @@ the original exception chained) when the invariant breaks.
 
 from __future__ import annotations
 
-import email.utils
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -248,4 +247,4 @@ def mutate(rng: Any, data: bytes, rounds: int = 4) -> bytes:
     return bytes(buf)
 
 
-__all__ = ["FuzzFinding", "Target", "build_targets", "mutate", "email"]
+__all__ = ["FuzzFinding", "Target", "build_targets", "mutate"]
