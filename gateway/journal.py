@@ -450,7 +450,7 @@ class Journal:
         if intake.external_id is not None:
             row = c.execute(
                 "SELECT id FROM messages WHERE transport = ? AND partner IS ? AND external_id = ?",
-                (intake.transport, intake.partner, intake.external_id),
+                (intake.transport, intake.partner, _text(intake.external_id)),
             ).fetchone()
             if row is not None:
                 return AppendResult(str(row[0]), sha, str(row[0]))

@@ -26,7 +26,10 @@ from gateway.as2 import load_certificates, load_key_pair
 from gateway.outbound import As2Codec
 from tests.support.partner_peers import OpensslAs2Receiver, Sshd, free_port, make_pki
 
-EDI = b"ISA*00*          *00*          *ZZ*US             *ZZ*THEM           *261129*1200*U*00401*000000001*0*P*>~\n"
+EDI = (
+    b"ISA*00*          *00*          *ZZ*US             *ZZ*THEM           *261129*1200*U*00401*"
+    b"000000001*0*P*>~\n"
+)
 
 
 def _delivery(data: bytes = EDI, name: str = "acme-856-000000001.x12", **env_kw) -> Delivery:
@@ -41,8 +44,14 @@ def _delivery(data: bytes = EDI, name: str = "acme-856-000000001.x12", **env_kw)
         "size": len(data),
         **env_kw,
     }
-    return Delivery(delivery_id=1, idempotency_key="k", partner="acme", document_type="ship_notice",
-                    envelope=env, body=b"")
+    return Delivery(
+        delivery_id=1,
+        idempotency_key="k",
+        partner="acme",
+        document_type="ship_notice",
+        envelope=env,
+        body=b"",
+    )
 
 
 # ----------------------------------------------------------------------------- directory
@@ -78,8 +87,15 @@ def test_directory_without_permission_is_permanent(tmp_path: Path) -> None:
 
 
 def _sftp(sshd: Sshd, **kw) -> SftpPartnerSink:
-    settings = dict(host="127.0.0.1", port=sshd.port, user="nobody", key=sshd.client_key,
-                    known_hosts=sshd.known_hosts, remote_dir="/inbound", timeout=10)
+    settings = dict(
+        host="127.0.0.1",
+        port=sshd.port,
+        user="nobody",
+        key=sshd.client_key,
+        known_hosts=sshd.known_hosts,
+        remote_dir="/inbound",
+        timeout=10,
+    )
     settings.update(kw)
     return SftpPartnerSink("partner:acme", SftpPushSettings(**settings))
 
@@ -94,7 +110,9 @@ def test_sftp_push_to_openssh_renames_into_place_and_checks_the_host_key(tmp_pat
         wrong = tmp_path / "wrong_known_hosts"
         other = tmp_path / "other_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-        wrong.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(Path(f'{other}.pub').read_text().split()[:2])}\n")
+        wrong.write_text(
+            f"[127.0.0.1]:{sshd.port} {' '.join(Path(f'{other}.pub').read_text().split()[:2])}\n"
+        )
         with pytest.raises(PermanentDeliveryError, match="not the one pinned"):
             asyncio.run(_sftp(sshd, known_hosts=wrong).deliver(_delivery(name="x.x12")))
         with pytest.raises(PermanentDeliveryError, match="login refused"):
@@ -117,8 +135,9 @@ def pki(tmp_path_factory):
 def _codec(pki) -> As2Codec:
     ours = load_key_pair(pki.gateway_key.read_bytes(), None, pki.gateway_cert.read_bytes())
     theirs = load_certificates(pki.partner_cert.read_bytes())
-    return As2Codec(as2_from="GATEWAY", as2_to="PARTNER", signer=ours, recipient=theirs[0],
-                    partner_certificates=theirs)
+    return As2Codec(
+        as2_from="GATEWAY", as2_to="PARTNER", signer=ours, recipient=theirs[0], partner_certificates=theirs
+    )
 
 
 def _send(url: str, pki) -> None:
@@ -159,7 +178,7 @@ class _Relay:
         self.messages: list[bytes] = []
         self.answer: str | None = None
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+    async def handle_DATA(self, server, session, envelope):
         if self.answer is not None:
             return self.answer
         self.messages.append(envelope.content)
@@ -171,9 +190,16 @@ def test_mail_hands_the_file_to_the_relay_and_maps_its_replies() -> None:
     controller = Controller(relay, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        sink = MailPartnerSink("partner:acme", MailSettings(relay_host="127.0.0.1", relay_port=controller.port,
-                                                            sender="edi@site.example", to=("edi@acme.example",),
-                                                            timeout=10))
+        sink = MailPartnerSink(
+            "partner:acme",
+            MailSettings(
+                relay_host="127.0.0.1",
+                relay_port=controller.port,
+                sender="edi@site.example",
+                to=("edi@acme.example",),
+                timeout=10,
+            ),
+        )
         asyncio.run(sink.deliver(_delivery()))
         msg = message_from_bytes(relay.messages[0])
         assert msg["Subject"] == "EDI ship_notice 1"

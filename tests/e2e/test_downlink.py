@@ -294,7 +294,10 @@ partner_ref = "ACME01"
                     break
                 time.sleep(0.1)
             files = sorted(p.name for p in (tmp_path / "to-acme").glob("*"))
-            assert [f.split("-")[1] for f in files] == ["810", "855", "856"], (files, gateway.log.read_text()[-3000:])
+            assert [f.split("-")[1] for f in files] == ["810", "855", "856"], (
+                files,
+                gateway.log.read_text()[-3000:],
+            )
             assert odoo.records("account.move", [["id", "=", seeded.invoice]])[0]["x_edi_exported"] is True
             assert gateway.states() == {"delivered": 3}
             assert gateway.stop() == 0

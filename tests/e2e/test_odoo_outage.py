@@ -82,8 +82,13 @@ async def _queue_backlog(root: Path) -> None:
     registry, errors = partners.load_registry(root / "partners.d")
     assert errors == []
     journal = Journal.open(root / "state", JournalOptions(min_free_bytes=0))
-    pipeline = Pipeline(journal, registry=lambda: registry, default_sinks=[], on_queued=lambda pairs: None,
-                        translate_fn=partners.translate_with_profile)
+    pipeline = Pipeline(
+        journal,
+        registry=lambda: registry,
+        default_sinks=[],
+        on_queued=lambda pairs: None,
+        translate_fn=partners.translate_with_profile,
+    )
     try:
         per = TOTAL // len(PARTNERS)
         for start in range(0, per, 50):
@@ -94,8 +99,9 @@ async def _queue_backlog(root: Path) -> None:
                     result = await journal.append(Intake(transport="directory", data=data, partner=p))
                     ids.append(int(result.message_id))
             await asyncio.gather(*(pipeline.process(mid) for mid in ids))
-        states = journal.read_sync(lambda c: dict(c.execute(
-            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        states = journal.read_sync(
+            lambda c: dict(c.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        )
         assert states == {"queued": TOTAL}, states
     finally:
         journal.close()

@@ -25,7 +25,9 @@ ASN = {
     "orders": [
         {
             "order_number": "PO-42",
-            "items": [{"line_number": "1", "product": {"gtin": "00012345678905"}, "quantity": "3", "unit": "EA"}],
+            "items": [
+                {"line_number": "1", "product": {"gtin": "00012345678905"}, "quantity": "3", "unit": "EA"}
+            ],
         }
     ],
 }
@@ -33,8 +35,15 @@ INVOICE = {
     "invoice_number": "INV/2026/00042",
     "invoice_date": "2026-11-29",
     "order_number": "PO-42",
-    "lines": [{"line_number": "1", "product": {"vendor_part": "SKU-1"}, "quantity": "3", "unit": "EA",
-               "unit_price": "1.25"}],
+    "lines": [
+        {
+            "line_number": "1",
+            "product": {"vendor_part": "SKU-1"},
+            "quantity": "3",
+            "unit": "EA",
+            "unit_price": "1.25",
+        }
+    ],
     "totals": {"amount": "3.75"},
 }
 
@@ -53,11 +62,18 @@ def registry(tmp_path: Path):
 
 
 def test_x12_856_carries_the_profiles_envelope_ids_and_our_control_numbers(registry) -> None:
-    out = render_outbound(registry.get("acme"), "ship_notice", ASN,
-                          numbers=OutboundNumbers(interchange=17, group=18, transaction=19), now=NOW)
+    out = render_outbound(
+        registry.get("acme"),
+        "ship_notice",
+        ASN,
+        numbers=OutboundNumbers(interchange=17, group=18, transaction=19),
+        now=NOW,
+    )
     assert out.standard == "x12" and out.interchange_control == "17" and out.group_control == "18"
     text = out.data.decode()
-    assert text.startswith("ISA*00*          *00*          *ZZ*OURWAREHOUSE   *ZZ*ACMERETAIL     *261129*1200*")
+    assert text.startswith(
+        "ISA*00*          *00*          *ZZ*OURWAREHOUSE   *ZZ*ACMERETAIL     *261129*1200*"
+    )
     assert "*000000017*0*P*>~" in text and "GS*SH*OURWAREHOUSE*ACMERETAIL*20261129*1200*18*X*004010~" in text
     assert "ST*856*0019~" in text and text.rstrip().endswith("IEA*1*000000017~")
     back = translate(out.data)
@@ -67,8 +83,13 @@ def test_x12_856_carries_the_profiles_envelope_ids_and_our_control_numbers(regis
 
 
 def test_edifact_invoic_uses_unb_reference_and_partner_ids(registry) -> None:
-    out = render_outbound(registry.get("nord"), "invoice", INVOICE,
-                          numbers=OutboundNumbers(interchange=5, group=5, transaction=6), now=NOW)
+    out = render_outbound(
+        registry.get("nord"),
+        "invoice",
+        INVOICE,
+        numbers=OutboundNumbers(interchange=5, group=5, transaction=6),
+        now=NOW,
+    )
     text = out.data.decode()
     assert "UNB+UNOC:3+4000000000002:14+4000000000001:14+261129:1200+5'" in text
     assert "UNH+6+INVOIC:D:96A:UN'" in text and "UNZ+1+5'" in text
@@ -78,16 +99,27 @@ def test_edifact_invoic_uses_unb_reference_and_partner_ids(registry) -> None:
 
 def test_a_document_the_profile_does_not_send_is_refused(registry) -> None:
     with pytest.raises(LookupError, match="declares no outbound document"):
-        render_outbound(registry.get("bare"), "invoice", INVOICE,
-                        numbers=OutboundNumbers(interchange=1, group=1, transaction=1), now=NOW)
+        render_outbound(
+            registry.get("bare"),
+            "invoice",
+            INVOICE,
+            numbers=OutboundNumbers(interchange=1, group=1, transaction=1),
+            now=NOW,
+        )
     with pytest.raises(LocalTranslationError):
-        render_outbound(registry.get("acme"), "invoice", {"invoice_number": "X", "lines": "not a list"},
-                        numbers=OutboundNumbers(interchange=1, group=1, transaction=1), now=NOW)
+        render_outbound(
+            registry.get("acme"),
+            "invoice",
+            {"invoice_number": "X", "lines": "not a list"},
+            numbers=OutboundNumbers(interchange=1, group=1, transaction=1),
+            now=NOW,
+        )
 
 
 def _append(journal: Journal, partner: str, kind: str, doc: dict, n: int) -> int:
-    data = outbound_message(partner=partner, document_type=kind, document=doc,
-                            origin={"model": "stock.picking", "id": n})
+    data = outbound_message(
+        partner=partner, document_type=kind, document=doc, origin={"model": "stock.picking", "id": n}
+    )
     result = journal.append_sync(Intake(transport="odoo", partner=partner, data=data, external_id=f"x:{n}:t"))
     return int(result.message_id)
 
@@ -95,8 +127,9 @@ def _append(journal: Journal, partner: str, kind: str, doc: dict, n: int) -> int
 def test_control_numbers_never_repeat_across_a_crash(tmp_path: Path, registry) -> None:
     async def run(journal: Journal, ids: list[int], crash_after_numbers: bool = False) -> list[str]:
         queued: list[int] = []
-        proc = OutboundProcessor(journal, registry=lambda: registry,
-                                 on_queued=lambda d, s, p, m: queued.append(d))
+        proc = OutboundProcessor(
+            journal, registry=lambda: registry, on_queued=lambda d, s, p, m: queued.append(d)
+        )
         await journal._run(acktrack.ensure_schema)
         if crash_after_numbers:
             await proc._numbers("acme", "x12")  # drawn and committed, then the process "dies"
@@ -104,8 +137,9 @@ def test_control_numbers_never_repeat_across_a_crash(tmp_path: Path, registry) -
         for mid in ids:
             await proc.process(mid)
         assert len(queued) == len(ids)
-        rows = journal.read_sync(lambda c: [json.loads(r[0]) for r in c.execute(
-            "SELECT envelope FROM documents ORDER BY id")])
+        rows = journal.read_sync(
+            lambda c: [json.loads(r[0]) for r in c.execute("SELECT envelope FROM documents ORDER BY id")]
+        )
         return [r["interchange_control"] for r in rows]
 
     journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
@@ -127,13 +161,22 @@ def test_outbound_message_for_an_unknown_or_unconfigured_partner_is_rejected_wit
 ) -> None:
     async def main() -> list[tuple]:
         journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
-        proc = OutboundProcessor(journal, registry=lambda: registry, on_queued=lambda *a: None,
-                                 known_sinks=lambda: frozenset({"partner:acme"}))
-        ids = [_append(journal, "ghost", "invoice", INVOICE, 1), _append(journal, "nord", "invoice", INVOICE, 2),
-               _append(journal, "acme", "purchase_order", {"order_number": "1"}, 3)]
+        proc = OutboundProcessor(
+            journal,
+            registry=lambda: registry,
+            on_queued=lambda *a: None,
+            known_sinks=lambda: frozenset({"partner:acme"}),
+        )
+        ids = [
+            _append(journal, "ghost", "invoice", INVOICE, 1),
+            _append(journal, "nord", "invoice", INVOICE, 2),
+            _append(journal, "acme", "purchase_order", {"order_number": "1"}, 3),
+        ]
         for mid in ids:
             assert await proc.process(mid) == []
-        rows = journal.read_sync(lambda c: [tuple(r) for r in c.execute("SELECT state, reason FROM messages")])
+        rows = journal.read_sync(
+            lambda c: [tuple(r) for r in c.execute("SELECT state, reason FROM messages")]
+        )
         journal.close()
         return rows
 
@@ -148,23 +191,37 @@ def test_acks_settle_rejections_and_overdue_is_reported(tmp_path: Path) -> None:
     journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
     journal.run_sync(acktrack.ensure_schema)
     for mid, group in ((1, "7"), (2, "8")):
-        item = acktrack.OutboundInterchange(message_id=mid, partner="acme", standard="x12",
-                                            document_type="invoice", interchange_control=group,
-                                            group_control=group, expect_within_hours=2)
+        item = acktrack.OutboundInterchange(
+            message_id=mid,
+            partner="acme",
+            standard="x12",
+            document_type="invoice",
+            interchange_control=group,
+            group_control=group,
+            expect_within_hours=2,
+        )
         journal.run_sync(lambda c, i=item: acktrack.record_sent(c, i, 1000.0))
 
     async def feed() -> None:
         r = await journal.append(Intake(transport="sftp", partner="acme", data=b"997"))
-        env = {"document": {"ack_type": "997", "group_control_number": "000000007", "status": "R",
-                            "error_codes": ["5"]}}
-        await journal.store_translation(int(r.message_id), partner="acme", standard="x12", sinks=[],
-                                        documents=[acktrack_doc(env)])
+        env = {
+            "document": {
+                "ack_type": "997",
+                "group_control_number": "000000007",
+                "status": "R",
+                "error_codes": ["5"],
+            }
+        }
+        await journal.store_translation(
+            int(r.message_id), partner="acme", standard="x12", sinks=[], documents=[acktrack_doc(env)]
+        )
 
     def acktrack_doc(env: dict):
         from gateway.journal import DocumentRecord
 
-        return DocumentRecord(idempotency_key="ack-1", document_type="functional_ack",
-                              envelope_json=json.dumps(env))
+        return DocumentRecord(
+            idempotency_key="ack-1", document_type="functional_ack", envelope_json=json.dumps(env)
+        )
 
     asyncio.run(feed())
     assert journal.run_sync(acktrack.apply_acks) == 1

@@ -45,9 +45,13 @@ def _deliver(root: Path, docs: list[tuple[str, dict]]) -> None:
             r = await journal.append(Intake(transport="sftp", partner="acme", data=b"edi %d" % n))
             env = {"document_type": kind, "document": doc}
             ids = await journal.store_translation(
-                int(r.message_id), partner="acme", standard="x12", sinks=["odoo"],
-                documents=[DocumentRecord(idempotency_key=f"k{n}", document_type=kind,
-                                          envelope_json=json.dumps(env))],
+                int(r.message_id),
+                partner="acme",
+                standard="x12",
+                sinks=["odoo"],
+                documents=[
+                    DocumentRecord(idempotency_key=f"k{n}", document_type=kind, envelope_json=json.dumps(env))
+                ],
             )
             await journal.delivery_succeeded(ids[0])
         journal.close()
@@ -67,9 +71,16 @@ def test_clean_journal_and_odoo_exit_0(tmp_path: Path, odoo, capsys) -> None:
     order = odoo.seed("sale.order", partner_id=acme, client_order_ref="PO-2", state="sale")
     odoo.seed("stock.picking", partner_id=acme, sale_id=order, state="done", picking_type_code="outgoing")
     odoo.seed("account.move", partner_id=acme, move_type="in_invoice", ref="BILL-7", state="posted")
-    _deliver(tmp_path, [("purchase_order", {"order_number": "PO-1"}), ("purchase_order", {"order_number": "PO-2"}),
-                        ("ship_notice", {"shipment_id": "S1", "orders": [{"order_number": "PO-2"}]}),
-                        ("invoice", {"invoice_number": "BILL-7"}), ("inventory_advice", {})])
+    _deliver(
+        tmp_path,
+        [
+            ("purchase_order", {"order_number": "PO-1"}),
+            ("purchase_order", {"order_number": "PO-2"}),
+            ("ship_notice", {"shipment_id": "S1", "orders": [{"order_number": "PO-2"}]}),
+            ("invoice", {"invoice_number": "BILL-7"}),
+            ("inventory_advice", {}),
+        ],
+    )
     code = main(["reconcile", "--config", str(_config(tmp_path, odoo.port))])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -86,8 +97,11 @@ def test_gaps_and_extras_are_listed_in_plain_words_and_exit_1(tmp_path: Path, od
     odoo.seed("sale.order", partner_id=acme, client_order_ref="PO-3", state="cancel")  # cancelled = gone
     odoo.seed("sale.order", partner_id=acme, client_order_ref="PO-HAND", state="sale")  # nobody sent it
     odoo.seed("stock.picking", partner_id=acme, state="assigned", picking_type_code="outgoing")
-    _deliver(tmp_path, [("purchase_order", {"order_number": f"PO-{n}"}) for n in (1, 2, 3)]
-             + [("ship_notice", {"shipment_id": "S9", "orders": [{"order_number": "PO-1"}]})])
+    _deliver(
+        tmp_path,
+        [("purchase_order", {"order_number": f"PO-{n}"}) for n in (1, 2, 3)]
+        + [("ship_notice", {"shipment_id": "S9", "orders": [{"order_number": "PO-1"}]})],
+    )
     code = main(["reconcile", "--config", str(_config(tmp_path, odoo.port)), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1
