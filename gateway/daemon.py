@@ -325,6 +325,7 @@ class Daemon:
         self.pipeline.known_sinks = frozenset(self.sinks)
         self.journal.on_received = self.pipeline.submit
         await self._start_outbound()  # before pipeline.resume(): outbound messages are not inbound files
+        await self._start_nats_downlinks()  # after outbound: hands NATS documents to it
         pending = await self.engine.load_pending()
         resumed = await self.pipeline.resume()
         log.info("journal open: %d message(s) to translate, %d deliveries pending", resumed, pending)
@@ -633,6 +634,63 @@ class Daemon:
                 return None
             return config.build_transport(), PullSettings(partner_refs=refs)
         return None
+
+    # ------------------------------------------------------------------ NATS downlink
+    # (agent/downlink/nats.py) A durable JetStream pull consumer per nats sink with a
+    # [sinks.downlink] table: each document is journaled (transport "nats", bytes in the
+    # edigate.outbound/1 shape), acked after the fsync, and handed to partner delivery
+    # (self.outbound, gateway/outbound.py), exactly like a document from the Odoo pull.
+
+    async def _start_nats_downlinks(self) -> None:
+        """Start the NATS downlinks and resume the documents a previous run journaled."""
+        from agent.downlink.nats import DOWNLINK_APPEND, TRANSPORT, NatsDownlink
+        from agent.sinks.nats import NatsSinkConfig
+
+        configs = [
+            NatsSinkConfig.model_validate(sc.model_dump())
+            for sc in self.config.sinks
+            if sc.kind == "nats" and (sc.model_extra or {}).get("downlink") is not None
+        ]
+        if not configs:
+            return
+        assert self.journal is not None
+        journal = self.journal
+        outbound = getattr(self, "outbound", None)
+        hand_off = outbound.submit if outbound is not None else self._downlink_unrouted
+        routed = journal.on_received
+
+        def route(message_id: int) -> None:
+            # The downlink hands its documents on itself (on_journaled): they are canonical
+            # JSON for a partner, and must never reach the inbound EDI pipeline.
+            if not DOWNLINK_APPEND.get() and routed is not None:
+                routed(message_id)
+
+        journal.on_received = route
+
+        def left_received(c: Any) -> list[int]:
+            return [
+                int(r[0])
+                for r in c.execute(
+                    "SELECT id FROM messages WHERE transport = ? AND state = 'received' ORDER BY id",
+                    (TRANSPORT,),
+                )
+            ]
+
+        # Queued before pipeline.resume(), so outbound.claims() keeps them out of the EDI pipeline.
+        for message_id in await journal.read(left_received):
+            hand_off(message_id)
+
+        def known_partner(partner: str) -> bool:
+            return self.registry is not None and self.registry.get(partner) is not None
+
+        self.downlinks = []
+        for cfg in configs:
+            downlink = NatsDownlink(cfg, journal, known_partner=known_partner, on_journaled=hand_off)
+            self.downlinks.append(downlink)
+            self._spawn(downlink.run(), f"nats downlink {cfg.name}")
+
+    def _downlink_unrouted(self, message_id: int) -> None:
+        log.warning("nats downlink: message %s journaled, but partner delivery is not running", message_id)
 
     # ------------------------------------------------------------------ operations
 

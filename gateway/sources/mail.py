@@ -108,6 +108,23 @@ def extract_edi(raw: bytes, *, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS)
     Raises:
         NoEdiContentError: no attachment and no body is EDI; the reason lists what was found.
     """
+    try:
+        return _extract(raw, extensions)
+    except (IndexError, ValueError, TypeError, AttributeError, LookupError) as exc:
+        # CPython's email header parser has crashes on hostile headers (found by
+        # tests/reliability fuzzing: IndexError in get_domain); the mail is refused, not a 500.
+        raise NoEdiContentError(f"the mail's MIME structure could not be parsed ({type(exc).__name__})") from exc
+
+
+def _header(msg: Message, name: str) -> str | None:
+    try:
+        value = msg.get(name)
+    except (IndexError, ValueError, TypeError, AttributeError, LookupError):
+        value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    return None if value is None else str(value)
+
+
+def _extract(raw: bytes, extensions: tuple[str, ...]) -> MailContent:
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     parts: list[EdiPart] = []
@@ -139,11 +156,11 @@ def extract_edi(raw: bytes, *, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS)
         raise NoEdiContentError(
             f"no EDI content: no X12/EDIFACT attachment and the body is not an interchange (found: {found})"
         )
-    message_id = msg.get("Message-ID")
+    message_id = _header(msg, "Message-ID")
     return MailContent(
-        message_id=str(message_id).strip() if message_id else None,
-        subject=str(msg.get("Subject", "")),
-        header_from=str(msg.get("From", "")),
+        message_id=message_id.strip() if message_id else None,
+        subject=_header(msg, "Subject") or "",
+        header_from=_header(msg, "From") or "",
         parts=tuple(parts),
         skipped=tuple(skipped),
     )

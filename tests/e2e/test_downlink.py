@@ -289,8 +289,15 @@ partner_ref = "ACME01"
         try:
             end = time.monotonic() + 60
             while time.monotonic() < end:
-                flagged = odoo.records("stock.picking", [["id", "=", seeded.picking]])[0]["x_edi_exported"]
-                if flagged and len(list((tmp_path / "to-acme").glob("*.x12"))) == 3:
+                flagged = [
+                    odoo.records(model, [["id", "=", rid]])[0]["x_edi_exported"]
+                    for model, rid in (
+                        ("stock.picking", seeded.picking),
+                        ("account.move", seeded.invoice),
+                        ("sale.order", seeded.order),
+                    )
+                ]
+                if all(flagged) and len(list((tmp_path / "to-acme").glob("*.x12"))) == 3:
                     break
                 time.sleep(0.1)
             files = sorted(p.name for p in (tmp_path / "to-acme").glob("*"))

@@ -64,7 +64,9 @@ def _standard_target(name: str, folder: str) -> Target:
     return Target(name, _corpus(folder), run)
 
 
-def _profile_target(name: str, folder: Path, partner: str, seed_files: list[Path], extra: list[bytes]) -> Target:
+def _profile_target(
+    name: str, folder: Path, partner: str, seed_files: list[Path], extra: list[bytes]
+) -> Target:
     registry, errors = load_registry(folder)
     if errors:
         raise FuzzFinding(f"{name}: seed profiles do not load: {errors}")
@@ -84,7 +86,9 @@ XML_SEED = b"""<?xml version="1.0" encoding="UTF-8"?>
 <Line no="1"><GTIN>05412345000013</GTIN><Text>Widget &amp; bolt</Text><Qty unit="EA">12</Qty>
 <Price>1.50</Price></Line></Order></Orders>
 """
-XXE_SEED = b"""<?xml version="1.0"?><!DOCTYPE o [<!ENTITY x SYSTEM "file:///etc/passwd">]><Orders>&x;</Orders>"""
+XXE_SEED = (
+    b"""<?xml version="1.0"?><!DOCTYPE o [<!ENTITY x SYSTEM "file:///etc/passwd">]><Orders>&x;</Orders>"""
+)
 LAUGHS_SEED = (
     b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
     b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><Orders><Order number="&c;"/></Orders>'
@@ -94,8 +98,10 @@ LAUGHS_SEED = (
 MAIL_SEED = (
     b"From: partner@partner.example\r\nTo: edi@gateway.example\r\nSubject: PO\r\n"
     b"Message-ID: <1@partner.example>\r\nMIME-Version: 1.0\r\n"
-    b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n'
-    b'--XX\r\nContent-Type: application/edi-x12\r\nContent-Disposition: attachment; filename="../../po1.edi"\r\n'
+    b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+    b"--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+    b"--XX\r\nContent-Type: application/edi-x12\r\n"
+    b'Content-Disposition: attachment; filename="../../po1.edi"\r\n'
     b"Content-Transfer-Encoding: base64\r\n\r\nSVNBKjAwKiAgICAgICAgICAqMDAqfg==\r\n--XX--\r\n"
 )
 
@@ -164,7 +170,9 @@ class _As2Keys:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         pair = load_key_pair(pem_key, None, cert.public_bytes(serialization.Encoding.PEM))
-        self.identity = As2Identity(as2_names=("pyas2lib", "GATEWAY"), decryption_keys=(pair,), signing_key=pair)
+        self.identity = As2Identity(
+            as2_names=("pyas2lib", "GATEWAY"), decryption_keys=(pair,), signing_key=pair
+        )
         self.partner = As2Partner(partner_id="p", as2_name="mecas2", certificates=(cert,))
 
 
@@ -227,7 +235,8 @@ def build_targets() -> dict[str, Target]:
 def mutate(rng: Any, data: bytes, rounds: int = 4) -> bytes:
     """Byte-level mutations (flip, insert, delete, truncate, splice a token) driven by ``rng``."""
     buf = bytearray(data)
-    tokens = [b"~", b"*", b"'", b"+", b":", b"\r\n", b"\n\n", b"--", b'"', b"<", b"&", b"=", b"[", b"]", b"\x00"]
+    tokens = [b"~", b"*", b"'", b"+", b":", b"\r\n", b"\n\n", b"--", b'"', b"<", b"&", b"="]
+    tokens += [b"[", b"]", b"\x00"]
     for _ in range(rng.randint(1, rounds)):
         op = rng.randint(0, 5)
         pos = rng.randint(0, max(len(buf) - 1, 0))

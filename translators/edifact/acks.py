@@ -90,7 +90,7 @@ def _position(err: RemoteSyntaxError) -> Element:
 
 
 def _code(err: RemoteSyntaxError) -> str:
-    return err.ack_hint if err.ack_hint and err.ack_hint.isdigit() else "18"  # 18 = unspecified error
+    return err.ack_hint if err.ack_hint and err.ack_hint.isdecimal() else "18"  # 18 = unspecified error
 
 
 def _trim(seg: list[Element]) -> Segment:
@@ -276,7 +276,7 @@ def _element_errors(seg: Segment) -> dict[str, Any]:
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None
 
 
 def parse_contrl(msg: Message) -> dict[str, Any]:

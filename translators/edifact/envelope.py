@@ -172,9 +172,9 @@ _Reporter = Callable[[str, str, "int | None", "int | None"], None]
 
 def _kind_ok(kind: str, value: str) -> bool:
     if kind == "n":
-        return value.isdigit() and value.isascii()
+        return value.isdecimal() and value.isascii()
     if kind == "a":
-        return not any(ch.isdigit() for ch in value)
+        return not any(ch.isdecimal() for ch in value)
     return True
 
 
@@ -203,7 +203,7 @@ def plain_unt(seg: Segment) -> bool:
     return (
         type(count) is str
         and 0 < len(count) <= 10
-        and count.isdigit()
+        and count.isdecimal()
         and count.isascii()
         and type(ref) is str
         and 0 < len(ref) <= 14

@@ -411,8 +411,8 @@ class EdifactReader:
                 ),
             )
             charset = CHARSETS["UNOC"]
-        version = int(version_text) if version_text.isdigit() else 3
-        if version_text.isdigit() and not 1 <= version <= 4:
+        version = int(version_text) if version_text.isdecimal() else 3
+        if version_text.isdecimal() and not 1 <= version <= 4:
             errors.append(
                 RemoteSyntaxError(
                     f"UNB: syntax version {version_text!r} is not supported",
@@ -1010,7 +1010,7 @@ class EdifactReader:
         )
         field_errors = envelope.check(seg, "transaction", where)
         msg.errors.extend(field_errors)
-        if declared.isdigit() and int(declared) != count:
+        if declared.isdecimal() and int(declared) != count:
             msg.errors.append(
                 RemoteSyntaxError(
                     f"UNT: segment count {declared} does not match the {count} segments UNH..UNT",
@@ -1099,7 +1099,7 @@ class EdifactReader:
         where = Location(interchange=ic.ref, group=group.ref or None, segment_tag="UNE", byte_offset=seg_off)
         errors = envelope.check(seg, "group", where)
         declared, ref = element(seg, 1), element(seg, 2)
-        if declared.isdigit() and int(declared) != group.messages:
+        if declared.isdecimal() and int(declared) != group.messages:
             errors.append(
                 RemoteSyntaxError(
                     f"UNE: message count {declared} does not match the {group.messages} messages"
@@ -1155,7 +1155,7 @@ class EdifactReader:
         declared, ref = element(seg, 1), element(seg, 2)
         # ISO 9735: UNZ 0036 counts the groups when UNG is used, else the messages.
         expected, what = (ic.groups, "groups") if ic.groups else (ic.messages, "messages")
-        if declared.isdigit() and int(declared) != expected:
+        if declared.isdecimal() and int(declared) != expected:
             errors.append(
                 RemoteSyntaxError(
                     f"UNZ: control count {declared} does not match the {expected} {what}"

@@ -243,7 +243,7 @@ def functional_ack_body(group: GroupOutcome, kind: FunctionalAckKind) -> list[Se
             group_codes.append(code)
     trailer = group.trailer
     count = element(trailer, 1)
-    included = count if count.isdigit() else str(group.received)
+    included = count if count.isdecimal() else str(group.received)
     if group.rejected:
         status = "R"
         accepted = 0
@@ -269,7 +269,7 @@ def _parties(isa: Segment, options: TranslatorOptions) -> tuple[tuple[str, str],
 
 def _version(isa: Segment) -> str:
     version = element(isa, 12).strip()
-    return version if len(version) == 5 and version.isdigit() else "00401"
+    return version if len(version) == 5 and version.isdecimal() else "00401"
 
 
 def build_ta1(outcome: InterchangeOutcome, options: TranslatorOptions, *, interchange_control: int) -> bytes:
@@ -457,7 +457,7 @@ def parse_functional_ack(tx: TransactionSet) -> dict[str, Any]:
         elif tag in ("AK3", "IK3") and current is not None:
             last_segment = {
                 "segment_tag": element(seg, 1) or None,
-                "position": int(element(seg, 2)) if element(seg, 2).isdigit() else None,
+                "position": int(element(seg, 2)) if element(seg, 2).isdecimal() else None,
                 "loop_id": element(seg, 3) or None,
                 "error_code": element(seg, 4) or None,
                 "context": [],
@@ -468,9 +468,9 @@ def parse_functional_ack(tx: TransactionSet) -> dict[str, Any]:
             pos = element(seg, 1).split(tx.delimiters.component)
             last_segment["element_errors"].append(
                 {
-                    "position": int(pos[0]) if pos[0].isdigit() else None,
-                    "component_position": int(pos[1]) if len(pos) > 1 and pos[1].isdigit() else None,
-                    "repetition": int(pos[2]) if len(pos) > 2 and pos[2].isdigit() else None,
+                    "position": int(pos[0]) if pos[0].isdecimal() else None,
+                    "component_position": int(pos[1]) if len(pos) > 1 and pos[1].isdecimal() else None,
+                    "repetition": int(pos[2]) if len(pos) > 2 and pos[2].isdecimal() else None,
                     "element_reference": element(seg, 2) or None,
                     "error_code": element(seg, 3) or None,
                     "bad_value": element(seg, 4) or None,
@@ -491,7 +491,7 @@ def parse_functional_ack(tx: TransactionSet) -> dict[str, Any]:
                 ("transactions_accepted", 4),
             ):
                 value = element(seg, index)
-                if value.isdigit():
+                if value.isdecimal():
                     doc[key] = int(value)
             doc["error_codes"] = [c for c in seg[5:] if c]
         elif tag not in ("ST", "SE"):

@@ -76,7 +76,7 @@ class _SequenceSet:
 
     def add(self, value: str) -> bool:
         """Add ``value``; False when it was already present."""
-        if value.isdigit():
+        if value.isdecimal():
             number = int(value)
             if self._lo <= number <= self._hi:
                 return False
@@ -202,7 +202,7 @@ class EnvelopeValidator:
         if not _valid_time(seg[10].strip()) or len(seg[10].strip()) != 4:
             err(f"invalid interchange time {seg[10]!r} (HHMM)", "015", 10)
         version = seg[12].strip()
-        if not (len(version) == 5 and version.isdigit()):
+        if not (len(version) == 5 and version.isdecimal()):
             err(f"invalid interchange control version {seg[12]!r}", "017", 12)
         elif version < "00402" and seg[11] != "U":
             # Before 00402 ISA11 is the standards identifier, always U.
@@ -212,7 +212,7 @@ class EnvelopeValidator:
                 ),
                 errors,
             )
-        if not (control.isdigit() and len(control) <= 9):
+        if not (control.isdecimal() and len(control) <= 9):
             err(f"invalid interchange control number {seg[13]!r}", "018", 13)
         elif control in self._isa_controls:
             # Duplicate detection across files is the journal's job; inside one file it is reported.
@@ -256,7 +256,7 @@ class EnvelopeValidator:
             errors.append(
                 self._iea_error(f"IEA has {len(seg) - 1} elements, expected 2", "024", None, control)
             )
-        if count.isdigit() and event.group_count == 0 and int(count) == self._ta1_count > 0:
+        if count.isdecimal() and event.group_count == 0 and int(count) == self._ta1_count > 0:
             # Some senders count TA1 segments in IEA01 of an acknowledgment-only interchange.
             self._deviation(
                 self._iea_error(
@@ -264,7 +264,7 @@ class EnvelopeValidator:
                 ),
                 errors,
             )
-        elif not count.isdigit() or int(count) != event.group_count:
+        elif not count.isdecimal() or int(count) != event.group_count:
             errors.append(
                 self._iea_error(
                     f"IEA01 says {count!r} functional groups, the interchange has {event.group_count}",
@@ -274,7 +274,7 @@ class EnvelopeValidator:
                 )
             )
         if trailer != control:
-            if trailer.isdigit() and control.isdigit() and int(trailer) == int(control):
+            if trailer.isdecimal() and control.isdecimal() and int(trailer) == int(control):
                 self._deviation(
                     self._iea_error(
                         f"IEA02 {trailer!r} is ISA13 {control!r} without padding", "001", 2, control
@@ -321,7 +321,7 @@ class EnvelopeValidator:
                 self._group_error(f"GS has {len(seg) - 1} elements, expected 8", None, "GS", None, event)
             )
         control = event.control
-        if not (control.isdigit() and len(control) <= 9):
+        if not (control.isdecimal() and len(control) <= 9):
             errors.append(self._group_error(f"invalid group control number {control!r}", "6", "GS", 6, event))
         elif control in self._gs_controls:
             errors.append(
@@ -360,7 +360,7 @@ class EnvelopeValidator:
         errors: list[RemoteSyntaxError] = []
         count = seg[1] if len(seg) > 1 else ""
         trailer = seg[2] if len(seg) > 2 else ""
-        if not count.isdigit() or int(count) != event.transaction_count:
+        if not count.isdecimal() or int(count) != event.transaction_count:
             errors.append(
                 self._group_error(
                     f"GE01 says {count!r} transaction sets, the group has {event.transaction_count}",
@@ -424,7 +424,7 @@ class EnvelopeValidator:
             trailer = last[2] if len(last) > 2 else ""
             if trailer != tx.control:
                 err(f"SE02 {trailer!r} does not match ST02 {tx.control!r}", "3", "SE", len(segs), 2)
-            if not count.isdigit() or int(count) != len(segs):
+            if not count.isdecimal() or int(count) != len(segs):
                 err(
                     f"SE01 says {count!r} segments, the transaction set has {len(segs)}",
                     "4",
