@@ -334,6 +334,9 @@ class DeliveryEngine:
                 )
                 return
             except PermanentDeliveryError as exc:
+                if getattr(exc, "link_wide", False):
+                    await self._link_down(lane, delivery_id, exc)
+                    return
                 lane.dead += 1
                 lane.last_error = exc.message
                 log.warning(
@@ -359,6 +362,25 @@ class DeliveryEngine:
                     if not retrying:
                         del lane.partner_of[delivery_id]
             lane.wake.set()
+
+    async def _link_down(self, lane: SinkLane, delivery_id: int, exc: DeliveryError) -> None:
+        """The link itself is refused (client certificate, untrusted server, revoked key).
+
+        Retrying the message cannot help, but neither is the message at
+        fault: it stays queued, the breaker opens, and a probe goes out every
+        ``breaker_reset`` seconds until an operator fixes the link.
+        """
+        now = self._clock()
+        lane.failed += 1
+        lane.last_error = exc.message
+        lane.consecutive_failures += 1
+        if lane.breaker is not BreakerState.OPEN:
+            log.error("sink %s: link refused, deliveries wait: %s", lane.sink.name, exc.message)
+        lane.breaker = BreakerState.OPEN
+        lane.opened_at = now
+        retry_at = now + self.policy.breaker_reset
+        await self.journal.delivery_failed(delivery_id, f"link refused: {exc.message}", retry_at=retry_at)
+        self.enqueue(delivery_id, lane.sink.name, retry_at)
 
     async def _failed(
         self, lane: SinkLane, attempt: int, created_at: float, delivery_id: int, exc: DeliveryError

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent import DeliveryEngine, RetryPolicy, Sink, build_sink
+from agent import AgentError, DeliveryEngine, RetryPolicy, Sink, build_sink
 
 from . import alerts, audit, metrics, report, status_view
 from .config import Config, load_config
@@ -144,7 +144,7 @@ def build_sinks(cfg: Config) -> tuple[dict[str, Sink], list[str]]:
             continue
         try:
             sinks[sc.name] = build_sink(sc.model_dump())
-        except (ValueError, GatewayError) as exc:
+        except (ValueError, GatewayError, AgentError) as exc:
             problems.append(f"sinks: {sc.name}: {exc}")
     for name in cfg.gateway.default_sinks:
         if name not in {s.name for s in cfg.sinks}:

@@ -45,7 +45,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from agent.errors import DeliveryError, PermanentDeliveryError, TlsConfigError, TransientDeliveryError
 from agent.sinks.base import Delivery
 from agent.tls import (
     ClientCertificateRejected,
@@ -190,6 +190,7 @@ class NatsLink:
         self._generation = self.identity.generation
         self._permission_errors: dict[str, tuple[float, str]] = {}
         self._connect_errors: list[BaseException] = []
+        self._closing = False
         self.last_error: str | None = None
         self.reconnects = 0
 
@@ -263,7 +264,11 @@ class NatsLink:
         """Close the connection (pending publishes are flushed by nats-py)."""
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
-            await nc.close()
+            self._closing = True
+            try:
+                await nc.close()
+            finally:
+                self._closing = False
 
     def _where(self) -> str:
         return ", ".join(self.config.servers)
@@ -292,7 +297,10 @@ class NatsLink:
         logger.warning("nats %s link: %s", self.role, text)
 
     async def _on_disconnected(self) -> None:
-        logger.warning("nats %s link down; reconnecting", self.role)
+        if self._closing:
+            logger.info("nats %s link closed", self.role)
+        else:
+            logger.warning("nats %s link down; reconnecting", self.role)
 
     async def _on_reconnected(self) -> None:
         self.reconnects += 1
@@ -418,12 +426,19 @@ class NatsSink:
     Args:
         config: the sink settings.
         link: an existing link (tests, sharing); default: a new one from ``config``.
+
+    Raises:
+        ValueError: the ``tls`` files cannot be used (missing, mismatched, expired).
     """
 
     def __init__(self, config: NatsSinkConfig, *, link: NatsLink | None = None) -> None:
         self.name = config.name
         self.config = config
-        self.link = link or NatsLink(config)
+        try:
+            self.link = link or NatsLink(config)
+        except TlsConfigError as exc:
+            # build_sinks reports ValueErrors with the sink's name (edigate validate, startup).
+            raise ValueError(f"tls: {exc}") from exc
         self._stream_checked = False
         self.published = 0
         self.duplicates = 0

@@ -198,3 +198,45 @@ def test_backoff_is_full_jitter_and_capped() -> None:
     assert min(waits) >= 0 and max(waits) <= 60.0
     assert max(policy.backoff(1, rng) for _ in range(200)) <= 1.0
     assert max(policy.backoff(10, rng) for _ in range(200)) > 30.0
+
+
+def test_link_wide_refusal_keeps_messages_queued(tmp_path: Path) -> None:
+    class LinkRefused(PermanentDeliveryError):
+        link_wide = True
+
+    class RefusingSink(FlakySink):
+        async def deliver(self, delivery: Delivery) -> None:
+            self.attempts[delivery.idempotency_key] = self.attempts.get(delivery.idempotency_key, 0) + 1
+            if self.down:
+                raise LinkRefused("client certificate rejected by server: certificate expired")
+            self.accepted.append(delivery.idempotency_key)
+
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = RefusingSink()
+        sink.down = True
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, policy=RetryPolicy(breaker_reset=0.3))
+        for d in await _queue(journal, 3, ["flaky"]):
+            engine.enqueue(d, "flaky")
+        task = asyncio.create_task(engine.run())
+        async with asyncio.timeout(10):
+            while engine.lanes["flaky"].breaker is not BreakerState.OPEN:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        states = journal.read_sync(lambda c: dict(c.execute(
+            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        assert states == {"queued": 3}, "a refused link must not dead-letter the messages"
+        assert "certificate expired" in (engine.status()[0]["last_error"] or "")
+        sink.down = False
+        async with asyncio.timeout(20):
+            while len(sink.accepted) < 3:
+                await asyncio.sleep(0.01)
+        engine.stop()
+        await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0.1)
+        states = journal.read_sync(lambda c: dict(c.execute(
+            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        journal.close()
+        assert states == {"delivered": 3}
+
+    asyncio.run(main())

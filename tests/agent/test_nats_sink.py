@@ -249,3 +249,20 @@ def test_ensure_stream_creates_the_stream(server: NatsServer, pki: NatsPki) -> N
         assert info.state.messages == 1
 
     asyncio.run(go())
+
+
+def test_unusable_certificate_files_are_a_config_problem(tmp_path: Path, pki: NatsPki) -> None:
+    ident = pki.sites["alpha"]
+    table = {
+        "name": "cloud",
+        "kind": "nats",
+        "servers": ["tls://127.0.0.1:4222"],
+        "site": "alpha",
+        "tls": {
+            "cert_file": str(tmp_path / "missing.pem"),
+            "key_file": str(ident.key),
+            "ca_file": str(pki.server_ca),
+        },
+    }
+    with pytest.raises(ValueError, match=r"tls: .*missing\.pem"):
+        build_sink(table)

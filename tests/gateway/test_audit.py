@@ -117,22 +117,23 @@ def _cli(*args):
     )
 
 
-def test_cli_verify_exit_codes(tmp_path):
+def test_cli_verify_exit_codes(tmp_path, capsys):
+    from gateway.cli import main
+
     cfg = write_config(tmp_path)
     state = tmp_path / "state"
     state.mkdir()
-    r = _cli("audit", "verify", "--config", str(cfg))
-    assert r.returncode == 0, r.stderr
+    assert main(["audit", "verify", "--config", str(cfg)]) == 0
     path = _log(state)
-    r = _cli("audit", "verify", "--config", str(cfg))
-    assert r.returncode == 0 and "4 record(s)" in r.stdout
+    assert main(["audit", "verify", "--config", str(cfg)]) == 0
+    assert "4 record(s)" in capsys.readouterr().out
     lines = _lines(path)
     lines[2] = lines[2].replace('"user":"root"', '"user":"alice"')
     path.write_text("".join(lines), encoding="utf-8")
-    r = _cli("audit", "verify", "--config", str(cfg))
-    assert r.returncode == 1 and "record 3" in r.stderr
-    r = _cli("audit", "verify", "--config", str(cfg), "--json")
-    assert r.returncode == 1 and json.loads(r.stdout)["broken_at"] == 3
+    assert main(["audit", "verify", "--config", str(cfg)]) == 1
+    assert "record 3" in capsys.readouterr().err
+    assert main(["audit", "verify", "--config", str(cfg), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["broken_at"] == 3
 
 
 def test_daemon_audits_reload_and_replay(tmp_path):
