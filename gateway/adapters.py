@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .sources.smtp import MailLogin
 from .sources.sftp import SftpAccount
+from .sources.smtp import MailLogin
 
 log = logging.getLogger("edigate.adapters")
 
@@ -50,7 +50,10 @@ class RegistrySftpAccounts:
         sftp = profile.model.identities.sftp
         keys = list(sftp.public_keys) + _read_keys(profile, list(sftp.public_key_files))
         return SftpAccount(
-            username=sftp.user, partner=profile.id, authorized_keys=tuple(keys), password_hash=sftp.password_hash
+            username=sftp.user,
+            partner=profile.id,
+            authorized_keys=tuple(keys),
+            password_hash=sftp.password_hash,
         )
 
 

@@ -113,7 +113,9 @@ def extract_edi(raw: bytes, *, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS)
     except (IndexError, ValueError, TypeError, AttributeError, LookupError) as exc:
         # CPython's email header parser has crashes on hostile headers (found by
         # tests/reliability fuzzing: IndexError in get_domain); the mail is refused, not a 500.
-        raise NoEdiContentError(f"the mail's MIME structure could not be parsed ({type(exc).__name__})") from exc
+        raise NoEdiContentError(
+            f"the mail's MIME structure could not be parsed ({type(exc).__name__})"
+        ) from exc
 
 
 def _header(msg: Message, name: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from pathlib import Path
 
@@ -15,8 +16,13 @@ from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
 class FlakySink:
     """Fails the first ``failures`` attempts of each key, then accepts."""
 
-    def __init__(self, name: str = "flaky", failures: int = 0, permanent: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "flaky",
+        failures: int = 0,
+        permanent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         self.name = name
         self.failures = failures
         self.permanent = permanent
@@ -46,15 +52,22 @@ async def _queue(journal: Journal, n: int, sinks: list[str]) -> list[int]:
     for i in range(n):
         r = await journal.append(Intake(transport="t", data=b"doc%d" % i, partner="p"))
         ids += await journal.store_translation(
-            int(r.message_id), partner="p", standard="x12", sinks=sinks,
-            documents=[DocumentRecord(idempotency_key=f"k{i}", document_type="purchase_order",
-                                      envelope_json='{"n": %d}' % i)],
+            int(r.message_id),
+            partner="p",
+            standard="x12",
+            sinks=sinks,
+            documents=[
+                DocumentRecord(
+                    idempotency_key=f"k{i}", document_type="purchase_order", envelope_json=json.dumps({"n": i})
+                )
+            ],
         )
     return ids
 
 
-async def _run_until(engine: DeliveryEngine, done: "asyncio.Future[bool] | None" = None, *,
-                     predicate, timeout: float = 20) -> None:
+async def _run_until(
+    engine: DeliveryEngine, done: asyncio.Future[bool] | None = None, *, predicate, timeout: float = 20
+) -> None:
     task = asyncio.create_task(engine.run())
     try:
         async with asyncio.timeout(timeout):
@@ -69,14 +82,19 @@ def test_transient_failures_are_retried_until_delivered(tmp_path: Path) -> None:
     async def main() -> None:
         journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
         sink = FlakySink(failures=2)
-        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1,
-                                policy=RetryPolicy(backoff_initial=0.01, backoff_max=0.05, breaker_failures=100))
+        engine = DeliveryEngine(
+            journal,
+            {"flaky": sink},
+            seed=1,
+            policy=RetryPolicy(backoff_initial=0.01, backoff_max=0.05, breaker_failures=100),
+        )
         for d in await _queue(journal, 5, ["flaky"]):
             engine.enqueue(d, "flaky")
         await _run_until(engine, predicate=lambda: len(sink.accepted) == 5)
         await asyncio.sleep(0.1)
-        states = journal.read_sync(lambda c: dict(c.execute(
-            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        states = journal.read_sync(
+            lambda c: dict(c.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        )
         attempts = journal.read_sync(lambda c: c.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
         journal.close()
         assert sorted(sink.accepted) == [f"k{i}" for i in range(5)]
@@ -96,7 +114,9 @@ def test_permanent_refusal_dead_letters_with_the_reason(tmp_path: Path) -> None:
             engine.enqueue(d, "flaky")
         await _run_until(engine, predicate=lambda: engine.lanes["flaky"].dead == 2)
         await asyncio.sleep(0.1)
-        rows = journal.read_sync(lambda c: [tuple(r) for r in c.execute("SELECT state, reason FROM messages")])
+        rows = journal.read_sync(
+            lambda c: [tuple(r) for r in c.execute("SELECT state, reason FROM messages")]
+        )
         journal.close()
         assert all(s == "dead" and "order has no lines" in r for s, r in rows), rows
         assert all(n == 1 for n in sink.attempts.values()), "a permanent refusal must not be retried"
@@ -108,8 +128,14 @@ def test_attempt_limit_dead_letters(tmp_path: Path) -> None:
     async def main() -> None:
         journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
         sink = FlakySink(failures=100)
-        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, policy=RetryPolicy(
-            max_attempts=4, backoff_initial=0.001, backoff_max=0.01, breaker_failures=1000))
+        engine = DeliveryEngine(
+            journal,
+            {"flaky": sink},
+            seed=1,
+            policy=RetryPolicy(
+                max_attempts=4, backoff_initial=0.001, backoff_max=0.01, breaker_failures=1000
+            ),
+        )
         for d in await _queue(journal, 1, ["flaky"]):
             engine.enqueue(d, "flaky")
         await _run_until(engine, predicate=lambda: engine.lanes["flaky"].dead == 1)
@@ -127,8 +153,13 @@ def test_breaker_opens_and_backlog_drains_when_sink_returns(tmp_path: Path) -> N
         journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
         sink = FlakySink()
         sink.down = True
-        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, concurrency=4, policy=RetryPolicy(
-            backoff_initial=0.01, backoff_max=0.05, breaker_failures=3, breaker_reset=0.3))
+        engine = DeliveryEngine(
+            journal,
+            {"flaky": sink},
+            seed=1,
+            concurrency=4,
+            policy=RetryPolicy(backoff_initial=0.01, backoff_max=0.05, breaker_failures=3, breaker_reset=0.3),
+        )
         for d in await _queue(journal, 50, ["flaky"]):
             engine.enqueue(d, "flaky")
         task = asyncio.create_task(engine.run())
@@ -164,7 +195,9 @@ def test_retry_after_is_honoured(tmp_path: Path) -> None:
         await asyncio.sleep(0.5)
         engine.stop()
         await asyncio.wait_for(task, 5)
-        next_at = journal.read_sync(lambda c: c.execute("SELECT next_at - updated_at FROM deliveries").fetchone()[0])
+        next_at = journal.read_sync(
+            lambda c: c.execute("SELECT next_at - updated_at FROM deliveries").fetchone()[0]
+        )
         journal.close()
         assert sink.attempts == {"k0": 1}
         assert next_at >= 29.9
@@ -183,8 +216,9 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
         assert await engine.load_pending() == 6
         await _run_until(engine, predicate=lambda: len(a.accepted) == 3 and len(b.accepted) == 3)
         await asyncio.sleep(0.1)
-        states = journal.read_sync(lambda c: dict(c.execute(
-            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        states = journal.read_sync(
+            lambda c: dict(c.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        )
         journal.close()
         assert states == {"delivered": 3}
 
@@ -223,8 +257,9 @@ def test_link_wide_refusal_keeps_messages_queued(tmp_path: Path) -> None:
             while engine.lanes["flaky"].breaker is not BreakerState.OPEN:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
-        states = journal.read_sync(lambda c: dict(c.execute(
-            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        states = journal.read_sync(
+            lambda c: dict(c.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        )
         assert states == {"queued": 3}, "a refused link must not dead-letter the messages"
         assert "certificate expired" in (engine.status()[0]["last_error"] or "")
         sink.down = False
@@ -234,8 +269,9 @@ def test_link_wide_refusal_keeps_messages_queued(tmp_path: Path) -> None:
         engine.stop()
         await asyncio.wait_for(task, 5)
         await asyncio.sleep(0.1)
-        states = journal.read_sync(lambda c: dict(c.execute(
-            "SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()))
+        states = journal.read_sync(
+            lambda c: dict(c.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        )
         journal.close()
         assert states == {"delivered": 3}
 

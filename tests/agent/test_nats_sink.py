@@ -197,7 +197,7 @@ def test_unreachable_server_is_transient(tmp_path: Path, pki: NatsPki) -> None:
     async def go() -> None:
         sink = NatsSink(_config(srv, pki.sites["alpha"]))
         try:
-            with pytest.raises(TransientDeliveryError, match="reach|connect"):
+            with pytest.raises(TransientDeliveryError, match=r"reach|connect"):
                 await sink.deliver(_delivery("k1"))
         finally:
             await sink.aclose()

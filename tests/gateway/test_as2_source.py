@@ -87,7 +87,7 @@ def test_sync_signed_mdn_after_journal(pki: kit.Pki, tmp_path: Path) -> None:
         )
         assert kit.mdn_field(report, "Original-Message-ID") == "<sync-1@partner>"
         assert result.header("AS2-From") == "GATEWAY" and result.header("AS2-To") == "PARTNER"
-        [(mid, intake)] = journal.entries
+        [(_mid, intake)] = journal.entries
         assert intake.transport == "as2" and intake.partner == "acme" and intake.data == kit.PAYLOAD
         assert intake.external_id == "<sync-1@partner>" and intake.file_name == "po123.edi"
         assert intake.meta["signed"] and intake.meta["encrypted"]
@@ -192,7 +192,7 @@ def test_negative_mdns(pki: kit.Pki, tmp_path: Path, case: str, modifier: str) -
         assert disposition == f"automatic-action/MDN-sent-automatically; processed/Error: {modifier}"
         assert kit.mdn_field(report, "Received-Content-MIC") is None
         # raw request kept as rejected evidence, never as a payload to translate
-        [(mid, intake)] = journal.entries
+        [(_mid, intake)] = journal.entries
         assert intake.data == body and intake.meta["as2_rejected"] and intake.external_id is None
         assert intake.rejected_reason and "refused" in intake.rejected_reason
         assert [k for k, _ in journal.events] == ["as2_rejected"]
