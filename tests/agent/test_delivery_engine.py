@@ -58,7 +58,9 @@ async def _queue(journal: Journal, n: int, sinks: list[str]) -> list[int]:
             sinks=sinks,
             documents=[
                 DocumentRecord(
-                    idempotency_key=f"k{i}", document_type="purchase_order", envelope_json=json.dumps({"n": i})
+                    idempotency_key=f"k{i}",
+                    document_type="purchase_order",
+                    envelope_json=json.dumps({"n": i}),
                 )
             ],
         )

@@ -87,7 +87,7 @@ def test_sync_signed_mdn_after_journal(pki: kit.Pki, tmp_path: Path) -> None:
         )
         assert kit.mdn_field(report, "Original-Message-ID") == "<sync-1@partner>"
         assert result.header("AS2-From") == "GATEWAY" and result.header("AS2-To") == "PARTNER"
-        [(_mid, intake)] = journal.entries
+        [(mid, intake)] = journal.entries
         assert intake.transport == "as2" and intake.partner == "acme" and intake.data == kit.PAYLOAD
         assert intake.external_id == "<sync-1@partner>" and intake.file_name == "po123.edi"
         assert intake.meta["signed"] and intake.meta["encrypted"]
