@@ -13,7 +13,7 @@ DEBS := openssh-server openssh-client nginx swaks libnet-ssleay-perl rsync inoti
         lftp vsftpd nats-server python3-venv lintian fakeroot binutils systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint venv debs clean soak fuzz
+.PHONY: run test bench lint venv debs clean soak fuzz deb
 
 venv: $(STAMP)
 
@@ -49,6 +49,9 @@ lint: venv
 
 bench: venv debs
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit $$?; done
+
+deb: debs
+	bash packaging/build-deb.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -103,6 +103,11 @@ class SinkLane:
         """Figures for ``edigate status``."""
         times = self.due.values() if self.ordered else (t for t, _ in self.heap)
         oldest = min(times, default=None)
+        tls: dict[str, object] | None = None
+        tls_status = getattr(self.sink, "tls_status", None)
+        if tls_status is not None:
+            found = tls_status()
+            tls = found.as_dict() if found is not None else None
         return {
             "name": self.sink.name,
             "healthy": self.breaker is BreakerState.CLOSED and self.consecutive_failures == 0,
@@ -114,6 +119,8 @@ class SinkLane:
             "failed_attempts": self.failed,
             "dead": self.dead,
             "last_error": self.last_error,
+            "tls": tls,
+            "cert_not_after": None if tls is None else tls.get("not_after"),
             "last_success_at": self.last_success_at,
         }
 

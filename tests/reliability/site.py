@@ -1,4 +1,6 @@
-"""A whole gateway site for the reliability suite: ``edigate run`` with directory, AS2 and FTPS intake at once.
+"""A whole gateway site for the reliability suite.
+
+``edigate run`` with directory, AS2 and FTPS intake at once.
 
 Partners are driven by real clients: files renamed into the drop folder,
 ``openssl cms`` signed AS2 posted over HTTP (httpx) and FTPS uploads
@@ -22,6 +24,7 @@ import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +144,7 @@ password_hash = "{hash_password(FTP_PASSWORD)}"
         self.gw = GatewayProcess(self.config)
         self.ledger = Ledger()
         self.pending: list[int] = []
+        self.errors: list[BaseException] = []
         self.drops: list[tuple[Path, bytes]] = []
 
     def write_profile(self, name: str = "ACME Retail") -> None:
@@ -198,7 +202,9 @@ password_hash = "{hash_password(FTP_PASSWORD)}"
             answer = f"http {r.status_code}"
             self.ledger.refuse(answer)
             return answer
-        mdn = parse_mdn(list(r.headers.items()), r.content, certificates=[self.pki.cert("gateway")])
+        mdn = parse_mdn(
+            list(r.headers.items()), r.content, certificates=[self.pki.cert("gateway")], now=datetime.now(UTC)
+        )
         if mdn.positive:
             self.ledger.ack("as2", sha(data))
             return "processed"

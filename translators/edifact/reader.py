@@ -50,6 +50,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any, AnyStr, cast
 
@@ -1218,8 +1219,49 @@ def _glue(pieces: list[AnyStr], rel: AnyStr, t: AnyStr) -> list[AnyStr]:
     return out
 
 
+# Released service characters are swapped for private-use code points, the
+# segment is split like an unescaped one, and the code points are swapped
+# back.  Text that already holds these code points takes the tokenizer.
+_HIDE = "\ue000\ue001\ue002\ue003\ue004"
+_HIDDEN = re.compile("[\ue000-\ue004]")
+
+
+@lru_cache(maxsize=64)
+def _hider(d: Delimiters) -> tuple[re.Pattern[str], dict[str, str], dict[int, str]]:
+    assert d.release is not None
+    specials = [d.element, d.component, d.segment, d.release] + ([d.repetition] if d.repetition else [])
+    hide = {c: _HIDE[i] for i, c in enumerate(specials)}
+    show = {ord(_HIDE[i]): c for i, c in enumerate(specials)}
+    return re.compile(re.escape(d.release) + "(.)", re.S), hide, show
+
+
 def _split_escaped(text: str, d: Delimiters, token: re.Pattern[str]) -> Segment:
     """Split a segment that contains release or repetition characters."""
+    if d.release is None or _HIDDEN.search(text) is not None:
+        return _split_tokens(text, d, token)
+    released, hide, show = _hider(d)
+    hidden = released.sub(lambda m: hide.get(m.group(1), m.group(1)), text)
+    es, cs, rs = d.element, d.component, d.repetition
+    out: list[Element] = []
+    for x in hidden.split(es):
+        if rs is not None and rs in x:
+            out.append(
+                Repeated(
+                    tuple(
+                        tuple(o.translate(show) for o in occ.split(cs)) if cs in occ else occ.translate(show)
+                        for occ in x.split(rs)
+                    )
+                )
+            )
+        elif cs in x:
+            out.append(tuple(c.translate(show) for c in x.split(cs)))
+        else:
+            out.append(x.translate(show))
+    return tuple(out)
+
+
+def _split_tokens(text: str, d: Delimiters, token: re.Pattern[str]) -> Segment:
+    """Split with the regex tokenizer (no release character, or private-use text)."""
     es, cs, rs = d.element, d.component, d.repetition
     elements: list[Element] = []
     occurrences: list[str | tuple[str, ...]] = []
