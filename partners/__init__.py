@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .errors import ProfileError
 from .loader import load_profile, parse_profile_text
+from .permissions import private_file_problem
 from .profile import DuplicatePolicy, Profile
 from .registry import OnChange, Registry, load_registry
 from .schema import PartnerProfile, profile_json_schema
@@ -33,6 +34,7 @@ __all__ = [
     "load_profile",
     "load_registry",
     "parse_profile_text",
+    "private_file_problem",
     "profile_json_schema",
     "render_with_profile",
     "translate_with_profile",

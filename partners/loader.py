@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from .errors import ProfileError
 from .locator import PathKey, key_lines, line_of
+from .permissions import private_file_problem
 from .profile import Profile
 from .schema import PartnerProfile, cross_references
 
@@ -138,6 +139,11 @@ def load_profile(path: Path) -> tuple[Profile | None, list[ProfileError]]:
     model, errors = parse_profile_text(text, path)
     if model is None:
         return None, errors
+    sftp = model.identities.sftp
+    if sftp is not None and sftp.password_hash:
+        problem = private_file_problem(path, "profile (it holds a password hash)")
+        if problem is not None:
+            return None, [ProfileError(path, problem, field="identities.sftp.password_hash")]
     return Profile(model=model, source_path=path, digest=hashlib.sha256(raw).hexdigest()), []
 
 

@@ -7,7 +7,9 @@ Strategy:
   (:mod:`agent.downlink.nats`) opens its own :class:`NatsLink` with the same settings.
 * Each envelope goes to ``<prefix>.<site>.<partner>.<document>`` (tokens
   sanitised: NATS subjects split on ``.`` and reserve ``*``, ``>`` and
-  whitespace) with the header ``Nats-Msg-Id`` set to the idempotency key.
+  whitespace) with the header ``Nats-Msg-Id`` set to ``<site>:<idempotency key>``:
+  JetStream de-duplicates per stream, and two sites may legitimately receive
+  byte-identical interchanges from one partner, so the site is part of the id.
   JetStream drops a second message with the same id inside the stream's
   duplicate window, so a retry after a lost ack has exactly-once effect.
 * ``deliver`` returns only once JetStream's publish ack arrived: the message
@@ -51,6 +53,7 @@ from agent.tls import (
     ClientCertificateRejected,
     TlsIdentity,
     TlsSettings,
+    TlsStatus,
     classify_tls_failure,
 )
 
@@ -104,6 +107,11 @@ class NatsDownlinkSettings(BaseModel):
     nak_delay: float = Field(default=30.0, ge=0)
     ensure_consumer: bool = False
     ack_wait: float = Field(default=30.0, gt=0)
+
+
+def msg_id(config: NatsSinkConfig, idempotency_key: str) -> str:
+    """The ``Nats-Msg-Id`` of a document: unique per site, stable across retries."""
+    return f"{config.site_token}:{idempotency_key}"
 
 
 class NatsSinkConfig(BaseModel):
@@ -468,7 +476,7 @@ class NatsSink:
                 delivery.body,
                 timeout=self.config.publish_timeout,
                 stream=self.config.stream,
-                headers={"Nats-Msg-Id": delivery.idempotency_key},
+                headers={"Nats-Msg-Id": msg_id(self.config, delivery.idempotency_key)},
             )
         self.published += 1
         if ack.duplicate:
@@ -506,6 +514,10 @@ class NatsSink:
             duplicate_window=self.config.duplicate_window,
             max_age=self.config.max_age_days * 86400.0,
         )
+
+    def tls_status(self) -> TlsStatus:
+        """Our client certificate's subject and expiry, for ``edigate status``."""
+        return self.link.identity.status()
 
     async def aclose(self) -> None:
         """Close the connection."""

@@ -55,10 +55,12 @@ from gateway.as2 import (
     open_message,
     parse_envelope,
 )
+from partners import private_file_problem
 
 from ..errors import DiskFloorError, JournalWriteError, MessageTooLargeError
 from ..journal import AppendResult, Intake
 from ..resources import Resource
+from .mail import safe_file_name
 
 log = logging.getLogger("edigate.source.as2")
 
@@ -76,6 +78,9 @@ class As2KeyFile(BaseModel):
 
     def load(self) -> Any:
         """Read the key pair (the password comes from the environment, never from the config file)."""
+        problem = private_file_problem(self.key_file, "AS2 private key")
+        if problem is not None:
+            raise ValueError(problem)
         password = os.environ.get(self.password_env, "").encode() if self.password_env else None
         cert = self.cert_file.read_bytes() if self.cert_file else None
         return load_key_pair(self.key_file.read_bytes(), password or None, cert)
@@ -537,7 +542,8 @@ class As2Source:
                     transport="as2",
                     data=message.payload,
                     partner=partner.partner_id,
-                    file_name=message.file_name,
+                    # the partner's Content-Disposition name, without any folder part (like SMTP)
+                    file_name=safe_file_name(message.file_name, 1) if message.file_name else None,
                     external_id=envelope.message_id,
                     meta=self._meta(envelope, message, body, peer),
                 )

@@ -107,8 +107,8 @@ def test_publish_waits_for_the_ack_and_the_msg_id_makes_a_retry_harmless(
             await sink.aclose()
         stored = await _stream_messages(server)
         assert [(s, h["Nats-Msg-Id"]) for s, h, _ in stored] == [
-            ("edigate.alpha.acme_retail.purchase_order", "acme:1:1:0001:aa"),
-            ("edigate.alpha.acme.ship_notice", "acme:2:1:0001:bb"),
+            ("edigate.alpha.acme_retail.purchase_order", "alpha:acme:1:1:0001:aa"),
+            ("edigate.alpha.acme.ship_notice", "alpha:acme:2:1:0001:bb"),
         ]
         assert json.loads(stored[0][2])["idempotency_key"] == "acme:1:1:0001:aa"
 
@@ -226,7 +226,7 @@ def test_outage_is_transient_and_the_link_comes_back(server: NatsServer, pki: Na
         finally:
             await sink.aclose()
         ids = [h["Nats-Msg-Id"] for _, h, _ in await _stream_messages(server)]
-        assert ids == ["k1", "k2"]
+        assert ids == ["alpha:k1", "alpha:k2"]
 
     asyncio.run(go())
 

@@ -188,7 +188,7 @@ def test_two_sites_fan_in_exactly_once_across_a_server_outage(
     expected: dict[str, tuple[str, str]] = {}
     for site, (root, _) in sites.items():
         for env in sink_envelopes(root):
-            expected[env["idempotency_key"]] = (site, env["document_type"])
+            expected[f"{site}:{env['idempotency_key']}"] = (site, env["document_type"])
     assert len(expected) == 40
     ids = [msg_id for _, msg_id, _ in seen]
     assert len(ids) == len(set(ids)) == 40, "a document reached the stream twice or not at all"
@@ -196,7 +196,7 @@ def test_two_sites_fan_in_exactly_once_across_a_server_outage(
     for subject, msg_id, body in seen:
         site, document_type = expected[msg_id]
         assert subject == f"edigate.{site}.acme.{document_type}"
-        assert body["idempotency_key"] == msg_id
+        assert f"{site}:{body['idempotency_key']}" == msg_id
     for _, gw in sites.values():
         assert gw.stop() == 0
 
@@ -267,7 +267,7 @@ def test_downlink_sigkill_before_the_journal_redelivers_after_it_deduplicates(
     assert gw.stop() == 0
 
 
-def test_wrong_client_certificate_dead_letters_with_the_reason(
+def test_wrong_client_certificate_is_refused_with_the_reason_and_nothing_is_lost(
     tmp_path: Path, server: NatsServer, pki: NatsPki, gateways: list[GatewayProcess]
 ) -> None:
     asyncio.run(create_streams(server))
@@ -276,9 +276,26 @@ def test_wrong_client_certificate_dead_letters_with_the_reason(
     gateways.append(gw)
     gw.start()
     _drop(root, 1, 1, "a")
-    assert gw.wait_settled(1) == {"dead": 1}
-    with gw.db() as c:
-        error = c.execute("SELECT last_error FROM deliveries WHERE sink = 'cloud'").fetchone()[0]
-    assert "client certificate rejected" in error
+
+    def refused() -> bool:
+        with gw.db() as c:
+            row = c.execute("SELECT last_error FROM deliveries WHERE sink = 'cloud'").fetchone()
+        return row is not None and "client certificate rejected" in (row[0] or "")
+
+    _wait(refused, "the refusal to be recorded")
+    # A link-wide refusal holds the queue (the engine's breaker) instead of dead-lettering.
+    assert gw.states() == {"queued": 1}
+    status = gw.control({"command": "status"})
+    cloud = next(s for s in status["sinks"] if s["name"] == "cloud")
+    assert "client certificate rejected" in (cloud["last_error"] or "")
     assert len(sink_envelopes(root)) == 1  # the local sink still got it
+
+    async def stored() -> int:
+        nc = await admin_connect(server)
+        try:
+            return int((await nc.jetstream().stream_info(UPLINK_STREAM)).state.messages)
+        finally:
+            await nc.close()
+
+    assert asyncio.run(stored()) == 0
     assert gw.stop() == 0

@@ -41,7 +41,9 @@ class Accounts:
 
     def lookup(self, username: str) -> SftpAccount | None:
         key = self.keys.get(username)
-        return None if key is None else SftpAccount(username=username, partner=username, authorized_keys=(key,))
+        return (
+            None if key is None else SftpAccount(username=username, partner=username, authorized_keys=(key,))
+        )
 
 
 @dataclass
@@ -52,7 +54,9 @@ class SftpSite:
     port: int
     keys: dict[str, Path]
 
-    def sftp(self, batch: str, user: str = "acme", key: str | None = None) -> subprocess.CompletedProcess[str]:
+    def sftp(
+        self, batch: str, user: str = "acme", key: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         batch_file = self.work / "batch"
         batch_file.write_text(batch)
         args = [
@@ -126,6 +130,9 @@ def sftp_site(tmp_path: Path) -> Iterator[SftpSite]:
         except BaseException as exc:
             failure.append(exc)
             ready.set()
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -166,7 +173,9 @@ ESCAPES = {
     "make_symlink": "symlink /etc/passwd /inbound/link.edi\n",
     "make_hardlink": "ln /inbound/escape/secret.txt /inbound/hard.edi\n",
     "rename_across_roots": "put po.edi /inbound/x.part\nrename /inbound/x.part ../bob/inbound/x.edi\n",
-    "rename_absolute_across_roots": "put po.edi /inbound/y.part\nrename /inbound/y.part /../bob/inbound/y.edi\n",
+    "rename_absolute_across_roots": (
+        "put po.edi /inbound/y.part\nrename /inbound/y.part /../bob/inbound/y.edi\n"
+    ),
     "mkdir_outside": "mkdir ../../outside/newdir\n",
     "remove_outside": "rm ../../outside/secret.txt\n",
 }

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from .syntax import Repeated, Segment
@@ -280,6 +281,16 @@ def check(seg: Segment, scope: Scope, where: Location) -> list[RemoteSyntaxError
     return errors
 
 
+@lru_cache(maxsize=256)
+def _valid_date(date: str) -> bool:
+    # strptime is slow and every file repeats the same few dates: memoised.
+    try:
+        _dt.datetime.strptime(date, "%y%m%d" if len(date) == 6 else "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
 def _check_datetime(seg: Segment, pos: int, report: _Reporter) -> None:
     """Validate S004 date (YYMMDD or CCYYMMDD) and time (HHMM) as real values."""
     if pos >= len(seg):
@@ -288,14 +299,8 @@ def _check_datetime(seg: Segment, pos: int, report: _Reporter) -> None:
     parts = value if isinstance(value, tuple) else (value,) if isinstance(value, str) else ()
     date = parts[0] if parts else ""
     time = parts[1] if len(parts) > 1 else ""
-    if date:
-        try:
-            if len(date) == 6:
-                _dt.datetime.strptime(date, "%y%m%d")
-            else:
-                _dt.datetime.strptime(date, "%Y%m%d")
-        except ValueError:
-            report(f"date 0017 {date!r} is not a valid date", "12", pos, 1)
+    if date and not _valid_date(date):
+        report(f"date 0017 {date!r} is not a valid date", "12", pos, 1)
     if time:
         hh, mm = int(time[:2]), int(time[2:4])
         if hh > 23 or mm > 59:

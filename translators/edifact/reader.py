@@ -131,7 +131,9 @@ class _Open:
     warnings: list[str] = field(default_factory=list)
 
 
+@lru_cache(maxsize=64)
 def _tokenizer(d: Delimiters) -> re.Pattern[str]:
+    # Memoised: every file and every UNA would otherwise compile the same pattern again.
     specials = d.element + d.component + (d.repetition or "")
     body = "".join(re.escape(c) for c in specials)
     plain = "".join(re.escape(c) for c in specials + (d.release or ""))
@@ -263,6 +265,7 @@ class EdifactReader:
         tag: str | None = None,
     ) -> RemoteSyntaxError:
         ic = self._ic
+        tag = tag or None  # an empty tag (e.g. a stray terminator) is no tag
         return RemoteSyntaxError(
             text,
             ack_hint=code,
@@ -533,7 +536,9 @@ class EdifactReader:
         if not slow and not check_inner and wrap:
             for cand in ("\r\n", "\n", "\r"):
                 if text.count(d.segment + cand) == text.count(d.segment) and (d.segment + cand) in text:
-                    brk = cand
+                    # the run's own leading break must be absent or the same
+                    if text[:lead] in ("", cand):
+                        brk = cand
                     break
         strip_each = bool(wrap) and not brk
         off = self._base + pos
@@ -543,11 +548,13 @@ class EdifactReader:
                 pieces = _glue(pieces, rel.encode("latin-1"), t)
         else:
             if brk:
+                # line_break is what follows the interchange's first
+                # terminator (UNB's): the leading break of its first run.
+                if ic.line_break is None:
+                    ic.line_break = brk if text.startswith(brk) else ""
                 if text.startswith(brk):
                     text = text[len(brk) :]
                     off += len(brk)
-                if ic.line_break is None:
-                    ic.line_break = brk
             sep = d.segment + brk
             pieces = text.split(sep)
             if rel and (rel + d.segment) in text:

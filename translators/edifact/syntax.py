@@ -240,8 +240,9 @@ class InterchangeEnd:
     """UNZ: ``count`` is 0036, ``reference`` 0020.
 
     ``end_offset`` is the offset just past the UNZ segment terminator;
-    ``line_break`` is the first CR/LF sequence seen after a segment
-    terminator in this interchange (``""`` when segments are not on lines).
+    ``line_break`` is the CR/LF sequence that follows the UNB segment
+    terminator (``""`` when segments are not on lines); the writer repeats
+    it after every segment.
     """
 
     count: str

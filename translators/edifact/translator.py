@@ -47,13 +47,20 @@ _Mapper = Callable[[Message, TranslatorOptions], Any]
 _Validator = Callable[[Message], list[RemoteSyntaxError]]
 
 
+_MAPS: tuple[_Mapper | None, _Validator | None] | None = None
+
+
 def _load_maps() -> tuple[_Mapper | None, _Validator | None]:
-    # The maps package is delivered separately; the syntax layer works without it.
-    try:
-        from . import maps
-    except ImportError:
-        return None, None
-    return getattr(maps, "to_canonical", None), getattr(maps, "validate", None)
+    # The maps package is delivered separately; the syntax layer works without it.  Looked up
+    # once per process, not once per file.
+    global _MAPS  # noqa: PLW0603 - loaded lazily (import cycle), then fixed
+    if _MAPS is None:
+        try:
+            from . import maps
+        except ImportError:
+            return None, None
+        _MAPS = (getattr(maps, "to_canonical", None), getattr(maps, "validate", None))
+    return _MAPS
 
 
 class EdifactTranslator:

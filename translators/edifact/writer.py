@@ -202,6 +202,23 @@ def write_model(model: InterchangeModel) -> bytes:
     )
 
 
+def _yymmdd(now: _dt.datetime) -> str:
+    # Same text as now.strftime("%y%m%d"), without strftime's cost (it runs for every ack).
+    return f"{now.year % 100:02d}{now.month:02d}{now.day:02d}"
+
+
+def _ccyymmdd(now: _dt.datetime) -> str:
+    # Same text as now.strftime("%Y%m%d"); strftime does not zero-pad years before 1000.
+    if now.year < 1000:
+        return now.strftime("%Y%m%d")
+    return f"{now.year:04d}{now.month:02d}{now.day:02d}"
+
+
+def _hhmm(now: _dt.datetime) -> str:
+    # Same text as now.strftime("%H%M").
+    return f"{now.hour:02d}{now.minute:02d}"
+
+
 def write_interchange(
     messages: Iterable[Sequence[Segment]],
     *,
@@ -248,13 +265,13 @@ def write_interchange(
     charset = CHARSETS.get(syntax_id)
     if charset is None:
         raise LocalTranslationError(f"unknown syntax identifier {syntax_id!r}")
-    date = now.strftime("%Y%m%d" if syntax_version >= 4 else "%y%m%d")
+    date = _ccyymmdd(now) if syntax_version >= 4 else _yymmdd(now)
     unb: list[Element] = [
         "UNB",
         (syntax_id, str(syntax_version)),
         (sender[0], sender[1]) if sender[1] else sender[0],
         (recipient[0], recipient[1]) if recipient[1] else recipient[0],
-        (date, now.strftime("%H%M")),
+        (date, _hhmm(now)),
         control_reference,
     ]
     tail: list[Element] = ["", application_ref or "", "", "1" if ack_request else "", "", "1" if test else ""]

@@ -219,14 +219,35 @@ class _Session:
 
     def _transaction(self, tx: TransactionSet) -> list[X12Item | _Marker]:
         errors = self.validator.check_transaction(tx)
-        maps = _maps()
-        if maps.validate is not None and not any(e.scope == "transaction" for e in errors):
+        maps = _MAPS if _MAPS is not None else _maps()
+        if maps.validate is not None and not (errors and any(e.scope == "transaction" for e in errors)):
             errors.extend(maps.validate(tx))
+        if not errors:
+            # The common case: a clean set (no list copies, no scans of an empty error list).
+            try:
+                document = self._document(tx, maps, self.warnings)
+            except RemoteSyntaxError as exc:
+                errors.append(exc)
+                if self.group is not None:
+                    self.group.add(
+                        TransactionOutcome(tx.set_id, tx.control, tx.implementation_ref, errors, True)
+                    )
+                return [exc]
+            out: list[X12Item | _Marker] = []
+            if document is None:
+                return self._unmapped_rejected(tx, errors, out)
+            out.append(document)
+            group = self.group
+            if group is not None:
+                group.add(
+                    TransactionOutcome(tx.set_id, tx.control, tx.implementation_ref, errors, False)
+                )
+            return out
         strict = self.options.strict
         rejected = any(e.scope != "segment" for e in errors) or (strict and bool(errors))
-        out: list[X12Item | _Marker] = list(errors)
+        out = list(errors)
         warnings = [*self.warnings, *(str(e) for e in errors if e.scope == "segment")]
-        document: TranslatedDocument | None = None
+        document = None
         if not rejected:
             try:
                 document = self._document(tx, maps, warnings)
@@ -235,22 +256,7 @@ class _Session:
                 out.append(exc)
                 rejected = True
         if document is None and not rejected:
-            error = RemoteSyntaxError(
-                f"no map for transaction set {tx.set_id} and unmapped sets are rejected",
-                ack_hint="AK5:1",
-                scope="transaction",
-                location=Location(
-                    interchange=tx.interchange_control,
-                    group=tx.group_control,
-                    transaction=tx.control,
-                    segment_tag="ST",
-                    segment_position=1,
-                    element_position=1,
-                ),
-            )
-            errors.append(error)
-            out.append(error)
-            rejected = True
+            return self._unmapped_rejected(tx, errors, out)
         if document is not None:
             out.append(document)
         if self.group is not None:
@@ -261,6 +267,37 @@ class _Session:
                     implementation_ref=tx.implementation_ref,
                     errors=errors,
                     rejected=rejected,
+                )
+            )
+        return out
+
+    def _unmapped_rejected(
+        self, tx: TransactionSet, errors: list[RemoteSyntaxError], out: list[X12Item | _Marker]
+    ) -> list[X12Item | _Marker]:
+        # options.reject_unmapped and no map for this set: reject it (AK5 1, not supported).
+        error = RemoteSyntaxError(
+            f"no map for transaction set {tx.set_id} and unmapped sets are rejected",
+            ack_hint="AK5:1",
+            scope="transaction",
+            location=Location(
+                interchange=tx.interchange_control,
+                group=tx.group_control,
+                transaction=tx.control,
+                segment_tag="ST",
+                segment_position=1,
+                element_position=1,
+            ),
+        )
+        errors.append(error)
+        out.append(error)
+        if self.group is not None:
+            self.group.add(
+                TransactionOutcome(
+                    set_id=tx.set_id,
+                    control=tx.control,
+                    implementation_ref=tx.implementation_ref,
+                    errors=errors,
+                    rejected=True,
                 )
             )
         return out

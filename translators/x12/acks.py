@@ -228,14 +228,23 @@ def functional_ack_body(group: GroupOutcome, kind: FunctionalAckKind) -> list[Se
         ak1 = (*ak1, element(gs, 8))
     body: list[Segment] = [ak1]
     status_tag = "AK5" if kind == "997" else "IK5"
+    accepted_status: Segment = (status_tag, "A")
+    with_errors = False
+    append = body.append
     for tx in group.transactions:
         ak2: Segment = ("AK2", tx.set_id, tx.control)
         if kind == "999" and tx.implementation_ref:
             ak2 = (*ak2, tx.implementation_ref)
-        body.append(ak2)
+        append(ak2)
+        if not tx.errors and not tx.rejected:
+            # A clean set (the bulk of a large group): no AK3/AK4 loops, status A.
+            append(accepted_status)
+            continue
         body.extend(_segment_loops(tx, kind))
         status, codes = _transaction_status(tx)
-        body.append((status_tag, status, *codes))
+        if status == "E":
+            with_errors = True
+        append((status_tag, status, *codes))
     group_codes: list[str] = []
     for error in group.errors:
         code = _code(error, "AK9")
@@ -249,7 +258,6 @@ def functional_ack_body(group: GroupOutcome, kind: FunctionalAckKind) -> list[Se
         accepted = 0
     else:
         accepted = group.accepted
-        with_errors = any(_transaction_status(t)[0] == "E" for t in group.transactions)
         if accepted == group.received:
             status = "E" if with_errors else "A"
         elif accepted == 0:
@@ -257,7 +265,8 @@ def functional_ack_body(group: GroupOutcome, kind: FunctionalAckKind) -> list[Se
         else:
             status = "P"
     body.append(("AK9", status, included, str(group.received), str(accepted), *group_codes[:_MAX_CODES]))
-    return [_trim(seg) for seg in body]
+    # Only a segment ending in an empty element needs trimming (its tag is never empty).
+    return [seg if seg[-1] else _trim(seg) for seg in body]
 
 
 def _parties(isa: Segment, options: TranslatorOptions) -> tuple[tuple[str, str], tuple[str, str]]:

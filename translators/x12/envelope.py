@@ -25,6 +25,7 @@ zeros) are warnings unless ``options.strict`` is set.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
@@ -43,6 +44,7 @@ _ISA_WIDTHS = (0, 2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 _AUTH_QUALIFIERS = frozenset({"00", "01", "02", "03", "04", "05", "06"})  # ISA01
 _SECURITY_QUALIFIERS = frozenset({"00", "01"})  # ISA03
 _TEST_FLAGS = frozenset({"P", "T", "I"})  # ISA15: production, test, information
+_TAG_OF = itemgetter(0)
 _TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
 
@@ -433,7 +435,7 @@ class EnvelopeValidator:
                     1,
                 )
         known = self._known_tags
-        if known.issuperset([seg[0] for seg in segs]):
+        if known.issuperset(map(_TAG_OF, segs)):
             return errors
         for position, seg in enumerate(segs, 1):
             tag = seg[0]

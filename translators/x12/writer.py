@@ -152,6 +152,23 @@ def _check_values(segment: Segment, delimiters: Delimiters, index: int) -> None:
                 )
 
 
+def _yymmdd(now: _dt.datetime) -> str:
+    # Same text as now.strftime("%y%m%d"), without strftime's cost (it runs for every ack).
+    return f"{now.year % 100:02d}{now.month:02d}{now.day:02d}"
+
+
+def _ccyymmdd(now: _dt.datetime) -> str:
+    # Same text as now.strftime("%Y%m%d"); strftime does not zero-pad years before 1000.
+    if now.year < 1000:
+        return now.strftime("%Y%m%d")
+    return f"{now.year:04d}{now.month:02d}{now.day:02d}"
+
+
+def _hhmm(now: _dt.datetime) -> str:
+    # Same text as now.strftime("%H%M").
+    return f"{now.hour:02d}{now.minute:02d}"
+
+
 def _pad(value: str, width: int, name: str) -> str:
     if len(value) > width:
         raise LocalTranslationError(f"{name} {value!r} is longer than {width} characters")
@@ -201,8 +218,8 @@ def interchange_header(
         _pad(sender[1], 15, "ISA06"),
         _pad(receiver[0], 2, "ISA07"),
         _pad(receiver[1], 15, "ISA08"),
-        now.strftime("%y%m%d"),
-        now.strftime("%H%M"),
+        _yymmdd(now),
+        _hhmm(now),
         isa11,
         _pad(version, 5, "ISA12"),
         f"{control:09d}",
@@ -216,8 +233,8 @@ def group_header(
     *, functional_id: str, sender: str, receiver: str, control: int, version: str, now: _dt.datetime
 ) -> Segment:
     """Build a GS segment (GS04 is CCYYMMDD from 004010 on, YYMMDD before)."""
-    date = now.strftime("%Y%m%d") if version >= "004010" else now.strftime("%y%m%d")
-    return ("GS", functional_id, sender, receiver, date, now.strftime("%H%M"), str(control), "X", version)
+    date = _ccyymmdd(now) if version >= "004010" else _yymmdd(now)
+    return ("GS", functional_id, sender, receiver, date, _hhmm(now), str(control), "X", version)
 
 
 def write_interchange(

@@ -12,6 +12,8 @@ a :class:`~translators.errors.Location` and the CONTRL 0085 code as
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from ...errors import Location, RemoteSyntaxError
 from ..syntax import Message, Segment
 from .segment import comp, el
@@ -38,6 +40,10 @@ ONCE: tuple[str, ...] = ("BGM", "UNS")
 
 #: segments that open the first segment groups (after them a DTM dates a group).
 _GROUP_TRIGGERS = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
+
+#: every tag the loop of :func:`validate` looks at
+_INTERESTING = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
+_TAG_OF = itemgetter(0)
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
@@ -82,21 +88,29 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
     if required is None:
         return []
     errors: list[RemoteSyntaxError] = []
-    seen: dict[str, int] = {}
+    segments: tuple[Segment, ...] = msg.segments
+    # Which tags occur is known in one C-level pass; the loop below only stops at the few tags
+    # it checks (most segments of a message are none of them).
+    seen = set(map(_TAG_OF, segments))
+    once: dict[str, int] = {}
     header_dates: list[str] = []
     in_header = True
-    segments: tuple[Segment, ...] = msg.segments
+    interesting = _INTERESTING
     for index, seg in enumerate(segments, start=1):
         tag = seg[0]
-        if not isinstance(tag, str):
+        if tag not in interesting:
             continue
-        count = seen.get(tag, 0) + 1
-        seen[tag] = count
-        if tag in ONCE and count == 2:
-            errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
         if tag in _GROUP_TRIGGERS:
             # the document dates are the DTMs before the first segment group
             in_header = False
+            if tag not in ONCE:
+                continue
+        count = 0
+        if tag in ONCE:
+            count = once.get(tag, 0) + 1
+            once[tag] = count
+        if tag in ONCE and count == 2:
+            errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
         if tag == "DTM" and in_header:
             header_dates.append(comp(seg, 1, 0))
         if tag == "BGM" and not comp(seg, 2, 0) and msg.type not in ("IFTSTA",):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -26,6 +27,7 @@ from ..syntax import Segment, TransactionSet
 from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
 from .structures import SET_TAGS, STRUCTURES, Node
 
+_TAG_OF = itemgetter(0)
 _NUMERIC = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE]-?[0-9]+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -83,6 +85,8 @@ Raw = tuple[
 #: Findings depend only on a segment's content (and the DT rule of its version), so they are
 #: memoised: partners repeat the same header and party segments in every set.  Bounded.
 _ELEMENT_CACHE: dict[tuple[Segment, bool], tuple[Finding, ...]] = {}
+#: the same, one dict per DT rule and keyed by the segment alone (the hot path of :func:`check`)
+_ELEMENT_CACHES: tuple[dict[Segment, tuple[Finding, ...]], dict[Segment, tuple[Finding, ...]]] = ({}, {})
 _STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]] = {}
 _CACHE_LIMIT = 16384
 
@@ -234,7 +238,7 @@ class _Checker:
 
         The outcome depends only on the sequence of tags, so it is memoised (bounded).
         """
-        key = (self.tx.set_id, tuple(seg[0] for seg in segments))
+        key = (self.tx.set_id, tuple(map(_TAG_OF, segments)))
         hit = _STRUCTURE_CACHE.get(key)
         if hit is not None:
             self.raw.extend(hit[1])
@@ -395,9 +399,29 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     checker = _Checker(tx)
     segments = tx.segments
     placed = checker.structure(segments)
-    for index, seg in enumerate(segments):
-        if placed[index] and seg[0] not in ("ST", "SE"):
-            checker.elements(seg, index + 1)
+    # checker.elements() inlined: this loop runs for every segment of every set.
+    pre_4010 = checker.pre_4010
+    cache = _ELEMENT_CACHES[pre_4010]
+    get = cache.get
+    raw = checker.raw
+    position = 0
+    for seg, ok in zip(segments, placed, strict=False):
+        position += 1
+        if not ok:
+            continue
+        found = get(seg)
+        if found is None:
+            tag = seg[0]
+            if tag in ("ST", "SE"):
+                continue
+            found = _element_findings(seg, pre_4010)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[seg] = found
+        if found:
+            tag = seg[0]
+            for message, hint, element in found:
+                raw.append((message, hint, tag, position, element, "segment"))
     if "HL" in SET_TAGS[tx.set_id]:
         checker.hierarchy(segments)
     return checker.errors()

@@ -118,10 +118,16 @@ def validate(tx: TransactionSet, options: TranslatorOptions | None = None) -> li
     Returns:
         Every finding as a :class:`RemoteSyntaxError` with its 997/999 code.
     """
-    # Imported here: the definitions read this package's value conversions.
-    from ..definitions import validate as check
+    global _CHECK  # noqa: PLW0603 - bound once; runs for every transaction set
+    if _CHECK is None:
+        # Imported here: the definitions read this package's value conversions.
+        from ..definitions import validate as check
 
-    return check(tx, options)
+        _CHECK = check
+    return _CHECK(tx, options)
+
+
+_CHECK: Callable[[TransactionSet, TranslatorOptions | None], list[RemoteSyntaxError]] | None = None
 
 
 def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions | None) -> MapContext:
