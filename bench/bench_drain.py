@@ -17,7 +17,8 @@ What it does (free 127.0.0.1 ports, everything stopped at the end):
    purchase orders → sale orders with their lookups), unordered and with
    per-partner ordering over 4 partners (what the daemon does for odoo sinks).
 
-Prints messages/s, the ratio to the plain loop, and the load average
+A null sink (accepts at once) gives the ceiling the engine and the journal
+allow by themselves.  Prints messages/s, the ratio to the plain loop, and the load average
 (other processes skew everything on a 2-core box).
 """
 
@@ -39,7 +40,7 @@ import httpx
 
 from agent.delivery import DeliveryEngine, RetryPolicy
 from agent.odoo import OdooMappingOptions, OdooRpcSettings, OdooRpcTransport
-from agent.sinks.base import Sink
+from agent.sinks.base import Delivery, Sink
 from agent.sinks.https import HttpsSink, HttpsSinkConfig
 from agent.sinks.odoo import OdooSink, OdooSinkConfig
 from agent.tls import TlsIdentity
@@ -145,6 +146,21 @@ async def _plain_loop(url: str, identity: TlsIdentity, count: int) -> float:
         return time.perf_counter() - start
 
 
+class NullSink:
+    """Accepts everything at once: the engine's and the journal's own cost per delivery."""
+
+    name = "null"
+
+    async def healthcheck(self) -> None:
+        """Always healthy."""
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Accept."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
 def _odoo_sink(port: int, workers: int) -> OdooSink:
     settings = OdooRpcSettings(
         host="127.0.0.1",
@@ -170,6 +186,8 @@ def main() -> None:
     rows: list[tuple[str, int, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="edigate-drain-") as tmp:
         root = Path(tmp)
+        seconds, _ = asyncio.run(_drain(root / "j0", NullSink, args.https, args.concurrency, ordered=False))
+        rows.append(("null sink: engine + journal only (the ceiling)", args.https, args.https / seconds, ""))
         pki = make_pki(root)
         identity = TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
         settings = NginxSettings(

@@ -539,8 +539,13 @@ class Daemon:
             name = partner_sink_name(profile.id)
             try:
                 codec = as2_codec_for(profile) if delivery.transport == "as2" else None
+                tls_ca = profile.model.certificates.tls_ca
                 sinks[name] = build_partner_sink(
-                    name, delivery.model_dump(), profile.resolve_path, as2_codec=codec
+                    name,
+                    delivery.model_dump(),
+                    profile.resolve_path,
+                    as2_codec=codec,
+                    tls_ca=profile.resolve_path(tls_ca) if tls_ca else None,
                 )
             except (OSError, ValueError) as exc:
                 problem = f"{profile.source_path}: delivery: {exc}"
@@ -555,10 +560,11 @@ class Daemon:
 
     async def _start_outbound(self) -> None:
         """Route outbound messages to gateway.outbound, resume them, start the Odoo pull."""
+        from agent.downlink.nats import DOWNLINK_APPEND
         from agent.pull import PULLING, OdooPull
 
         from . import acktrack
-        from .outbound import OutboundProcessor
+        from .outbound import OUTBOUND_TRANSPORTS, OutboundProcessor
 
         assert self.journal is not None and self.pipeline is not None and self.engine is not None
         engine, journal, pipeline = self.engine, self.journal, self.pipeline
@@ -572,14 +578,23 @@ class Daemon:
         inbound_submit = pipeline.submit
 
         def route(message_id: int) -> None:
-            # The pull appends under PULLING; everything else is an inbound file.
-            if PULLING.get():
+            # The Odoo pull and the NATS downlink append under their flags; all else is an inbound file.
+            if PULLING.get() or DOWNLINK_APPEND.get():
                 outbound.submit(message_id)
             else:
                 inbound_submit(message_id)
 
         def inbound_only(message_id: int) -> None:
-            if not outbound.claims(message_id):
+            # pipeline.submit is also called by resume and replay: an outbound message goes back
+            # to the outbound processor (one indexed read; these paths are rare).
+            if outbound.claims(message_id):
+                return
+            row = journal.read_sync(
+                lambda c: c.execute("SELECT transport FROM messages WHERE id = ?", (message_id,)).fetchone()
+            )
+            if row is not None and row[0] in OUTBOUND_TRANSPORTS:
+                outbound.submit(message_id)
+            else:
                 inbound_submit(message_id)
 
         journal.on_received = route

@@ -3,16 +3,17 @@
 Strategy:
 
 * The pull (``agent.pull``) journals each Odoo document as a message with
-  ``transport = "odoo"`` whose raw bytes are an :data:`OUTBOUND_SCHEMA`
+  ``transport = "odoo"`` (the NATS downlink: ``"nats"``) whose raw bytes are an :data:`OUTBOUND_SCHEMA`
   JSON object (partner, document type, canonical document, origin).  The
   journal is the only durable state, as for inbound files.
 * :class:`OutboundProcessor` takes such a message in state ``received``,
   draws fresh control numbers from the journal's durable counters
-  (``next_control_number(partner, "out", "isa" | "gs" | "st" | "unb")``;
-  each number is committed before it is used, so a crash can skip a number
-  but never repeat one), renders the document with the partner profile
-  (:func:`render_outbound`), records the interchange for acknowledgment
-  tracking (:mod:`gateway.acktrack`) and queues one delivery to the
+  (``next_control_number(partner, "out", kind)``: the interchange number,
+  ISA13 = GS06 or UNB 0020, from the same ``"ack"`` sequence the pipeline's
+  997/CONTRL use, ST02/UNH 0062 from ``"st"``; each number is committed
+  before it is used, so a crash can skip a number but never repeat one),
+  renders the document with the partner profile (:func:`render_outbound`),
+  records the interchange for acknowledgment tracking (:mod:`gateway.acktrack`) and queues one delivery to the
   partner's transport sink, named :func:`partner_sink_name`.
 * The rendered file travels inside the delivery envelope (base64), so the
   partner transports in ``agent.partner`` ship bytes and know nothing of EDI.
@@ -66,8 +67,13 @@ from .states import MessageState
 
 log = logging.getLogger("edigate.outbound")
 
+#: journal transports whose messages are outbound documents (Odoo pull, NATS downlink).
+OUTBOUND_TRANSPORTS = ("odoo", "nats")
 #: ``schema`` of the JSON the pull journals for one outbound document.
 OUTBOUND_SCHEMA = "edigate.outbound/1"
+#: Counter kind of our interchange numbers (ISA13 = GS06, UNB 0020) per partner; it must be
+#: the one ``gateway.pipeline`` uses for acknowledgments (``next_control_number(p, "out", "ack")``).
+INTERCHANGE_COUNTER = "ack"
 #: ``schema`` of the delivery envelope a partner transport receives.
 FILE_SCHEMA = "edigate.partner-file/1"
 
@@ -288,10 +294,13 @@ class OutboundProcessor:
         """Queue every outbound message a previous run left in ``received``; returns their ids."""
 
         def query(c: Any) -> list[int]:
+            marks = ",".join("?" * len(OUTBOUND_TRANSPORTS))
             return [
                 int(r[0])
                 for r in c.execute(
-                    "SELECT id FROM messages WHERE transport = 'odoo' AND state = 'received' ORDER BY id"
+                    f"SELECT id FROM messages WHERE transport IN ({marks}) AND state = 'received'"
+                    " ORDER BY id",
+                    OUTBOUND_TRANSPORTS,
                 )
             ]
 
@@ -420,12 +429,14 @@ class OutboundProcessor:
         return ids
 
     async def _numbers(self, partner: str, standard: str) -> OutboundNumbers:
+        # ISA13/GS06 and UNB 0020 come from the counter the pipeline's acknowledgments draw
+        # from too: our 997s/CONTRLs and our documents reach the same partner, and two
+        # interchanges from us with one control number would be rejected there as duplicates.
+        interchange = await self.journal.next_control_number(partner, "out", INTERCHANGE_COUNTER)
         if standard == "x12":
-            isa = await self.journal.next_control_number(partner, "out", "isa")
-            gs = await self.journal.next_control_number(partner, "out", "gs")
             st = await self.journal.next_control_number(partner, "out", "st") % 10_000 or 1
-            return OutboundNumbers(interchange=isa, group=gs, transaction=st)
-        unb = await self.journal.next_control_number(partner, "out", "unb")
+            return OutboundNumbers(interchange=interchange, group=interchange, transaction=st)
+        unb = interchange
         if standard == "edifact":
             unh = await self.journal.next_control_number(partner, "out", "st")
             return OutboundNumbers(interchange=unb, group=unb, transaction=unh)
@@ -601,7 +612,9 @@ def as2_codec_for(profile: Profile, *, mdn_to: str = "edi@edigate.invalid") -> A
 
 __all__ = [
     "FILE_SCHEMA",
+    "INTERCHANGE_COUNTER",
     "OUTBOUND_SCHEMA",
+    "OUTBOUND_TRANSPORTS",
     "As2Codec",
     "As2Request",
     "OutboundFile",

@@ -34,6 +34,7 @@ def build_partner_sink(
     *,
     as2_codec: As2CodecLike | None = None,
     mail_relay: tuple[str, int] | None = None,
+    tls_ca: Path | None = None,
 ) -> Sink:
     """Build the transport a profile's ``[delivery]`` table describes.
 
@@ -43,9 +44,12 @@ def build_partner_sink(
         resolve: resolves a path written in the profile (relative to its file).
         as2_codec: the partner's AS2 codec (required for ``as2``).
         mail_relay: (host, port) of the site's SMTP relay (required for ``mail``).
+        tls_ca: the profile's ``certificates.tls_ca``, resolved (FTPS pinning).
 
     Raises:
-        ValueError: an unknown transport or a missing collaborator.
+        ValueError: an unknown transport, a missing collaborator or settings
+            the transport refuses.
+        OSError: the FTP ``password_file`` cannot be read.
     """
     transport = delivery.get("transport")
     if transport == "directory":
@@ -84,6 +88,13 @@ def build_partner_sink(
                 subject=str(delivery.get("subject", "EDI {document_type} {control_number}")),
             ),
         )
+    if transport == "ftp":
+        # Another engineer's module (agent/partner/ftp.py); imported here only when used.
+        from .ftp import FtpPartnerSink, settings_from_delivery
+
+        secret = delivery.get("password_file")
+        password = resolve(str(secret)).read_text().strip() if secret else ""
+        return FtpPartnerSink(name, settings_from_delivery(dict(delivery), password, tls_ca))
     raise ValueError(f"{name}: partner delivery over {transport!r} is not available in this build")
 
 

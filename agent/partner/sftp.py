@@ -72,6 +72,9 @@ def _map_errors(server: str, what: str) -> Iterator[None]:
         raise TransientDeliveryError(reason) from exc
     except (asyncssh.DisconnectError, asyncssh.ChannelOpenError, asyncssh.ConnectionLost) as exc:
         raise TransientDeliveryError(f"{server}: connection lost during {what}: {exc.reason}") from exc
+    except (FileNotFoundError, PermissionError) as exc:
+        # Our key or the known_hosts pin is missing or unreadable: the profile needs fixing.
+        raise PermanentDeliveryError(f"{server}: cannot read {exc.filename}: {exc.strerror}") from exc
     except (OSError, TimeoutError) as exc:
         raise TransientDeliveryError(f"{server}: cannot {what}: {exc}") from exc
     except asyncssh.KeyImportError as exc:

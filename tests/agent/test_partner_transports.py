@@ -119,6 +119,8 @@ def test_sftp_push_to_openssh_renames_into_place_and_checks_the_host_key(tmp_pat
             asyncio.run(_sftp(sshd, key=other).deliver(_delivery(name="x.x12")))
         with pytest.raises(PermanentDeliveryError, match="upload"):
             asyncio.run(_sftp(sshd, remote_dir="/no/such/folder").deliver(_delivery(name="x.x12")))
+        with pytest.raises(PermanentDeliveryError, match="cannot read"):
+            asyncio.run(_sftp(sshd, key=tmp_path / "no-such-key").deliver(_delivery(name="x.x12")))
         assert not (sshd.inbound / "x.x12").exists()
     with pytest.raises(TransientDeliveryError, match="cannot connect"):
         asyncio.run(_sftp(sshd).deliver(_delivery()))
@@ -214,3 +216,49 @@ def test_mail_hands_the_file_to_the_relay_and_maps_its_replies() -> None:
             asyncio.run(sink.deliver(_delivery()))
     finally:
         controller.stop()
+
+
+def test_build_partner_sink_from_profile_delivery_tables(tmp_path: Path) -> None:
+    from agent.partner import build_partner_sink
+
+    def resolve(p: str) -> Path:
+        return tmp_path / p
+
+    (tmp_path / "ftp.pw").write_text("pw\n")
+    built = {
+        kind: type(
+            build_partner_sink(
+                f"partner:{kind}",
+                table,
+                resolve,
+                as2_codec=object(),  # type: ignore[arg-type]
+                mail_relay=("127.0.0.1", 25),
+            )
+        ).__name__
+        for kind, table in {
+            "directory": {"transport": "directory", "path": "drop"},
+            "sftp": {"transport": "sftp", "host": "h", "user": "u", "key": "k", "known_hosts": "kh"},
+            "as2": {"transport": "as2", "url": "http://127.0.0.1:1/as2"},
+            "mail": {"transport": "mail", "to": ["a@b.example"], "sender": "c@d.example"},
+            "ftp": {
+                "transport": "ftp",
+                "host": "h",
+                "user": "u",
+                "password_file": "ftp.pw",
+                "tls": "explicit",
+            },
+        }.items()
+    }
+    assert built == {
+        "directory": "DirectoryPartnerSink",
+        "sftp": "SftpPartnerSink",
+        "as2": "As2PartnerSink",
+        "mail": "MailPartnerSink",
+        "ftp": "FtpPartnerSink",
+    }
+    with pytest.raises(ValueError, match="AS2 codec"):
+        build_partner_sink("partner:x", {"transport": "as2", "url": "http://x/"}, resolve)
+    with pytest.raises(ValueError, match="mail relay"):
+        build_partner_sink("partner:x", {"transport": "mail", "to": [], "sender": "s@x.example"}, resolve)
+    with pytest.raises(ValueError, match="not available"):
+        build_partner_sink("partner:x", {"transport": "carrier-pigeon"}, resolve)

@@ -230,3 +230,45 @@ def test_acks_settle_rejections_and_overdue_is_reported(tmp_path: Path) -> None:
     assert overview["counts"] == {"rejected": 1, "waiting": 1}
     assert "rejected our invoice (interchange 7): 997 status R, errors 5" in overview["rejected"][0]["reason"]
     assert [o["interchange_control"] for o in overview["overdue"]] == ["8"]
+
+
+def test_flat_file_partner_gets_its_fixed_width_layout(tmp_path: Path) -> None:
+    example = Path(partners.__file__).parent / "examples" / "legacy-wms.toml"
+    profile, errors = partners.load_profile(example)
+    assert profile is not None, errors
+    order = {
+        "depositor_order_number": "SO-77",
+        "purchase_order_number": "PO-77",
+        "lines": [{"line_number": "1", "product": {"vendor_part": "SKU-1"}, "quantity": "2", "unit": "EA"}],
+    }
+    out = render_outbound(
+        profile,
+        "warehouse_shipping_order",
+        order,
+        numbers=OutboundNumbers(interchange=3, group=3, transaction=1),
+        now=NOW,
+    )
+    lines = out.data.decode("latin-1").splitlines()
+    assert out.standard == "fixed" and out.file_name.endswith(".txt")
+    assert lines[0].startswith("H") and "SO-77" in lines[0] and "PO-77" in lines[0]
+    assert lines[1].startswith("D") and "SKU-1" in lines[1] and len(lines[1]) == 80
+
+
+def test_our_documents_and_our_acks_never_share_an_interchange_number(tmp_path: Path, registry) -> None:
+    async def main() -> list[int]:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        proc = OutboundProcessor(journal, registry=lambda: registry, on_queued=lambda *a: None)
+        await journal._run(acktrack.ensure_schema)
+        numbers = [await journal.next_control_number("acme", "out", "ack")]  # a 997 the pipeline sent
+        await proc.process(_append(journal, "acme", "ship_notice", ASN, 1))
+        numbers.append(await journal.next_control_number("acme", "out", "ack"))  # the next 997
+        rows = journal.read_sync(
+            lambda c: [
+                json.loads(r[0])["interchange_control"] for r in c.execute("SELECT envelope FROM documents")
+            ]
+        )
+        journal.close()
+        return numbers + [int(x) for x in rows]
+
+    ack1, ack2, document = asyncio.run(main())
+    assert len({ack1, ack2, document}) == 3 and ack1 < document < ack2

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 import shutil
 import socket
 import sqlite3
@@ -453,7 +454,9 @@ def test_uploads_outside_inbound_are_refused_and_outbound_can_be_fetched(env: En
 def test_oversized_upload_is_refused_and_not_kept(env: Env) -> None:
     (env.work / "big.edi").write_bytes(os.urandom(2 * 1024 * 1024))
     result = env.curl("-T", "big.edi", env.url("/inbound/big.edi"))
-    assert result.returncode == 70, result.stderr  # CURLE_REMOTE_DISK_FULL: curl's name for a 552
+    # 70 = CURLE_REMOTE_DISK_FULL, curl's name for our 552; when the server closes the data
+    # connection before curl has finished sending, curl reports the reset (55) instead.
+    assert result.returncode in (55, 70), result.stderr
     assert env.rows() == []
     assert env.inbound() == []
 
@@ -508,7 +511,12 @@ def test_wrong_password_is_refused_and_counted(env: Env) -> None:
     assert result.returncode == 67, result.stderr  # CURLE_LOGIN_DENIED
     unknown = env.curl("-T", "p.edi", env.url("/inbound/p.edi"), user="nobody")
     assert unknown.returncode == 67, unknown.stderr
+    # the second failure's event is committed by the journal writer just after the reply
+    deadline = time.monotonic() + 10
     failures = env.events("auth_failure")
+    while len(failures) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        failures = env.events("auth_failure")
     assert [(f["user"], f["reason"]) for f in failures] == [
         ("acme", "wrong user name or password"),
         ("nobody", "wrong user name or password"),

@@ -98,11 +98,13 @@ class Ledger:
 class Site:
     """One gateway with every intake the daemon wires (directory, AS2, FTPS) and a directory sink."""
 
-    def __init__(self, root: Path, *, min_free_mb: int = 0, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, *, min_free_mb: int = 0, state_dir: Path | None = None, pki: Any | None = None
+    ) -> None:
         self.root = root
         self.kit = load_as2_kit()
         require("openssl")
-        self.pki = self.kit.make_pki(root / "pki")
+        self.pki = pki if pki is not None else self.kit.make_pki(root / "pki")
         self.as2_port = free_port()
         self.ftp_port = free_port()
         ca = trustme.CA()
@@ -260,3 +262,8 @@ password_hash = "{hash_password(FTP_PASSWORD)}"
         assert not unknown, "delivered documents nobody sent"
         assert journaled >= acked
         return {"states": states, "acked": len(acked), "delivered": sum(delivered.values())}
+
+
+def shared_pki(factory: pytest.TempPathFactory) -> Any:
+    """One AS2 PKI per test session (RSA key generation is slow); the same one tests/gateway uses."""
+    return load_as2_kit().session_pki(factory)

@@ -27,9 +27,11 @@ from pathlib import Path
 import pytest
 
 from tests.harness import REPO, GatewayProcess, sink_envelopes, write_config
-from tests.reliability.site import FTP_PASSWORD, Site
+from tests.reliability.site import FTP_PASSWORD, Site, shared_pki
 
 EXAMPLES = REPO / "partners" / "examples"
+# a crypt(3) SHA-512 hash as profiles carry it (the value is irrelevant: the file mode is checked)
+PROFILE_HASH = "$6$edigatesalt$" + "x" * 86
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE Orders [<!ENTITY x SYSTEM "file:///etc/hostname">]>
 <Orders><Order number="PO-X"><Date>2026-03-01</Date><Currency>&x;</Currency></Order></Orders>
@@ -92,8 +94,8 @@ def test_xxe_and_billion_laughs_are_rejected_through_the_pipeline(tmp_path: Path
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    s = Site(tmp_path)
+def site(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    s = Site(tmp_path, pki=shared_pki(tmp_path_factory))
     try:
         yield s
     finally:
@@ -129,7 +131,7 @@ def test_path_traversal_in_file_names_stays_inside(site: Site, tmp_path: Path) -
         r = httpx.post(f"http://127.0.0.1:{site.as2_port}/as2", content=body, headers=headers, timeout=30)
         assert r.status_code == 200
         # FTPS: STOR with parent references and an absolute host path
-        answers = []
+        answers: list[str] = []
         with ftplib.FTP_TLS(context=site.ftp_ctx, timeout=30) as ftp:
             ftp.connect("127.0.0.1", site.ftp_port)
             ftp.login("acme", FTP_PASSWORD)
@@ -173,14 +175,12 @@ def _validate(cfg: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_profile_with_password_hash_readable_by_others_is_refused(tmp_path: Path) -> None:
-    from gateway.sources.sftp import hash_password
-
     cfg = write_config(tmp_path)
     profile = tmp_path / "partners.d" / "acme.toml"
     profile.write_text(
         profile.read_text().replace(
             'inbox = "acme"\n',
-            f'inbox = "acme"\nsftp = {{ user = "acme", password_hash = "{hash_password("pw-1")}" }}\n',
+            f'inbox = "acme"\nsftp = {{ user = "acme", password_hash = "{PROFILE_HASH}" }}\n',
         )
     )
     os.chmod(profile, 0o644)
@@ -196,15 +196,21 @@ def test_profile_with_password_hash_readable_by_others_is_refused(tmp_path: Path
 def test_as2_private_key_readable_by_others_is_refused(site: Site) -> None:
     key = site.pki.path("gateway", "key")
     os.chmod(key, 0o644)
+    try:
+        refused(site, key)
+    finally:
+        os.chmod(key, 0o600)
+    r = _validate(site.config)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def refused(site: Site, key: Path) -> None:
     r = _validate(site.config)
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert str(key) in out and "AS2 private key" in out and "chmod 600" in out, out
     with pytest.raises(RuntimeError, match="chmod 600"):
         site.gw.start(timeout=30)
-    os.chmod(key, 0o600)
-    r = _validate(site.config)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 # ---------------------------------------------------------------- secrets

@@ -724,13 +724,8 @@ class EdifactReader:
         a, b = span
         msg = self._msg
         if msg is None:
-            tag = tags[a]
-            raise self._fail(
-                f"segment {element(segs_all[a], 0)!r} outside a message",
-                "33",
-                offset=start(a),
-                tag=tag if isinstance(tag, str) else None,
-            )
+            name = element(segs_all[a], 0)
+            raise self._fail(f"segment {name!r} outside a message", "33", offset=start(a), tag=name)
         before = len(msg.segments)
         if before + (b - a) > self.options.max_transaction_segments:
             j = a + self.options.max_transaction_segments - before

@@ -75,6 +75,8 @@ DEFAULT_PRODUCT_ID_PREFERENCE: tuple[str, ...] = ("EN", "SRV", "UP", "SA", "VN",
 
 #: What the canonical models accept as a decimal (``DecimalStr``).
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+#: outputs of edi_decimal already matched against _DECIMAL (prices and quantities repeat)
+_CHECKED_DECIMALS: set[str] = set()
 
 
 class BadValue(Exception):
@@ -173,8 +175,12 @@ class Builder:
         if not value:
             return None
         out = edi_decimal(value, self.mark)
-        if _DECIMAL.fullmatch(out) is None:
-            raise BadValue(value)
+        if out not in _CHECKED_DECIMALS:
+            if _DECIMAL.fullmatch(out) is None:
+                raise BadValue(value)
+            if len(_CHECKED_DECIMALS) > 4096:
+                _CHECKED_DECIMALS.clear()
+            _CHECKED_DECIMALS.add(out)
         return out
 
     def unit(self, code: str) -> str | None:

@@ -55,6 +55,13 @@ def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, A
     return line
 
 
+#: what :func:`pia` places ({element: components used}), built once (read-only)
+_PIA_USED_ID = {1: 1, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}
+_PIA_USED = {1: 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}
+_IMD_USED = {1: 1, 3: 5}
+_PRI_USED = {1: 2}
+
+
 def pia(b: Builder, seg: Segment) -> bool:
     """PIA: up to five additional item numbers (C212 7140:7143) for the open line."""
     line = b.line
@@ -62,10 +69,17 @@ def pia(b: Builder, seg: Segment) -> bool:
         return False
     product = line["product"]
     for i in range(2, min(len(seg), 7)):
-        add_product_id(b, product, comp(seg, i, 1), comp(seg, i, 0))
+        e = seg[i]
+        # comp(seg, i, 1), comp(seg, i, 0) without the calls for the usual shapes (hot path)
+        if e.__class__ is tuple:
+            add_product_id(b, product, e[1] if len(e) > 1 else "", e[0] if e else "")
+        elif e.__class__ is str:
+            add_product_id(b, product, "", e)
+        else:
+            add_product_id(b, product, comp(seg, i, 1), comp(seg, i, 0))
     # 4347 '1' (additional id) and '5' (product id) carry no further meaning
     # here; other functions (substitution...) are kept.
-    place(b, seg, {1: 1 if el(seg, 1) in ("1", "5") else 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2})
+    place(b, seg, _PIA_USED_ID if el(seg, 1) in ("1", "5") else _PIA_USED)
     b.target_kind = "PIA"
     return True
 
@@ -80,14 +94,18 @@ def imd(b: Builder, seg: Segment) -> bool:
         return False
     line["description"] = text
     # 7077 'F' free-form is the only format the writer produces; others kept.
-    if _imd_extra(seg) or beyond(seg, {1: 1, 3: 5}):
+    if _imd_extra(seg) or beyond(seg, _IMD_USED):
         b.keep(seg)
     b.target_kind = "IMD"
     return True
 
 
 def _imd_extra(seg: Segment) -> bool:
-    return el(seg, 1) not in ("", "F") or bool(el(seg, 2)) or any(comp(seg, 3, j) for j in range(3))
+    return (
+        el(seg, 1) not in ("", "F")
+        or bool(el(seg, 2))
+        or bool(comp(seg, 3, 0) or comp(seg, 3, 1) or comp(seg, 3, 2))
+    )
 
 
 _QTY_USED = {1: 3}
@@ -124,14 +142,18 @@ UNIT_PRICE_QUALIFIERS = ("AAA", "INV", "AAB", "CAL")
 def pri(b: Builder, seg: Segment) -> bool:
     """PRI: unit price; a 5125 qualifier other than AAA is kept as ``price_basis``."""
     line = b.line
-    if line is None or "unit_price" in line or not comp(seg, 1, 1):
+    if line is None or "unit_price" in line:
         return False
-    line["unit_price"] = b.decimal(comp(seg, 1, 1))
+    price = comp(seg, 1, 1)
+    if not price:
+        return False
+    line["unit_price"] = b.decimal(price)
     # 5125 'AAA' (calculation net) is the EANCOM default the writer uses when
     # no basis is given; any other qualifier is kept as the price basis.
-    if comp(seg, 1, 0) != "AAA":
-        line["price_basis"] = comp(seg, 1, 0)
-    place(b, seg, {1: 2})
+    basis = comp(seg, 1, 0)
+    if basis != "AAA":
+        line["price_basis"] = basis
+    place(b, seg, _PRI_USED)
     b.target_kind = "PRI"
     return True
 

@@ -70,6 +70,8 @@ PRODUCT_FIELDS = ("gtin", "upc", "vendor_part", "buyer_part", "sku")
 _EMPTY: dict[str, str] = {}
 #: ISO dates by (value, partner format); dates repeat across sets, so conversions are memoised.
 _DATES: dict[tuple[str, str | None], str | None] = {}
+#: canonical decimals by raw value (prices repeat across sets), memoised the same way.
+_DECIMALS: dict[str, str | None] = {}
 
 
 class MapContext:
@@ -221,7 +223,13 @@ class MapContext:
             return None
         if raw.isdigit() and raw.isascii():  # plain integers: most quantities
             return raw
-        out = values.decimal(raw)
+        try:
+            out = _DECIMALS[raw]
+        except KeyError:
+            out = values.decimal(raw)
+            if len(_DECIMALS) > 4096:
+                _DECIMALS.clear()
+            _DECIMALS[raw] = out
         if out is None:
             self.invalid(position, segment, index, "number")
         return out
