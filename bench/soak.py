@@ -24,6 +24,24 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 
+def write_figures(rows: list[dict[str, Any]], seed: int) -> None:
+    from fuzz import update_figures
+
+    lines = [
+        f"Last `make soak` run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, seed {seed}.",
+        "",
+        "| scenario | result | rounds (kills / HUPs) | messages acknowledged | delivered | queued in outage | s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['result']} | {r.get('kills', '-')} / {r.get('hups', '-')} | "
+            f"{r.get('acked', '-')} | {r.get('delivered', '-')} | {r.get('queued_during_outage', '-')} | "
+            f"{r['seconds']} |"
+        )
+    update_figures("soak", "\n".join(lines))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=1000)
@@ -33,8 +51,6 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--no-figures", action="store_true")
     args = ap.parse_args()
-
-    from fuzz import update_figures
 
     import tests.reliability.test_fault_pipeline as faults
     from tests.reliability.site import Site
@@ -51,7 +67,7 @@ def main() -> int:
         try:
             figures = fn(site)
             result = "ok"
-        except AssertionError as exc:
+        except (AssertionError, RuntimeError) as exc:
             figures, result = {}, f"FAILED: {str(exc)[:300]}"
             failures += 1
         finally:
@@ -65,6 +81,8 @@ def main() -> int:
         row.update({k: v for k, v in figures.items() if k != "final_states"})
         print(json.dumps(row, default=str), flush=True)
         rows.append(row)
+        if not args.no_figures:
+            write_figures(rows, args.seed)
 
     scenario(
         "sigkill",
@@ -85,20 +103,6 @@ def main() -> int:
     )
     scenario("sink-outage", lambda s: faults.run_sink_outage(s, messages=args.queued, settle=3600))
 
-    if not args.no_figures:
-        lines = [
-            f"Last `make soak` run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, seed {args.seed}.",
-            "",
-            "| scenario | result | rounds (kills / HUPs) | messages acknowledged | delivered | queued in outage | s |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for r in rows:
-            lines.append(
-                f"| {r['scenario']} | {r['result']} | {r.get('kills', '-')} / {r.get('hups', '-')} | "
-                f"{r.get('acked', '-')} | {r.get('delivered', '-')} | {r.get('queued_during_outage', '-')} | "
-                f"{r['seconds']} |"
-            )
-        update_figures("soak", "\n".join(lines))
     return 1 if failures else 0
 
 

@@ -218,13 +218,23 @@ def load_config(path: Path) -> Config:
     )
     resolved_sinks = []
     for sink in cfg.sinks:
-        extra = dict(sink.model_extra or {})
-        for key in ("path", "ca_file", "cert_file", "key_file", "password_file"):
-            if isinstance(extra.get(key), str):
-                extra[key] = str(_abs(base, Path(extra[key])))
+        extra = _resolve_file_keys(dict(sink.model_extra or {}), base)
         resolved_sinks.append(SinkConfig.model_validate({"name": sink.name, "kind": sink.kind, **extra}))
     cfg.sinks = resolved_sinks
     return cfg
+
+
+def _resolve_file_keys(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Resolve ``path`` and ``*_file`` keys of a sink table, nested tables (``[sinks.tls]``) included."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out[key] = _resolve_file_keys(value, base)
+        elif isinstance(value, str) and value and (key == "path" or key.endswith(("_file", "_dir"))):
+            out[key] = str(_abs(base, Path(value)))
+        else:
+            out[key] = value
+    return out
 
 
 def _abs(base: Path, p: Path) -> Path:

@@ -26,6 +26,8 @@ from tests.harness import inbox_files
 from tests.reliability.site import Site, require, shared_pki
 
 TIME_LIMIT = 240.0  # every loop below is also bounded in count
+#: start-up under load (2 busy cores) can take 10-30 s; readiness, not speed, is checked
+START_TIMEOUT = 120.0
 
 
 def _stream(site: Site, first_icn: int, count: int, stop: threading.Event, work: Path) -> threading.Thread:
@@ -97,7 +99,7 @@ def run_kill_rounds(
     """SIGKILL at random points during a mixed stream, restart each time; returns figures."""
     rng = random.Random(seed)
     stop = threading.Event()
-    site.gw.start()
+    site.gw.start(timeout=START_TIMEOUT)
     t = _stream(site, 1000, messages, stop, site.root / "as2work")
     hups = 0
     try:
@@ -110,7 +112,7 @@ def run_kill_rounds(
                 time.sleep(rng.uniform(0, 0.2))
             site.gw.kill()
             time.sleep(rng.uniform(0, 0.3))
-            site.gw.start()
+            site.gw.start(timeout=START_TIMEOUT)
         t.join(TIME_LIMIT + settle)
         assert not t.is_alive(), "the partner stream did not finish"
         assert not site.errors, f"the partner stream failed: {site.errors!r}"
@@ -149,7 +151,7 @@ def test_sighup_then_sigkill_mid_reload(site: Site) -> None:
 def run_sink_outage(site: Site, *, messages: int, settle: float = 240) -> dict[str, Any]:
     """The sink folder turns into a file (root ignores chmod 000); everything queues, then drains once."""
     out = site.root / "out"
-    site.gw.start()
+    site.gw.start(timeout=START_TIMEOUT)
     try:
         site.drop(1)
         wait_settled(site, 1, timeout=60)

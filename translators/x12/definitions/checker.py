@@ -83,9 +83,8 @@ Raw = tuple[
     str, str, str | None, int | None, int | None, Scope
 ]  # message, hint, tag, position, element, scope
 #: Findings depend only on a segment's content (and the DT rule of its version), so they are
-#: memoised: partners repeat the same header and party segments in every set.  Bounded.
-_ELEMENT_CACHE: dict[tuple[Segment, bool], tuple[Finding, ...]] = {}
-#: the same, one dict per DT rule and keyed by the segment alone (the hot path of :func:`check`)
+#: memoised: partners repeat the same header and party segments in every set.  Bounded.  One
+#: dict per DT rule (index: ``pre_4010``), keyed by the segment alone.
 _ELEMENT_CACHES: tuple[dict[Segment, tuple[Finding, ...]], dict[Segment, tuple[Finding, ...]]] = ({}, {})
 _STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]] = {}
 _CACHE_LIMIT = 16384
@@ -309,13 +308,14 @@ class _Checker:
     # -- elements ------------------------------------------------------------------
 
     def elements(self, seg: Segment, pos: int) -> None:
-        key = (seg, self.pre_4010)
-        found = _ELEMENT_CACHE.get(key)
+        # Same memo as the inlined loop of check().
+        cache = _ELEMENT_CACHES[self.pre_4010]
+        found = cache.get(seg)
         if found is None:
             found = _element_findings(seg, self.pre_4010)
-            if len(_ELEMENT_CACHE) >= _CACHE_LIMIT:
-                _ELEMENT_CACHE.clear()
-            _ELEMENT_CACHE[key] = found
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[seg] = found
         for message, hint, element in found:
             self.report(message, hint, tag=seg[0], position=pos, element=element)
 
