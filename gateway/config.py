@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .alerts import AlertsSection
 from .errors import ConfigError
@@ -84,6 +85,68 @@ class DeliverySection(_Strict):
     concurrency: int = Field(default=32, ge=1, le=512, description="attempts in flight per sink")
     breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    ordered_sinks: list[str] | None = Field(
+        default=None,
+        description=(
+            "sinks that deliver each partner's documents in journal order: names of [[sinks]] or "
+            "partner transports (partner:<id>); default every odoo sink and every partner transport"
+        ),
+    )
+
+
+class MailSection(_Strict):
+    """``[mail]``: the site's SMTP relay, used by partners delivered by mail.
+
+    The password is read from the environment variable ``password_env``
+    names, never from this file.  (``[alerts]`` keeps its own relay keys.)
+    """
+
+    relay_host: str | None = Field(default=None, min_length=1, description="SMTP relay; unset = no mail")
+    relay_port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = Field(default=False, description="upgrade the session with STARTTLS")
+    username: str | None = Field(default=None, min_length=1, description="AUTH user; unset = no AUTH")
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the password",
+    )
+    from_address: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="envelope sender (MAIL FROM) for partner mail; default each profile's sender",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> Self:
+        if self.username is not None and self.password_env is None:
+            raise ValueError("username needs password_env (the password comes from the environment)")
+        if self.password_env is not None and self.username is None:
+            raise ValueError("password_env needs username")
+        return self
+
+    def password(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The relay password from the environment (``None`` without ``password_env``).
+
+        Raises:
+            ConfigError: ``password_env`` names a variable that is not set.
+        """
+        if self.password_env is None:
+            return None
+        value = (os.environ if environ is None else environ).get(self.password_env)
+        if value is None:
+            raise ConfigError([f"mail.password_env: environment variable {self.password_env} is not set"])
+        return value
+
+
+class OutboundSection(_Strict):
+    """``[outbound]``: the Odoo pull and acknowledgment tracking of the downlink."""
+
+    pull_interval_seconds: float = Field(default=30.0, gt=0, description="seconds between Odoo polls")
+    ack_check_interval_seconds: float = Field(
+        default=30.0, gt=0, description="seconds between applying partner acknowledgments"
+    )
+    pull_sink: str | None = Field(default=None, description="odoo sink the pull reads; default the first")
 
 
 class SinkConfig(BaseModel):
@@ -103,6 +166,8 @@ class Config(_Strict):
     pipeline: PipelineSection = Field(default_factory=PipelineSection)
     delivery: DeliverySection = Field(default_factory=DeliverySection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    mail: MailSection = Field(default_factory=MailSection)
+    outbound: OutboundSection = Field(default_factory=OutboundSection)
     sources: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     sinks: list[SinkConfig] = Field(default_factory=list)
 
@@ -121,6 +186,36 @@ class Config(_Strict):
     def base_dir(self) -> Path:
         """The folder relative paths are resolved against."""
         return self.path.parent if self.path else Path.cwd()
+
+    def reference_problems(self) -> list[str]:
+        """Names in ``[delivery]`` and ``[outbound]`` that no ``[[sinks]]`` entry defines.
+
+        ``partner:<id>`` names in ``ordered_sinks`` are checked against the
+        profiles by ``edigate validate`` (:func:`gateway.daemon.check_config`).
+        """
+        where = str(self.path or "config")
+        problems: list[str] = []
+        kinds = {sc.name: sc.kind for sc in self.sinks}
+        for name in self.delivery.ordered_sinks or ():
+            if name not in kinds and not name.startswith("partner:"):
+                problems.append(
+                    f"{where}: delivery.ordered_sinks: {name!r} is not a configured sink "
+                    f"(sinks: {sorted(kinds) or 'none'}; partner transports are partner:<id>)"
+                )
+        pull = self.outbound.pull_sink
+        if pull is not None:
+            odoo = sorted(n for n, k in kinds.items() if k == "odoo")
+            if pull not in kinds:
+                problems.append(
+                    f"{where}: outbound.pull_sink: {pull!r} is not a configured sink "
+                    f"(odoo sinks: {odoo or 'none'})"
+                )
+            elif kinds[pull] != "odoo":
+                problems.append(
+                    f"{where}: outbound.pull_sink: {pull!r} is a {kinds[pull]} sink, not odoo "
+                    f"(odoo sinks: {odoo or 'none'})"
+                )
+        return problems
 
     def source_models(self) -> tuple[list[BaseModel], list[str]]:
         """Build each source's settings model; returns (models, problems)."""
@@ -221,6 +316,9 @@ def load_config(path: Path) -> Config:
         extra = _resolve_file_keys(dict(sink.model_extra or {}), base)
         resolved_sinks.append(SinkConfig.model_validate({"name": sink.name, "kind": sink.kind, **extra}))
     cfg.sinks = resolved_sinks
+    references = cfg.reference_problems()
+    if references:
+        raise ConfigError(references)
     return cfg
 
 
@@ -248,6 +346,8 @@ __all__ = [
     "DeliverySection",
     "GatewaySection",
     "JournalSection",
+    "MailSection",
+    "OutboundSection",
     "PipelineSection",
     "SinkConfig",
     "default_config_path",

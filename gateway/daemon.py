@@ -177,6 +177,7 @@ def check_config(cfg: Config, *, environment: bool = True) -> list[str]:
     claims.append(("journal", Resource("dir", str(cfg.gateway.state_dir))))
     problems.extend(find_conflicts(claims))
     problems.extend(_operations_problems(cfg))
+    problems.extend(_outbound_problems(cfg, registry, environment=environment))
     if not cfg.gateway.default_sinks and not cfg.sinks:
         problems.append("sinks: no sink is configured; documents would have nowhere to go")
     if environment:
@@ -196,6 +197,55 @@ def _operations_problems(cfg: Config) -> list[str]:
     if pw is not None and not pw.is_absolute():
         problems.append(f"alerts.mail_password_file: {pw} must be an absolute path")
     return problems
+
+
+def _outbound_problems(cfg: Config, registry: Any, *, environment: bool) -> list[str]:
+    """Problems with ``[delivery] ordered_sinks``, ``[outbound]`` and ``[mail]`` (the downlink)."""
+    from .outbound import partner_sink_name
+
+    problems = cfg.reference_problems()  # load_config raises these; a Config built in code may have them
+    transports: dict[str, Any] = {}
+    for profile in getattr(registry, "profiles", ()) or ():
+        delivery = profile.model.delivery
+        if delivery is None:
+            continue
+        transports[partner_sink_name(profile.id)] = delivery
+        if delivery.transport == "mail" and cfg.mail.relay_host is None:
+            problems.append(
+                f"partners: {profile.source_path}: delivery: transport mail needs a relay: "
+                "set [mail] relay_host in the gateway config"
+            )
+    for name in cfg.delivery.ordered_sinks or ():
+        if name.startswith("partner:") and name not in transports:
+            problems.append(
+                f"delivery.ordered_sinks: {name!r} is not a partner transport "
+                f"(partners with [delivery]: {sorted(transports) or 'none'})"
+            )
+    if environment and cfg.mail.relay_host is not None:
+        try:
+            cfg.mail.password()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def ordered_sink_names(cfg: Config, partners: dict[str, bool | None]) -> set[str]:
+    """The sinks whose deliveries keep each partner's journal order.
+
+    Args:
+        cfg: the configuration; ``[delivery] ordered_sinks`` when set, else
+            every odoo sink and every partner transport.
+        partners: partner transport sink name → the profile's ``routing.ordered``
+            (``None``: follow the gateway default; ``True``/``False`` wins).
+    """
+    chosen = cfg.delivery.ordered_sinks
+    if chosen is None:
+        names = {sc.name for sc in cfg.sinks if sc.kind == "odoo"}
+        return names | {name for name, choice in partners.items() if choice is not False}
+    names = {sc.name for sc in cfg.sinks if sc.name in chosen}
+    return names | {
+        name for name, choice in partners.items() if choice or (choice is None and name in chosen)
+    }
 
 
 def _environment_problems(cfg: Config) -> list[str]:
@@ -332,6 +382,7 @@ class Daemon:
         self._start_operations()
         self._spawn(self.pipeline.run(), "pipeline")
         self._spawn(self.engine.run(), "delivery")
+        self._start_ftp_fetch()  # after the pipeline: fetched files are inbound files
         readies: list[asyncio.Event] = []
         for source in self.sources:
             ready = asyncio.Event()
@@ -650,6 +701,25 @@ class Daemon:
             return config.build_transport(), PullSettings(partner_refs=refs)
         return None
 
+    # ------------------------------------------------------------------ FTP fetch (partner servers)
+    # (agent/partner/ftp_schedule.py) Partners whose profile has [delivery] transport = "ftp"
+    # with a [delivery.fetch] table are polled every interval_seconds: files are journaled
+    # (transport "ftp", then translated like any upload), then deleted or moved on the server.
+    # A failed poll is logged, kept in live_status()["ftp_fetch"] and noted as an
+    # "ftp_fetch_error" event; it never stops the gateway.
+
+    def _start_ftp_fetch(self) -> None:
+        """Start the fetch scheduler; it reads the current registry on every tick."""
+        from agent.partner.ftp_schedule import FtpFetchScheduler
+
+        assert self.journal is not None
+        self.ftp_fetch: Any = FtpFetchScheduler(lambda: self.registry, self.journal)
+        self._spawn(self.ftp_fetch.run(), "ftp fetch")
+
+    def _ftp_fetch_status(self) -> dict[str, Any]:
+        scheduler = getattr(self, "ftp_fetch", None)
+        return scheduler.status() if scheduler is not None else {}
+
     # ------------------------------------------------------------------ NATS downlink
     # (agent/downlink/nats.py) A durable JetStream pull consumer per nats sink with a
     # [sinks.downlink] table: each document is journaled (transport "nats", bytes in the
@@ -873,6 +943,7 @@ class Daemon:
             },
             "disk_free_bytes": free,
             "disk_floor_bytes": self.config.journal.min_free_mb * 1024 * 1024,
+            "ftp_fetch": self._ftp_fetch_status(),
         }
 
     async def _replay(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -33,8 +33,30 @@ class SftpDelivery(_Strict):
     temp_suffix: str = Field(default=".part", description="upload under this suffix, then rename")
 
 
+class FtpFetch(_Strict):
+    """Fetch mode (``[delivery.fetch]``): poll the partner's server for files they leave us.
+
+    Each poll downloads every finished file of ``remote_dir``, journals it, and
+    only then deletes it (``after = "delete"``) or renames it into a folder on
+    the server (``after = "move:<folder>"``).
+    """
+
+    remote_dir: str = Field(default=".", min_length=1, description="remote folder to poll")
+    interval_seconds: float = Field(default=300.0, ge=1.0, le=86400.0, description="seconds between polls")
+    after: str = Field(
+        default="delete",
+        pattern=r"^(delete|move:\S(.*\S)?)$",
+        description="'delete' or 'move:<remote folder>' once the file is journaled",
+    )
+
+    @property
+    def archive_dir(self) -> str | None:
+        """The remote folder of ``after = "move:<folder>"``, else None."""
+        return self.after.split(":", 1)[1] if self.after.startswith("move:") else None
+
+
 class FtpDelivery(_Strict):
-    """Push files to the partner's FTP/FTPS server."""
+    """Push files to the partner's FTP/FTPS server, and optionally fetch theirs (``fetch``)."""
 
     transport: Literal["ftp"]
     host: str = Field(pattern=_HOST)
@@ -44,6 +66,7 @@ class FtpDelivery(_Strict):
     tls: Literal["none", "explicit", "implicit"] = "explicit"
     passive: bool = True
     remote_dir: str = Field(default=".", min_length=1)
+    fetch: FtpFetch | None = Field(default=None, description="also poll the server for the partner's files")
 
 
 class As2Delivery(_Strict):
@@ -115,6 +138,7 @@ __all__ = [
     "Delivery",
     "DirectoryDelivery",
     "FtpDelivery",
+    "FtpFetch",
     "MailDelivery",
     "SftpDelivery",
 ]

@@ -51,7 +51,7 @@ class Registry:
     constructor trusts that the profiles do not conflict.
     """
 
-    __slots__ = ("_as2", "_by_id", "_inbox", "_mail", "_profiles", "_sftp", "folder")
+    __slots__ = ("_as2", "_by_id", "_ftp", "_inbox", "_mail", "_profiles", "_sftp", "folder")
 
     def __init__(self, profiles: Iterable[Profile] = (), *, folder: Path | None = None) -> None:
         self._profiles: tuple[Profile, ...] = tuple(sorted(profiles, key=lambda p: p.id))
@@ -59,6 +59,7 @@ class Registry:
         self._by_id = {p.id: p for p in self._profiles}
         self._inbox = {p.model.identities.inbox: p for p in self._profiles if p.model.identities.inbox}
         self._sftp = {p.model.identities.sftp.user: p for p in self._profiles if p.model.identities.sftp}
+        self._ftp = {p.model.identities.ftp.user: p for p in self._profiles if p.model.identities.ftp}
         self._as2 = {p.model.identities.as2_name: p for p in self._profiles if p.model.identities.as2_name}
         self._mail = {addr.lower(): p for p in self._profiles for addr in p.model.identities.mail_senders}
 
@@ -69,7 +70,7 @@ class Registry:
         """Build a registry, refusing profiles that claim what an earlier one claims.
 
         Profiles are taken in order; a profile that reuses an earlier one's
-        partner id, interchange identity, inbox, SFTP account, AS2 name or
+        partner id, interchange identity, inbox, SFTP or FTP account, AS2 name or
         mail sender is left out and reported.
 
         Returns:
@@ -155,6 +156,10 @@ class Registry:
     def by_sftp_account(self, user: str) -> Profile | None:
         """Return the partner owning this SFTP login."""
         return self._sftp.get(user)
+
+    def by_ftp_account(self, user: str) -> Profile | None:
+        """Return the partner owning this FTP/FTPS login (``identities.ftp.user``)."""
+        return self._ftp.get(user)
 
     def by_as2_name(self, name: str) -> Profile | None:
         """Return the partner with this AS2-From name (RFC 4130 quoting removed)."""
@@ -269,6 +274,8 @@ def _conflicts(new: Profile, old: Profile) -> list[tuple[PathKey, str]]:
         out.append((("identities", "inbox"), f"inbox {ia.inbox!r} {where}"))
     if ia.sftp and ib.sftp and ia.sftp.user == ib.sftp.user:
         out.append((("identities", "sftp", "user"), f"SFTP account {ia.sftp.user!r} {where}"))
+    if ia.ftp and ib.ftp and ia.ftp.user == ib.ftp.user:
+        out.append((("identities", "ftp", "user"), f"FTP account {ia.ftp.user!r} {where}"))
     if ia.as2_name and ia.as2_name == ib.as2_name:
         out.append((("identities", "as2_name"), f"AS2 name {ia.as2_name!r} {where}"))
     theirs = {m.lower() for m in ib.mail_senders}

@@ -89,6 +89,37 @@ class SftpAccount(_Strict):
         return self
 
 
+_SCRYPT_HASH = r"^scrypt\$[0-9]{1,10}\$[0-9]{1,4}\$[0-9]{1,4}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$"
+
+
+class FtpAccount(_Strict):
+    """The account the partner logs into our FTP/FTPS intake with (``[identities.ftp]``).
+
+    FTP has no keys: a password is the only credential, stored as the scrypt
+    hash :func:`gateway.sources.sftp.hash_password` writes
+    (``scrypt$16384$8$1$<salt>$<hash>``).  The user name is also the name of the
+    account's folder under the listener's ``roots_dir``.
+    """
+
+    user: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$", description="FTP login name")
+    password_hash: str = Field(
+        pattern=_SCRYPT_HASH, description="scrypt$N$r$p$<salt b64>$<hash b64>, never plain"
+    )
+    allow_plain: bool = Field(
+        default=False, description="may log in without TLS from the listener's plain_networks"
+    )
+
+    @field_validator("password_hash")
+    @classmethod
+    def _scrypt_parameters(cls, value: str) -> str:
+        n, r, p = (int(x) for x in value.split("$")[1:4])
+        if n < 2 or n & (n - 1) or r < 1 or p < 1:
+            raise ValueError("scrypt parameters must be N a power of two (>= 2), r >= 1 and p >= 1")
+        if n * r < 16384 * 8:
+            raise ValueError("scrypt cost below N=16384, r=8: hash the password with hash_password()")
+        return value
+
+
 class Identities(_Strict):
     """How the partner is recognised on every channel."""
 
@@ -98,6 +129,7 @@ class Identities(_Strict):
         default=None, min_length=1, max_length=128, description="AS2-From of the partner"
     )
     sftp: SftpAccount | None = None
+    ftp: FtpAccount | None = None
     mail_senders: list[Annotated[str, Field(pattern=_EMAIL_OR_DOMAIN)]] = Field(
         default_factory=list, description="sender addresses, or '@domain' for a whole domain"
     )
@@ -214,6 +246,13 @@ class RoutingModel(_Strict):
     sinks: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="empty = default sinks"
     )
+    ordered: bool | None = Field(
+        default=None,
+        description=(
+            "deliver this partner's outbound files in journal order; "
+            "default: the gateway's [delivery] ordered_sinks (every partner transport)"
+        ),
+    )
 
 
 class TranslationModel(_Strict):
@@ -309,6 +348,7 @@ __all__ = [
     "DocumentSpec",
     "DuplicatePolicyModel",
     "EdifactIdentity",
+    "FtpAccount",
     "Identities",
     "Loc",
     "NumberFormat",

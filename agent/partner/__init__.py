@@ -23,7 +23,7 @@ from agent.sinks.base import Sink
 from .as2 import As2CodecLike, As2PartnerSink
 from .base import FILE_SCHEMA, PartnerFile, partner_file
 from .directory import DirectoryPartnerSink
-from .mail import MailPartnerSink, MailSettings
+from .mail import MailPartnerSink, MailRelay, MailSettings
 from .sftp import SftpPartnerSink, SftpPushSettings
 
 
@@ -33,7 +33,7 @@ def build_partner_sink(
     resolve: Callable[[str], Path],
     *,
     as2_codec: As2CodecLike | None = None,
-    mail_relay: tuple[str, int] | None = None,
+    mail_relay: MailRelay | tuple[str, int] | None = None,
     tls_ca: Path | None = None,
 ) -> Sink:
     """Build the transport a profile's ``[delivery]`` table describes.
@@ -43,7 +43,8 @@ def build_partner_sink(
         delivery: the table as data (``partners.delivery`` models dumped).
         resolve: resolves a path written in the profile (relative to its file).
         as2_codec: the partner's AS2 codec (required for ``as2``).
-        mail_relay: (host, port) of the site's SMTP relay (required for ``mail``).
+        mail_relay: the site's SMTP relay (the gateway's ``[mail]`` section, or a bare
+            ``(host, port)``); required for ``mail``.
         tls_ca: the profile's ``certificates.tls_ca``, resolved (FTPS pinning).
 
     Raises:
@@ -77,12 +78,24 @@ def build_partner_sink(
         )
     if transport == "mail":
         if mail_relay is None:
-            raise ValueError(f"{name}: mail delivery needs a mail relay in the gateway config")
+            raise ValueError(
+                f"{name}: mail delivery needs a mail relay: set [mail] relay_host in the gateway config"
+            )
+        relay = (
+            mail_relay
+            if isinstance(mail_relay, MailRelay)
+            else MailRelay(host=mail_relay[0], port=mail_relay[1])
+        )
         return MailPartnerSink(
             name,
             MailSettings(
-                relay_host=mail_relay[0],
-                relay_port=mail_relay[1],
+                relay_host=relay.host,
+                relay_port=relay.port,
+                starttls=relay.starttls,
+                username=relay.username,
+                password=relay.password,
+                envelope_sender=relay.envelope_sender,
+                timeout=relay.timeout,
                 sender=str(delivery["sender"]),
                 to=tuple(delivery["to"]),
                 subject=str(delivery.get("subject", "EDI {document_type} {control_number}")),
@@ -104,6 +117,7 @@ __all__ = [
     "As2PartnerSink",
     "DirectoryPartnerSink",
     "MailPartnerSink",
+    "MailRelay",
     "MailSettings",
     "PartnerFile",
     "SftpPartnerSink",

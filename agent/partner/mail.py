@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -20,6 +20,29 @@ from agent.errors import PermanentDeliveryError, TransientDeliveryError
 from agent.sinks.base import Delivery
 
 from .base import PartnerFile, partner_file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailRelay:
+    """The site's SMTP relay (the gateway config's ``[mail]`` section).
+
+    Attributes:
+        host: relay host name or address.
+        port: relay port.
+        starttls: upgrade the session with STARTTLS before sending.
+        username: log in as this user (``None``: no AUTH).
+        password: the password for ``username`` (from the environment, never the file).
+        envelope_sender: MAIL FROM address (``None``: each profile's ``sender``).
+        timeout: seconds for each SMTP operation.
+    """
+
+    host: str
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    envelope_sender: str | None = None
+    timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +57,10 @@ class MailSettings:
     to: tuple[str, ...]
     subject: str = "EDI {document_type} {control_number}"
     timeout: float = 60.0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    #: MAIL FROM (bounces); ``None`` uses ``sender``
+    envelope_sender: str | None = None
 
 
 class MailPartnerSink:
@@ -70,7 +97,9 @@ class MailPartnerSink:
         with smtplib.SMTP(s.relay_host, s.relay_port, timeout=s.timeout) as smtp:
             if s.starttls:
                 smtp.starttls(context=s.tls_context or ssl.create_default_context())
-            refused = smtp.send_message(msg, from_addr=s.sender, to_addrs=list(s.to))
+            if s.username is not None:
+                smtp.login(s.username, s.password or "")
+            refused = smtp.send_message(msg, from_addr=s.envelope_sender or s.sender, to_addrs=list(s.to))
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
 
@@ -117,4 +146,4 @@ class MailPartnerSink:
         """Nothing is kept open."""
 
 
-__all__ = ["MailPartnerSink", "MailSettings"]
+__all__ = ["MailPartnerSink", "MailRelay", "MailSettings"]

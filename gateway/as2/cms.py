@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -48,6 +49,8 @@ from gateway.as2.errors import (
 )
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+log = logging.getLogger("edigate.as2.cms")
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "md5": hashes.MD5,
@@ -277,6 +280,69 @@ def sign(content: bytes, signer: KeyPair, *, digest_name: str, now: datetime, de
     return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
 
 
+def _pss_padding(
+    algo: algos.SignedDigestAlgorithm, digest_name: str, key_bits: int, cert: x509.Certificate
+) -> tuple[hashes.HashAlgorithm, asym_padding.PSS]:
+    """The hash and padding of an RSASSA-PSS signature (RFC 4055 §3.1).
+
+    Absent parameters break RFC 4055 but are what pyas2lib (oscrypto) writes: the SignerInfo
+    digest, MGF1 with it and a salt as long as it, as oscrypto signs. Present parameters are
+    honoured, with the RFC 4055 defaults (SHA-1, MGF1-SHA-1, 20) for omitted fields.
+
+    Raises:
+        As2MalformedMessage: damaged or impossible parameters.
+        As2Unsupported: a hash or mask generation function we do not implement.
+    """
+    try:
+        params = algo["parameters"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise As2MalformedMessage(f"the RSASSA-PSS signature parameters are damaged: {exc}") from exc
+    if isinstance(params, core.Void):
+        hash_cls = _HASHES[digest_name]
+        log.warning(
+            "RSASSA-PSS signature by %s has no parameters, which RFC 4055 §3.1 requires; "
+            "assuming %s, MGF1 with %s and a %d-byte salt (pyas2lib's convention)",
+            describe_cert(cert),
+            digest_name,
+            digest_name,
+            hash_cls.digest_size,
+        )
+        pss_hash: hashes.HashAlgorithm = hash_cls()
+        mgf_hash: hashes.HashAlgorithm = hash_cls()
+        salt = hash_cls.digest_size
+    else:
+        try:
+            native = params.native
+            unknown = sorted(
+                set(native) - {"hash_algorithm", "mask_gen_algorithm", "salt_length", "trailer_field"}
+            )
+            if unknown:
+                raise ValueError(f"unexpected fields {unknown}")
+            mgf = native["mask_gen_algorithm"]
+            if mgf["algorithm"] != "mgf1":
+                raise As2Unsupported(
+                    f"RSASSA-PSS mask generation function {mgf['algorithm']} is not supported"
+                )
+            if not isinstance(mgf["parameters"], dict):
+                raise ValueError("MGF1 names no hash algorithm")
+            pss_hash = _HASHES[hash_name(native["hash_algorithm"]["algorithm"])]()
+            mgf_hash = _HASHES[hash_name(mgf["parameters"]["algorithm"])]()
+            salt = native["salt_length"]
+            trailer = native["trailer_field"]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise As2MalformedMessage(f"the RSASSA-PSS signature parameters are damaged: {exc}") from exc
+        if trailer != "trailer_field_bc":
+            raise As2MalformedMessage(f"the RSASSA-PSS trailer field is {trailer}, RFC 4055 §3.1 requires 1")
+    # RFC 8017 §9.1.1: emLen >= hLen + sLen + 2, emLen = ceil((modBits - 1) / 8).
+    max_salt = (key_bits - 1 + 7) // 8 - pss_hash.digest_size - 2
+    if not isinstance(salt, int) or not 0 <= salt <= max_salt:
+        raise As2MalformedMessage(
+            f"the RSASSA-PSS salt length {salt} is impossible for a {key_bits}-bit key with "
+            f"{pss_hash.name} (0 to {max_salt})"
+        )
+    return pss_hash, asym_padding.PSS(mgf=asym_padding.MGF1(mgf_hash), salt_length=salt)
+
+
 def _verify_raw(
     cert: x509.Certificate, signature: bytes, data: bytes, info: cms.SignerInfo, digest_name: str
 ) -> None:
@@ -286,13 +352,8 @@ def _verify_raw(
     hash_cls = _HASHES[digest_name]
     if isinstance(key, rsa.RSAPublicKey):
         if sig_algo == "rsassa_pss":
-            params = algo["parameters"]
-            pss_hash = _HASHES[hash_name(params["hash_algorithm"]["algorithm"].native)]
-            mgf_hash = _HASHES[hash_name(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)]
-            pad: asym_padding.AsymmetricPadding = asym_padding.PSS(
-                mgf=asym_padding.MGF1(mgf_hash()), salt_length=params["salt_length"].native
-            )
-            key.verify(signature, data, pad, pss_hash())
+            pss_hash, pad = _pss_padding(algo, digest_name, key.key_size, cert)
+            key.verify(signature, data, pad, pss_hash)
             return
         if sig_algo != "rsassa_pkcs1v15":
             raise As2Unsupported(f"signature algorithm {algo['algorithm'].native} does not fit an RSA key")
