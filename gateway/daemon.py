@@ -582,6 +582,7 @@ class Daemon:
         from .outbound import as2_codec_for, partner_sink_name
 
         self._outbound_ordered: set[str] = set()
+        partner_order: dict[str, bool | None] = {}  # sink name -> the profile's routing.ordered
         sinks: dict[str, Sink] = {}
         for profile in getattr(self.registry, "profiles", ()) or ():
             delivery = profile.model.delivery
@@ -596,18 +597,46 @@ class Daemon:
                     delivery.model_dump(),
                     profile.resolve_path,
                     as2_codec=codec,
+                    mail_relay=self._mail_relay() if delivery.transport == "mail" else None,
                     tls_ca=profile.resolve_path(tls_ca) if tls_ca else None,
                 )
+            except ConfigError as exc:  # [mail] password_env not set
+                problem = f"{profile.source_path}: delivery: {'; '.join(exc.problems)}"
+                self.state.profile_errors.append(problem)
+                log.warning("partner delivery not available: %s", problem)
+                continue
             except (OSError, ValueError) as exc:
                 problem = f"{profile.source_path}: delivery: {exc}"
                 self.state.profile_errors.append(problem)
                 log.warning("partner delivery not available: %s", problem)
                 continue
-            self._outbound_ordered.add(name)
-        # Odoo needs a partner's documents in order too: a ship notice validates the picking
-        # of an order that must already exist.  Partners still proceed in parallel.
-        self._outbound_ordered |= {sc.name for sc in self.config.sinks if sc.kind == "odoo"}
+            partner_order[name] = profile.model.routing.ordered
+        # [delivery] ordered_sinks, by default every partner transport and every odoo sink: Odoo
+        # needs a partner's documents in order too (a ship notice validates the picking of an
+        # order that must already exist).  Partners still proceed in parallel.
+        self._outbound_ordered = ordered_sink_names(self.config, partner_order)
         return sinks
+
+    def _mail_relay(self) -> Any:
+        """The ``[mail]`` relay as an ``agent.partner.MailRelay``; ``None`` without ``relay_host``.
+
+        Raises:
+            ConfigError: ``[mail] password_env`` names a variable that is not set.
+        """
+        from agent.partner import MailRelay
+
+        m = self.config.mail
+        if m.relay_host is None:
+            return None
+        return MailRelay(
+            host=m.relay_host,
+            port=m.relay_port,
+            starttls=m.starttls,
+            username=m.username,
+            password=m.password(),
+            envelope_sender=m.from_address,
+            timeout=m.timeout_seconds,
+        )
 
     async def _start_outbound(self) -> None:
         """Route outbound messages to gateway.outbound, resume them, start the Odoo pull."""

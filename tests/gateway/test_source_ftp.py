@@ -11,12 +11,12 @@ import asyncio
 import hashlib
 import json
 import os
-import time
 import shutil
 import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
