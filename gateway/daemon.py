@@ -118,8 +118,8 @@ def build_sources(cfg: Config, registry: Any) -> tuple[list[SourceLike], list[st
                 sources.append(As2Source(model, RegistryAs2Partners(current)))  # type: ignore[arg-type]
             except (OSError, ValueError) as exc:
                 problems.append(f"sources.as2: {getattr(model, 'name', '?')}: {exc}")
-        # -- ftp source (FTP/FTPS intake; accounts from [[sources.ftp.accounts]] until
-        #    partner profiles carry an FTP account) --
+        # -- ftp source (FTP/FTPS intake; accounts from profiles' [identities.ftp] first,
+        #    then [[sources.ftp.accounts]]) --
         elif kind == "ftp":
             from .sources.ftp import ConfigFtpAccounts, FtpSource, FtpSourceConfig, RegistryFtpAccounts
 
@@ -692,7 +692,7 @@ class Daemon:
         assert self.journal is not None
         while True:
             await self.journal._run(apply)
-            await asyncio.sleep(30)
+            await asyncio.sleep(self.config.outbound.ack_check_interval_seconds)
 
     async def _run_pull(self, pull: Any, transport: Any) -> None:
         try:
@@ -701,18 +701,21 @@ class Daemon:
             await transport.aclose()
 
     def _odoo_pull_settings(self) -> tuple[Any, Any] | None:
-        """The pull runs against the first odoo sink, for partners its options give a ``partner_ref``.
+        """The pull runs against ``[outbound] pull_sink`` (default: the first odoo sink).
 
-        Only partners whose profile declares outbound documents and a
-        transport are pulled for; without any, no pull runs.
+        It pulls for the partners that sink's options give a ``partner_ref``,
+        every ``[outbound] pull_interval_seconds``.  Only partners whose
+        profile declares outbound documents and a transport are pulled for;
+        without any, no pull runs.
         """
         from agent.pull import PullSettings
         from agent.sinks.odoo import OdooSinkConfig
 
         from .outbound import partner_sink_name
 
+        chosen = self.config.outbound.pull_sink
         for sc in self.config.sinks:
-            if sc.kind != "odoo":
+            if sc.kind != "odoo" or (chosen is not None and sc.name != chosen):
                 continue
             config = OdooSinkConfig.model_validate(sc.model_dump())
             refs = {}
@@ -727,7 +730,9 @@ class Daemon:
                     refs[options.partner_ref] = partner
             if not refs:
                 return None
-            return config.build_transport(), PullSettings(partner_refs=refs)
+            return config.build_transport(), PullSettings(
+                partner_refs=refs, interval=self.config.outbound.pull_interval_seconds
+            )
         return None
 
     # ------------------------------------------------------------------ FTP fetch (partner servers)

@@ -30,6 +30,13 @@ max_attempts = 25
 max_age_hours = 72
 backoff_initial_seconds = 1
 backoff_max_seconds = 600
+# ordered_sinks = ["local"]    # default: every odoo sink and partner transport keep partner order
+
+# Downlink (Odoo pull -> partners).  A [mail] section (relay_host, relay_port, starttls,
+# username, password_env, from_address, timeout_seconds) is needed for mail partners.
+[outbound]
+pull_interval_seconds = 30
+ack_check_interval_seconds = 30
 
 # Drop folders: inbox/<partner>/ — files are taken once complete, then archived.
 [[sources.directory]]

@@ -76,6 +76,10 @@ def _reason(error: Any) -> str:
         return "required but missing"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    secret = any(isinstance(p, str) and "password" in p for p in error.get("loc", ()))
+    if secret:
+        # A clear password pasted where its hash belongs must not reach logs and status.
+        return msg.split(" '^", 1)[0] + " (value not shown: it may be a password)"
     if kind in ("literal_error", "enum", "string_pattern_mismatch", "string_type", "int_type", "int_parsing"):
         msg += f" (got {error.get('input')!r})"
     return msg
@@ -139,11 +143,18 @@ def load_profile(path: Path) -> tuple[Profile | None, list[ProfileError]]:
     model, errors = parse_profile_text(text, path)
     if model is None:
         return None, errors
-    sftp = model.identities.sftp
-    if sftp is not None and sftp.password_hash:
+    sftp, ftp = model.identities.sftp, model.identities.ftp
+    hashed = (
+        "identities.sftp.password_hash"
+        if sftp is not None and sftp.password_hash
+        else "identities.ftp.password_hash"
+        if ftp is not None
+        else None
+    )
+    if hashed is not None:
         problem = private_file_problem(path, "profile (it holds a password hash)")
         if problem is not None:
-            return None, [ProfileError(path, problem, field="identities.sftp.password_hash")]
+            return None, [ProfileError(path, problem, field=hashed)]
     return Profile(model=model, source_path=path, digest=hashlib.sha256(raw).hexdigest()), []
 
 

@@ -106,7 +106,9 @@ class FtpAccount(_Strict):
         pattern=_SCRYPT_HASH, description="scrypt$N$r$p$<salt b64>$<hash b64>, never plain"
     )
     allow_plain: bool = Field(
-        default=False, description="may log in without TLS from the listener's plain_networks"
+        default=False,
+        strict=True,  # a security switch: only TOML true/false, never "yes" or 1
+        description="may log in without TLS from the listener's plain_networks",
     )
 
     @field_validator("password_hash")

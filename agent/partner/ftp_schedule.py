@@ -123,9 +123,7 @@ def fetcher_for(profile: Any) -> FtpFetcher:
     )
     settings = dataclasses.replace(settings, remote_dir=fetch.remote_dir)
     archive = fetch.archive_dir
-    return FtpFetcher(
-        str(profile.id), settings, after="move" if archive else "delete", archive_dir=archive
-    )
+    return FtpFetcher(str(profile.id), settings, after="move" if archive else "delete", archive_dir=archive)
 
 
 class FtpFetchScheduler:

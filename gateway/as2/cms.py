@@ -15,6 +15,7 @@ exception escaping is a bug.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -280,14 +281,17 @@ def sign(content: bytes, signer: KeyPair, *, digest_name: str, now: datetime, de
     return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
 
 
-def _pss_padding(
+def _pss_paddings(
     algo: algos.SignedDigestAlgorithm, digest_name: str, key_bits: int, cert: x509.Certificate
-) -> tuple[hashes.HashAlgorithm, asym_padding.PSS]:
-    """The hash and padding of an RSASSA-PSS signature (RFC 4055 §3.1).
+) -> tuple[hashes.HashAlgorithm, list[asym_padding.PSS]]:
+    """The hash and the padding(s) to try for an RSASSA-PSS signature (RFC 4055 §3.1).
 
-    Absent parameters break RFC 4055 but are what pyas2lib (oscrypto) writes: the SignerInfo
-    digest, MGF1 with it and a salt as long as it, as oscrypto signs. Present parameters are
-    honoured, with the RFC 4055 defaults (SHA-1, MGF1-SHA-1, 20) for omitted fields.
+    Present parameters are honoured, with the RFC 4055 defaults (SHA-1, MGF1-SHA-1, salt 20) for
+    omitted fields. Absent parameters break RFC 4055 but are what pyas2lib (oscrypto) writes:
+    then the SignerInfo digest is the hash and the MGF1 hash, and the salt is as long as the digest
+    (oscrypto's documented convention, what it signs with on OpenSSL < 3.0) or, failing that, the
+    maximal salt (what oscrypto 1.3.0 really signs with on OpenSSL 3.0, which ignores its salt
+    setting there). Nothing else is guessed.
 
     Raises:
         As2MalformedMessage: damaged or impossible parameters.
@@ -297,19 +301,11 @@ def _pss_padding(
         params = algo["parameters"]
     except (ValueError, TypeError, KeyError) as exc:
         raise As2MalformedMessage(f"the RSASSA-PSS signature parameters are damaged: {exc}") from exc
-    if isinstance(params, core.Void):
-        hash_cls = _HASHES[digest_name]
-        log.warning(
-            "RSASSA-PSS signature by %s has no parameters, which RFC 4055 §3.1 requires; "
-            "assuming %s, MGF1 with %s and a %d-byte salt (pyas2lib's convention)",
-            describe_cert(cert),
-            digest_name,
-            digest_name,
-            hash_cls.digest_size,
-        )
-        pss_hash: hashes.HashAlgorithm = hash_cls()
-        mgf_hash: hashes.HashAlgorithm = hash_cls()
-        salt = hash_cls.digest_size
+    absent = isinstance(params, core.Void)
+    if absent:
+        pss_hash: hashes.HashAlgorithm = _HASHES[digest_name]()
+        mgf_hash: hashes.HashAlgorithm = _HASHES[digest_name]()
+        salt: object = pss_hash.digest_size
     else:
         try:
             native = params.native
@@ -335,12 +331,26 @@ def _pss_padding(
             raise As2MalformedMessage(f"the RSASSA-PSS trailer field is {trailer}, RFC 4055 §3.1 requires 1")
     # RFC 8017 §9.1.1: emLen >= hLen + sLen + 2, emLen = ceil((modBits - 1) / 8).
     max_salt = (key_bits - 1 + 7) // 8 - pss_hash.digest_size - 2
-    if not isinstance(salt, int) or not 0 <= salt <= max_salt:
+    if absent:
+        salts = sorted({min(pss_hash.digest_size, max_salt), max_salt})
+        log.warning(
+            "RSASSA-PSS signature by %s has no parameters, which RFC 4055 §3.1 requires; "
+            "assuming %s, MGF1 with %s and a %s-byte salt (pyas2lib's convention)",
+            describe_cert(cert),
+            digest_name,
+            digest_name,
+            " or ".join(map(str, salts)),
+        )
+    elif isinstance(salt, int):
+        salts = [salt]
+    else:
+        raise As2MalformedMessage(f"the RSASSA-PSS salt length {salt!r} is not an integer")
+    if salts[0] < 0 or salts[-1] > max_salt:
         raise As2MalformedMessage(
             f"the RSASSA-PSS salt length {salt} is impossible for a {key_bits}-bit key with "
             f"{pss_hash.name} (0 to {max_salt})"
         )
-    return pss_hash, asym_padding.PSS(mgf=asym_padding.MGF1(mgf_hash), salt_length=salt)
+    return pss_hash, [asym_padding.PSS(mgf=asym_padding.MGF1(mgf_hash), salt_length=n) for n in salts]
 
 
 def _verify_raw(
@@ -352,8 +362,12 @@ def _verify_raw(
     hash_cls = _HASHES[digest_name]
     if isinstance(key, rsa.RSAPublicKey):
         if sig_algo == "rsassa_pss":
-            pss_hash, pad = _pss_padding(algo, digest_name, key.key_size, cert)
-            key.verify(signature, data, pad, pss_hash)
+            pss_hash, paddings = _pss_paddings(algo, digest_name, key.key_size, cert)
+            for pss in paddings[:-1]:
+                with contextlib.suppress(InvalidSignature):
+                    key.verify(signature, data, pss, pss_hash)
+                    return
+            key.verify(signature, data, paddings[-1], pss_hash)
             return
         if sig_algo != "rsassa_pkcs1v15":
             raise As2Unsupported(f"signature algorithm {algo['algorithm'].native} does not fit an RSA key")

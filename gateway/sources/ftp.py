@@ -18,8 +18,9 @@ without fsync (ratio 0.39-0.54 over two runs); with 8 parallel uploads 67 agains
 Strategy and invariants:
 
 * Accounts (user, partner, scrypt ``password_hash`` as for SFTP, ``allow_plain``)
-  come through the :class:`FtpAccounts` protocol; until partner profiles carry an
-  FTP account they are listed in the source's config (``[[sources.ftp.accounts]]``).
+  come through the :class:`FtpAccounts` protocol: first from partner profiles
+  (``[identities.ftp]``, :meth:`partners.Registry.by_ftp_account`), then from the
+  source's config (``[[sources.ftp.accounts]]``) for users no profile claims.
 * TLS is required unless the account allows plain FTP **and** the client is in
   ``plain_networks`` (loopback by default).  See :mod:`gateway.sources.ftp_session`
   for the commit point, the confinement rules and the reply codes.
@@ -202,11 +203,11 @@ class ConfigFtpAccounts:
 class RegistryFtpAccounts:
     """:class:`FtpAccounts` over the partner registry, then the source's own list.
 
-    Partner profiles do not carry an FTP account yet; once the registry offers
-    ``by_ftp_account(user)`` returning a profile whose ``identities.ftp`` has
-    ``user``, ``password_hash`` and ``allow_plain``, it is used first, each lookup
-    on the current snapshot.  Until then (and for users it does not know) the
-    accounts listed in the config answer.
+    The registry's ``by_ftp_account(user)`` (a profile whose ``identities.ftp``
+    has ``user``, ``password_hash`` and ``allow_plain``) is asked first, each
+    lookup on the current snapshot, so a hot reload adds or removes accounts.
+    For users no profile claims (or a registry without that lookup) the accounts
+    listed in the config answer.
 
     Args:
         registry: returns the current registry snapshot (or None before the first load).

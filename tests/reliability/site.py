@@ -20,6 +20,7 @@ import shutil
 import socket
 import sqlite3
 import ssl
+import subprocess
 import sys
 import threading
 from collections import Counter
@@ -107,6 +108,15 @@ class Site:
         self.pki = pki if pki is not None else self.kit.make_pki(root / "pki")
         self.as2_port = free_port()
         self.ftp_port = free_port()
+        self.sftp_port = free_port()
+        self.smtp_port = free_port()
+        (root / "state-keys").mkdir(mode=0o700, exist_ok=True)
+        self.ssh_key = root / "partner_ed25519"
+        if not self.ssh_key.exists():
+            subprocess.run(
+                [require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(self.ssh_key)], check=True
+            )
+        self.ssh_pub = self.ssh_key.with_name("partner_ed25519.pub").read_text().strip()
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1")
         cert.private_key_pem.write_to_path(str(root / "ftps.key"))
@@ -137,6 +147,21 @@ shutdown_grace = 5.0
 user = "acme"
 partner = "acme"
 password_hash = "{hash_password(FTP_PASSWORD)}"
+
+[[sources.sftp]]
+name = "sftp"
+host = "127.0.0.1"
+port = {self.sftp_port}
+host_key_file = "state-keys/ssh_host_ed25519_key"
+roots_dir = "sftp"
+auth_failure_delay = 0.0
+shutdown_grace = 2.0
+
+[[sources.smtp]]
+name = "smtp"
+host = "127.0.0.1"
+port = {self.smtp_port}
+shutdown_grace = 2.0
 """
         self.config = write_config(root, extra=extra, min_free_mb=min_free_mb)
         if state_dir is not None:
@@ -151,7 +176,9 @@ password_hash = "{hash_password(FTP_PASSWORD)}"
 
     def write_profile(self, name: str = "ACME Retail") -> None:
         (self.root / "partners.d" / "acme.toml").write_text(
-            f'id = "acme"\nname = "{name}"\n\n[identities]\ninbox = "acme"\nas2_name = "PARTNER"\n\n'
+            f'id = "acme"\nname = "{name}"\n\n[identities]\ninbox = "acme"\nas2_name = "PARTNER"\n'
+            f'mail_senders = ["partner@partner.example"]\n'
+            f'sftp = {{ user = "acme", public_keys = ["{self.ssh_pub}"] }}\n\n'
             '[[identities.x12]]\nqualifier = "ZZ"\nid = "ACMESENDER"\n\n'
             f'[certificates]\nas2_partner = "{self.pki.path("partner", "pem")}"\n',
             encoding="utf-8",
@@ -233,6 +260,58 @@ password_hash = "{hash_password(FTP_PASSWORD)}"
         if reply.startswith("226"):
             self.ledger.ack("ftp", sha(data))
         return reply
+
+    def sftp_put(self, icn: int) -> str:
+        """SFTP partner (OpenSSH ``sftp``): put under the final name; acked by exit 0 (CLOSE status)."""
+        data = make_850(icn, f"S{icn:07d}")
+        self.ledger.send("sftp", sha(data))
+        local = self.root / "sftpwork" / f"s{icn}.edi"
+        local.parent.mkdir(exist_ok=True)
+        local.write_bytes(data)
+        batch = local.with_suffix(".batch")
+        batch.write_text(f"put {local} /inbound/s{icn}.edi\n")
+        args = [
+            require("sftp"), "-b", str(batch), "-P", str(self.sftp_port), "-i", str(self.ssh_key),
+            "-F", "/dev/null",
+            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
+            "acme@127.0.0.1",
+        ]  # fmt: skip
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            return "timeout"
+        if r.returncode == 0:
+            self.ledger.ack("sftp", sha(data))
+            return "ok"
+        if r.returncode == 1:
+            self.ledger.refuse("sftp failure")
+        return f"sftp exit {r.returncode}: {r.stderr.strip()[-200:]}"
+
+    def smtp_send(self, icn: int) -> str:
+        """Mail partner (``swaks``): one attachment; acknowledged by exit 0 (``250`` after DATA)."""
+        data = make_850(icn, f"M{icn:07d}")
+        self.ledger.send("smtp", sha(data))
+        local = self.root / "mailwork" / f"m{icn}.edi"
+        local.parent.mkdir(exist_ok=True)
+        local.write_bytes(data)
+        args = [
+            require("swaks"), "--server", "127.0.0.1", "--port", str(self.smtp_port),
+            "--from", "partner@partner.example", "--to", "edi@gateway.example",
+            "--header", f"Subject: PO {icn}",
+            "--header", f"Message-ID: <m{icn}@partner.example>", "--attach-type", "application/edi-x12",
+            "--attach-name", f"m{icn}.edi", "--attach", f"@{local}", "--timeout", "30",
+        ]  # fmt: skip
+        try:
+            r = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            return "timeout"
+        if r.returncode == 0:
+            self.ledger.ack("smtp", sha(data))
+            return "ok"
+        if r.returncode in (24, 25, 26):
+            self.ledger.refuse(f"smtp exit {r.returncode}")
+        return f"swaks exit {r.returncode}"
 
     # ------------------------------------------------------------------ audit
 

@@ -1,4 +1,4 @@
-"""Faults across the whole pipeline, every intake the daemon wires at once (directory, AS2, FTPS).
+"""Faults across the whole pipeline, every intake the daemon wires (directory, AS2, FTPS, SFTP, SMTP).
 
 Each test ends with :meth:`Site.audit`: every acknowledged file delivered
 exactly once in effect, nothing stuck, journal ``integrity_check`` ok, and
@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,32 +43,33 @@ def _stream(site: Site, first_icn: int, count: int, stop: threading.Event, work:
     def body() -> None:
         rng = random.Random(first_icn)
         drops = []
-        pending_as2: list[int] = []
-        pending_ftp: list[int] = []
+        senders: dict[str, Callable[[int], bool]] = {
+            "as2": lambda i: site.as2_post(i, work) == "processed",
+            "ftp": lambda i: site.ftp_put(i).startswith("226"),
+            "sftp": lambda i: site.sftp_put(i) == "ok",
+            "smtp": lambda i: site.smtp_send(i) == "ok",
+        }
+        kinds = ["directory", *senders]
+        pending: list[tuple[str, int]] = []
         deadline = time.monotonic() + TIME_LIMIT
         for n in range(count):
             if stop.is_set() or time.monotonic() > deadline:
                 break
             icn = first_icn + n
-            kind = n % 3
-            if kind == 0:
+            kind = kinds[n % len(kinds)]
+            if kind == "directory":
                 drops.append(site.drop(icn))
-            elif kind == 1:
-                if site.as2_post(icn, work) != "processed":
-                    pending_as2.append(icn)
-            else:
-                if not site.ftp_put(icn).startswith("226"):
-                    pending_ftp.append(icn)
+            elif not senders[kind](icn):
+                pending.append((kind, icn))
             time.sleep(rng.uniform(0, 0.01))
         # partners resend what was not acknowledged, until the gateway answers (bounded)
         for _ in range(60):
-            if not (pending_as2 or pending_ftp) or time.monotonic() > deadline:
+            if not pending or time.monotonic() > deadline:
                 break
-            pending_as2 = [i for i in pending_as2 if site.as2_post(i, work) != "processed"]
-            pending_ftp = [i for i in pending_ftp if not site.ftp_put(i).startswith("226")]
-            if pending_as2 or pending_ftp:
+            pending = [(k, i) for k, i in pending if not senders[k](i)]
+            if pending:
                 time.sleep(0.5)
-        site.pending = pending_as2 + pending_ftp
+        site.pending = [i for _k, i in pending]
         site.drops = drops
 
     t = threading.Thread(target=run, daemon=True)
@@ -231,10 +232,14 @@ def test_full_state_disk_refuses_in_protocol_terms_and_resumes(
         # every intake refuses with its temporary-failure answer, and acknowledges nothing
         as2 = site.as2_post(20, tmp_path / "w")
         ftp = site.ftp_put(21)
+        sftp = site.sftp_put(23)
+        smtp = site.smtp_send(24)
         dropped, data = site.drop(22)
         time.sleep(3)  # several directory scans
         assert as2 == "http 503", as2
         assert ftp.startswith("452"), ftp
+        assert sftp.startswith("sftp exit 1"), sftp  # SSH_FX_FAILURE on CLOSE: the put failed
+        assert smtp == "swaks exit 26", smtp  # 452 after DATA
         assert dropped.exists(), "a drop must stay in the folder while the disk is full"
         assert site.ledger.acked.keys() >= {"as2", "ftp"}
         with site.db() as c:
@@ -245,14 +250,17 @@ def test_full_state_disk_refuses_in_protocol_terms_and_resumes(
         ballast.unlink()
         assert site.as2_post(20, tmp_path / "w") == "processed"
         assert site.ftp_put(21).startswith("226")
+        assert site.sftp_put(23) == "ok"
+        assert site.smtp_send(24) == "ok"
         site.settle_drops([(dropped, data)])
-        wait_settled(site, 6, timeout=120)
+        wait_settled(site, 8, timeout=120)
         site.settle_drops([first, (dropped, data)])
     finally:
         site.gw.kill()
     figures = site.audit()
-    assert figures["acked"] == 6 and figures["states"].get("delivered") == 6, figures
+    assert figures["acked"] == 8 and figures["states"].get("delivered") == 8, figures
     assert site.ledger.refusals["http 503"] == 1 and site.ledger.refusals["452"] == 1
+    assert site.ledger.refusals["sftp failure"] == 1 and site.ledger.refusals["smtp exit 26"] == 1
 
 
 def test_enospc_mid_write_is_fail_stop_and_loses_nothing(
