@@ -30,12 +30,12 @@ def write_figures(rows: list[dict[str, Any]], seed: int) -> None:
     lines = [
         f"Last `make soak` run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, seed {seed}.",
         "",
-        "| scenario | result | rounds (kills / HUPs) | messages acknowledged | delivered | queued in outage | s |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| scenario | intakes | result | rounds (kills / HUPs) | acknowledged | delivered | queued in outage | s |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['scenario']} | {r['result']} | {r.get('kills', '-')} / {r.get('hups', '-')} | "
+            f"| {r['scenario']} | {r.get('intakes', '-')} | {r['result']} | {r.get('kills', '-')} / {r.get('hups', '-')} | "
             f"{r.get('acked', '-')} | {r.get('delivered', '-')} | {r.get('queued_during_outage', '-')} | "
             f"{r['seconds']} |"
         )
@@ -79,6 +79,7 @@ def main() -> int:
             "root": str(root),
         }
         row.update({k: v for k, v in figures.items() if k != "final_states"})
+        row["intakes"] = "+".join(sorted(site.ledger.acked)) or "-"
         print(json.dumps(row, default=str), flush=True)
         rows.append(row)
         if not args.no_figures:

@@ -15,6 +15,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,9 @@ def gateway(tmp_path: Path, vsftpd: Vsftpd) -> GatewayProcess:
     cfg = write_config(root)
     partners = root / "partners.d"
     (partners / "fetchy.toml").write_text(
-        PROFILE.format(pid="fetchy", sender="FETCHSENDER", port=vsftpd.port, tls="explicit", ca=vsftpd.ca_file)
+        PROFILE.format(
+            pid="fetchy", sender="FETCHSENDER", port=vsftpd.port, tls="explicit", ca=vsftpd.ca_file
+        )
     )
     (partners / "broken.toml").write_text(
         PROFILE.format(pid="broken", sender="BROKENSENDER", port=free_port(), tls="none", ca=vsftpd.ca_file)
@@ -122,7 +125,7 @@ def test_fetched_file_is_journaled_delivered_and_removed(gateway: GatewayProcess
     assert "po-4711.edi" not in {p.name for p in vsftpd.incoming.iterdir()}
 
 
-def _fetch_status(gateway: GatewayProcess) -> dict[str, dict[str, object]]:
+def _fetch_status(gateway: GatewayProcess) -> dict[str, dict[str, Any]]:
     status = gateway.control({"command": "status"})
     fetch = status["ftp_fetch"]
     assert isinstance(fetch, dict)

@@ -53,7 +53,9 @@ def profiles_env(tmp_path: Path) -> Iterator[tuple[Env, Snapshot]]:
     partners_dir = tmp_path / "partners.d"
     partners_dir.mkdir()
     write_profile(
-        partners_dir, "acme", f'[identities.ftp]\nuser = "acme-ftp"\npassword_hash = "{hash_password(PASSWORD)}"\n'
+        partners_dir,
+        "acme",
+        f'[identities.ftp]\nuser = "acme-ftp"\npassword_hash = "{hash_password(PASSWORD)}"\n',
     )
     snapshot = Snapshot(partners_dir)
     ca = trustme.CA()

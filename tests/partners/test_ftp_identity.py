@@ -134,9 +134,12 @@ remote_dir = "/to-fetchy"
 
 
 def test_fetch_settings_are_validated(tmp_path: Path) -> None:
-    write(tmp_path / "fetchy.toml", 
-        FETCH.format(fetch='[delivery.fetch]\nremote_dir = "/from-fetchy"\ninterval_seconds = 30\n'
-                     'after = "move:/from-fetchy/done"')  # fmt: skip
+    write(
+        tmp_path / "fetchy.toml",
+        FETCH.format(
+            fetch='[delivery.fetch]\nremote_dir = "/from-fetchy"\ninterval_seconds = 30\n'
+            'after = "move:/from-fetchy/done"'
+        ),
     )
     registry, errors = load_registry(tmp_path)
     assert errors == []
