@@ -446,6 +446,10 @@ class X12Reader:
                 or complete.count(term) != count
                 or (ts + " ") in complete
                 or (ts + "\t") in complete
+                # NUL / Ctrl-Z before a tag is layout too (the slow path strips it, as a chunked
+                # feed does): without this check a whole buffer kept it in the tag.
+                or (ts + "\x00") in complete
+                or (ts + "\x1a") in complete
             ):
                 parts = None
             elif not self._line_is_data:
