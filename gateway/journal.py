@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -322,8 +322,10 @@ class Journal:
     def _run_batch(self, batch: list[_Op]) -> None:
         if self._failed is not None:
             for op in batch:
-                op.future.set_exception(
-                    JournalWriteError(f"journal stopped after a write failure: {self._failed}")
+                _settle(
+                    op.future,
+                    None,
+                    JournalWriteError(f"journal stopped after a write failure: {self._failed}"),
                 )
             return
         results: list[tuple[_Op, Any, BaseException | None]] = []
@@ -336,7 +338,9 @@ class Journal:
                 self._conn.execute(f"SAVEPOINT op{i}")
                 try:
                     value = op.fn(self._conn)
-                except (JournalError, sqlite3.IntegrityError, ValueError, KeyError) as exc:
+                except sqlite3.OperationalError:
+                    raise  # disk I/O, full disk, corruption: the whole journal stops
+                except Exception as exc:  # noqa: BLE001 - one bad operation fails its caller, not the writer
                     self._conn.execute(f"ROLLBACK TO op{i}")
                     self._conn.execute(f"RELEASE op{i}")
                     results.append((op, None, exc))
@@ -349,16 +353,12 @@ class Journal:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             for op in batch:
-                if not op.future.done():
-                    op.future.set_exception(JournalWriteError(f"journal write failed: {exc}"))
+                _settle(op.future, None, JournalWriteError(f"journal write failed: {exc}"))
             return
         self.commits += 1
         self.ops_committed += len(batch)
         for op, value, error in results:
-            if error is not None:
-                op.future.set_exception(error)
-            else:
-                op.future.set_result(value)
+            _settle(op.future, value, error)
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None
@@ -891,6 +891,24 @@ class Journal:
         count, orphans = await self._run(op)
         removed = await asyncio.to_thread(self.spool.delete, orphans)
         return count, removed
+
+
+def _settle(future: Future[Any], value: Any, error: BaseException | None) -> None:
+    """Hand an operation's outcome to its caller, unless the caller gave up waiting.
+
+    A caller cancelled during shutdown must not crash the writer thread: the
+    operation itself is committed (or rolled back) either way.
+    """
+    if future.done():
+        return
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+    except InvalidStateError:
+        # Cancelled between the check and the call.
+        return
 
 
 def _text(value: str | None) -> str | None:

@@ -177,3 +177,37 @@ def test_purge_removes_old_delivered_messages_and_their_bytes(tmp_path: Path) ->
         j.close()
 
     asyncio.run(main())
+
+
+def test_a_cancelled_caller_does_not_stop_the_writer(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+        task = asyncio.ensure_future(j.append(Intake(transport="t", data=b"gone", partner="p")))
+        await asyncio.sleep(0)
+        task.cancel()
+        for _ in range(50):  # cancel more callers while their operations are queued or running
+            t = asyncio.ensure_future(j.note_event("probe", {}))
+            await asyncio.sleep(0)
+            t.cancel()
+        r = await j.append(Intake(transport="t", data=b"after", partner="p"))
+        assert j.spool.read(r.sha256) == b"after"
+        assert j.failed is None
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_a_failing_operation_fails_only_its_caller(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+
+        def broken(c: object) -> None:
+            raise TypeError("a bug in one operation")
+
+        with pytest.raises(TypeError, match="a bug in one operation"):
+            await j._run(broken)  # type: ignore[arg-type]
+        r = await j.append(Intake(transport="t", data=b"still fine", partner="p"))
+        assert int(r.message_id) >= 1 and j.failed is None
+        j.close()
+
+    asyncio.run(main())
