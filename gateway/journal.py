@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 
 from .errors import (
     DiskFloorError,
-    JournalError,
     JournalWriteError,
     MessageTooLargeError,
     UnknownMessageError,
