@@ -50,6 +50,12 @@ lint: venv
 bench: venv debs
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit $$?; done
 
+soak: venv debs
+	$(BIN)/python bench/soak.py
+
+fuzz: venv
+	$(BIN)/python bench/fuzz.py
+
 deb: debs
 	bash packaging/build-deb.sh
 
