@@ -849,6 +849,19 @@ class Journal:
 
         return await self.read(query)
 
+    async def last_interchange(self, partner: str, standard: str, sender: str) -> str | None:
+        """The control number of the partner's most recently journaled interchange from that sender."""
+
+        def query(c: sqlite3.Connection) -> str | None:
+            row = c.execute(
+                "SELECT control FROM interchanges WHERE partner = ? AND standard = ? AND sender = ?"
+                " ORDER BY rowid DESC LIMIT 1",
+                (partner, standard, sender),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self.read(query)
+
     # ------------------------------------------------------------------ retention
 
     async def purge(self, older_than: float) -> tuple[int, int]:

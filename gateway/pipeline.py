@@ -291,6 +291,8 @@ class Pipeline:
             records = []
         warnings = [w for doc in translation.documents for w in doc.warnings]
         warnings += [str(e) for e in translation.errors]
+        if duplicate is None:
+            warnings += await self._sequence_gaps(partner, translation, message_id)
         delivery_ids = await self.journal.store_translation(
             message_id,
             partner=partner,
@@ -377,6 +379,38 @@ class Pipeline:
             if earlier is not None:
                 return policy, earlier
         return None
+
+    async def _sequence_gaps(self, partner: str, translation: Translation, message_id: int) -> list[str]:
+        """Interchange control numbers that do not follow the partner's previous one.
+
+        A gap usually means an interchange was lost on the way (or sent to
+        another gateway); a step back, a partner whose counter was reset.
+        Either way the interchange is processed, and the operator is told:
+        a warning on the message and an ``out_of_sequence`` event in status.
+        """
+        found: list[str] = []
+        for sender, control in sorted(_interchanges(translation)):
+            last = await self.journal.last_interchange(partner, translation.standard, sender)
+            if last is None or not (last.isdecimal() and control.isdecimal()):
+                continue
+            expected = int(last) + 1
+            if int(control) != expected:
+                text = (
+                    f"interchange control number {control} from {sender} is out of sequence: "
+                    f"expected {expected:0{len(last)}d} after {last}"
+                )
+                found.append(text)
+                await self.journal.note_event(
+                    "out_of_sequence",
+                    {
+                        "partner": partner,
+                        "sender": sender,
+                        "previous": last,
+                        "received": control,
+                        "message_id": message_id,
+                    },
+                )
+        return found
 
     def _record(
         self, doc: TranslatedDocument, partner: str, message_id: int, row: Any, received_at: _dt.datetime

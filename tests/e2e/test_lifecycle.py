@@ -121,8 +121,12 @@ def test_ready_is_sent_to_systemd_only_once_listening(tmp_path: Path) -> None:
     sock.bind(str(notify))
     sock.settimeout(60)
     env = dict(os.environ, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="400000")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run", "--config", str(cfg)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "run", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         messages = []
         while not any(m.startswith("READY=1") for m in messages):
@@ -145,3 +149,30 @@ def test_ready_is_sent_to_systemd_only_once_listening(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         sock.close()
+
+
+def test_out_of_sequence_interchanges_are_processed_and_reported(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    gw = GatewayProcess(cfg)
+    gw.start()
+    inbox = tmp_path / "inbox" / "acme"
+    try:
+        for n, icn in enumerate((101, 102, 105)):
+            (inbox / f"po{icn}.edi").write_bytes(make_850(icn, f"PO{icn}"))
+            gw.wait_settled(n + 1, timeout=60)
+        assert gw.states() == {"delivered": 3}
+        status = json.loads(edigate("status", "--config", str(cfg), "--json").stdout)
+        assert status["journal"]["events_24h"].get("out_of_sequence") == 1
+        rows = json.loads(edigate("messages", "list", "--config", str(cfg), "--json").stdout)
+        ids = {r["file_name"]: r["id"] for r in rows}
+
+        def history_text(name: str) -> str:
+            trace = json.loads(
+                edigate("messages", "trace", str(ids[name]), "--config", str(cfg), "--json").stdout
+            )
+            return " ".join(h["reason"] or "" for h in trace["history"])
+
+        assert "out of sequence: expected 000000103 after 000000102" in history_text("po105.edi")
+        assert "out of sequence" not in history_text("po102.edi")
+    finally:
+        gw.kill()
