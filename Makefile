@@ -10,7 +10,7 @@ DEV    ?= var/dev
 
 # Real peers the tests drive (sshd/sftp, nginx, swaks, lftp, vsftpd, nats-server, openssl, curl, rsync).
 DEBS := openssh-server openssh-client nginx swaks libnet-ssleay-perl rsync inotify-tools curl openssl \
-        lftp vsftpd nats-server python3-venv lintian fakeroot binutils systemd
+        lftp vsftpd nats-server python3-venv lintian fakeroot binutils systemd faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench lint venv debs clean soak fuzz deb
