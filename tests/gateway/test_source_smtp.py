@@ -28,6 +28,7 @@ from gateway.journal import AppendResult, Intake
 from gateway.sources.mail import NoEdiContentError, extract_edi, safe_file_name
 from gateway.sources.sftp import hash_password
 from gateway.sources.smtp import MailLogin, SmtpSettings, SmtpSource
+from tests.support.running import RunningSource
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 X12 = CORPUS / "x12" / "node-x12__850.edi"
@@ -77,59 +78,6 @@ class Senders:
 
     def login(self, username: str) -> MailLogin | None:
         return self.logins.get(username)
-
-
-class RunningSource:
-    """An SmtpSource on its own loop in a thread."""
-
-    def __init__(self, source: SmtpSource, journal: FakeJournal) -> None:
-        self.source, self.journal = source, journal
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        async def body() -> None:
-            ready = asyncio.Event()
-            self._task = asyncio.create_task(self.source.run(self.journal, ready))
-            waiter = asyncio.create_task(ready.wait())
-            await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if self._task.done() and not self._task.cancelled():
-                self._error = self._task.exception()
-            self._ready.set()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            finally:
-                waiter.cancel()
-
-        try:
-            self._loop.run_until_complete(body())
-        except BaseException as exc:  # reported to the test thread
-            self._error = self._error or exc
-            self._ready.set()
-        finally:
-            self._loop.close()
-
-    def start(self) -> RunningSource:
-        self._thread.start()
-        assert self._ready.wait(30), "SMTP source did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        if self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "SMTP source did not stop"
-        if self._error is not None:
-            raise self._error
 
 
 @dataclass
