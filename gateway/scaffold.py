@@ -136,6 +136,7 @@ def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
         certs.mkdir(exist_ok=True)
         _dev_certificate(certs)
         created.append(f"created {certs}/dev-key.pem, dev-cert.pem  (self-signed, for AS2/FTPS/STARTTLS)")
+    created += _dev_partner_files(target)
     for sub in ("state", "archive", "out", "outbox", "sftp", "ftp"):
         folder = target / sub
         if not folder.exists():
@@ -149,6 +150,40 @@ def create_dev_setup(target: Path, *, force: bool = False) -> list[str]:
     (target / "state").chmod(0o700)
     created.append(f"run it:   edigate run --config {config}")
     created.append(f"watch it: edigate status --config {config}")
+    return created
+
+
+def _dev_partner_files(target: Path) -> list[str]:
+    """Give the example partners what their delivery settings name, so the dev setup starts clean.
+
+    The FTP partner's password file gets a placeholder, the AS2 partner's
+    certificate is the dev certificate, and our AS2 signing key for it is the
+    dev key (appended to its ``[certificates]`` table, the file's last table).
+    Nothing here is fit for production: these are loopback-only dev values.
+    """
+    created: list[str] = []
+    partners_dir = target / "partners.d"
+    ftp = partners_dir / "fastfreight.toml"
+    secret = partners_dir / "secrets" / "fastfreight.ftp"
+    if ftp.exists() and not secret.exists():
+        secret.parent.mkdir(mode=0o700, exist_ok=True)
+        secret.write_text("change-me\n", encoding="utf-8")
+        secret.chmod(0o600)
+        created.append(f"created {secret}  (placeholder FTP password)")
+    as2 = partners_dir / "nordwaren.toml"
+    partner_cert = partners_dir / "certs" / "nordwaren.pem"
+    dev_cert = target / "certs" / "dev-cert.pem"
+    if as2.exists() and dev_cert.exists() and not partner_cert.exists():
+        partner_cert.parent.mkdir(exist_ok=True)
+        partner_cert.write_bytes(dev_cert.read_bytes())
+        text = as2.read_text(encoding="utf-8")
+        if "as2_ours" not in text and text.rstrip().splitlines()[-1].startswith("as2_partner"):
+            as2.write_text(
+                text.rstrip()
+                + '\nas2_ours = "../certs/dev-cert.pem"\nas2_ours_key = "../certs/dev-key.pem"\n',
+                encoding="utf-8",
+            )
+        created.append(f"created {partner_cert}  (dev certificate standing in for the partner's)")
     return created
 
 
