@@ -23,6 +23,14 @@ Strategy:
   partner's later ones (an order reaches the partner before its ship
   notice).  Partners still proceed in parallel.  A dead-lettered delivery
   releases the ones behind it; it stays visible for replay.
+* Two clocks.  The in-memory schedule and the breaker run on a monotonic
+  clock, so an NTP or operator step of the wall clock neither stalls retries
+  (a step back) nor fires them all at once (a step forward).  The journal
+  keeps wall-clock ``next_at`` for people and restarts; it is converted at
+  the boundary, in :meth:`DeliveryEngine.enqueue` (wall to monotonic, as
+  ``mono_now + max(0, next_at - wall_now)``) and when a retry is written
+  back (monotonic wait to wall ``retry_at``).  Ages against the journal's
+  ``created_at`` stay on the wall clock and are clamped at zero.
 """
 
 from __future__ import annotations
@@ -80,13 +88,16 @@ class SinkLane:
 
     sink: Sink
     concurrency: int
+    #: (monotonic due time, delivery id)
     heap: list[tuple[float, int]] = field(default_factory=list)
     queued: set[int] = field(default_factory=set)
     in_flight: int = 0
     consecutive_failures: int = 0
     breaker: BreakerState = BreakerState.CLOSED
+    #: monotonic time the breaker opened
     opened_at: float = 0.0
     last_error: str | None = None
+    #: wall clock, for people
     last_success_at: float | None = None
     delivered: int = 0
     failed: int = 0
@@ -95,12 +106,13 @@ class SinkLane:
     #: per-partner FIFO (ordered sinks only): partner -> heap of (message id, delivery id)
     ordered: bool = False
     by_partner: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: delivery id -> monotonic due time (ordered sinks only)
     due: dict[int, float] = field(default_factory=dict)
     partner_of: dict[int, tuple[str, int]] = field(default_factory=dict)
     busy_partners: set[str] = field(default_factory=set)
 
     def status(self, now: float) -> dict[str, Any]:
-        """Figures for ``edigate status``."""
+        """Figures for ``edigate status``; ``now`` is the monotonic clock."""
         times = self.due.values() if self.ordered else (t for t, _ in self.heap)
         oldest = min(times, default=None)
         tls: dict[str, object] | None = None
@@ -133,7 +145,8 @@ class DeliveryEngine:
         sinks: the sinks by name.
         policy: retry policy.
         concurrency: parallel attempts per sink.
-        clock: wall clock, injectable for tests.
+        clock: wall clock (journal timestamps), injectable for tests.
+        monotonic: the clock the schedule and breaker run on, injectable for tests.
         ordered: names of sinks whose deliveries keep journal order per partner.
     """
 
@@ -145,6 +158,7 @@ class DeliveryEngine:
         policy: RetryPolicy | None = None,
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         seed: int | None = None,
         ordered: Collection[str] = (),
     ) -> None:
@@ -155,6 +169,7 @@ class DeliveryEngine:
             for name, s in sinks.items()
         }
         self._clock = clock
+        self._mono = monotonic
         self._rng = random.Random(seed)
         self._stopping = False
 
@@ -169,9 +184,23 @@ class DeliveryEngine:
     ) -> None:
         """Schedule a delivery (called after the journal committed it).
 
-        ``partner`` and ``message_id`` matter for ordered sinks only; what the
-        caller does not know is read from the journal (one indexed row).
+        ``at`` is a wall-clock time (the journal's ``next_at``); ``None`` means
+        now.  ``partner`` and ``message_id`` matter for ordered sinks only;
+        what the caller does not know is read from the journal (one indexed row).
         """
+        due = self._mono() if at is None else self._mono() + max(0.0, at - self._clock())
+        self._schedule(delivery_id, sink, due, partner=partner, message_id=message_id)
+
+    def _schedule(
+        self,
+        delivery_id: int,
+        sink: str,
+        due: float,
+        *,
+        partner: str | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        """Put a delivery on its lane at monotonic time ``due``."""
         lane = self.lanes.get(sink)
         if lane is None:
             log.error("delivery %s names unknown sink %r; it stays pending in the journal", delivery_id, sink)
@@ -179,7 +208,6 @@ class DeliveryEngine:
         if delivery_id in lane.queued:
             return
         lane.queued.add(delivery_id)
-        when = at if at is not None else self._clock()
         if lane.ordered:
             known = lane.partner_of.get(delivery_id)
             if known is None:
@@ -189,10 +217,10 @@ class DeliveryEngine:
                     else self._order_key(delivery_id)
                 )
             lane.partner_of[delivery_id] = known
-            lane.due[delivery_id] = when
+            lane.due[delivery_id] = due
             heapq.heappush(lane.by_partner.setdefault(known[0], []), (known[1], delivery_id))
         else:
-            heapq.heappush(lane.heap, (when, delivery_id))
+            heapq.heappush(lane.heap, (due, delivery_id))
         lane.wake.set()
 
     def _order_key(self, delivery_id: int) -> tuple[str, int]:
@@ -241,13 +269,13 @@ class DeliveryEngine:
 
     def status(self) -> list[dict[str, Any]]:
         """Per-sink figures."""
-        now = self._clock()
+        now = self._mono()
         return [lane.status(now) for lane in self.lanes.values()]
 
     async def _run_lane(self, lane: SinkLane) -> None:
         tasks: set[asyncio.Task[None]] = set()
         while not self._stopping:
-            now = self._clock()
+            now = self._mono()
             if lane.breaker is BreakerState.OPEN:
                 if now - lane.opened_at < self.policy.breaker_reset:
                     await self._sleep(lane, self.policy.breaker_reset - (now - lane.opened_at))
@@ -377,7 +405,7 @@ class DeliveryEngine:
         fault: it stays queued, the breaker opens, and a probe goes out every
         ``breaker_reset`` seconds until an operator fixes the link.
         """
-        now = self._clock()
+        now = self._mono()
         lane.failed += 1
         lane.last_error = exc.message
         lane.consecutive_failures += 1
@@ -385,15 +413,19 @@ class DeliveryEngine:
             log.error("sink %s: link refused, deliveries wait: %s", lane.sink.name, exc.message)
         lane.breaker = BreakerState.OPEN
         lane.opened_at = now
-        retry_at = now + self.policy.breaker_reset
-        await self.journal.delivery_failed(delivery_id, f"link refused: {exc.message}", retry_at=retry_at)
-        self.enqueue(delivery_id, lane.sink.name, retry_at)
+        wait = self.policy.breaker_reset
+        await self.journal.delivery_failed(
+            delivery_id, f"link refused: {exc.message}", retry_at=self._clock() + wait
+        )
+        self._schedule(delivery_id, lane.sink.name, now + wait)
 
     async def _failed(
         self, lane: SinkLane, attempt: int, created_at: float, delivery_id: int, exc: DeliveryError
     ) -> bool:
         """Record a transient failure; True when the delivery was scheduled again."""
-        now = self._clock()
+        now = self._mono()
+        # Wall clock against the journal's wall-clock created_at; a step back must not make it negative.
+        age = max(0.0, self._clock() - created_at)
         lane.failed += 1
         lane.last_error = exc.message
         lane.consecutive_failures += 1
@@ -410,20 +442,17 @@ class DeliveryEngine:
                 )
             lane.breaker = BreakerState.OPEN
             lane.opened_at = now
-        if attempt >= self.policy.max_attempts or now - created_at >= self.policy.max_age:
+        if attempt >= self.policy.max_attempts or age >= self.policy.max_age:
             lane.dead += 1
-            reason = (
-                f"gave up after {attempt} attempts over {int(now - created_at)} s; last error: {exc.message}"
-            )
+            reason = f"gave up after {attempt} attempts over {int(age)} s; last error: {exc.message}"
             await self.journal.delivery_failed(delivery_id, reason, retry_at=None)
             return False
         wait = self.policy.backoff(attempt, self._rng)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             wait = max(wait, float(retry_after))
-        retry_at = now + wait
-        await self.journal.delivery_failed(delivery_id, exc.message, retry_at=retry_at)
-        self.enqueue(delivery_id, lane.sink.name, retry_at)
+        await self.journal.delivery_failed(delivery_id, exc.message, retry_at=self._clock() + wait)
+        self._schedule(delivery_id, lane.sink.name, now + wait)
         return True
 
 

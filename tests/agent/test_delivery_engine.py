@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.delivery import BreakerState, DeliveryEngine, RetryPolicy
@@ -67,8 +69,16 @@ async def _queue(journal: Journal, n: int, sinks: list[str]) -> list[int]:
     return ids
 
 
+def _breaker(engine: DeliveryEngine) -> BreakerState:
+    return engine.lanes["flaky"].breaker
+
+
 async def _run_until(
-    engine: DeliveryEngine, done: asyncio.Future[bool] | None = None, *, predicate, timeout: float = 20
+    engine: DeliveryEngine,
+    done: asyncio.Future[bool] | None = None,
+    *,
+    predicate: Callable[[], bool],
+    timeout: float = 20,
 ) -> None:
     task = asyncio.create_task(engine.run())
     try:
@@ -166,7 +176,7 @@ def test_breaker_opens_and_backlog_drains_when_sink_returns(tmp_path: Path) -> N
             engine.enqueue(d, "flaky")
         task = asyncio.create_task(engine.run())
         async with asyncio.timeout(10):
-            while engine.lanes["flaky"].breaker is not BreakerState.OPEN:
+            while _breaker(engine) is not BreakerState.OPEN:
                 await asyncio.sleep(0.01)
         before = sum(sink.attempts.values())
         await asyncio.sleep(0.2)
@@ -180,7 +190,7 @@ def test_breaker_opens_and_backlog_drains_when_sink_returns(tmp_path: Path) -> N
                 await asyncio.sleep(0.01)
         engine.stop()
         await asyncio.wait_for(task, 5)
-        assert engine.lanes["flaky"].breaker is BreakerState.CLOSED
+        assert _breaker(engine) is BreakerState.CLOSED
         journal.close()
 
     asyncio.run(main())
@@ -256,7 +266,7 @@ def test_link_wide_refusal_keeps_messages_queued(tmp_path: Path) -> None:
             engine.enqueue(d, "flaky")
         task = asyncio.create_task(engine.run())
         async with asyncio.timeout(10):
-            while engine.lanes["flaky"].breaker is not BreakerState.OPEN:
+            while _breaker(engine) is not BreakerState.OPEN:
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)
         states = journal.read_sync(
@@ -276,5 +286,143 @@ def test_link_wide_refusal_keeps_messages_queued(tmp_path: Path) -> None:
         )
         journal.close()
         assert states == {"delivered": 3}
+
+    asyncio.run(main())
+
+
+class SteppedWall:
+    """The wall clock, shifted by ``offset`` seconds (an NTP or operator step)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+class FixedClocks:
+    """A wall and a monotonic clock that move only when told to."""
+
+    def __init__(self) -> None:
+        self.wall = 1_800_000_000.0
+        self.mono = 1_000.0
+
+
+def test_a_wall_clock_step_back_does_not_stall_a_scheduled_retry(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink(failures=1)
+        wall = SteppedWall()
+        engine = DeliveryEngine(
+            journal,
+            {"flaky": sink},
+            seed=1,
+            clock=wall,
+            policy=RetryPolicy(backoff_initial=0.3, backoff_max=0.3, breaker_failures=100),
+        )
+        (d,) = await _queue(journal, 1, ["flaky"])
+        engine.enqueue(d, "flaky")
+        task = asyncio.create_task(engine.run())
+        async with asyncio.timeout(10):
+            while engine.lanes["flaky"].failed < 1:
+                await asyncio.sleep(0.001)
+        stepped_at = time.time()
+        wall.offset = -2 * 3600.0  # the retry is scheduled; now the clock steps back 2 h
+        async with asyncio.timeout(10):  # the wall-clock schedule would wait 2 h here
+            while not sink.accepted:
+                await asyncio.sleep(0.01)
+        engine.stop()
+        await asyncio.wait_for(task, 5)
+        next_at = journal.read_sync(lambda c: c.execute("SELECT next_at FROM deliveries").fetchone()[0])
+        journal.close()
+        assert sink.attempts == {"k0": 2}
+        # The journal keeps a wall-clock retry time (for people and restarts), not a monotonic one.
+        assert stepped_at - 5 <= next_at <= stepped_at + 5
+
+    asyncio.run(main())
+
+
+def test_a_wall_clock_step_back_does_not_hold_an_open_breaker(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink()
+        sink.down = True
+        wall = SteppedWall()
+        engine = DeliveryEngine(
+            journal,
+            {"flaky": sink},
+            seed=1,
+            clock=wall,
+            policy=RetryPolicy(backoff_initial=0.01, backoff_max=0.01, breaker_failures=1, breaker_reset=0.3),
+        )
+        (d,) = await _queue(journal, 1, ["flaky"])
+        engine.enqueue(d, "flaky")
+        task = asyncio.create_task(engine.run())
+        async with asyncio.timeout(10):
+            while _breaker(engine) is not BreakerState.OPEN:
+                await asyncio.sleep(0.001)
+        wall.offset = -2 * 3600.0
+        sink.down = False
+        async with asyncio.timeout(10):
+            while not sink.accepted:
+                await asyncio.sleep(0.01)
+        engine.stop()
+        await asyncio.wait_for(task, 5)
+        journal.close()
+        assert _breaker(engine) is BreakerState.CLOSED
+
+    asyncio.run(main())
+
+
+def test_journal_next_at_is_converted_to_the_monotonic_schedule(tmp_path: Path) -> None:
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        clocks = FixedClocks()
+        engine = DeliveryEngine(
+            journal,
+            {"a": FlakySink("a"), "b": FlakySink("b")},
+            clock=lambda: clocks.wall,
+            monotonic=lambda: clocks.mono,
+            ordered={"b"},
+        )
+        engine.enqueue(1, "a", clocks.wall + 60, partner="p", message_id=1)
+        engine.enqueue(2, "b", clocks.wall + 90, partner="p", message_id=2)
+        engine.enqueue(3, "a", clocks.wall - 86_400, partner="p", message_id=3)  # stepped forward a day
+        assert engine.lanes["a"].heap[0] == (clocks.mono, 3), "an overdue retry is due now, once"
+        assert (clocks.mono + 60, 1) in engine.lanes["a"].heap
+        assert engine.lanes["b"].due[2] == clocks.mono + 90
+        clocks.wall -= 2 * 3600  # the wall clock steps back: the schedule does not move
+        clocks.mono += 10
+        a, b = engine.status()
+        assert a["next_attempt_in"] == 0.0
+        assert b["next_attempt_in"] == 80.0
+        journal.close()
+
+    asyncio.run(main())
+
+
+def test_max_age_survives_a_created_at_in_the_future(tmp_path: Path) -> None:
+    # After a step back the journal's created_at can lie ahead of the wall clock: no negative age.
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink(failures=100)
+        wall = SteppedWall()
+        wall.offset = -2 * 3600.0
+        engine = DeliveryEngine(
+            journal,
+            {"flaky": sink},
+            seed=1,
+            clock=wall,
+            policy=RetryPolicy(
+                max_attempts=2, backoff_initial=0.001, backoff_max=0.001, breaker_failures=100
+            ),
+        )
+        (d,) = await _queue(journal, 1, ["flaky"])
+        engine.enqueue(d, "flaky")
+        await _run_until(engine, predicate=lambda: engine.lanes["flaky"].dead == 1)
+        await asyncio.sleep(0.1)
+        reason = journal.read_sync(lambda c: c.execute("SELECT reason FROM messages").fetchone()[0])
+        journal.close()
+        assert "gave up after 2 attempts over 0 s" in reason
 
     asyncio.run(main())
