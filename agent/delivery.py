@@ -46,7 +46,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.journal import Journal
+import orjson
+
+from gateway.errors import UnknownMessageError
+from gateway.journal import DeliveryPayload, Journal
 
 from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .sinks.base import Delivery, Sink
@@ -137,6 +140,84 @@ class SinkLane:
         }
 
 
+def _concurrency(sink: Sink, default: int) -> int:
+    own = getattr(sink, "concurrency", None)
+    return own if isinstance(own, int) and own > 0 else default
+
+
+def _loads(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = json.loads(body)  # what orjson refuses and the stdlib reads (integers past 64 bits)
+    if not isinstance(value, dict):
+        raise TypeError(f"envelope is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+class SuccessLog:
+    """Records accepted deliveries in the journal, many per transaction.
+
+    Every caller of :meth:`record` returns only once its mark is committed
+    (durable), exactly as with one ``delivery_succeeded`` per delivery, but
+    the marks of every attempt that finishes while a commit is in progress
+    share the next one: one thread hop, one transaction and one fsync for
+    the lot instead of one each.
+
+    A crash before the commit loses those marks; the deliveries are then
+    still pending in the journal and are attempted again after the restart.
+    That repeat is harmless because every attempt carries the delivery's
+    Idempotency-Key (or the sink's equivalent), so the destination makes a
+    second delivery of the same key a no-op.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._pending: list[int] = []
+        self._batch: asyncio.Future[set[int]] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, delivery_id: int) -> None:
+        """Mark one delivery delivered; return once that is committed.
+
+        Raises:
+            UnknownMessageError: the delivery is not in the journal.
+            JournalWriteError: the commit failed.
+        """
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+            self._batch.add_done_callback(_retrieve)
+        batch = self._batch
+        self._pending.append(delivery_id)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        # Shielded: a cancelled attempt leaves its mark to be committed with the others.
+        missing = await asyncio.shield(batch)
+        if delivery_id in missing:
+            raise UnknownMessageError(f"no delivery {delivery_id}")
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                ids, batch = self._pending, self._batch
+                self._pending, self._batch = [], None
+                assert batch is not None
+                try:
+                    missing = await self._journal.deliveries_succeeded(ids)
+                except Exception as exc:  # noqa: BLE001 - every waiter of this batch gets the failure
+                    batch.set_exception(exc)
+                    continue
+                batch.set_result(missing)
+        finally:
+            self._flusher = None
+
+
+def _retrieve(future: asyncio.Future[set[int]]) -> None:
+    # Waiters may all have gone (shutdown); the outcome is then nobody's to report.
+    if not future.cancelled():
+        future.exception()
+
+
 class DeliveryEngine:
     """Runs deliveries for every sink.
 
@@ -144,7 +225,8 @@ class DeliveryEngine:
         journal: the journal (durable state of every delivery).
         sinks: the sinks by name.
         policy: retry policy.
-        concurrency: parallel attempts per sink.
+        concurrency: parallel attempts per sink, unless the sink sets its own
+            (a ``concurrency`` attribute that is not None, e.g. ``[[sinks]] concurrency``).
         clock: wall clock (journal timestamps), injectable for tests.
         monotonic: the clock the schedule and breaker run on, injectable for tests.
         ordered: names of sinks whose deliveries keep journal order per partner.
@@ -165,11 +247,12 @@ class DeliveryEngine:
         self.journal = journal
         self.policy = policy or RetryPolicy()
         self.lanes = {
-            name: SinkLane(sink=s, concurrency=concurrency, ordered=name in ordered)
+            name: SinkLane(sink=s, concurrency=_concurrency(s, concurrency), ordered=name in ordered)
             for name, s in sinks.items()
         }
         self._clock = clock
         self._mono = monotonic
+        self._successes = SuccessLog(journal)
         self._rng = random.Random(seed)
         self._stopping = False
 
@@ -282,34 +365,37 @@ class DeliveryEngine:
                     continue
                 lane.breaker = BreakerState.HALF_OPEN
             limit = 1 if lane.breaker is BreakerState.HALF_OPEN else lane.concurrency
-            if lane.ordered:
-                if lane.in_flight >= limit or not lane.queued:
-                    await self._sleep(lane, None if not lane.queued else 0.5)
-                    continue
-                picked, wait = self._next_ordered(lane, now)
-                if picked is None:
-                    await self._sleep(lane, wait)
-                    continue
-                lane.in_flight += 1
-                task = asyncio.create_task(self._attempt(lane, picked))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+            if lane.in_flight >= limit or not lane.queued:
+                await self._sleep(lane, None if not lane.queued else 0.5)
                 continue
-            if lane.in_flight >= limit or not lane.heap:
-                await self._sleep(lane, None if not lane.heap else 0.5)
+            # Take every due delivery a free slot allows, and read their payloads in one go.
+            picked: list[int] = []
+            wait: float | None = None
+            while lane.in_flight + len(picked) < limit:
+                delivery_id, wait = self._next_ordered(lane, now) if lane.ordered else self._next(lane, now)
+                if delivery_id is None:
+                    break
+                picked.append(delivery_id)
+            if not picked:
+                await self._sleep(lane, wait)
                 continue
-            at, delivery_id = lane.heap[0]
-            if at > now:
-                await self._sleep(lane, at - now)
-                continue
-            heapq.heappop(lane.heap)
-            lane.queued.discard(delivery_id)
-            lane.in_flight += 1
-            task = asyncio.create_task(self._attempt(lane, delivery_id))
+            lane.in_flight += len(picked)
+            task = asyncio.create_task(self._attempt_batch(lane, picked))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _next(lane: SinkLane, now: float) -> tuple[int | None, float | None]:
+        if not lane.heap:
+            return None, None
+        at, delivery_id = lane.heap[0]
+        if at > now:
+            return None, at - now
+        heapq.heappop(lane.heap)
+        lane.queued.discard(delivery_id)
+        return delivery_id, None
 
     @staticmethod
     def _next_ordered(lane: SinkLane, now: float) -> tuple[int | None, float | None]:
@@ -345,20 +431,36 @@ class DeliveryEngine:
         except TimeoutError:
             return
 
-    async def _attempt(self, lane: SinkLane, delivery_id: int) -> None:
+    async def _attempt_batch(self, lane: SinkLane, delivery_ids: list[int]) -> None:
+        """Read the payloads of picked deliveries in one query, then attempt them side by side."""
+        try:
+            payloads = await self.journal.delivery_payloads(delivery_ids)
+        except BaseException:
+            for delivery_id in delivery_ids:
+                self._release(lane, delivery_id, retrying=False)
+            raise
+        results = await asyncio.gather(
+            *(self._attempt(lane, d, payloads.get(d)) for d in delivery_ids), return_exceptions=True
+        )
+        for delivery_id, result in zip(delivery_ids, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("delivery %s to %s: attempt failed: %r", delivery_id, lane.sink.name, result)
+
+    async def _attempt(self, lane: SinkLane, delivery_id: int, payload: DeliveryPayload | None) -> None:
         retrying = False
         try:
-            payload = await self.journal.delivery_payload(delivery_id)
+            if payload is None:
+                raise UnknownMessageError(f"no delivery {delivery_id}")
             if payload.state != "pending":
                 return
-            envelope = json.loads(payload.envelope_json)
+            body = payload.envelope_json.encode()
             delivery = Delivery(
                 delivery_id=delivery_id,
                 idempotency_key=payload.idempotency_key,
                 partner=payload.partner,
                 document_type=payload.document_type,
-                envelope=envelope,
-                body=payload.envelope_json.encode(),
+                envelope=_loads(body),
+                body=body,
                 attempt=payload.attempts + 1,
             )
             try:
@@ -385,18 +487,23 @@ class DeliveryEngine:
                 return
             lane.consecutive_failures = 0
             lane.breaker = BreakerState.CLOSED
-            lane.delivered += 1
             lane.last_success_at = self._clock()
-            await self.journal.delivery_succeeded(delivery_id)
+            await self._successes.record(delivery_id)
+            lane.delivered += 1
         finally:
-            lane.in_flight -= 1
-            if lane.ordered:
-                key = lane.partner_of.get(delivery_id)
-                if key is not None:
-                    lane.busy_partners.discard(key[0])
-                    if not retrying:
-                        del lane.partner_of[delivery_id]
-            lane.wake.set()
+            self._release(lane, delivery_id, retrying=retrying)
+
+    @staticmethod
+    def _release(lane: SinkLane, delivery_id: int, *, retrying: bool) -> None:
+        """Free the attempt's slot (and, on ordered sinks, its partner)."""
+        lane.in_flight -= 1
+        if lane.ordered:
+            key = lane.partner_of.get(delivery_id)
+            if key is not None:
+                lane.busy_partners.discard(key[0])
+                if not retrying:
+                    del lane.partner_of[delivery_id]
+        lane.wake.set()
 
     async def _link_down(self, lane: SinkLane, delivery_id: int, exc: DeliveryError) -> None:
         """The link itself is refused (client certificate, untrusted server, revoked key).
@@ -456,4 +563,4 @@ class DeliveryEngine:
         return True
 
 
-__all__ = ["BreakerState", "DeliveryEngine", "RetryPolicy", "SinkLane"]
+__all__ = ["BreakerState", "DeliveryEngine", "RetryPolicy", "SinkLane", "SuccessLog"]

@@ -649,17 +649,29 @@ class Journal:
         """A sink accepted the delivery; the message is delivered when all its deliveries are."""
 
         def op(c: sqlite3.Connection) -> None:
-            now = time.time()
-            mid = _delivery_message(c, delivery_id)
-            c.execute(
-                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = NULL, updated_at = ?"
-                " WHERE id = ?",
-                (DeliveryState.DELIVERED.value, now, delivery_id),
-            )
-            c.execute("INSERT INTO attempts VALUES (?,?,1,NULL)", (delivery_id, now))
-            _settle_message(c, mid, now)
+            _mark_delivered(c, delivery_id, _delivery_message(c, delivery_id), time.time())
 
         await self._run(op)
+
+    async def deliveries_succeeded(self, delivery_ids: list[int]) -> set[int]:
+        """Record many accepted deliveries in one transaction (one commit, one fsync).
+
+        Same effect per delivery as :meth:`delivery_succeeded`; durable when it returns.
+
+        Returns:
+            The ids that are not in the journal (nothing was recorded for them).
+        """
+
+        def op(c: sqlite3.Connection) -> set[int]:
+            now = time.time()
+            messages = _delivery_messages(c, delivery_ids)
+            for delivery_id in dict.fromkeys(delivery_ids):
+                mid = messages.get(delivery_id)
+                if mid is not None:
+                    _mark_delivered(c, delivery_id, mid, now)
+            return set(delivery_ids) - messages.keys()
+
+        return await self._run(op)
 
     async def delivery_failed(self, delivery_id: int, error: str, *, retry_at: float | None) -> None:
         """Record a failed attempt; ``retry_at=None`` gives up (dead-letter)."""
@@ -809,27 +821,27 @@ class Journal:
         """Everything a sink needs for one attempt."""
 
         def query(c: sqlite3.Connection) -> DeliveryPayload:
-            r = c.execute(
-                "SELECT d.id, d.message_id, d.sink, d.attempts, d.created_at, d.state, m.partner,"
-                " doc.idempotency_key, doc.document_type, doc.envelope FROM deliveries d"
-                " JOIN documents doc ON doc.id = d.document_id JOIN messages m ON m.id = d.message_id"
-                " WHERE d.id = ?",
-                (delivery_id,),
-            ).fetchone()
+            r = c.execute(_PAYLOAD_SELECT + " WHERE d.id = ?", (delivery_id,)).fetchone()
             if r is None:
                 raise UnknownMessageError(f"no delivery {delivery_id}")
-            return DeliveryPayload(
-                delivery_id=int(r["id"]),
-                message_id=int(r["message_id"]),
-                sink=str(r["sink"]),
-                partner=str(r["partner"]),
-                idempotency_key=str(r["idempotency_key"]),
-                document_type=str(r["document_type"]),
-                envelope_json=str(r["envelope"]),
-                attempts=int(r["attempts"]),
-                created_at=float(r["created_at"]),
-                state=str(r["state"]),
-            )
+            return _payload(r)
+
+        return await self.read(query)
+
+    async def delivery_payloads(self, delivery_ids: list[int]) -> dict[int, DeliveryPayload]:
+        """What :meth:`delivery_payload` gives, for many deliveries in one read.
+
+        Returns:
+            Payloads by delivery id; ids not in the journal are absent.
+        """
+
+        def query(c: sqlite3.Connection) -> dict[int, DeliveryPayload]:
+            found: dict[int, DeliveryPayload] = {}
+            for chunk in _chunks(delivery_ids, 500):
+                marks = ",".join("?" * len(chunk))
+                for r in c.execute(_PAYLOAD_SELECT + f" WHERE d.id IN ({marks})", chunk):
+                    found[int(r["id"])] = _payload(r)
+            return found
 
         return await self.read(query)
 
@@ -943,6 +955,47 @@ def _bump_counter(c: sqlite3.Connection, partner: str, direction: str, kind: str
     value = 1 if row is None else int(row[0]) % _COUNTER_MAX + 1
     c.execute("INSERT OR REPLACE INTO counters VALUES (?,?,?,?)", (partner, direction, kind, value))
     return value
+
+
+_PAYLOAD_SELECT = (
+    "SELECT d.id, d.message_id, d.sink, d.attempts, d.created_at, d.state, m.partner,"
+    " doc.idempotency_key, doc.document_type, doc.envelope FROM deliveries d"
+    " JOIN documents doc ON doc.id = d.document_id JOIN messages m ON m.id = d.message_id"
+)
+
+
+def _payload(r: sqlite3.Row) -> DeliveryPayload:
+    return DeliveryPayload(
+        delivery_id=int(r["id"]),
+        message_id=int(r["message_id"]),
+        sink=str(r["sink"]),
+        partner=str(r["partner"]),
+        idempotency_key=str(r["idempotency_key"]),
+        document_type=str(r["document_type"]),
+        envelope_json=str(r["envelope"]),
+        attempts=int(r["attempts"]),
+        created_at=float(r["created_at"]),
+        state=str(r["state"]),
+    )
+
+
+def _mark_delivered(c: sqlite3.Connection, delivery_id: int, message_id: int, now: float) -> None:
+    c.execute(
+        "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = NULL, updated_at = ?"
+        " WHERE id = ?",
+        (DeliveryState.DELIVERED.value, now, delivery_id),
+    )
+    c.execute("INSERT INTO attempts VALUES (?,?,1,NULL)", (delivery_id, now))
+    _settle_message(c, message_id, now)
+
+
+def _delivery_messages(c: sqlite3.Connection, delivery_ids: list[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for chunk in _chunks(delivery_ids, 500):
+        marks = ",".join("?" * len(chunk))
+        for row in c.execute(f"SELECT id, message_id FROM deliveries WHERE id IN ({marks})", chunk):
+            found[int(row[0])] = int(row[1])
+    return found
 
 
 def _delivery_message(c: sqlite3.Connection, delivery_id: int) -> int:

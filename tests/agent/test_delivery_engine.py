@@ -426,3 +426,35 @@ def test_max_age_survives_a_created_at_in_the_future(tmp_path: Path) -> None:
         assert "gave up after 2 attempts over 0 s" in reason
 
     asyncio.run(main())
+
+
+def test_successes_finishing_together_share_one_journal_commit(tmp_path: Path) -> None:
+    """Attempts that finish in the same turn of the loop are recorded in one transaction."""
+
+    async def main() -> None:
+        journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+        sink = FlakySink()
+        engine = DeliveryEngine(journal, {"flaky": sink}, seed=1, concurrency=64)
+        for d in await _queue(journal, 50, ["flaky"]):
+            engine.enqueue(d, "flaky")
+        commits, ops = journal.commits, journal.ops_committed
+        await _run_until(engine, predicate=lambda: engine.lanes["flaky"].delivered == 50)
+        states = journal.read_sync(
+            lambda c: dict(c.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
+        )
+        assert (journal.commits - commits, journal.ops_committed - ops) == (1, 1), "one operation for 50"
+        journal.close()
+        assert states == {"delivered": 50}, "delivered counts only what is committed"
+
+    asyncio.run(main())
+
+
+def test_a_sink_may_set_its_own_concurrency(tmp_path: Path) -> None:
+    class WideSink(FlakySink):
+        concurrency = 200
+
+    journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+    engine = DeliveryEngine(journal, {"wide": WideSink("wide"), "plain": FlakySink("plain")}, concurrency=8)
+    journal.close()
+    assert engine.lanes["wide"].concurrency == 200
+    assert engine.lanes["plain"].concurrency == 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,16 +36,11 @@ def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
         assert j.ops_committed == 300
         assert j.commits < 300, "group commit did not group anything"
         for i in (0, 150, 299):
-            assert (
-                j.spool.read(
-                    j.read_sync(
-                        lambda c, i=i: c.execute(
-                            "SELECT sha256 FROM messages WHERE id = ?", (i + 1,)
-                        ).fetchone()[0]
-                    )
-                )
-                == b"m%d" % i
-            )
+
+            def sha(c: sqlite3.Connection, i: int = i) -> str:
+                return str(c.execute("SELECT sha256 FROM messages WHERE id = ?", (i + 1,)).fetchone()[0])
+
+            assert j.spool.read(j.read_sync(sha)) == b"m%d" % i
     finally:
         j.close()
 
@@ -147,7 +143,7 @@ def test_control_numbers_never_repeat_across_sigkill(tmp_path: Path) -> None:
             [sys.executable, "-c", _COUNTER_CHILD, str(tmp_path / "state")], stdout=subprocess.PIPE, text=True
         )
         assert proc.stdout is not None
-        got = []
+        got: list[int] = []
         deadline = time.monotonic() + 20
         while len(got) < 50 and time.monotonic() < deadline:
             line = proc.stdout.readline()
@@ -201,13 +197,56 @@ def test_a_failing_operation_fails_only_its_caller(tmp_path: Path) -> None:
     async def main() -> None:
         j = _open(tmp_path)
 
-        def broken(c: object) -> None:
+        def broken(c: sqlite3.Connection) -> None:
             raise TypeError("a bug in one operation")
 
         with pytest.raises(TypeError, match="a bug in one operation"):
-            await j._run(broken)  # type: ignore[arg-type]
+            await j._run(broken)
         r = await j.append(Intake(transport="t", data=b"still fine", partner="p"))
         assert int(r.message_id) >= 1 and j.failed is None
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_batch_payloads_and_successes_match_the_single_calls(tmp_path: Path) -> None:
+    """``delivery_payloads`` / ``deliveries_succeeded`` do in one round trip what the single calls do."""
+
+    async def main() -> None:
+        j = _open(tmp_path)
+        ids: list[int] = []
+        mids: list[int] = []
+        for i in range(3):
+            r = await j.append(Intake(transport="t", data=b"batch %d" % i, partner="p"))
+            mids.append(int(r.message_id))
+            docs = [
+                DocumentRecord(
+                    idempotency_key=f"bk{i}", document_type="purchase_order", envelope_json=f'{{"n": {i}}}'
+                )
+            ]
+            ids += await j.store_translation(
+                mids[-1], partner="p", standard="x12", documents=docs, sinks=["a", "b"]
+            )
+        payloads = await j.delivery_payloads([*ids, 9999])
+        assert sorted(payloads) == sorted(ids), "an unknown id is simply absent"
+        for d in ids:
+            assert payloads[d] == await j.delivery_payload(d)
+        commits = j.commits
+        # message 0: both deliveries; message 1: one of two; 9999 is unknown; a repeated id counts once
+        missing = await j.deliveries_succeeded([ids[0], ids[1], ids[2], ids[0], 9999])
+        assert j.commits == commits + 1
+        assert missing == {9999}
+        states = [(await j.message_row(m))["state"] for m in mids]
+        assert states == ["delivered", "queued", "queued"]
+        rows = j.read_sync(
+            lambda c: [tuple(r) for r in c.execute("SELECT id, state, attempts FROM deliveries ORDER BY id")]
+        )
+        assert rows[:3] == [(ids[0], "delivered", 1), (ids[1], "delivered", 1), (ids[2], "delivered", 1)]
+        assert all(state == "pending" for _, state, _ in rows[3:])
+        attempts = j.read_sync(
+            lambda c: c.execute("SELECT COUNT(*) FROM attempts WHERE ok = 1").fetchone()[0]
+        )
+        assert attempts == 3
         j.close()
 
     asyncio.run(main())
