@@ -12,6 +12,7 @@ Failures come in two families::
 
     TlsConfigError (agent.errors)      our own files are wrong; found before dialling
     ├─ TlsFileError                    missing or unreadable file
+    ├─ KeyNotPrivate                   the key (or its passphrase file) is readable by others
     ├─ CertificateInvalid              not PEM, no certificate, bad CA bundle
     ├─ ClientCertificateExpired        our certificate is expired or not yet valid
     └─ KeyMismatch                     the key does not belong to the certificate
@@ -51,6 +52,7 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict
 
 from agent.errors import PermanentDeliveryError, TlsConfigError
+from partners.permissions import private_file_problem
 
 #: Days before expiry from which status warns about our client certificate.
 EXPIRY_WARNING_DAYS = 30
@@ -82,6 +84,10 @@ _NGINX_CLIENT_CERT_PAGES = {
 
 class TlsFileError(TlsConfigError):
     """A certificate, key or CA file is missing or unreadable."""
+
+
+class KeyNotPrivate(TlsConfigError):
+    """The private key, or the file holding its passphrase, is readable by group or others."""
 
 
 class CertificateInvalid(TlsConfigError):
@@ -183,6 +189,12 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise TlsFileError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from exc
+
+
+def _require_private(path: Path, what: str) -> None:
+    problem = private_file_problem(path, what)
+    if problem is not None:
+        raise KeyNotPrivate(problem)
 
 
 def _utcnow() -> _dt.datetime:
@@ -341,6 +353,7 @@ class TlsIdentity:
 
     def _check_certificate_and_key(self) -> x509.Certificate:
         cert_pem = _read(self._cert_file, "client certificate")
+        _require_private(self._key_file, "mTLS client private key")
         key_pem = _read(self._key_file, "private key")
         try:
             chain = x509.load_pem_x509_certificates(cert_pem)
@@ -379,11 +392,11 @@ class TlsSettings(BaseModel):
 
     Attributes:
         cert_file: PEM certificate (then intermediates) the gateway presents.
-        key_file: its PEM private key (mode 0600, owned by the service user).
+        key_file: its PEM private key; refused unless private to its owner (mode 0600).
         ca_file: PEM bundle of the CA(s) allowed to sign the server; required unless
             ``use_system_cas``.
         use_system_cas: also trust the operating system's store (off: the cloud CA is pinned).
-        key_password_file: file holding the key's passphrase, if the key is encrypted.
+        key_password_file: file holding the key's passphrase, if the key is encrypted (mode 0600 too).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -401,10 +414,12 @@ class TlsSettings(BaseModel):
             The identity (reloads itself when the files change).
 
         Raises:
-            TlsConfigError: missing, unreadable, mismatched or expired files.
+            TlsConfigError: missing, unreadable, mismatched or expired files, or a key
+                or passphrase file readable by others (:class:`KeyNotPrivate`).
         """
         password = None
         if self.key_password_file is not None:
+            _require_private(self.key_password_file, "mTLS key passphrase file")
             password = _read(self.key_password_file, "key passphrase").decode().strip()
         return TlsIdentity(
             cert_file=self.cert_file,
@@ -509,6 +524,7 @@ __all__ = [
     "ClientCertificateExpired",
     "ClientCertificateRejected",
     "KeyMismatch",
+    "KeyNotPrivate",
     "ServerCertificateUntrusted",
     "ServerHostnameMismatch",
     "TlsFileError",

@@ -267,6 +267,7 @@ def main() -> None:
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1")
         cert.private_key_pem.write_to_path(str(work / "key.pem"))
+        os.chmod(work / "key.pem", 0o600)  # our FTPS source refuses a key readable by others
         cert.cert_chain_pems[0].write_to_path(str(work / "cert.pem"))
         ca.cert_pem.write_to_path(str(work / "ca.pem"))
         (work / "files").mkdir()

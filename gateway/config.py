@@ -234,8 +234,31 @@ class Config(_Strict):
                 except ValidationError as exc:
                     problems.extend(_pydantic_problems(where, f"sources.{kind}[{i}]", exc))
                     continue
-                models.append(_resolve_paths(model, self.base_dir))
+                model = _resolve_paths(model, self.base_dir)
+                problems.extend(_private_file_problems(where, f"sources.{kind}[{i}]", model))
+                models.append(model)
         return models, problems
+
+
+def _private_file_problems(where: str, prefix: str, model: BaseModel) -> list[str]:
+    """Secret files of a source that group or others can read (OpenSSH's ``StrictModes`` rule).
+
+    A settings model lists its secret files with ``private_files()``, which
+    returns ``(key, path, what)`` triples: the TLS private key of a listener,
+    for instance.  Keys a source checks itself when it loads them (AS2
+    decryption and signing keys, the SFTP host key) are not listed there.
+    """
+    private_files = getattr(model, "private_files", None)
+    if private_files is None:
+        return []
+    from partners.permissions import private_file_problem  # the one check, shared with profiles and agent
+
+    out: list[str] = []
+    for key, path, what in private_files():
+        problem = private_file_problem(path, what)
+        if problem is not None:
+            out.append(f"{where}: {prefix}.{key}: {problem}")
+    return out
 
 
 def _load_model(ref: str) -> type[BaseModel]:

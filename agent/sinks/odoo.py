@@ -34,6 +34,7 @@ from agent.odoo.mapping import MAPPERS, OdooOutcome, business_key
 from agent.odoo.transport import OdooRejected, OdooRpcSettings, OdooRpcTransport, OdooTransport
 from agent.sinks.base import Delivery
 from agent.tls import TlsIdentity, TlsSettings, TlsStatus
+from partners.permissions import private_file_problem
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class OdooSinkConfig(BaseModel):
         url: ``https://host[:port]`` of Odoo (or its mTLS proxy); odoorpc supports no sub-path.
         database: Odoo database name.
         login: the bot user's login.
-        secret_file: file holding its API key (preferred) or password, mode 0600.
+        secret_file: file holding its API key (preferred) or password; refused unless mode 0600.
         secret_env: environment variable holding it instead (systemd ``LoadCredential``/``Environment``).
         timeout: seconds per RPC.
         workers: RPCs in flight (threads; odoorpc is synchronous).
@@ -90,7 +91,8 @@ class OdooSinkConfig(BaseModel):
             An :class:`OdooRpcTransport` or :class:`OdooJson2Transport` (not yet connected).
 
         Raises:
-            ValueError: connection settings missing or the secret cannot be read.
+            ValueError: connection settings missing, or the secret cannot be read or is
+                readable by other users.
             TlsConfigError: the ``tls`` files cannot be used.
         """
         needed = ("url", "database", "login") if self.protocol == "jsonrpc" else ("url",)
@@ -132,6 +134,9 @@ class OdooSinkConfig(BaseModel):
 
     def _secret(self) -> str:
         if self.secret_file is not None:
+            problem = private_file_problem(self.secret_file, "Odoo secret")
+            if problem is not None:
+                raise ValueError(f"odoo sink {self.name}: {problem}")
             try:
                 secret = self.secret_file.read_text().strip()
             except OSError as exc:

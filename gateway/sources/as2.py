@@ -57,7 +57,7 @@ from gateway.as2 import (
 )
 from partners import private_file_problem
 
-from ..errors import DiskFloorError, JournalWriteError, MessageTooLargeError
+from ..errors import DiskFloorError, GatewayError, JournalWriteError, MessageTooLargeError
 from ..journal import AppendResult, Intake
 from ..resources import Resource
 from .mail import safe_file_name
@@ -122,6 +122,19 @@ class As2SourceConfig(BaseModel):
     )
     keep_rejected: bool = Field(default=True, description="journal refused requests as rejected evidence")
     reporting_ua: str = "edigate AS2"
+
+    def private_files(self) -> list[tuple[str, Path, str]]:
+        """The listener's TLS key, as ``(key, path, what)``: checked by ``edigate validate`` and at start.
+
+        The AS2 keys (``decryption_keys``, ``signing_key``) are checked when they
+        are loaded (:meth:`As2KeyFile.load`).  Without ``tls_key_file`` the key
+        is in ``tls_cert_file``.
+        """
+        if self.tls_key_file is not None:
+            return [("tls_key_file", self.tls_key_file, "AS2 TLS private key")]
+        if self.tls_cert_file is not None:
+            return [("tls_cert_file", self.tls_cert_file, "AS2 TLS private key")]
+        return []
 
     def load_identity(self) -> As2Identity:
         """Our names and keys, read from the configured files."""
@@ -280,6 +293,10 @@ class As2Source:
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.config.tls_cert_file is None:
             return None
+        for _key, path, what in self.config.private_files():
+            problem = private_file_problem(path, what)
+            if problem is not None:
+                raise GatewayError(problem)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(self.config.tls_cert_file, self.config.tls_key_file)
         return ctx

@@ -66,6 +66,7 @@ from gateway.sources.ftp_session import (
 )
 from gateway.sources.sftp import AuthThrottle, IntakeJournal, verify_password
 from gateway.sources.sftp_fs import prepare_root, quarantine_leftovers
+from partners import private_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,10 @@ class FtpSourceConfig(BaseModel):
             raise ValueError("an FTP account user name is listed twice")
         return self
 
+    def private_files(self) -> list[tuple[str, Path, str]]:
+        """The secret files, as ``(key, path, what)``: checked by ``edigate validate`` and at start."""
+        return [("key_file", self.key_file, "FTPS TLS private key")]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FtpAccount:
@@ -235,7 +240,14 @@ class RegistryFtpAccounts:
 
 
 def _ssl_context(cert_file: Path, key_file: Path) -> SSL.Context:
-    """A server context for AUTH TLS: TLS 1.2 or later, no compression (CRIME)."""
+    """A server context for AUTH TLS: TLS 1.2 or later, no compression (CRIME).
+
+    Raises:
+        GatewayError: the key is readable by group or others, or the files cannot be used.
+    """
+    problem = private_file_problem(key_file, "FTPS TLS private key")
+    if problem is not None:
+        raise GatewayError(problem)
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
     ctx.set_options(SSL.OP_NO_COMPRESSION)
@@ -511,7 +523,8 @@ class FtpSource:
             ready: set once the listener accepts connections.
 
         Raises:
-            GatewayError: the certificate or roots folder is unusable, or the port is taken.
+            GatewayError: the certificate or roots folder is unusable, the key is readable
+                by others, or the port is taken.
             JournalWriteError: the journal failed; the daemon should stop.
         """
         _quiet_library_log()

@@ -48,6 +48,7 @@ from gateway.sources.sftp_fs import (
     prepare_root,
     quarantine_leftovers,
 )
+from partners import private_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,10 @@ class SftpSettings(BaseModel):
     auth_lockout_seconds: float = Field(default=900.0, ge=0)
     temp_suffixes: tuple[str, ...] = (".part", ".tmp", ".filepart")
     shutdown_grace: float = Field(default=30.0, ge=0)
+
+    def private_files(self) -> list[tuple[str, Path, str]]:
+        """The host key, as ``(key, path, what)``: checked by ``edigate validate`` (made at first start)."""
+        return [("host_key_file", self.host_key_file, "SFTP host key")]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -422,9 +427,9 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
         path.with_name(path.name + ".pub").write_bytes(key.export_public_key())
         log.info("sftp: generated host key %s", path)
         return key
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise GatewayError(f"SFTP host key {path} has mode {mode:o}; it must be private: chmod 600 {path}")
+    problem = private_file_problem(path, "SFTP host key")
+    if problem is not None:
+        raise GatewayError(problem)
     try:
         return asyncssh.read_private_key(path)
     except (asyncssh.KeyImportError, OSError) as exc:

@@ -40,6 +40,7 @@ from gateway.journal import Intake
 from gateway.resources import Resource
 from gateway.sources.mail import DEFAULT_EXTENSIONS, NoEdiContentError, extract_edi
 from gateway.sources.sftp import AuthThrottle, IntakeJournal, verify_password
+from partners import private_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,12 @@ class SmtpSettings(BaseModel):
             )
         return self
 
+    def private_files(self) -> list[tuple[str, Path, str]]:
+        """The STARTTLS key, as ``(key, path, what)``: checked by ``edigate validate`` and at start."""
+        if self.tls_key_file is None:
+            return []
+        return [("tls_key_file", self.tls_key_file, "SMTP TLS private key")]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MailLogin:
@@ -103,6 +110,9 @@ class MailSenders(Protocol):
 def _load_tls(settings: SmtpSettings) -> ssl.SSLContext | None:
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
+    problem = private_file_problem(settings.tls_key_file, "SMTP TLS private key")
+    if problem is not None:
+        raise GatewayError(f"SMTP listener {settings.name}: {problem}")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

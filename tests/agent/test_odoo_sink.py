@@ -425,6 +425,7 @@ def test_build_sink_from_a_config_table_with_a_secret_file(
 ) -> None:
     secret = tmp_path / "odoo.key"
     secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
     table = {
         "name": "odoo",
         "kind": "odoo",

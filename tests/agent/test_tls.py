@@ -17,6 +17,7 @@ from agent.tls import (
     ClientCertificateExpired,
     ClientCertificateRejected,
     KeyMismatch,
+    KeyNotPrivate,
     ServerCertificateUntrusted,
     ServerHostnameMismatch,
     TlsFileError,
@@ -85,6 +86,30 @@ def test_unreadable_key_is_named(pki: Pki, tmp_path: Path) -> None:
         key.mkdir()
     with pytest.raises(TlsFileError, match=r"client\.key"):
         _identity(pki, key_file=key)
+
+
+def test_key_readable_by_others_is_refused_and_a_rotation_to_one_is_not_taken(
+    pki: Pki, tmp_path: Path
+) -> None:
+    key = tmp_path / "client.key"
+    shutil.copy(pki.client.key, key)
+    key.chmod(0o644)
+    with pytest.raises(KeyNotPrivate, match=rf"{key}: .* \(mode 0644\); .*chmod 600 {key}"):
+        _identity(pki, key_file=key)
+    key.chmod(0o600)
+    ident = _identity(pki, key_file=key)
+    first = ident.context
+    # An operator rotates the key but forgets the mode: the old context stays, the reason is shown.
+    new = tmp_path / "new.key"
+    shutil.copy(pki.client.key, new)
+    new.chmod(0o644)
+    os.replace(new, key)
+    assert ident.refresh() is False
+    assert ident.context is first
+    assert "chmod 600" in (ident.status().last_reload_error or "")
+    key.chmod(0o600)
+    os.utime(key, ns=(0, 1))  # a new stamp, as the fixed file would have
+    assert ident.refresh() is True
 
 
 def test_key_certificate_mismatch(pki: Pki) -> None:

@@ -261,6 +261,7 @@ def test_the_daemon_wires_pull_render_and_partner_delivery(tmp_path: Path) -> No
             ob.x12_profile(delivery=drop).replace('sinks = ["local"]', 'sinks = ["odoo"]')
         )
         (tmp_path / "secret").write_text("s3cret\n")
+        (tmp_path / "secret").chmod(0o600)
         cfg = tmp_path / "edigate.toml"
         cfg.write_text(f"""
 [gateway]

@@ -90,6 +90,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert.private_key_pem.write_to_path(str(tmp_path / "ftps.key"))
+    (tmp_path / "ftps.key").chmod(0o600)
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "ftps.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     extra = f"""

@@ -330,6 +330,7 @@ def test_certificate_rotation_without_restart(
     cert, key = tmp_path / "gateway.pem", tmp_path / "gateway.key"
     cert.write_bytes(pki.client_rogue.cert.read_bytes())
     key.write_bytes(pki.client_rogue.key.read_bytes())
+    key.chmod(0o600)
     identity = TlsIdentity(cert_file=cert, key_file=key, ca_file=pki.cloud_ca)
     before = len(backend.requests)
 
@@ -345,6 +346,7 @@ def test_certificate_rotation_without_restart(
             for src, dst in ((pki.client.key, key), (pki.client.cert, cert)):  # atomic replace, key first
                 tmp = dst.with_suffix(".new")
                 tmp.write_bytes(src.read_bytes())
+                tmp.chmod(0o600)  # a key readable by others would be refused (and kept out of rotation)
                 tmp.replace(dst)
             await sink.deliver(_delivery("rot-2"))
             return refused, old.is_closed
@@ -385,6 +387,7 @@ def test_odoo_sink_built_from_its_config_table(
     standin, proxy = odoo_link
     secret = tmp_path / "odoo.key"
     secret.write_text("k3y\n")
+    secret.chmod(0o600)
     sink = build_sink(
         {
             "name": "odoo",
@@ -417,6 +420,7 @@ def test_odoo19_json2_sink_through_nginx_mtls(
     standin, proxy = odoo_link
     secret = tmp_path / "odoo.key"
     secret.write_text("k3y\n")
+    secret.chmod(0o600)
     tls = {"cert_file": str(pki.client.cert), "key_file": str(pki.client.key), "ca_file": str(pki.cloud_ca)}
     table = {
         "name": "odoo19",

@@ -16,6 +16,7 @@ from tests.support.odoo_standin import OdooStandin
 
 def _config(root: Path, port: int) -> Path:
     (root / "secret").write_text("s3cret\n")
+    (root / "secret").chmod(0o600)
     cfg = root / "edigate.toml"
     cfg.write_text(
         f"""

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 import trustme
 
+from gateway.errors import GatewayError
 from gateway.journal import Journal, JournalOptions
-from gateway.sources.ftp import FtpAccount, FtpSource, FtpSourceConfig
+from gateway.sources.ftp import FtpAccount, FtpSource, FtpSourceConfig, _ssl_context
 from gateway.sources.ftp_session import in_networks
 from gateway.sources.sftp import hash_password
 
@@ -239,11 +240,12 @@ class Env:
         return f"ftp://127.0.0.1:{self.port}{path}"
 
 
-def make_env(tmp_path: Path, **overrides: Any) -> Iterator[Env]:
+def make_env(tmp_path: Path, **overrides: Any) -> Generator[Env, None, None]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert_file, key_file, ca_file = tmp_path / "server.pem", tmp_path / "server.key", tmp_path / "ca.pem"
     cert.private_key_pem.write_to_path(str(key_file))
+    key_file.chmod(0o600)
     cert.cert_chain_pems[0].write_to_path(str(cert_file))
     for extra in cert.cert_chain_pems[1:]:
         with cert_file.open("ab") as f:
@@ -672,3 +674,15 @@ def test_registry_accounts_come_first_then_the_config_list() -> None:
     # today's registry has no by_ftp_account: the config list answers
     assert RegistryFtpAccounts(SimpleNamespace, fallback).lookup("cfg") == cfg
     assert RegistryFtpAccounts(lambda: None, fallback).lookup("reg") is None
+
+
+def test_tls_key_readable_by_others_is_refused_before_listening(tmp_path: Path) -> None:
+    cert = trustme.CA().issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    key_file.chmod(0o644)
+    with pytest.raises(GatewayError, match=rf"{key_file}: the FTPS TLS private key .*chmod 600 {key_file}"):
+        _ssl_context(cert_file, key_file)
+    key_file.chmod(0o600)
+    assert _ssl_context(cert_file, key_file) is not None

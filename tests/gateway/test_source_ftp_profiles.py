@@ -62,6 +62,7 @@ def profiles_env(tmp_path: Path) -> Iterator[tuple[Env, Snapshot]]:
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert_file, key_file, ca_file = tmp_path / "server.pem", tmp_path / "server.key", tmp_path / "ca.pem"
     cert.private_key_pem.write_to_path(str(key_file))
+    key_file.chmod(0o600)
     cert.cert_chain_pems[0].write_to_path(str(cert_file))
     ca.cert_pem.write_to_path(str(ca_file))
     settings = FtpSourceConfig(

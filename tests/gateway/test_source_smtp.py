@@ -125,6 +125,7 @@ def make_env(tmp_path: Path, **overrides: Any) -> Iterator[Env]:
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    (tmp_path / "server.pem").chmod(0o600)  # it holds the key
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     options: dict[str, Any] = {
         "name": "smtp-test",

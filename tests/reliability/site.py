@@ -120,6 +120,7 @@ class Site:
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1")
         cert.private_key_pem.write_to_path(str(root / "ftps.key"))
+        os.chmod(root / "ftps.key", 0o600)
         cert.cert_chain_pems[0].write_to_path(str(root / "ftps.pem"))
         self.ftp_ctx = ssl.create_default_context()
         ca.configure_trust(self.ftp_ctx)

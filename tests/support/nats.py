@@ -84,6 +84,7 @@ def make_nats_pki(directory: Path, sites: tuple[str, ...] = ("alpha", "beta")) -
         cert, key = directory / f"{name}.pem", directory / f"{name}.key"
         cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
         issued.private_key_pem.write_to_path(str(key))
+        key.chmod(0o600)  # the gateway refuses a private key readable by others
         return Identity(cert=cert, key=key)
 
     return NatsPki(

@@ -45,6 +45,7 @@ def _write_leaf(leaf: trustme.LeafCert, directory: Path, name: str) -> CertPair:
     # The chain without the root, as a server or client presents it.
     cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     leaf.private_key_pem.write_to_path(str(key))
+    key.chmod(0o600)  # the gateway refuses a private key readable by others
     return CertPair(cert=cert, key=key)
 
 
