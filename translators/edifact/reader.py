@@ -79,7 +79,18 @@ from .syntax import (
 # of a file (same set as translators.sniff), plus a UTF-8 byte order mark.
 _BOM = b"\xef\xbb\xbf"
 _GAP = b" \t\r\n\x00\x1a"
-_WINDOW = 256 * 1024
+# Bytes split per run.  Small enough that one run's segments are consumed
+# before the cyclic GC sees many of them (a 256 KiB run made it traverse
+# thousands of live tuples again and again), large enough that the per-run
+# checks (counts, decode, repertoire search) stay negligible.
+_WINDOW = 32 * 1024
+# Split segments are memoised per reader (text -> tuple): an interchange
+# repeats many segments verbatim (parties, dates, currency, UNS, CNT...), and a
+# dict lookup is much cheaper than splitting again.  Segments are immutable, so
+# messages may share them.  Bounded by the characters fed through it since the
+# last reset (keys are slices of those runs) and by its entry count.
+_MEMO_CHARS = 1 << 20
+_MEMO_ENTRIES = 8192
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
@@ -171,6 +182,9 @@ class EdifactReader:
         self._msg: _Open | None = None
         self._seen_first = False
         self._known_tags: set[str] = set()
+        self._memo: dict[str, Segment] = {}
+        self._memo_chars = 0
+        self._memo_delims = self._delims
 
     # -- public API -------------------------------------------------------------
 
@@ -532,10 +546,22 @@ class EdifactReader:
             check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.
+        # Released terminators (``?'`` inside a value) need not be followed by
+        # the break: when every release run before a terminator is a single
+        # release character, those are exactly the released ones.
         brk = ""
         if not slow and not check_inner and wrap:
+            sc = d.segment
+            terms = text.count(sc)
+            released = 0
+            rsc = (rel or "") + sc
+            if rel and rsc in text and (rel + rsc) not in text:
+                released = text.count(rsc)
             for cand in ("\r\n", "\n", "\r"):
-                if text.count(d.segment + cand) == text.count(d.segment) and (d.segment + cand) in text:
+                found = text.count(sc + cand)
+                if (
+                    found == terms or (released and found == terms - released and (rsc + cand) not in text)
+                ) and (sc + cand) in text:
                     # the run's own leading break must be absent or the same
                     if text[:lead] in ("", cand):
                         brk = cand
@@ -557,7 +583,8 @@ class EdifactReader:
                     off += len(brk)
             sep = d.segment + brk
             pieces = text.split(sep)
-            if rel and (rel + d.segment) in text:
+            # Only a piece followed by another one can end in a release run.
+            if rel and (rel + sep) in text:
                 pieces = _glue(pieces, rel, sep)
         step = 1 + len(brk)
         # No piece can be longer than the run it comes from.
@@ -667,20 +694,45 @@ class EdifactReader:
                 first = pieces[0]
                 ic.line_break = first[: len(first) - len(texts[0])] if first[:1] in strip else ""
         token = self._token
-        if need_esc:
+        memo = self._memo
+        if self._memo_delims is not d or self._memo_chars > _MEMO_CHARS or len(memo) > _MEMO_ENTRIES:
+            memo.clear()
+            self._memo_chars = 0
+            self._memo_delims = d
+        self._memo_chars += cum[-1]
+        get = memo.get
+        put = memo.setdefault
+        # One comprehension per shape of delimiters (hot loop): a memo hit costs
+        # a hash lookup; a miss splits and records the segment.
+        if need_esc and rep is not None:
             segs_all: list[Segment] = [
-                _split_escaped(p, d, token)
-                if (rel is not None and rel in p) or (rep is not None and rep in p)
-                else tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+                s
+                if (s := get(p)) is not None
+                else put(p, _split_escaped(p, d, token))
+                if (rel is not None and rel in p) or rep in p
+                else put(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
                 if cs in p
-                else tuple(p.split(es))
+                else put(p, tuple(p.split(es)))
+                for p in texts
+            ]
+        elif need_esc and rel is not None:
+            segs_all = [
+                s
+                if (s := get(p)) is not None
+                else put(p, _split_escaped(p, d, token))
+                if rel in p
+                else put(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
+                if cs in p
+                else put(p, tuple(p.split(es)))
                 for p in texts
             ]
         else:
             segs_all = [
-                tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+                s
+                if (s := get(p)) is not None
+                else put(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
                 if cs in p
-                else tuple(p.split(es))
+                else put(p, tuple(p.split(es)))
                 for p in texts
             ]
         tags = [s[0] for s in segs_all]
