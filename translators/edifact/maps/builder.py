@@ -77,6 +77,9 @@ DEFAULT_PRODUCT_ID_PREFERENCE: tuple[str, ...] = ("EN", "SRV", "UP", "SA", "VN",
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 #: outputs of edi_decimal already matched against _DECIMAL (prices and quantities repeat)
 _CHECKED_DECIMALS: set[str] = set()
+#: raw value -> checked ``.`` decimal for the usual ``.`` mark (bounded memo of the pure
+#: conversion + check: an interchange repeats the same quantities and prices)
+_DOT_DECIMALS: dict[str, str] = {}
 
 
 class BadValue(Exception):
@@ -174,6 +177,11 @@ class Builder:
         """
         if not value:
             return None
+        dot = self.mark == "."
+        if dot:
+            known = _DOT_DECIMALS.get(value)
+            if known is not None:
+                return known
         out = edi_decimal(value, self.mark)
         if out not in _CHECKED_DECIMALS:
             if _DECIMAL.fullmatch(out) is None:
@@ -181,6 +189,10 @@ class Builder:
             if len(_CHECKED_DECIMALS) > 4096:
                 _CHECKED_DECIMALS.clear()
             _CHECKED_DECIMALS.add(out)
+        if dot:
+            if len(_DOT_DECIMALS) > 4096:
+                _DOT_DECIMALS.clear()
+            _DOT_DECIMALS[value] = out
         return out
 
     def unit(self, code: str) -> str | None:

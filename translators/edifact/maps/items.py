@@ -67,6 +67,22 @@ def pia(b: Builder, seg: Segment) -> bool:
     line = b.line
     if line is None:
         return False
+    if len(seg) == 3:
+        # hot path, the usual "PIA+1+SKU:SA" / "PIA+5+...": one item number and
+        # nothing beyond what is placed (same result as the general code below)
+        f = seg[1]
+        e = seg[2]
+        if e.__class__ is tuple and len(e) == 2 and f.__class__ is str and f in ("1", "5"):
+            value, code = e
+            if value:
+                slot = b.slots.get(code, "other")
+                if slot != "other" and slot not in b.slot_codes:
+                    line["product"][slot] = value
+                    b.slot_codes[slot] = code
+                else:
+                    add_product_id(b, line["product"], code, value)
+            b.target_kind = "PIA"
+            return True
     product = line["product"]
     for i in range(2, min(len(seg), 7)):
         e = seg[i]
@@ -89,6 +105,22 @@ def imd(b: Builder, seg: Segment) -> bool:
     line = b.line
     if line is None or "description" in line:
         return False
+    if len(seg) == 4:
+        # hot path, "IMD+F++:::TEXT[:TEXT]": nothing beyond the placed parts
+        f, e2, e = seg[1], seg[2], seg[3]
+        if (
+            e.__class__ is tuple
+            and 4 <= len(e) <= 5
+            and e2 == ""
+            and f in ("", "F")
+            and not (e[0] or e[1] or e[2])
+        ):
+            text = e[3] + e[4] if len(e) == 5 else e[3]
+            if not text:
+                return False
+            line["description"] = text
+            b.target_kind = "IMD"
+            return True
     text = comp(seg, 3, 3) + comp(seg, 3, 4)
     if not text:
         return False
@@ -118,14 +150,17 @@ def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
         line = b.line
         if line is None:
             return False
-        c = parts(seg, 1)
+        c = seg[1] if len(seg) > 1 else ""
+        if c.__class__ is not tuple:
+            c = parts(seg, 1)
         n = len(c)
         spec = named.get(c[0]) if n else None
         if spec is None or spec[0] in line:
             return False
         line[spec[0]] = b.decimal(c[1] if n > 1 else "")
         if n > 2 and c[2]:
-            line[spec[1]] = b.unit(c[2])
+            units = b.unit_codes
+            line[spec[1]] = units.get(c[2], c[2]) if units else c[2]
         if (n > 3 and any(c[3:])) or (len(seg) > 2 and beyond(seg, _QTY_USED)):
             b.keep(seg)
         b.target_kind = "QTY"
@@ -144,6 +179,16 @@ def pri(b: Builder, seg: Segment) -> bool:
     line = b.line
     if line is None or "unit_price" in line:
         return False
+    if len(seg) == 2 and seg[1].__class__ is tuple and len(seg[1]) == 2:
+        # hot path, "PRI+AAA:9.95": nothing beyond the placed parts
+        basis, price = seg[1]
+        if not price:
+            return False
+        line["unit_price"] = b.decimal(price)
+        if basis != "AAA":
+            line["price_basis"] = basis
+        b.target_kind = "PRI"
+        return True
     price = comp(seg, 1, 1)
     if not price:
         return False

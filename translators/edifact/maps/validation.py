@@ -96,41 +96,51 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
     header_dates: list[str] = []
     in_header = True
     interesting = _INTERESTING
+    mark = msg.delimiters.decimal
     for index, seg in enumerate(segments, start=1):
         tag = seg[0]
         if tag not in interesting:
+            continue
+        # The most frequent tags first; each branch makes the checks the
+        # general rules below make for that tag, in the same order.
+        if tag == "QTY":
+            value = comp(seg, 1, 1)
+            # plain digits are a number whatever the decimal mark (UNA allows '.' or ',')
+            if value and not value.isdigit() and not _is_number(value, mark):
+                errors.append(
+                    _error(
+                        msg,
+                        f"QTY value {value!r} is not a number",
+                        INVALID_VALUE,
+                        tag,
+                        position=index,
+                        element=1,
+                    )
+                )
+            continue
+        if tag == "DTM":
+            if in_header:
+                header_dates.append(comp(seg, 1, 0))
+            if not comp(seg, 1, 1) and el(seg, 1):
+                errors.append(
+                    _error(
+                        msg, f"DTM {el(seg, 1)} has no date value", MISSING, tag, position=index, element=1
+                    )
+                )
             continue
         if tag in _GROUP_TRIGGERS:
             # the document dates are the DTMs before the first segment group
             in_header = False
             if tag not in ONCE:
                 continue
-        count = 0
-        if tag in ONCE:
-            count = once.get(tag, 0) + 1
-            once[tag] = count
-        if tag in ONCE and count == 2:
+        # a segment that may occur once (BGM, UNS)
+        count = once.get(tag, 0) + 1
+        once[tag] = count
+        if count == 2:
             errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
-        if tag == "DTM" and in_header:
-            header_dates.append(comp(seg, 1, 0))
         if tag == "BGM" and not comp(seg, 2, 0) and msg.type not in ("IFTSTA",):
             errors.append(
                 _error(msg, "BGM has no document number (1004)", MISSING, tag, position=index, element=2)
-            )
-        if tag == "QTY" and comp(seg, 1, 1) and not _is_number(comp(seg, 1, 1), msg.delimiters.decimal):
-            errors.append(
-                _error(
-                    msg,
-                    f"QTY value {comp(seg, 1, 1)!r} is not a number",
-                    INVALID_VALUE,
-                    tag,
-                    position=index,
-                    element=1,
-                )
-            )
-        if tag == "DTM" and not comp(seg, 1, 1) and el(seg, 1):
-            errors.append(
-                _error(msg, f"DTM {el(seg, 1)} has no date value", MISSING, tag, position=index, element=1)
             )
     for tag in required:
         if tag not in seen:
