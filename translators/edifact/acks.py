@@ -104,7 +104,8 @@ def _message_segments(report: MessageReport) -> list[Segment]:
     if report.association:
         s009.append(report.association)
     if not report.errors:
-        return [_trim(["UCM", report.reference, tuple(s009), ACTION_ACKNOWLEDGED])]
+        # the action code is never empty, so there is nothing to trim
+        return [("UCM", report.reference, tuple(s009), ACTION_ACKNOWLEDGED)]
     service = [
         e
         for e in report.errors

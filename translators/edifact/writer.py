@@ -67,6 +67,32 @@ class _Escaper:
             return self.d.component.join([self.value(v) for v in value])
         return self.value(value)
 
+    def segment(self, seg: Segment) -> str:
+        """The segment's elements joined, without its terminator.
+
+        Fast path: when no value of a plain segment (text and composite
+        elements only) holds a service character, nothing needs releasing
+        and the values are joined as they are.
+        """
+        d = self.d
+        cs = d.component
+        plain: list[str] = []
+        leaves: list[str] = []
+        for e in seg:
+            if isinstance(e, str):
+                plain.append(e)
+                leaves.append(e)
+            elif isinstance(e, tuple):
+                plain.append(cs.join(e))
+                leaves.extend(e)
+            else:
+                break
+        else:
+            text = "".join(leaves)
+            if not any(c in text for c in self.specials):
+                return d.element.join(plain)
+        return d.element.join([self.element(e) for e in seg])
+
     def element(self, value: Element) -> str:
         if isinstance(value, Repeated):
             if not self.d.repetition:
@@ -282,7 +308,7 @@ def write_interchange(
     out: list[str] = [d.una()] if una else []
 
     def put(seg: Segment) -> None:
-        out.append(d.element.join([esc.element(e) for e in seg]) + d.segment)
+        out.append(esc.segment(seg) + d.segment)
 
     put(tuple(unb))
     count = 0
