@@ -37,12 +37,21 @@ def bgm(
     so a document without a type written out and read back is unchanged.
     """
 
+    fields = ((1, name), (2, number), (3, function), (4, response))
+
     def handler(b: Builder, seg: Segment) -> bool:
         doc = b.doc
         used: dict[int, int] = {}
-        for i, field, j in ((1, name, 0), (2, number, 0), (3, function, 0), (4, response, 0)):
-            value = comp(seg, i, j)
-            if field is not None and value:
+        n = len(seg)
+        for i, field in fields:
+            if i >= n:
+                break  # absent elements read as "" and place nothing
+            if field is None:
+                continue
+            value = seg[i]
+            if value.__class__ is not str:
+                value = comp(seg, i, 0)
+            if value:
                 if i != 1 or value != implied:
                     doc[field] = value
                 used[i] = 1
@@ -195,7 +204,13 @@ def dtm_line(named: Mapping[str, str] | None = None) -> Handler:
 
 def ftx(b: Builder, seg: Segment) -> bool:
     """FTX: a note (4451 subject -> qualifier; C108 lines joined with newlines)."""
-    lines = [comp(seg, 4, j) for j in range(5)]
+    c108 = seg[4] if len(seg) > 4 else ""
+    if c108.__class__ is tuple:
+        lines = list(c108[:5])
+    elif c108.__class__ is str:
+        lines = [c108]
+    else:
+        lines = [comp(seg, 4, j) for j in range(5)]
     while lines and not lines[-1]:
         lines.pop()
     note: dict[str, Any] = {"text": "\n".join(lines)}
@@ -203,8 +218,11 @@ def ftx(b: Builder, seg: Segment) -> bool:
         note["qualifier"] = el(seg, 1)
     owner = b.line if b.line is not None else b.doc
     owner.setdefault("notes", []).append(note)
-    place(b, seg, {1: 1, 4: 5})
+    place(b, seg, _FTX_USED)
     return True
+
+
+_FTX_USED = {1: 1, 4: 5}
 
 
 def cux(b: Builder, seg: Segment) -> bool:

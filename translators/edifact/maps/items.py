@@ -39,15 +39,24 @@ def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -
 
 def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, Any]:
     """LIN: open a line item (1082 line number, C212 item number)."""
-    line: dict[str, Any] = {"product": {}}
-    number = el(seg, 1)
+    product: dict[str, Any] = {}
+    line: dict[str, Any] = {"product": product}
+    n = len(seg)
+    number = seg[1] if n > 1 else ""
+    if number.__class__ is not str:
+        number = el(seg, 1)
     if number:
         line["line_number"] = number
     b.slot_codes = {}
-    c = parts(seg, 3)
+    c = seg[3] if n > 3 else ()
+    if c.__class__ is not tuple:
+        c = parts(seg, 3)
     if c:
-        add_product_id(b, line["product"], c[1] if len(c) > 1 else "", c[0])
-    b.doc.setdefault(lines_key, []).append(line)
+        add_product_id(b, product, c[1] if len(c) > 1 else "", c[0])
+    lines = b.doc.get(lines_key)
+    if lines is None:
+        lines = b.doc[lines_key] = []
+    lines.append(line)
     b.line = line
     b.target = line
     b.target_kind = "LIN"
