@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/bench_drain.py [--https 5000] [--odoo 1000] [--concurrency 32]
+    .venv/bin/python bench/bench_drain.py [--https 5000] [--odoo 1000] [--concurrency N] [--connections N]
 
 What it does (free 127.0.0.1 ports, everything stopped at the end):
 
@@ -10,16 +10,19 @@ What it does (free 127.0.0.1 ports, everything stopped at the end):
    down: nothing delivered yet), then starts a :class:`DeliveryEngine` with
    the HTTPS sink pointing at nginx requiring client certificates (nginx
    answers 200 itself, so the figure is the gateway's cost: journal reads,
-   the mTLS POST, the journal commit per delivery);
-2. in the same run, the reference: a plain sequential httpx loop (one
-   keep-alive client, same bodies, same headers) — no journal, no retries;
+   the mTLS POST, the journal commits);
+2. in the same run, the references: plain sequential loops of the same POSTs
+   (same bodies, same headers, one keep-alive connection) with httpx and
+   with aiohttp — no journal, no retries;
 3. the same for the Odoo stand-in with the real ``odoorpc`` (``--odoo``
    purchase orders → sale orders with their lookups), unordered and with
    per-partner ordering over 4 partners (what the daemon does for odoo sinks).
 
 A null sink (accepts at once) gives the ceiling the engine and the journal
-allow by themselves.  Prints messages/s, the ratio to the plain loop, and the load average
-(other processes skew everything on a 2-core box).
+allow by themselves.  Prints messages/s, this process's CPU milliseconds per
+message (all threads; steadier than the rate when other processes compete for
+the cores), the ratios to the plain loops, and the load average (other
+processes skew everything on a 2-core box).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiohttp
 import httpx
 
 from agent.delivery import DeliveryEngine, RetryPolicy
@@ -102,8 +106,8 @@ async def _drain(
     *,
     ordered: bool,
     offset: int = 0,
-) -> tuple[float, int]:
-    """Seconds to drain ``count`` queued deliveries, and how many attempts failed."""
+) -> tuple[float, int, float, int]:
+    """Seconds to drain ``count`` queued deliveries, failed attempts, CPU ms per message, lane width."""
     journal = Journal.open(state, JournalOptions(min_free_bytes=0))
     sink = make_sink()  # built and closed on this event loop (its client is bound to it)
     try:
@@ -115,7 +119,7 @@ async def _drain(
             policy=RetryPolicy(backoff_initial=0.05, backoff_max=0.5, breaker_failures=10_000),
             ordered={sink.name} if ordered else (),
         )
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for d, partner in queued:
             engine.enqueue(d, sink.name, partner=partner)
         task = asyncio.create_task(engine.run())
@@ -123,27 +127,43 @@ async def _drain(
         while lane.delivered < count:
             await asyncio.sleep(0.005)
         seconds = time.perf_counter() - start
+        cpu_ms = (time.process_time() - cpu) * 1000 / count
         engine.stop()
         await task
-        return seconds, lane.failed
+        return seconds, lane.failed, cpu_ms, lane.concurrency
     finally:
         await sink.aclose()
         journal.close()
 
 
-async def _plain_loop(url: str, identity: TlsIdentity, count: int) -> float:
-    """The reference: the same POSTs, one after another, one keep-alive client."""
+def _request(n: int) -> tuple[bytes, dict[str, str]]:
+    env = _envelope(n, PARTNERS[n % len(PARTNERS)])
+    headers = {"Content-Type": "application/json", "Idempotency-Key": str(env["idempotency_key"])}
+    return json.dumps(env).encode(), headers
+
+
+async def _plain_httpx_loop(url: str, identity: TlsIdentity, count: int) -> tuple[float, float]:
+    """A reference: the same POSTs, one after another, one keep-alive httpx client."""
     async with httpx.AsyncClient(verify=identity.context, trust_env=False) as client:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for n in range(count):
-            env = _envelope(n, PARTNERS[n % len(PARTNERS)])
-            response = await client.post(
-                url,
-                content=json.dumps(env).encode(),
-                headers={"Content-Type": "application/json", "Idempotency-Key": str(env["idempotency_key"])},
-            )
+            body, headers = _request(n)
+            response = await client.post(url, content=body, headers=headers)
             response.raise_for_status()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, (time.process_time() - cpu) * 1000 / count
+
+
+async def _plain_aiohttp_loop(url: str, identity: TlsIdentity, count: int) -> tuple[float, float]:
+    """A reference: the same POSTs, one after another, one keep-alive aiohttp connection."""
+    connector = aiohttp.TCPConnector(ssl=identity.context, limit=1)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+        start, cpu = time.perf_counter(), time.process_time()
+        for n in range(count):
+            body, headers = _request(n)
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                response.raise_for_status()
+        return time.perf_counter() - start, (time.process_time() - cpu) * 1000 / count
 
 
 class NullSink:
@@ -179,15 +199,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--https", type=int, default=5000, help="messages for the HTTPS drain")
     parser.add_argument("--odoo", type=int, default=1000, help="messages for each Odoo drain")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="https deliveries in flight (default: the sink's own)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=None, help="https keep-alive connections (default: the sink's)"
+    )
     parser.add_argument("--odoo-concurrency", type=int, default=8)
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.2f}"
-    rows: list[tuple[str, int, float, str]] = []
+    rows: list[tuple[str, int, float, float, str]] = []
+    https_options: dict[str, int] = {}
+    if args.concurrency is not None:
+        https_options["concurrency"] = args.concurrency
+    if args.connections is not None:
+        https_options["max_connections"] = args.connections
     with tempfile.TemporaryDirectory(prefix="edigate-drain-") as tmp:
         root = Path(tmp)
-        seconds, _ = asyncio.run(_drain(root / "j0", NullSink, args.https, args.concurrency, ordered=False))
-        rows.append(("null sink: engine + journal only (the ceiling)", args.https, args.https / seconds, ""))
+        seconds, _, cpu_ms, width = asyncio.run(
+            _drain(root / "j0", NullSink, args.https, args.concurrency or 64, ordered=False)
+        )
+        rows.append(
+            (
+                f"null sink: engine + journal only (concurrency {width})",
+                args.https,
+                args.https / seconds,
+                cpu_ms,
+                "",
+            )
+        )
         pki = make_pki(root)
         identity = TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
         settings = NginxSettings(
@@ -198,26 +238,44 @@ def main() -> None:
         )
         with Nginx(settings) as nginx:
             url = f"{nginx.url}/ingest"
-            seconds, failed = asyncio.run(
+            config = HttpsSinkConfig(name="cloud", url=url, **https_options)  # type: ignore[arg-type]
+            seconds, failed, cpu_ms, width = asyncio.run(
                 _drain(
                     root / "j1",
-                    lambda: HttpsSink(HttpsSinkConfig(name="cloud", url=url), identity=identity),
+                    lambda: HttpsSink(config, identity=identity),
                     args.https,
-                    args.concurrency,
+                    32,
                     ordered=False,
                 )
             )
-            plain = asyncio.run(_plain_loop(url, identity, args.https))
-        https_rate, plain_rate = args.https / seconds, args.https / plain
+            plain_httpx, httpx_cpu = asyncio.run(_plain_httpx_loop(url, identity, args.https))
+            plain_aiohttp, aiohttp_cpu = asyncio.run(_plain_aiohttp_loop(url, identity, args.https))
+        https_rate = args.https / seconds
+        httpx_rate, aiohttp_rate = args.https / plain_httpx, args.https / plain_aiohttp
+        client = (
+            "httpx HTTP/2" if config.http2 else f"aiohttp, {config.max_connections} keep-alive connections"
+        )
         rows.append(
             (
-                f"https sink, engine drain (concurrency {args.concurrency})",
+                f"https sink, engine drain (concurrency {width}, {client})",
                 args.https,
                 https_rate,
+                cpu_ms,
                 f"{failed} failed attempts",
             )
         )
-        rows.append(("reference: plain sequential httpx loop, keep-alive", args.https, plain_rate, ""))
+        rows.append(
+            ("reference: plain sequential httpx loop, keep-alive", args.https, httpx_rate, httpx_cpu, "")
+        )
+        rows.append(
+            (
+                "reference: plain sequential aiohttp loop, keep-alive",
+                args.https,
+                aiohttp_rate,
+                aiohttp_cpu,
+                "",
+            )
+        )
 
         standin = OdooStandin().start()
         for p in PARTNERS:
@@ -225,7 +283,7 @@ def main() -> None:
         standin.seed("product.product", name="Widget", barcode="00012345678905")
         try:
             for ordered in (False, True):
-                seconds, failed = asyncio.run(
+                seconds, failed, cpu_ms, width = asyncio.run(
                     _drain(
                         root / f"j-odoo-{ordered}",
                         lambda: _odoo_sink(standin.port, args.odoo_concurrency),
@@ -236,14 +294,16 @@ def main() -> None:
                     )
                 )
                 label = "odoo sink, per-partner ordered (4 partners)" if ordered else "odoo sink, unordered"
-                label += ", creating sale orders"
-                rows.append((label, args.odoo, args.odoo / seconds, f"{failed} failed attempts"))
+                label += f", creating sale orders (concurrency {width})"
+                rows.append((label, args.odoo, args.odoo / seconds, cpu_ms, f"{failed} failed attempts"))
         finally:
             standin.stop()
     print(f"load average before: {load_before}, after: {os.getloadavg()[0]:.2f}, cores: {os.cpu_count()}")
-    for label, n, rate, note in rows:
-        print(f"{label:<72} {n:>6} msgs {rate:>9.1f} msgs/s  {note}")
-    print(f"ratio https drain / plain loop: {https_rate / plain_rate:.2f}")
+    for label, n, rate, cpu_ms, note in rows:
+        print(f"{label:<78} {n:>6} msgs {rate:>8.1f} msgs/s {cpu_ms:6.3f} CPU ms/msg  {note}")
+    print(
+        f"ratio https drain / plain loop: {https_rate / httpx_rate:.2f} (httpx), {https_rate / aiohttp_rate:.2f} (aiohttp)"
+    )
 
 
 if __name__ == "__main__":

@@ -226,14 +226,19 @@ def test_own_client_is_rebuilt_when_certificate_files_rotate(tmp_path: Path) -> 
     shutil.copy(pki.client.key, key)
     identity = TlsIdentity(cert_file=cert, key_file=key, ca_file=pki.cloud_ca)
 
+    now = [0.0]
+
     async def go() -> None:
-        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=URL), identity=identity)
+        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=URL), identity=identity, monotonic=lambda: now[0])
         first = sink._current_client()
         assert sink._current_client() is first
         for src, dst in ((pki.client_rogue.key, key), (pki.client_rogue.cert, cert)):
             tmp = dst.with_suffix(".tmp")
             shutil.copy(src, tmp)
             tmp.replace(dst)
+        now[0] += 0.5
+        assert sink._current_client() is first, "the files are looked at once a second, not per request"
+        now[0] += 0.5
         second = sink._current_client()
         assert second is not first
         await sink.aclose()

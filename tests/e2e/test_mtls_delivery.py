@@ -185,7 +185,9 @@ def test_one_connection_carries_many_deliveries(pki: Pki, nginx: Nginx, backend:
     before_log, before = len(nginx.access_log()), len(backend.requests)
 
     async def go() -> None:
-        sink = HttpsSink(HttpsSinkConfig(name="cloud", url=f"{nginx.url}/ingest"), identity=_identity(pki))
+        sink = HttpsSink(
+            HttpsSinkConfig(name="cloud", url=f"{nginx.url}/ingest", http2=True), identity=_identity(pki)
+        )
         try:
             await asyncio.gather(*(sink.deliver(_delivery(f"K-{i}")) for i in range(40)))
         finally:
@@ -195,6 +197,31 @@ def test_one_connection_carries_many_deliveries(pki: Pki, nginx: Nginx, backend:
     lines = nginx.access_log()[before_log:]
     assert len(lines) == 40 and len(backend.requests) - before == 40
     assert len({line[0] for line in lines}) == 1  # one TLS connection (HTTP/2 multiplexed)
+    assert {line[3] for line in lines} == {"200"}
+
+
+def test_keep_alive_pool_reuses_its_connections(pki: Pki, nginx: Nginx, backend: RecordingBackend) -> None:
+    """The default client: at most ``max_connections`` HTTP/1.1 connections, kept for later deliveries."""
+    before_log, before = len(nginx.access_log()), len(backend.requests)
+
+    async def go() -> None:
+        sink = HttpsSink(
+            HttpsSinkConfig(name="cloud", url=f"{nginx.url}/ingest", max_connections=4),
+            identity=_identity(pki),
+        )
+        try:
+            for wave in range(3):
+                await asyncio.gather(*(sink.deliver(_delivery(f"W{wave}-{i}")) for i in range(20)))
+        finally:
+            await sink.aclose()
+
+    asyncio.run(go())
+    lines = nginx.access_log()[before_log:]
+    assert len(lines) == 60 and len(backend.requests) - before == 60
+    assert {line[2] for line in lines} == {"HTTP/1.1"}
+    assert 1 <= len({line[0] for line in lines}) <= 4, "the pool opened more connections than allowed"
+    keys = [r.headers["idempotency-key"] for r in backend.requests[before:]]
+    assert sorted(keys) == sorted(f"W{w}-{i}" for w in range(3) for i in range(20))
     assert {line[3] for line in lines} == {"200"}
 
 
