@@ -539,10 +539,15 @@ class EdifactReader:
         # per-segment search for hard wraps.
         # The run starts right after a terminator, so its leading breaks count too.
         lead = len(region) - len(region.lstrip(wrap)) if wrap else 0
+        # Without any CR (the usual LF or unbroken styles) every CR count is
+        # zero: one scan for it saves the other CR passes over the run.
+        has_cr = b"\r" in region
         check_inner = False
-        if b"\r" in wrap and region.count(b"\r", lead) != region.count(t + b"\r"):
+        if has_cr and b"\r" in wrap and region.count(b"\r", lead) != region.count(t + b"\r"):
             check_inner = True
-        if b"\n" in wrap and region.count(b"\n", lead) != region.count(t + b"\n") + region.count(t + b"\r\n"):
+        if b"\n" in wrap and region.count(b"\n", lead) != region.count(t + b"\n") + (
+            region.count(t + b"\r\n") if has_cr else 0
+        ):
             check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.
@@ -557,7 +562,10 @@ class EdifactReader:
             rsc = (rel or "") + sc
             if rel and rsc in text and (rel + rsc) not in text:
                 released = text.count(rsc)
+            text_cr = "\r" in text
             for cand in ("\r\n", "\n", "\r"):
+                if cand != "\n" and not text_cr:
+                    continue  # no CR: nothing is followed by this break
                 found = text.count(sc + cand)
                 if (
                     found == terms or (released and found == terms - released and (rsc + cand) not in text)
