@@ -3,13 +3,22 @@ trailing bytes (h11 ``tr()`` style)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from x12_helpers import drain, feed, summarise, three_ways
 
 from translators.errors import RemoteSyntaxError
 from translators.options import TranslatorOptions
 from translators.x12.reader import TransactionSetError, X12Reader, read_events
-from translators.x12.syntax import NEED_DATA, Delimiters, InterchangeStart, components, repetitions
+from translators.x12.syntax import (
+    NEED_DATA,
+    Delimiters,
+    InterchangeStart,
+    TransactionSet,
+    components,
+    repetitions,
+)
 
 ISA_401 = (
     b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       "
@@ -331,3 +340,31 @@ def test_components_and_repetitions() -> None:
     assert repetitions("A^B", Delimiters()) == ["A^B"]
     with pytest.raises(ValueError, match="ambiguous"):
         Delimiters(element="*", segment="*")
+
+
+def test_transaction_set_fields_in_reader_order() -> None:
+    # The reader builds TransactionSet positionally (hot path): its fields must keep this order.
+    names = [f.name for f in dataclasses.fields(TransactionSet)]
+    assert names == [
+        "set_id",
+        "control",
+        "segments",
+        "version",
+        "group_control",
+        "interchange_control",
+        "delimiters",
+        "implementation_ref",
+        "functional_id",
+        "index",
+        "byte_offset",
+    ]
+    events = read_events(ISA_401 + b"~GS*PO*S*R*20240101*1200*7*X*004010~ST*850*0001*ref~SE*2*0001~GE*1*7~")
+    tx = next(e for e in events if isinstance(e, TransactionSet))
+    assert (tx.set_id, tx.control, tx.version, tx.group_control, tx.implementation_ref) == (
+        "850",
+        "0001",
+        "004010",
+        "7",
+        "ref",
+    )
+    assert (tx.functional_id, tx.index, tx.segments[0][0], tx.delimiters.element) == ("PO", 1, "ST", "*")

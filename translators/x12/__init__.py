@@ -57,11 +57,17 @@ _CHUNK = 1 << 20  # whole buffers are still fed through the streaming reader, 1 
 X12Item = TranslatedDocument | Acknowledgment | RemoteSyntaxError
 
 
+#: (document type, schema version, document, extensions, warnings), see ``maps.map_parts``
+_Parts = tuple[str, str, dict[str, Any], dict[str, Any], list[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Maps:
     to_canonical: Callable[[TransactionSet, TranslatorOptions], Any] | None
     validate: Callable[[TransactionSet], list[RemoteSyntaxError]] | None
     mapped_sets: frozenset[str] | None
+    #: to_canonical's result unwrapped (no MappedDocument per set); only used with to_canonical
+    parts: Callable[[TransactionSet, TranslatorOptions], _Parts] | None = None
 
 
 def _load_maps() -> _Maps:
@@ -71,10 +77,12 @@ def _load_maps() -> _Maps:
     except ImportError:
         return _Maps(None, None, None)
     mapped = getattr(mod, "MAPPED_SETS", None)
+    to_canonical = getattr(mod, "to_canonical", None)
     return _Maps(
-        getattr(mod, "to_canonical", None),
+        to_canonical,
         getattr(mod, "validate", None),
         frozenset(mapped) if mapped is not None else None,
+        getattr(mod, "map_parts", None) if to_canonical is not None else None,
     )
 
 
@@ -302,12 +310,24 @@ class _Session:
 
     def _document(self, tx: TransactionSet, maps: _Maps, warnings: list[str]) -> TranslatedDocument | None:
         mapped = None
+        options = self.options
         if (
-            self.options.map_business
+            options.map_business
             and maps.to_canonical is not None
             and (maps.mapped_sets is None or tx.set_id in maps.mapped_sets)
         ):
-            mapped = maps.to_canonical(tx, self.options)
+            if maps.parts is not None:
+                doc_type, schema_version, document, extensions, map_warnings = maps.parts(tx, options)
+                return TranslatedDocument(
+                    document_type=doc_type,
+                    schema_version=schema_version,
+                    document=document,
+                    envelope=self._envelope(tx.control),
+                    transaction_set=tx.set_id,
+                    extensions=extensions,
+                    warnings=(*warnings, *map_warnings),
+                )
+            mapped = maps.to_canonical(tx, options)
         envelope = self._envelope(tx.control)
         if mapped is not None:
             return TranslatedDocument(
@@ -389,15 +409,18 @@ def _run(
     session = _Session(options, record_accepted=record_accepted)
 
     def drain() -> Iterator[X12Item | _Marker]:
+        next_event = reader.next_event
+        transaction = session._transaction
         while True:
             try:
-                event = reader.next_event()
+                event = next_event()
             except RemoteSyntaxError as exc:
                 yield from session.reader_error(exc)
                 continue
             if event is NEED_DATA:
                 return
-            yield from session.handle(event)
+            # Transaction sets are nearly every event: straight to their handler.
+            yield from transaction(event) if type(event) is TransactionSet else session.handle(event)
 
     for chunk in chunks:
         if chunk:

@@ -94,6 +94,31 @@ class _SequenceSet:
         return True
 
 
+def _tx_error(
+    tx: TransactionSet,
+    message: str,
+    code: str,
+    tag: str,
+    *,
+    position: int | None = None,
+    element: int | None = None,
+) -> RemoteSyntaxError:
+    """A transaction-scope error (``AK5:<code>``) located in ``tx``."""
+    return RemoteSyntaxError(
+        message,
+        ack_hint=f"AK5:{code}",
+        scope="transaction",
+        location=Location(
+            interchange=tx.interchange_control,
+            group=tx.group_control,
+            transaction=tx.control,
+            segment_tag=tag,
+            segment_position=position,
+            element_position=element,
+        ),
+    )
+
+
 class EnvelopeValidator:
     """Checks control numbers, counts and header fields of a stream of events.
 
@@ -394,45 +419,70 @@ class EnvelopeValidator:
         """
         segs = tx.segments
         errors: list[RemoteSyntaxError] = []
-
-        def err(message: str, code: str, tag: str, position: int | None, element: int | None) -> None:
+        set_id = tx.set_id
+        control = tx.control
+        if not (len(set_id) == 3 and set_id.isalnum()):
             errors.append(
-                RemoteSyntaxError(
-                    message,
-                    ack_hint=f"AK5:{code}",
-                    scope="transaction",
-                    location=Location(
-                        interchange=tx.interchange_control,
-                        group=tx.group_control,
-                        transaction=tx.control,
-                        segment_tag=tag,
-                        segment_position=position,
-                        element_position=element,
-                    ),
+                _tx_error(
+                    tx,
+                    f"missing or invalid transaction set identifier {set_id!r}",
+                    "6",
+                    "ST",
+                    position=1,
+                    element=1,
                 )
             )
-
-        if not (len(tx.set_id) == 3 and tx.set_id.isalnum()):
-            err(f"missing or invalid transaction set identifier {tx.set_id!r}", "6", "ST", 1, 1)
-        if not (4 <= len(tx.control) <= 9 and tx.control.strip()):
-            err(f"missing or invalid transaction set control number {tx.control!r}", "7", "ST", 1, 2)
-        elif not self._st_controls.add(tx.control):
-            err(f"transaction set control number {tx.control} repeats in this group", "23", "ST", 1, 2)
+        if not (4 <= len(control) <= 9 and control.strip()):
+            errors.append(
+                _tx_error(
+                    tx,
+                    f"missing or invalid transaction set control number {control!r}",
+                    "7",
+                    "ST",
+                    position=1,
+                    element=2,
+                )
+            )
+        elif not self._st_controls.add(control):
+            errors.append(
+                _tx_error(
+                    tx,
+                    f"transaction set control number {control} repeats in this group",
+                    "23",
+                    "ST",
+                    position=1,
+                    element=2,
+                )
+            )
         last = segs[-1]
         if last[0] != "SE" or len(segs) < 2:
-            err(f"transaction set {tx.control} is not closed by an SE segment", "2", "SE", None, None)
+            errors.append(
+                _tx_error(tx, f"transaction set {control} is not closed by an SE segment", "2", "SE")
+            )
         else:
             count = last[1] if len(last) > 1 else ""
             trailer = last[2] if len(last) > 2 else ""
-            if trailer != tx.control:
-                err(f"SE02 {trailer!r} does not match ST02 {tx.control!r}", "3", "SE", len(segs), 2)
+            if trailer != control:
+                errors.append(
+                    _tx_error(
+                        tx,
+                        f"SE02 {trailer!r} does not match ST02 {control!r}",
+                        "3",
+                        "SE",
+                        position=len(segs),
+                        element=2,
+                    )
+                )
             if not count.isdecimal() or int(count) != len(segs):
-                err(
-                    f"SE01 says {count!r} segments, the transaction set has {len(segs)}",
-                    "4",
-                    "SE",
-                    len(segs),
-                    1,
+                errors.append(
+                    _tx_error(
+                        tx,
+                        f"SE01 says {count!r} segments, the transaction set has {len(segs)}",
+                        "4",
+                        "SE",
+                        position=len(segs),
+                        element=1,
+                    )
                 )
         known = self._known_tags
         if known.issuperset(map(_TAG_OF, segs)):

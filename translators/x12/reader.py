@@ -738,19 +738,24 @@ class X12Reader:
         self._tx = []
         st = segs[0]
         gs = self._gs
+        n = len(st)
+        g = len(gs)
+        # Positional, in field order (set_id, control, segments, version, group_control,
+        # interchange_control, delimiters, implementation_ref, functional_id, index, byte_offset):
+        # one per set, and keyword matching costs more than the rest of the call.
         self._outbox.append(
             TransactionSet(
-                set_id=st[1] if len(st) > 1 else "",
-                control=st[2] if len(st) > 2 else "",
-                segments=tuple(segs),
-                version=gs[8] if len(gs) > 8 else "",
-                group_control=gs[6] if len(gs) > 6 else "",
-                interchange_control=self._isa_control,
-                delimiters=self._delims,
-                implementation_ref=st[3] if len(st) > 3 and st[3] else None,
-                functional_id=gs[1] if len(gs) > 1 else "",
-                index=self._tx_count,
-                byte_offset=self._tx_offset,
+                st[1] if n > 1 else "",
+                st[2] if n > 2 else "",
+                tuple(segs),
+                gs[8] if g > 8 else "",
+                gs[6] if g > 6 else "",
+                self._isa_control,
+                self._delims,
+                st[3] if n > 3 and st[3] else None,
+                gs[1] if g > 1 else "",
+                self._tx_count,
+                self._tx_offset,
             )
         )
         self._state = _State.GROUP

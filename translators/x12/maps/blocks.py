@@ -179,7 +179,17 @@ def n2(party: Doc, seg: Segment) -> None:
 
 def n3(party: Doc, seg: Segment) -> None:
     """N3: street lines."""
-    party.setdefault("address", {}).setdefault("lines", []).extend(v for v in seg[1:3] if v)
+    addr: Doc | None = party.get("address")
+    if addr is None:
+        addr = party["address"] = {}
+    lines: list[str] | None = addr.get("lines")
+    if lines is None:
+        lines = addr["lines"] = []
+    n = len(seg)
+    if n > 1 and seg[1]:
+        lines.append(seg[1])
+    if n > 2 and seg[2]:
+        lines.append(seg[2])
 
 
 _N4_KEYS = ((1, "city"), (2, "state"), (3, "postal_code"), (4, "country"))
@@ -187,9 +197,14 @@ _N4_KEYS = ((1, "city"), (2, "state"), (3, "postal_code"), (4, "country"))
 
 def n4(party: Doc, seg: Segment) -> None:
     """N4: city, state, postal code, country."""
-    addr = party.setdefault("address", {})
+    addr = party.get("address")
+    if addr is None:
+        addr = party["address"] = {}
+    n = len(seg)
     for i, key in _N4_KEYS:
-        if i < len(seg) and seg[i]:
+        if i >= n:
+            break
+        if seg[i]:
             addr[key] = seg[i]
 
 
@@ -204,7 +219,8 @@ def per(seg: Segment) -> Doc:
     for i in (3, 5, 7):
         if i >= n:
             break
-        qual, num = seg[i], el(seg, i + 1)
+        qual = seg[i]
+        num = seg[i + 1] if i + 1 < n else ""
         if not qual and not num:
             continue
         key = _COMM.get(qual)

@@ -292,13 +292,20 @@ Handler = Callable[[Any, Segment, int], bool]
 
 
 class Placement:
-    """Which element positions a handler places: 1..``top`` except ``holes``."""
+    """Which element positions a handler places: 1..``top`` except ``holes``.
 
-    __slots__ = ("holes", "top")
+    ``stop`` (``top + 1``) and ``first_hole`` are precomputed for :func:`run`: a segment no
+    longer than ``stop`` has nothing beyond ``top``, one no longer than ``first_hole`` fills no
+    hole, so most segments need no further look.
+    """
+
+    __slots__ = ("first_hole", "holes", "stop", "top")
 
     def __init__(self, top: int, holes: Sequence[int] = ()) -> None:
         self.top = top
         self.holes = tuple(holes)
+        self.stop = top + 1
+        self.first_hole = min(self.holes) if self.holes else 1 << 30
 
 
 def placed(*positions: int) -> Placement:
@@ -320,24 +327,26 @@ def run(segments: Sequence[Segment], table: HandlerTable, state: Any, ctx: MapCo
         state: the map's own state object, passed to every handler.
         ctx: the run context that records what was not placed.
     """
-    last = len(segments) - 1
     get = table.get
     placed = 0
-    for index in range(1, last):
-        seg = segments[index]
+    position = 1
+    for seg in segments[1:-1]:
+        position += 1
         entry = get(seg[0])
-        position = index + 1
-        if entry is None or not entry[0](state, seg, position):
+        if entry is None:
+            ctx.unplaced(position, seg)
+            continue
+        handler, spec = entry
+        if not handler(state, seg, position):
             ctx.unplaced(position, seg)
             continue
         placed += 1
-        spec = entry[1]
         n = len(seg)
-        top = spec.top + 1
-        if n > top and any(seg[top:]):
-            ctx.leftover(position, seg, range(top, n))
-        holes = spec.holes
-        if holes:
+        stop = spec.stop
+        if n > stop and any(seg[stop:]):
+            ctx.leftover(position, seg, range(stop, n))
+        if n > spec.first_hole:
+            holes = spec.holes
             for i in holes:
                 if i < n and seg[i]:
                     ctx.leftover(position, seg, [h for h in holes if h < n])

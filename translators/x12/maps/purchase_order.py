@@ -62,9 +62,11 @@ def _po1(st: _PO, seg: Segment, pos: int) -> bool:
     if n > 1 and seg[1]:
         line["line_number"] = seg[1]
     if n > 2 and seg[2]:
-        line["quantity"] = ctx.dec(seg, 2, pos)
+        q = seg[2]
+        # ctx.dec's own first test, inlined: most quantities are plain integers.
+        line["quantity"] = q if q.isdigit() and q.isascii() else ctx.dec(seg, 2, pos)
     if n > 3 and seg[3]:
-        line["unit"] = ctx.unit(seg[3])
+        line["unit"] = ctx.unit_codes.get(seg[3], seg[3])
     if n > 4 and seg[4]:
         line["unit_price"] = ctx.dec(seg, 4, pos)
     if n > 5 and seg[5]:

@@ -65,138 +65,140 @@ class State:
         return None
 
 
+def _add(target: Doc, key: str, item: Any) -> None:
+    """``target.setdefault(key, []).append(item)``, without a throwaway list when the key is there."""
+    items = target.get(key)
+    if items is None:
+        target[key] = [item]
+    else:
+        items.append(item)
+
+
 def h_ref(st: State, seg: Segment, pos: int) -> bool:
-    if st.party is not None and st.party_pos == pos - 1:
-        st.party.setdefault("references", []).append(b.ref(seg))
+    party = st.party
+    if party is not None and st.party_pos == pos - 1:
+        _add(party, "references", b.ref(seg))
         st.party_pos = pos
         return True
-    ctx = st.ctx
-    if (
-        st.store
-        and st.line is None
-        and ctx.store_reference is not None
-        and b.el(seg, 1) == ctx.store_reference
-        and b.el(seg, 2)
-        and "store_number" not in st.doc
-    ):
-        st.doc["store_number"] = seg[2]
+    line = st.line
+    if line is not None:
+        _add(line, "references", b.ref(seg))
         return True
-    target = st.scope("references")
-    if target is None:
-        return False
-    target.setdefault("references", []).append(b.ref(seg))
+    doc = st.doc
+    if st.store:
+        store_reference = st.ctx.store_reference
+        if (
+            store_reference is not None
+            and b.el(seg, 1) == store_reference
+            and b.el(seg, 2)
+            and "store_number" not in doc
+        ):
+            doc["store_number"] = seg[2]
+            return True
+    _add(doc, "references", b.ref(seg))
     return True
 
 
 def h_per(st: State, seg: Segment, pos: int) -> bool:
     contact = b.per(seg)
-    if st.party is not None and st.party_pos == pos - 1:
-        st.party.setdefault("contacts", []).append(contact)
+    party = st.party
+    if party is not None and st.party_pos == pos - 1:
+        _add(party, "contacts", contact)
         st.party_pos = pos
         return True
     if st.line is not None:
         return False
-    st.doc.setdefault("contacts", []).append(contact)
+    _add(st.doc, "contacts", contact)
     return True
 
 
 def h_g61(st: State, seg: Segment, pos: int) -> bool:
-    if st.party is not None and st.party_pos == pos - 1:
-        st.party.setdefault("contacts", []).append(b.g61(seg))
+    party = st.party
+    if party is not None and st.party_pos == pos - 1:
+        _add(party, "contacts", b.g61(seg))
         st.party_pos = pos
         return True
     return False
 
 
 def h_dtm(st: State, seg: Segment, pos: int) -> bool:
-    target = st.scope("dates")
-    if target is None:
-        return False
-    target.setdefault("dates", []).append(b.dtm(st.ctx, seg, pos))
+    line = st.line
+    _add(st.doc if line is None else line, "dates", b.dtm(st.ctx, seg, pos))
     return True
 
 
 def h_g62(st: State, seg: Segment, pos: int) -> bool:
-    target = st.scope("dates")
-    if target is None:
-        return False
-    target.setdefault("dates", []).append(b.g62(st.ctx, seg, pos))
+    line = st.line
+    _add(st.doc if line is None else line, "dates", b.g62(st.ctx, seg, pos))
     return True
 
 
 def h_n1(st: State, seg: Segment, pos: int) -> bool:
-    target = st.scope("parties")
-    if target is None:
+    line = st.line
+    if line is None:
+        target = st.doc
+    elif "parties" in st.line_keys:
+        target = line
+    else:
         return False
     party = b.n1(seg)
-    target.setdefault("parties", []).append(party)
+    _add(target, "parties", party)
     st.party = party
     st.party_pos = pos
-    ctx = st.ctx
-    if (
-        st.store
-        and ctx.store_party_role is not None
-        and b.el(seg, 1) == ctx.store_party_role
-        and "id" in party
-    ):
-        st.doc.setdefault("store_number", party["id"])
+    if st.store:
+        role = st.ctx.store_party_role
+        if role is not None and b.el(seg, 1) == role and "id" in party:
+            st.doc.setdefault("store_number", party["id"])
     return True
 
 
-def _party_step(st: State, pos: int) -> Doc | None:
-    if st.party is None or st.party_pos != pos - 1:
-        return None
-    st.party_pos = pos
-    return st.party
-
-
 def h_n2(st: State, seg: Segment, pos: int) -> bool:
-    party = _party_step(st, pos)
-    if party is None:
+    party = st.party
+    if party is None or st.party_pos != pos - 1:
         return False
+    st.party_pos = pos
     b.n2(party, seg)
     return True
 
 
 def h_n3(st: State, seg: Segment, pos: int) -> bool:
-    party = _party_step(st, pos)
-    if party is None:
+    party = st.party
+    if party is None or st.party_pos != pos - 1:
         return False
+    st.party_pos = pos
     b.n3(party, seg)
     return True
 
 
 def h_n4(st: State, seg: Segment, pos: int) -> bool:
-    party = _party_step(st, pos)
-    if party is None:
+    party = st.party
+    if party is None or st.party_pos != pos - 1:
         return False
+    st.party_pos = pos
     b.n4(party, seg)
     return True
 
 
 def h_nte(st: State, seg: Segment, pos: int) -> bool:
-    target = st.scope("notes")
-    if target is None:
-        return False
-    target.setdefault("notes", []).append(b.nte(seg))
+    line = st.line
+    _add(st.doc if line is None else line, "notes", b.nte(seg))
     return True
 
 
 def h_n9(st: State, seg: Segment, pos: int) -> bool:
-    target = st.scope("references")
-    if target is None:
-        return False
+    line = st.line
     ref = b.ref(seg)
-    target.setdefault("references", []).append(ref)
+    _add(st.doc if line is None else line, "references", ref)
     st.note_ref = ref
     st.note_pos = pos
     return True
 
 
 def h_msg(st: State, seg: Segment, pos: int) -> bool:
-    if st.note_ref is None or st.note_pos != pos - 1:
+    note_ref = st.note_ref
+    if note_ref is None or st.note_pos != pos - 1:
         return False
-    st.note_ref.setdefault("text", []).append(b.el(seg, 1))
+    _add(note_ref, "text", b.el(seg, 1))
     st.note_pos = pos
     return True
 
@@ -204,7 +206,7 @@ def h_msg(st: State, seg: Segment, pos: int) -> bool:
 def h_td5(st: State, seg: Segment, pos: int) -> bool:
     if st.line is not None:
         return False
-    st.doc.setdefault("carriers", []).append(b.td5(seg))
+    _add(st.doc, "carriers", b.td5(seg))
     return True
 
 
@@ -218,14 +220,14 @@ def h_td3(st: State, seg: Segment, pos: int) -> bool:
 def h_itd(st: State, seg: Segment, pos: int) -> bool:
     if st.line is not None:
         return False
-    st.doc.setdefault("payment_terms", []).append(b.itd(st.ctx, seg, pos))
+    _add(st.doc, "payment_terms", b.itd(st.ctx, seg, pos))
     return True
 
 
 def h_fob(st: State, seg: Segment, pos: int) -> bool:
     if st.line is not None:
         return False
-    st.doc.setdefault("fob", []).append(b.el(seg, 1))
+    _add(st.doc, "fob", b.el(seg, 1))
     return True
 
 
@@ -240,7 +242,7 @@ def h_sac(st: State, seg: Segment, pos: int) -> bool:
     target = st.scope("allowances_charges")
     if target is None:
         return False
-    target.setdefault("allowances_charges", []).append(b.sac(st.ctx, seg, pos))
+    _add(target, "allowances_charges", b.sac(st.ctx, seg, pos))
     return True
 
 
@@ -248,7 +250,7 @@ def h_txi(st: State, seg: Segment, pos: int) -> bool:
     target = st.scope("taxes")
     if target is None:
         return False
-    target.setdefault("taxes", []).append(b.txi(st.ctx, seg, pos))
+    _add(target, "taxes", b.txi(st.ctx, seg, pos))
     return True
 
 
