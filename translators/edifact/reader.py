@@ -90,7 +90,7 @@ _WINDOW = 32 * 1024
 # messages may share them.  Bounded by the characters fed through it since the
 # last reset (keys are slices of those runs) and by its entry count.
 _MEMO_CHARS = 1 << 20
-_MEMO_ENTRIES = 8192
+_MEMO_ENTRIES = 2048
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
