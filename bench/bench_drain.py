@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/bench_drain.py [--https 5000] [--odoo 1000] [--concurrency N] [--connections N]
+        [--pipelining 32] [--pipelined-connections 4] [--pipelined-concurrency 256]
 
 What it does (free 127.0.0.1 ports, everything stopped at the end):
 
@@ -10,7 +11,9 @@ What it does (free 127.0.0.1 ports, everything stopped at the end):
    down: nothing delivered yet), then starts a :class:`DeliveryEngine` with
    the HTTPS sink pointing at nginx requiring client certificates (nginx
    answers 200 itself, so the figure is the gateway's cost: journal reads,
-   the mTLS POST, the journal commits);
+   the mTLS POST, the journal commits); once with the sink's default client
+   (aiohttp keep-alive pool), once with HTTP/1.1 pipelining (``--pipelining``
+   requests ahead per connection; 0 skips that run);
 2. in the same run, the references: plain sequential loops of the same POSTs
    (same bodies, same headers, one keep-alive connection) with httpx and
    with aiohttp — no journal, no retries;
@@ -205,6 +208,11 @@ def main() -> None:
     parser.add_argument(
         "--connections", type=int, default=None, help="https keep-alive connections (default: the sink's)"
     )
+    parser.add_argument(
+        "--pipelining", type=int, default=32, help="pipelined run: requests ahead per connection"
+    )
+    parser.add_argument("--pipelined-connections", type=int, default=4)
+    parser.add_argument("--pipelined-concurrency", type=int, default=256)
     parser.add_argument("--odoo-concurrency", type=int, default=8)
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.2f}"
@@ -248,6 +256,24 @@ def main() -> None:
                     ordered=False,
                 )
             )
+            pipelined: tuple[float, int, float, int] | None = None
+            if args.pipelining:
+                piped = HttpsSinkConfig(
+                    name="cloud",
+                    url=url,
+                    pipelining=args.pipelining,
+                    max_connections=args.pipelined_connections,
+                    concurrency=args.pipelined_concurrency,
+                )
+                pipelined = asyncio.run(
+                    _drain(
+                        root / "j2",
+                        lambda: HttpsSink(piped, identity=identity),
+                        args.https,
+                        32,
+                        ordered=False,
+                    )
+                )
             plain_httpx, httpx_cpu = asyncio.run(_plain_httpx_loop(url, identity, args.https))
             plain_aiohttp, aiohttp_cpu = asyncio.run(_plain_aiohttp_loop(url, identity, args.https))
         https_rate = args.https / seconds
@@ -264,6 +290,20 @@ def main() -> None:
                 f"{failed} failed attempts",
             )
         )
+        piped_rate = None
+        if pipelined is not None:
+            seconds, failed, cpu_ms, width = pipelined
+            piped_rate = args.https / seconds
+            rows.append(
+                (
+                    f"https sink, engine drain (concurrency {width}, pipelining {args.pipelining}"
+                    f" x {args.pipelined_connections} connections)",
+                    args.https,
+                    piped_rate,
+                    cpu_ms,
+                    f"{failed} failed attempts",
+                )
+            )
         rows.append(
             ("reference: plain sequential httpx loop, keep-alive", args.https, httpx_rate, httpx_cpu, "")
         )
@@ -304,6 +344,11 @@ def main() -> None:
     print(
         f"ratio https drain / plain loop: {https_rate / httpx_rate:.2f} (httpx), {https_rate / aiohttp_rate:.2f} (aiohttp)"
     )
+    if piped_rate is not None:
+        print(
+            f"ratio pipelined https drain / plain loop: {piped_rate / httpx_rate:.2f} (httpx),"
+            f" {piped_rate / aiohttp_rate:.2f} (aiohttp)"
+        )
 
 
 if __name__ == "__main__":

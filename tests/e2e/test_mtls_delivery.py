@@ -101,10 +101,13 @@ def _deliver(
     client: httpx.AsyncClient | None = None,
     action: str = "deliver",
     http2: bool = True,
+    pipelining: int = 0,
 ) -> DeliveryError | None:
     async def go() -> DeliveryError | None:
         sink = HttpsSink(
-            HttpsSinkConfig(name="cloud", url=url, healthcheck_method="GET", http2=http2),
+            HttpsSinkConfig(
+                name="cloud", url=url, healthcheck_method="GET", http2=http2, pipelining=pipelining
+            ),
             identity=identity,
             client=client,
         )
@@ -238,6 +241,35 @@ def test_tls_alert_flavour_from_openssl_s_server(pki: Pki, pair: str | None, ale
             )
     assert isinstance(error, ClientCertificateRejected), error
     assert alert in str(error)
+
+
+def test_pipelining_client_classifies_tls_refusals_the_same_way(
+    pki: Pki, nginx: Nginx, backend: RecordingBackend
+) -> None:
+    """The pipelining client (its own connections, no library in between) against the same refusals."""
+    before = len(backend.requests)
+    url = f"{nginx.url}/ingest"
+    rogue_client = _deliver(url, identity=_identity(pki, pki.client_rogue), pipelining=8)
+    assert isinstance(rogue_client, ClientCertificateRejected), rogue_client
+    assert "could not verify our certificate" in str(rogue_client)
+    rogue_server = _deliver(url, identity=_identity(pki, ca=pki.rogue_ca), pipelining=8)
+    assert isinstance(rogue_server, ServerCertificateUntrusted), rogue_server
+    with OpenSslServer(cert=pki.server.cert, key=pki.server.key, client_ca=pki.site_ca) as server:
+        alert = _deliver(f"{server.url}/", identity=_identity(pki, pki.client_rogue), pipelining=8)
+    assert isinstance(alert, ClientCertificateRejected), alert
+    assert "TLSV1_ALERT_UNKNOWN_CA" in str(alert)
+    settings = NginxSettings(
+        server_cert=pki.server_wrong_host.cert,
+        server_key=pki.server_wrong_host.key,
+        client_ca=pki.site_ca,
+        upstream_port=backend.port,
+    )
+    with Nginx(settings) as other:
+        wrong_host = _deliver(f"{other.url}/ingest", identity=_identity(pki), pipelining=8)
+    assert isinstance(wrong_host, ServerHostnameMismatch), wrong_host
+    assert backend.requests[before:] == []
+    assert _deliver(url, identity=_identity(pki), pipelining=8) is None, "positive control"
+    assert [r.headers["idempotency-key"] for r in backend.requests[before:]] == ["ACME:77:1:0001:ff"]
 
 
 def test_openssl_s_server_accepts_the_right_certificate(pki: Pki) -> None:
