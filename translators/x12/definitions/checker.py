@@ -93,33 +93,39 @@ _CACHE_LIMIT = 16384
 def _value_findings(
     tag: str, i: int, value: str, d: ElementDef, *, pre_4010: bool, out: list[Finding]
 ) -> None:
+    # Only runs on a cache miss, but then for every element: the element name (a format call) is
+    # built only for a finding.
     kind = d.type
-    name = f"{tag}{i:02d}"
     if kind == "DT":
         if not value.isascii() or not value.isdigit() or len(value) not in (6, 8) or iso_date(value) is None:
-            out.append((f"{name} {value!r} is not a valid date", "AK4:8", i))
+            out.append((f"{tag}{i:02d} {value!r} is not a valid date", "AK4:8", i))
         elif len(value) == 6 and not pre_4010:
-            out.append((f"{name} {value!r} is a 6-digit date where CCYYMMDD is required", "AK4:4", i))
+            out.append((f"{tag}{i:02d} {value!r} is a 6-digit date where CCYYMMDD is required", "AK4:4", i))
         return
     if kind == "TM":
         if iso_time(value) is None:
-            out.append((f"{name} {value!r} is not a valid time", "AK4:9", i))
+            out.append((f"{tag}{i:02d} {value!r} is not a valid time", "AK4:9", i))
         return
     size = len(value)
     if kind == "R" or kind[0] == "N":
-        pattern = _DECIMAL if kind == "R" else _NUMERIC
-        if not pattern.fullmatch(value):
-            what = "decimal" if kind == "R" else "whole"
-            out.append((f"{name} {value!r} is not a {what} number", "AK4:6", i))
-            return
-        # X12.6: the minus sign and the decimal point do not count towards the length.
-        size = sum(ch.isdigit() for ch in value)
+        if kind == "R":
+            if not _DECIMAL.fullmatch(value):
+                out.append((f"{tag}{i:02d} {value!r} is not a decimal number", "AK4:6", i))
+                return
+            # X12.6: the minus sign and the decimal point do not count towards the length (the
+            # pattern leaves only ASCII digits besides "-", "." and an exponent's "e"/"E").
+            size -= value.count("-") + value.count(".") + value.count("e") + value.count("E")
+        else:
+            if not _NUMERIC.fullmatch(value):
+                out.append((f"{tag}{i:02d} {value!r} is not a whole number", "AK4:6", i))
+                return
+            size -= value.count("-")
     if size < d.min:
-        out.append((f"{name} {value!r} is shorter than {d.min}", "AK4:4", i))
+        out.append((f"{tag}{i:02d} {value!r} is shorter than {d.min}", "AK4:4", i))
     elif size > d.max:
-        out.append((f"{name} {value!r} is longer than {d.max}", "AK4:5", i))
+        out.append((f"{tag}{i:02d} {value!r} is longer than {d.max}", "AK4:5", i))
     if d.codes is not None and value not in CODES[d.codes]:
-        out.append((f"{name} {value!r} is not a valid code (X12 {d.codes})", "AK4:7", i))
+        out.append((f"{tag}{i:02d} {value!r} is not a valid code (X12 {d.codes})", "AK4:7", i))
 
 
 def _condition_findings(

@@ -423,44 +423,40 @@ def write_carriers(carriers: Sequence[Mapping[str, Any]]) -> list[Segment]:
 ITD_PLACED = placed(1, 2, 3, 4, 5, 6, 7, 8, 12)
 
 
-#: ITD element -> (field, conversion): "s" text, "d" decimal, "t" date, "i" integer, "n2" implied 2 decimals.
-_ITD_FIELDS = (
-    (1, "type_code", "s"),
-    (2, "basis_date_code", "s"),
-    (3, "discount_percent", "d"),
-    (4, "discount_due_date", "t"),
-    (5, "discount_days", "i"),
-    (6, "net_due_date", "t"),
-    (7, "net_days", "i"),
-    (8, "discount_amount", "n2"),
-    (12, "description", "s"),
-)
-
-
 def itd(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     """ITD: terms type, basis date, discount %, discount due date/days, net due date/days,
-    discount amount, description."""
+    discount amount, description.
+
+    ITD01 type_code, 02 basis_date_code, 03 discount_percent (R), 04 discount_due_date (DT),
+    05 discount_days (N0), 06 net_due_date (DT), 07 net_days (N0), 08 discount_amount (N2),
+    12 description; absent, empty or invalid values are left out.
+    """
     out: Doc = {}
     n = len(seg)
-    for i, key, kind in _ITD_FIELDS:
-        if i >= n:
-            break
-        if not seg[i]:
-            continue
-        value: Any
-        if kind == "s":
-            value = seg[i]
-        elif kind == "d":
-            value = ctx.dec(seg, i, pos)
-        elif kind == "t":
-            value = ctx.date(seg, i, pos)
-        elif kind == "i":
-            value = ctx.integer(seg, i, pos)
-        else:
-            value = ctx.implied(seg, i, pos, 2)
-        if value is not None:
-            out[key] = value
+    if n > 1 and seg[1]:
+        out["type_code"] = seg[1]
+    if n > 2 and seg[2]:
+        out["basis_date_code"] = seg[2]
+    if n > 3 and seg[3]:
+        _put_some(out, "discount_percent", ctx.dec(seg, 3, pos))
+    if n > 4 and seg[4]:
+        _put_some(out, "discount_due_date", ctx.date(seg, 4, pos))
+    if n > 5 and seg[5]:
+        _put_some(out, "discount_days", ctx.integer(seg, 5, pos))
+    if n > 6 and seg[6]:
+        _put_some(out, "net_due_date", ctx.date(seg, 6, pos))
+    if n > 7 and seg[7]:
+        _put_some(out, "net_days", ctx.integer(seg, 7, pos))
+    if n > 8 and seg[8]:
+        _put_some(out, "discount_amount", ctx.implied(seg, 8, pos, 2))
+    if n > 12 and seg[12]:
+        out["description"] = seg[12]
     return out
+
+
+def _put_some(target: Doc, key: str, value: Any) -> None:
+    if value is not None:
+        target[key] = value
 
 
 def write_itd(t: Mapping[str, Any]) -> Segment:

@@ -294,18 +294,20 @@ Handler = Callable[[Any, Segment, int], bool]
 class Placement:
     """Which element positions a handler places: 1..``top`` except ``holes``.
 
-    ``stop`` (``top + 1``) and ``first_hole`` are precomputed for :func:`run`: a segment no
-    longer than ``stop`` has nothing beyond ``top``, one no longer than ``first_hole`` fills no
-    hole, so most segments need no further look.
+    ``stop`` (``top + 1``), ``first_hole`` and ``quiet`` are precomputed for :func:`run`: a
+    segment no longer than ``stop`` has nothing beyond ``top``, one no longer than
+    ``first_hole`` fills no hole, so one no longer than ``quiet`` (the smaller of the two) needs
+    no further look; that is most segments.
     """
 
-    __slots__ = ("first_hole", "holes", "stop", "top")
+    __slots__ = ("first_hole", "holes", "quiet", "stop", "top")
 
     def __init__(self, top: int, holes: Sequence[int] = ()) -> None:
         self.top = top
         self.holes = tuple(holes)
         self.stop = top + 1
         self.first_hole = min(self.holes) if self.holes else 1 << 30
+        self.quiet = min(self.stop, self.first_hole)
 
 
 def placed(*positions: int) -> Placement:
@@ -328,30 +330,31 @@ def run(segments: Sequence[Segment], table: HandlerTable, state: Any, ctx: MapCo
         ctx: the run context that records what was not placed.
     """
     get = table.get
-    placed = 0
-    position = 1
-    for seg in segments[1:-1]:
-        position += 1
+    body = segments[1:-1]
+    unplaced = 0
+    for position, seg in enumerate(body, 2):
         entry = get(seg[0])
         if entry is None:
             ctx.unplaced(position, seg)
+            unplaced += 1
             continue
         handler, spec = entry
         if not handler(state, seg, position):
             ctx.unplaced(position, seg)
+            unplaced += 1
             continue
-        placed += 1
         n = len(seg)
-        stop = spec.stop
-        if n > stop and any(seg[stop:]):
-            ctx.leftover(position, seg, range(stop, n))
-        if n > spec.first_hole:
-            holes = spec.holes
-            for i in holes:
-                if i < n and seg[i]:
-                    ctx.leftover(position, seg, [h for h in holes if h < n])
-                    break
-    ctx.placed += placed
+        if n > spec.quiet:
+            stop = spec.stop
+            if n > stop and any(seg[stop:]):
+                ctx.leftover(position, seg, range(stop, n))
+            if n > spec.first_hole:
+                holes = spec.holes
+                for i in holes:
+                    if i < n and seg[i]:
+                        ctx.leftover(position, seg, [h for h in holes if h < n])
+                        break
+    ctx.placed += len(body) - unplaced
 
 
 __all__ = [
