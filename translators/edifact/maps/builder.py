@@ -82,6 +82,13 @@ _CHECKED_DECIMALS: set[str] = set()
 _DOT_DECIMALS: dict[str, str] = {}
 
 
+def _is_decimal(text: str) -> bool:
+    """``_DECIMAL.fullmatch(text)`` without the regex engine (``\\d`` is str.isdecimal)."""
+    digits = text[1:] if text[:1] == "-" else text
+    head, dot, tail = digits.partition(".")
+    return head.isdecimal() and (not dot or tail.isdecimal())
+
+
 class BadValue(Exception):
     """A numeric data element that is not a number; the walk keeps the segment and warns."""
 
@@ -184,7 +191,7 @@ class Builder:
                 return known
         out = edi_decimal(value, self.mark)
         if out not in _CHECKED_DECIMALS:
-            if _DECIMAL.fullmatch(out) is None:
+            if not _is_decimal(out):
                 raise BadValue(value)
             if len(_CHECKED_DECIMALS) > 4096:
                 _CHECKED_DECIMALS.clear()
