@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_active ON messages(state)
     WHERE state IN ('received', 'translated', 'queued');
 CREATE INDEX IF NOT EXISTS messages_partner_sha ON messages(partner, sha256);
+CREATE INDEX IF NOT EXISTS messages_sha ON messages(sha256);
 CREATE INDEX IF NOT EXISTS messages_received ON messages(received_at);
 CREATE INDEX IF NOT EXISTS messages_state_updated ON messages(state, updated_at);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_external ON messages(transport, partner, external_id)
@@ -276,11 +277,19 @@ class Journal:
         self._reader = connect(self.db_path)
         self._reader_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        # Raw bytes are fsynced by their own stage, so the database writer
+        # commits one batch while the next batch's files are being written:
+        # the two fsync kinds overlap instead of taking turns.
+        self._spool_queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._failed: BaseException | None = None
-        self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
-        self._writer.start()
         self.commits = 0
         self.ops_committed = 0
+        #: time the writer spent in COMMIT (the fsync), for metrics
+        self.commit_seconds = 0.0
+        self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
+        self._writer.start()
+        self._spooler = threading.Thread(target=self._spool_loop, name="journal-spool", daemon=True)
+        self._spooler.start()
         #: called on the event loop with the id of each new message to translate
         self.on_received: Callable[[int], None] | None = None
 
@@ -316,7 +325,44 @@ class Journal:
                     self._queue.put(None)
                     break
                 batch.append(nxt)
-            self._run_batch(batch)
+            try:
+                self._run_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - a dead writer thread would hang every caller
+                self._failed = exc
+                for op in batch:
+                    _settle(op.future, None, JournalWriteError(f"journal writer failed: {exc!r}"))
+
+    def _spool_loop(self) -> None:
+        """Write the raw bytes of queued appends, then hand the appends to the writer.
+
+        A row may only point at a durable spool file, so an append reaches
+        the database writer only after its bytes are fsynced.
+        """
+        while True:
+            op = self._spool_queue.get()
+            if op is None:
+                return
+            batch = [op]
+            while len(batch) < self.options.batch_max:
+                try:
+                    nxt = self._spool_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._spool_queue.put(None)
+                    break
+                batch.append(nxt)
+            if self._failed is None:
+                try:
+                    self.spool.write_many([item for op in batch for item in op.spool_items])
+                except OSError as exc:
+                    self._failed = exc
+            if self._failed is not None:
+                for op in batch:
+                    _settle(op.future, None, JournalWriteError(f"journal write failed: {self._failed}"))
+                continue
+            for op in batch:
+                self._queue.put(op)
 
     def _run_batch(self, batch: list[_Op]) -> None:
         if self._failed is not None:
@@ -329,9 +375,6 @@ class Journal:
             return
         results: list[tuple[_Op, Any, BaseException | None]] = []
         try:
-            items = [item for op in batch for item in op.spool_items]
-            if items:
-                self.spool.write_many(items)
             self._conn.execute("BEGIN IMMEDIATE")
             for i, op in enumerate(batch):
                 self._conn.execute(f"SAVEPOINT op{i}")
@@ -346,7 +389,9 @@ class Journal:
                     continue
                 self._conn.execute(f"RELEASE op{i}")
                 results.append((op, value, None))
+            committing = time.perf_counter()
             self._conn.execute("COMMIT")
+            self.commit_seconds += time.perf_counter() - committing
         except (OSError, sqlite3.Error) as exc:
             self._failed = exc
             if self._conn.in_transaction:
@@ -365,7 +410,10 @@ class Journal:
         if self._failed is not None:
             raise JournalWriteError(f"journal stopped after a write failure: {self._failed}")
         fut: Future[_T] = Future()
-        self._queue.put(_Op(fn, fut, spool_items or []))
+        if spool_items:
+            self._spool_queue.put(_Op(fn, fut, spool_items))
+        else:
+            self._queue.put(_Op(fn, fut))
         return fut
 
     async def _run(
@@ -379,6 +427,8 @@ class Journal:
 
     def close(self) -> None:
         """Finish queued writes and close."""
+        self._spool_queue.put(None)
+        self._spooler.join()
         self._queue.put(None)
         self._writer.join()
         self.spool.close()
@@ -446,6 +496,10 @@ class Journal:
 
     def _op_append(self, c: sqlite3.Connection, intake: Intake, sha: str) -> AppendResult:
         now = time.time()
+        if not self.spool.exists(sha):
+            # The spool stage skipped it as already stored, and a purge removed
+            # that copy since: store it again before a row points at it.
+            self.spool.write_many([(sha, intake.data)])
         if intake.external_id is not None:
             row = c.execute(
                 "SELECT id FROM messages WHERE transport = ? AND partner IS ? AND external_id = ?",
@@ -913,7 +967,19 @@ class Journal:
             return len(ids), orphans
 
         count, orphans = await self._run(op)
-        removed = await asyncio.to_thread(self.spool.delete, orphans)
+
+        def unlink(c: sqlite3.Connection) -> int:
+            # On the writer, after the purge committed: an append of the same
+            # bytes either committed before (its row keeps the file) or comes
+            # after (and stores the bytes again, see _op_append).
+            still = [
+                sha
+                for sha in orphans
+                if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
+            ]
+            return self.spool.delete(still)
+
+        removed = await self._run(unlink)
         return count, removed
 
 

@@ -44,6 +44,9 @@ from ..resources import Resource
 
 log = logging.getLogger("edigate.source.directory")
 
+#: the shortest time between two scans of the inboxes (seconds)
+_MIN_SCAN_GAP = 0.05
+
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".filepart", ".crdownload", ".swp", "~", ".lock")
 
 
@@ -163,6 +166,7 @@ class DirectorySource:
         try:
             while not self._stopping:
                 now = self._clock()
+                scanned_at = now
                 for path in self._scan(now):
                     if path in self._busy:
                         continue
@@ -174,6 +178,12 @@ class DirectorySource:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=self.config.poll_seconds)
+                # A burst of drops wakes us once per file event; a scan lists
+                # every inbox, so rescanning per event costs O(files²).  One
+                # scan per interval sees the whole burst at the same latency.
+                rest = _MIN_SCAN_GAP - (self._clock() - scanned_at)
+                if rest > 0 and not self._stopping:
+                    await asyncio.sleep(rest)
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
