@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gateway.errors import DiskFloorError, MessageTooLargeError, UnknownMessageError
+from gateway.errors import DiskFloorError, JournalWriteError, MessageTooLargeError, UnknownMessageError
 from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
 from gateway.states import TRANSITIONS, MessageState, can_move
 
@@ -170,6 +171,63 @@ def test_purge_removes_old_delivered_messages_and_their_bytes(tmp_path: Path) ->
         assert j.spool.exists(keep.sha256)
         with pytest.raises(UnknownMessageError):
             await j.message_row(int(r.message_id))
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_bytes_purged_between_spool_stage_and_row_are_stored_again(tmp_path: Path) -> None:
+    """The spool stage skips content already stored; a purge may remove it before the row commits."""
+
+    async def main() -> None:
+        j = _open(tmp_path)
+        real = j.spool.write_many
+        raced: list[str] = []
+
+        def write_then_lose(items: Any) -> None:
+            items = list(items)
+            real(items)
+            for sha, _ in items:
+                if not raced:  # the purge of an earlier copy wins the race once
+                    raced.append(sha)
+                    j.spool.delete([sha])
+
+        j.spool.write_many = write_then_lose  # type: ignore[method-assign]
+        r = await j.append(Intake(transport="t", data=b"same bytes", partner="p"))
+        assert raced == [r.sha256]
+        assert j.spool.read(r.sha256) == b"same bytes"
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_purge_keeps_bytes_a_newer_message_shares(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+        old = await j.append(Intake(transport="t", data=b"shared", partner="p"))
+        await j.store_translation(int(old.message_id), partner="p", standard=None, documents=[], sinks=[])
+        newer = await j.append(Intake(transport="t", data=b"shared", partner="q"))
+        count, files = await j.purge(time.time() + 1)
+        assert (count, files) == (1, 0)
+        assert j.spool.read(newer.sha256) == b"shared"
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_an_unexpected_writer_error_fails_callers_instead_of_hanging(tmp_path: Path) -> None:
+    async def main() -> None:
+        j = _open(tmp_path)
+
+        def explode(batch: Any) -> None:
+            raise RuntimeError("bug outside any operation")
+
+        j._run_batch = explode  # type: ignore[method-assign]
+        with pytest.raises(JournalWriteError, match="bug outside any operation"):
+            await asyncio.wait_for(j.note_event("probe", {}), timeout=60)
+        assert isinstance(j.failed, RuntimeError)
+        with pytest.raises(JournalWriteError):
+            await j.note_event("probe", {})
         j.close()
 
     asyncio.run(main())
