@@ -310,21 +310,25 @@ class Journal:
 
     # ------------------------------------------------------------------ writer
 
+    def _next_batch(self, source: queue.SimpleQueue[_Op | None]) -> list[_Op] | None:
+        """Wait for one operation, then take whatever else is queued; None means stop."""
+        op = source.get()
+        if op is None:
+            return None
+        batch = [op]
+        while len(batch) < self.options.batch_max:
+            try:
+                nxt = source.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                source.put(None)  # seen again by the next call
+                break
+            batch.append(nxt)
+        return batch
+
     def _write_loop(self) -> None:
-        while True:
-            op = self._queue.get()
-            if op is None:
-                return
-            batch = [op]
-            while len(batch) < self.options.batch_max:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                batch.append(nxt)
+        while (batch := self._next_batch(self._queue)) is not None:
             try:
                 self._run_batch(batch)
             except Exception as exc:  # noqa: BLE001 - a dead writer thread would hang every caller
@@ -338,20 +342,7 @@ class Journal:
         A row may only point at a durable spool file, so an append reaches
         the database writer only after its bytes are fsynced.
         """
-        while True:
-            op = self._spool_queue.get()
-            if op is None:
-                return
-            batch = [op]
-            while len(batch) < self.options.batch_max:
-                try:
-                    nxt = self._spool_queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._spool_queue.put(None)
-                    break
-                batch.append(nxt)
+        while (batch := self._next_batch(self._spool_queue)) is not None:
             if self._failed is None:
                 try:
                     self.spool.write_many([item for op in batch for item in op.spool_items])
