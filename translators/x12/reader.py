@@ -586,6 +586,25 @@ class X12Reader:
         envelope = _ENVELOPE
         in_tx = self._state is _State.TRANSACTION
         while idx < n:
+            if in_tx and clean:
+                # The hot path: the body of a transaction set in layout-free text.  Runs up to the
+                # next envelope segment (or an empty part), which the general loop below handles;
+                # offsets are summed once for the run instead of per segment.
+                start = idx
+                append = tx.append
+                while idx < n:
+                    raw = parts[idx]
+                    if not raw:
+                        break
+                    fields = raw.split(esep)
+                    if fields[0] in envelope:
+                        break
+                    append(tuple(fields))
+                    idx += 1
+                if idx > start:
+                    off += sum(map(len, parts[start:idx])) + jl * (idx - start)
+                    if idx >= n:
+                        break
             raw = parts[idx]
             seg_off = off
             idx += 1
