@@ -89,7 +89,10 @@ class _Escaper:
                 break
         else:
             text = "".join(leaves)
-            if not any(c in text for c in self.specials):
+            for c in self.specials:
+                if c in text:
+                    break
+            else:
                 return d.element.join(plain)
         return d.element.join([self.element(e) for e in seg])
 

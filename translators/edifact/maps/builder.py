@@ -269,9 +269,10 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
     start = 1 if segments and segments[0][0] == "UNH" else 0
     scope = builder.scope
     current = table[scope]
-    for position in range(start, end):
-        seg = segments[position]
-        builder.position = position + 1
+    position = start
+    for seg in segments[start:end]:
+        position += 1
+        builder.position = position
         tag = seg[0]
         if tag.__class__ is not str:
             builder.keep(seg)
