@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.delivery import BreakerState, DeliveryEngine, RetryPolicy
+from agent.delivery import BreakerState, DeliveryEngine, RetryPolicy, SuccessLog
 from agent.errors import PermanentDeliveryError, TransientDeliveryError
 from agent.sinks.base import Delivery
+from gateway.errors import JournalWriteError, UnknownMessageError
 from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
 
 
@@ -458,3 +459,35 @@ def test_a_sink_may_set_its_own_concurrency(tmp_path: Path) -> None:
     journal.close()
     assert engine.lanes["wide"].concurrency == 200
     assert engine.lanes["plain"].concurrency == 8
+
+
+def test_success_log_hands_each_waiter_its_own_outcome() -> None:
+    """One batch: an id the journal lacks fails alone; a failed commit fails every waiter of its batch."""
+
+    class FakeJournal:
+        def __init__(self) -> None:
+            self.batches: list[list[int]] = []
+            self.broken = False
+
+        async def deliveries_succeeded(self, ids: list[int]) -> set[int]:
+            self.batches.append(list(ids))
+            await asyncio.sleep(0)
+            if self.broken:
+                raise JournalWriteError("disk full")
+            return {i for i in ids if i >= 100}
+
+    async def main() -> None:
+        journal = FakeJournal()
+        log = SuccessLog(journal)  # type: ignore[arg-type]
+        results = await asyncio.gather(*(log.record(i) for i in (1, 2, 100, 3)), return_exceptions=True)
+        assert results[:2] == [None, None] and results[3] is None
+        assert isinstance(results[2], UnknownMessageError)
+        assert journal.batches == [[1, 2, 100, 3]]
+        journal.broken = True
+        failed = await asyncio.gather(*(log.record(i) for i in (4, 5)), return_exceptions=True)
+        assert all(isinstance(f, JournalWriteError) for f in failed)
+        journal.broken = False
+        await log.record(6)  # a failed batch does not stop the next one
+        assert journal.batches[1:] == [[4, 5], [6]]
+
+    asyncio.run(main())
