@@ -196,6 +196,12 @@ def _operations_problems(cfg: Config) -> list[str]:
     pw = cfg.alerts.mail_password_file
     if pw is not None and not pw.is_absolute():
         problems.append(f"alerts.mail_password_file: {pw} must be an absolute path")
+    elif pw is not None and pw.exists():
+        from partners.permissions import private_file_problem
+
+        problem = private_file_problem(pw, "alert mail password file")
+        if problem is not None:
+            problems.append(f"alerts.mail_password_file: {problem}")
     return problems
 
 
@@ -340,8 +346,9 @@ class Daemon:
         self.sinks, sink_problems = build_sinks(cfg)
         self.sinks.update(self._outbound_sinks())  # downlink: one transport per partner, see _start_outbound
         self.sources, source_problems = build_sources(cfg, lambda: self.registry)
-        if sink_problems or source_problems:
-            raise ConfigError(sink_problems + source_problems)
+        operations_problems = _operations_problems(cfg)
+        if sink_problems or source_problems or operations_problems:
+            raise ConfigError(sink_problems + source_problems + operations_problems)
         d = cfg.delivery
         self.engine = DeliveryEngine(
             self.journal,

@@ -2,7 +2,8 @@
 
 OpenSSH's ``StrictModes`` rule, applied to every secret file the gateway is
 given: the TLS keys of the FTPS, AS2 and SMTP listeners, the SFTP host key,
-our mTLS client key and its passphrase file, and the Odoo secret.  Each case
+our mTLS client key and its passphrase file, the Odoo secret and the alert
+mail password file.  Each case
 sets one file to 0644: ``validate`` exits 78 and names the file, its mode and
 ``chmod 600``; ``edigate run`` exits without serving, with the same words.
 Back at 0600, ``validate`` passes.  (The AS2 message keys and partner profiles
@@ -71,6 +72,7 @@ def secret_site(tmp_path: Path) -> SecretSite:
     )
     passphrase = _private(certs / "client.pass", PASSPHRASE.encode() + b"\n")
     odoo_secret = _private(root / "odoo.secret", b"s3cret-api-key\n")
+    mail_password = _private(root / "alerts-mail.pass", b"relay-password\n")
     extra = f"""
 [[sinks]]
 name = "odoo"
@@ -128,6 +130,12 @@ host = "127.0.0.1"
 port = {free_port()}
 host_key_file = "ssh_host_ed25519_key"
 roots_dir = "sftp"
+
+[alerts]
+mail_relay = "127.0.0.1:9"
+mail_to = ["ops@example.invalid"]
+mail_username = "gateway"
+mail_password_file = "{mail_password}"
 """
     config = write_config(root, extra=extra)
     return SecretSite(
@@ -140,6 +148,7 @@ roots_dir = "sftp"
             "mtls_client_key": (pki.client.key, "mTLS client private key"),
             "mtls_key_passphrase": (passphrase, "mTLS key passphrase file"),
             "odoo_secret": (odoo_secret, "Odoo secret"),
+            "alert_mail_password": (mail_password, "alert mail password file"),
         },
     )
 
@@ -168,6 +177,7 @@ def _refusal(path: Path, what: str) -> str:
         "mtls_client_key",
         "mtls_key_passphrase",
         "odoo_secret",
+        "alert_mail_password",
     ],
 )
 def test_secret_file_readable_by_others_is_refused(secret_site: SecretSite, case: str) -> None:
