@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -327,3 +328,20 @@ def test_findings_reach_the_functional_ack() -> None:
     text = ack.payload.decode("latin-1")
     assert "AK3*BEG*2**8" in text and "AK4*5**8" in text
     assert "AK5*E" in text
+
+
+def test_memo_never_mixes_segments_that_join_to_the_same_text() -> None:
+    # Findings are memoised per segment content; a hand-built segment holding the separator inside
+    # an element, or the same text under another separator, is not the segment it resembles.
+    clean = tx_from(PO_HEAD + PO_BODY)
+    assert validate(clean) == []
+    segs = list(clean.segments)
+    at = next(i for i, s in enumerate(segs) if s[0] == "REF")
+    assert segs[at] == ("REF", "DP", "038")
+    glued = dataclasses.replace(clean, segments=(*segs[:at], ("REF", "DP*038"), *segs[at + 1 :]))
+    # REF01 "DP*038" is too long; REF02/REF03 are both missing
+    assert [e.ack_hint for e in validate(glued)] == ["AK4:5", "AK4:2"]
+    other = dataclasses.replace(glued, delimiters=Delimiters(element="|"))
+    assert [e.ack_hint for e in validate(other)] == ["AK4:5", "AK4:2"]
+    pipe = dataclasses.replace(clean, delimiters=Delimiters(element="|"))
+    assert validate(pipe) == [] and validate(clean) == []
