@@ -12,7 +12,8 @@ is for: on loopback there is no round trip to overlap); and the Odoo stand-in.  
 reports messages per second; references are measured in the same run:
 
 1. ``HttpsSink.deliver`` with ``--concurrency`` deliveries in flight over one
-   long-lived client (HTTP/2, then HTTP/1.1 keep-alive pool);
+   long-lived client (httpx HTTP/2, the default aiohttp HTTP/1.1 keep-alive
+   pool, then HTTP/1.1 pipelining);
 2. reference A: a plain sequential httpx loop over one keep-alive client;
 3. reference B: a plain sequential loop with a new client (new TCP + TLS
    handshake) per request, what a naive sink would do;
@@ -108,12 +109,18 @@ async def _run_for(
 
 
 async def _bench_https(
-    url: str, identity: TlsIdentity, seconds: float, concurrency: int, rounds: int
+    url: str, make_identity: Callable[[], TlsIdentity], seconds: float, concurrency: int, rounds: int
 ) -> dict[str, tuple[float, float]]:
     """Rates of the sink and the references, methods alternating within each round; medians."""
     headers = {"Content-Type": "application/json"}
-    h2 = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=True), identity=identity)
-    h1 = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=False), identity=identity)
+    # One identity (TLS context) per client, as the daemon builds them: httpcore sets ALPN on the
+    # context it is given, so an HTTP/2 client must not share it with the HTTP/1.1 ones.
+    identity = make_identity()
+    h2 = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=True), identity=make_identity())
+    h1 = HttpsSink(HttpsSinkConfig(name="bench", url=url, http2=False), identity=make_identity())
+    piped = HttpsSink(
+        HttpsSinkConfig(name="bench", url=url, pipelining=32, max_connections=4), identity=make_identity()
+    )
     plain = httpx.AsyncClient(verify=identity.context, trust_env=False)
 
     async def keepalive(n: int) -> None:
@@ -133,7 +140,8 @@ async def _bench_https(
 
     methods: dict[str, tuple[int, Callable[[int], Awaitable[None]]]] = {
         "sink HTTP/2": (concurrency, lambda n: h2.deliver(_delivery(n))),
-        "sink HTTP/1.1 keep-alive pool (8 conns)": (concurrency, lambda n: h1.deliver(_delivery(n))),
+        "sink HTTP/1.1 aiohttp pool (16 conns)": (concurrency, lambda n: h1.deliver(_delivery(n))),
+        "sink HTTP/1.1 pipelined (32 x 4 conns)": (concurrency, lambda n: piped.deliver(_delivery(n))),
         REF_KEEPALIVE: (1, keepalive),
         REF_FRESH: (1, fresh),
     }
@@ -147,6 +155,7 @@ async def _bench_https(
     finally:
         await h2.aclose()
         await h1.aclose()
+        await piped.aclose()
         await plain.aclose()
     return {
         label: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
@@ -185,7 +194,7 @@ async def _bench_odoo(port: int, identity: TlsIdentity | None, seconds: float, c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per method (14 methods)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per method (17 methods)")
     parser.add_argument("--backend-ms", type=float, default=20.0, help="latency of the slow backend")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--odoo-concurrency", type=int, default=8)
@@ -195,7 +204,11 @@ def main() -> None:
     load_before = f"{os.getloadavg()[0]:.2f}"
     with tempfile.TemporaryDirectory(prefix="edigate-bench-") as tmp:
         pki = make_pki(Path(tmp))
-        identity = TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
+
+        def make_identity() -> TlsIdentity:
+            return TlsIdentity(cert_file=pki.client.cert, key_file=pki.client.key, ca_file=pki.cloud_ca)
+
+        identity = make_identity()
         https: dict[str, dict[str, tuple[float, float]]] = {}
 
         def slow(_request: SeenRequest) -> Reply:
@@ -217,7 +230,7 @@ def main() -> None:
                 with Nginx(settings) as nginx:
                     https[where] = asyncio.run(
                         _bench_https(
-                            f"{nginx.url}/ingest", identity, args.seconds, args.concurrency, args.rounds
+                            f"{nginx.url}/ingest", make_identity, args.seconds, args.concurrency, args.rounds
                         )
                     )
 

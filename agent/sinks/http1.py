@@ -456,6 +456,10 @@ class PipelinedLink:
     async def _connect(self) -> _Connection:
         if self._closed:
             raise RuntimeError("the link is closed")
+        if self._tls:
+            # Offer HTTP/1.1 only.  The context may be shared with an HTTP/2 client (httpcore
+            # sets ALPN on the context at each of its connects), so say it again here.
+            self._context.set_alpn_protocols(["http/1.1"])
         try:
             async with asyncio.timeout(self._timeout):
                 reader, writer = await asyncio.open_connection(
@@ -474,6 +478,11 @@ class PipelinedLink:
             hint = eof_after_handshake_hint(exc)
             detail = f" ({hint})" if hint else ""
             raise TransientDeliveryError(f"cannot connect to {self._server}: {exc}{detail}") from exc
+        tls = writer.get_extra_info("ssl_object")
+        chosen = tls.selected_alpn_protocol() if tls is not None else None
+        if chosen not in (None, "http/1.1"):
+            writer.transport.abort()
+            raise TransientDeliveryError(f"{self._server} chose {chosen} instead of HTTP/1.1 (ALPN)")
         return _Connection(reader, writer, self._server)
 
     async def aclose(self) -> None:

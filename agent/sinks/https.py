@@ -320,6 +320,8 @@ class AiohttpLink:
         if self._closed:
             raise RuntimeError("the link is closed")
         if self._session is None:
+            # HTTP/1.1 only, even if an HTTP/2 client shares the context (httpcore sets ALPN on it).
+            self._context.set_alpn_protocols(["http/1.1"])
             connector = aiohttp.TCPConnector(
                 ssl=self._context,
                 limit=self._config.max_connections,

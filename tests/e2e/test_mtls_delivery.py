@@ -272,6 +272,30 @@ def test_pipelining_client_classifies_tls_refusals_the_same_way(
     assert [r.headers["idempotency-key"] for r in backend.requests[before:]] == ["ACME:77:1:0001:ff"]
 
 
+@pytest.mark.parametrize("pipelining", [0, 8])
+def test_http1_clients_stay_on_http1_when_an_http2_client_shares_the_context(
+    pki: Pki, nginx: Nginx, backend: RecordingBackend, pipelining: int
+) -> None:
+    """httpcore sets ALPN (h2) on the context it is given; our HTTP/1.1 clients must not inherit it."""
+    identity = _identity(pki)
+    before = len(nginx.access_log())
+
+    async def go() -> None:
+        async with httpx.AsyncClient(verify=identity.context, http2=True, trust_env=False) as h2:
+            (await h2.post(f"{nginx.url}/ingest", content=b"{}")).raise_for_status()
+        sink = HttpsSink(
+            HttpsSinkConfig(name="cloud", url=f"{nginx.url}/ingest", pipelining=pipelining), identity=identity
+        )
+        try:
+            await asyncio.gather(*(sink.deliver(_delivery(f"S-{pipelining}-{i}")) for i in range(5)))
+        finally:
+            await sink.aclose()
+
+    asyncio.run(go())
+    protocols = [line[2] for line in nginx.access_log()[before:]]
+    assert protocols == ["HTTP/2.0"] + ["HTTP/1.1"] * 5
+
+
 def test_openssl_s_server_accepts_the_right_certificate(pki: Pki) -> None:
     """Positive control for the test above: same server, our real certificate."""
     with OpenSslServer(cert=pki.server.cert, key=pki.server.key, client_ca=pki.site_ca) as server:
