@@ -412,6 +412,10 @@ class Journal:
     ) -> _T:
         return await asyncio.wrap_future(self._submit(fn, spool_items))
 
+    async def write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run a write op of a module with its own tables (``gateway.acktrack``); returns after commit."""
+        return await self._run(fn)
+
     def run_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run a write operation and wait for its commit (threads, tools)."""
         return self._submit(fn).result()

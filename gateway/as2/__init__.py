@@ -1,7 +1,8 @@
 """The AS2 codec (RFC 4130): MIME, CMS, messages and MDNs. Pure functions, no sockets, no clock.
 
 ``gateway.sources.as2`` puts it behind an HTTP listener; partner delivery uses
-:func:`build_message`, :func:`parse_mdn` and :func:`check_mdn` for the other direction.
+:func:`build_message`, :func:`parse_mdn` and :func:`check_mdn` for the other direction
+(the listener recognises asynchronous MDNs with :func:`is_mdn`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gateway.as2.errors import (
     As2Unsupported,
 )
 from gateway.as2.keys import load_certificates, load_key_pair, load_private_key
-from gateway.as2.mdn import Mdn, MdnOut, build_mdn, check_mdn, parse_mdn, parse_mdn_bytes
+from gateway.as2.mdn import Mdn, MdnOut, build_mdn, check_mdn, is_mdn, parse_mdn, parse_mdn_bytes
 from gateway.as2.message import (
     As2Envelope,
     As2Identity,
@@ -59,6 +60,7 @@ __all__ = [
     "build_mdn",
     "build_message",
     "check_mdn",
+    "is_mdn",
     "load_certificates",
     "load_key_pair",
     "load_private_key",

@@ -315,6 +315,28 @@ def _parse(
     )
 
 
+def is_mdn(headers: Sequence[tuple[str, str]], body: bytes) -> bool:
+    """Whether an HTTP request carries an MDN rather than a message (an asynchronous MDN, RFC 4130 §7.3).
+
+    An MDN is ``multipart/report; report-type=disposition-notification``, bare or as
+    the first part of ``multipart/signed`` (RFC 4130 §7.4.2; MDNs are never
+    encrypted). Anything that cannot be parsed is not an MDN: it then fails as a message.
+    """
+    try:
+        entity = entity_from_http(headers, body)
+        if entity.content_type == "multipart/signed":
+            parts = split_multipart(entity.body, entity.param("boundary") or "")
+            if not parts:
+                return False
+            entity = parse_entity(parts[0])
+        return (
+            entity.content_type == "multipart/report"
+            and (entity.param("report-type") or "").lower() == "disposition-notification"
+        )
+    except (As2Error, ValueError, TypeError, KeyError, IndexError, UnicodeError):
+        return False
+
+
 def check_mdn(mdn: Mdn, *, message_id: str, mic: Mic) -> None:
     """Check that an MDN acknowledges our message with the MIC we computed when sending it.
 
@@ -337,4 +359,4 @@ def check_mdn(mdn: Mdn, *, message_id: str, mic: Mic) -> None:
         raise As2IntegrityCheckFailed(f"the MDN's Received-Content-MIC {got} differs from ours {mic.field()}")
 
 
-__all__ = ["Mdn", "MdnOut", "build_mdn", "check_mdn", "parse_mdn", "parse_mdn_bytes"]
+__all__ = ["Mdn", "MdnOut", "build_mdn", "check_mdn", "is_mdn", "parse_mdn", "parse_mdn_bytes"]
