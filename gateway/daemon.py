@@ -597,7 +597,11 @@ class Daemon:
                 continue
             name = partner_sink_name(profile.id)
             try:
-                codec = as2_codec_for(profile) if delivery.transport == "as2" else None
+                codec = (
+                    as2_codec_for(profile, async_mdn_url=self._as2_public_url(), journal=self.journal)
+                    if delivery.transport == "as2"
+                    else None
+                )
                 tls_ca = profile.model.certificates.tls_ca
                 sinks[name] = build_partner_sink(
                     name,
@@ -623,6 +627,12 @@ class Daemon:
         # order that must already exist).  Partners still proceed in parallel.
         self._outbound_ordered = ordered_sink_names(self.config, partner_order)
         return sinks
+
+    def _as2_public_url(self) -> str | None:
+        """Where partners POST asynchronous MDNs: the first ``[[sources.as2]]`` with a ``public_url``."""
+        models, _ = self.config.source_models()
+        urls = (getattr(m, "public_url", None) for m in models if getattr(m, "kind", None) == "as2")
+        return next((str(u) for u in urls if u), None)
 
     def _mail_relay(self) -> Any:
         """The ``[mail]`` relay as an ``agent.partner.MailRelay``; ``None`` without ``relay_host``.

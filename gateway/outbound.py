@@ -478,6 +478,11 @@ class As2Codec:
         cipher: content cipher name for :func:`gateway.as2.cms.encrypt`.
         mdn_to: Disposition-Notification-To (None = no MDN asked).
         mdn_signed: ask for a signed MDN (then an unsigned one is refused).
+        mdn_async_url: ask for an asynchronous MDN there (our AS2 listener); the
+            expectation is recorded in ``journal`` (:mod:`gateway.acktrack`).
+        mdn_within_seconds: the deadline of an asynchronous MDN.
+        partner: the partner id the asynchronous MDN is expected from.
+        journal: where asynchronous MDN expectations go (required with ``mdn_async_url``).
         clock: wall clock.
     """
 
@@ -493,19 +498,56 @@ class As2Codec:
         cipher: str = "aes256_cbc",
         mdn_to: str | None = "edi@edigate.invalid",
         mdn_signed: bool = True,
+        mdn_async_url: str | None = None,
+        mdn_within_seconds: float = 3600.0,
+        partner: str = "",
+        journal: Journal | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if mdn_async_url is not None and (mdn_to is None or journal is None):
+            raise ValueError("an asynchronous MDN needs mdn_to and the journal to record what we expect")
         self.as2_from, self.as2_to = as2_from, as2_to
         self._signer, self._recipient = signer, recipient
         self._certs = tuple(partner_certificates)
         self._digest, self._cipher = digest, cipher
         self._mdn_to, self._mdn_signed = mdn_to, mdn_signed
+        self._async_url, self._within = mdn_async_url, mdn_within_seconds
+        self._partner, self._journal = partner or as2_to, journal
         self._clock = clock
 
     @property
     def expects_mdn(self) -> bool:
-        """Whether a synchronous MDN is requested."""
-        return self._mdn_to is not None
+        """Whether a synchronous MDN is requested (in the HTTP answer)."""
+        return self._mdn_to is not None and self._async_url is None
+
+    @property
+    def async_mdn(self) -> bool:
+        """Whether the MDN is requested asynchronously (the partner POSTs it to our listener)."""
+        return self._async_url is not None
+
+    async def expect_mdn(self, request: As2Request, *, delivery_id: int | None) -> None:
+        """Durably record the asynchronous MDN ``request`` asks for, before it is POSTed.
+
+        Raises:
+            JournalWriteError: the journal failed (the send must not happen).
+        """
+        assert self._journal is not None
+        item = acktrack.ExpectedMdn(
+            as2_message_id=request.message_id,
+            partner=self._partner,
+            delivery_id=delivery_id,
+            mic=request.mic.value,
+            mic_algorithm=request.mic.algorithm,
+            signed=self._mdn_signed,
+            within_seconds=self._within,
+        )
+        stamp = self._clock()
+        await self._journal.write(lambda c: acktrack.expect_mdn(c, item, stamp))
+
+    async def mdn_awaited(self, request: As2Request) -> None:
+        """The partner answered the POST with 2xx: the MDN is now awaited (and overdue after the deadline)."""
+        assert self._journal is not None
+        await self._journal.write(lambda c: acktrack.mdn_sent(c, request.message_id))
 
     def build(self, payload: bytes, *, file_name: str, content_type: str) -> As2Request:
         """Sign/encrypt one payload as an AS2 message.
@@ -531,6 +573,7 @@ class As2Codec:
             cipher=self._cipher,
             mdn_to=self._mdn_to,
             mdn_signed=self._mdn_signed,
+            mdn_async_url=self._async_url,
             subject=f"EDI {file_name}",
         )
         return As2Request(message_id=out.message_id, headers=out.headers, body=out.body, mic=out.mic)
@@ -572,11 +615,25 @@ _CIPHERS = {
 }
 
 
-def as2_codec_for(profile: Profile, *, mdn_to: str = "edi@edigate.invalid") -> As2Codec:
+def as2_codec_for(
+    profile: Profile,
+    *,
+    mdn_to: str = "edi@edigate.invalid",
+    async_mdn_url: str | None = None,
+    journal: Journal | None = None,
+) -> As2Codec:
     """Build the AS2 codec of a partner whose ``[delivery]`` is AS2, from its certificate paths.
 
+    Args:
+        profile: the partner.
+        mdn_to: the Disposition-Notification-To we write.
+        async_mdn_url: our AS2 listener's public URL (``public_url`` of ``[[sources.as2]]``),
+            used for ``mdn = "async"`` unless the profile names ``async_mdn_url`` itself.
+        journal: records expected asynchronous MDNs (required for ``mdn = "async"``).
+
     Raises:
-        ValueError: the profile does not deliver over AS2, or a certificate it needs is missing.
+        ValueError: the profile does not deliver over AS2, a certificate it needs is missing,
+            or ``mdn = "async"`` has no URL to give the partner.
         OSError: a certificate file cannot be read.
     """
     delivery = profile.model.delivery
@@ -597,6 +654,16 @@ def as2_codec_for(profile: Profile, *, mdn_to: str = "edi@edigate.invalid") -> A
         partner_certs = load_certificates(profile.resolve_path(certs.as2_partner).read_bytes())
     if (delivery.encrypt or (delivery.mdn != "none" and delivery.mdn_signed)) and not partner_certs:
         raise ValueError(f"partner {profile.id}: encryption and signed MDNs need certificates.as2_partner")
+    url = None
+    if delivery.mdn == "async":
+        url = delivery.async_mdn_url or async_mdn_url
+        if url is None:
+            raise ValueError(
+                f"partner {profile.id}: mdn = 'async' needs async_mdn_url in the profile "
+                "or public_url on an [[sources.as2]] listener"
+            )
+        if journal is None:
+            raise ValueError(f"partner {profile.id}: mdn = 'async' needs the journal")
     return As2Codec(
         as2_from=delivery.as2_from,
         as2_to=delivery.as2_to,
@@ -605,8 +672,12 @@ def as2_codec_for(profile: Profile, *, mdn_to: str = "edi@edigate.invalid") -> A
         partner_certificates=partner_certs,
         digest=delivery.signing_algorithm,
         cipher=_CIPHERS[delivery.encryption_algorithm],
-        mdn_to=mdn_to if delivery.mdn == "sync" else None,
+        mdn_to=mdn_to if delivery.mdn != "none" else None,
         mdn_signed=delivery.mdn_signed,
+        mdn_async_url=url,
+        mdn_within_seconds=delivery.async_mdn_within_minutes * 60.0,
+        partner=profile.id,
+        journal=journal if url is not None else None,
     )
 
 

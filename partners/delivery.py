@@ -81,15 +81,29 @@ class As2Delivery(_Strict):
     compress: bool = False
     signing_algorithm: Literal["sha1", "sha256", "sha384", "sha512"] = "sha256"
     encryption_algorithm: Literal["des3", "aes128-cbc", "aes192-cbc", "aes256-cbc"] = "aes256-cbc"
-    mdn: Literal["sync", "async", "none"] = "sync"
+    mdn: Literal["sync", "async", "none"] = Field(
+        default="sync",
+        description="sync: the MDN comes in the HTTP answer; async: the partner POSTs it to our AS2 listener"
+        " later (Receipt-Delivery-Option); none: a 2xx answer is all there is",
+    )
     mdn_signed: bool = True
-    async_mdn_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    async_mdn_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="where the partner must POST async MDNs; default: public_url of our [[sources.as2]]",
+    )
+    async_mdn_within_minutes: float = Field(
+        default=60.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description="an async MDN not received by then is shown as overdue in edigate status",
+    )
     timeout_seconds: int = Field(default=120, ge=1, le=3600)
 
     @model_validator(mode="after")
-    def _async_needs_url(self) -> Self:
-        if self.mdn == "async" and not self.async_mdn_url:
-            raise ValueError("mdn = 'async' needs async_mdn_url")
+    def _url_only_for_async(self) -> Self:
+        if self.async_mdn_url and self.mdn != "async":
+            raise ValueError("async_mdn_url is only used with mdn = 'async'")
         return self
 
 

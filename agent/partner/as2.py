@@ -8,9 +8,11 @@ agent never imports it.  The codec reports MDN problems as
 
 A delivery counts as done only when the partner's MDN confirms receipt with
 the MIC we computed (so the partner holds exactly our bytes).  With
-``mdn = "none"`` a 2xx answer is all there is.  Asynchronous MDNs are not
-supported yet (the profile validator lets them through; the send then
-counts as done on 2xx and the MDN is not matched) — see the report.
+``mdn = "none"`` a 2xx answer is all there is.  With ``mdn = "async"`` the
+codec durably records the MDN we expect *before* the POST (the partner may
+post the MDN before its HTTP answer reaches us); a 2xx answer then counts as
+sent, the MDN is awaited, and the AS2 listener settles it when it arrives
+(``gateway.acktrack``: accepted, rejected with the reason, or overdue).
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ class As2CodecLike(Protocol):
 
     @property
     def expects_mdn(self) -> bool: ...
+
+    @property
+    def async_mdn(self) -> bool: ...
+
+    async def expect_mdn(self, request: Any, *, delivery_id: int | None) -> None: ...
+
+    async def mdn_awaited(self, request: Any) -> None: ...
 
     def build(self, payload: bytes, *, file_name: str, content_type: str) -> Any: ...
 
@@ -99,6 +108,17 @@ class As2PartnerSink:
         """
         item = partner_file(delivery)
         request = self.codec.build(item.data, file_name=item.name, content_type=item.content_type)
+        if not self.codec.async_mdn:
+            await self._post(request)
+        else:
+            await self.codec.expect_mdn(request, delivery_id=delivery.delivery_id)
+            # A failed POST leaves the record "sending" (the partner may or may not hold the
+            # message; an MDN for it still settles it) and the retry sends a new Message-ID.
+            await self._post(request)
+            await self.codec.mdn_awaited(request)
+        self.last_message_id = request.message_id
+
+    async def _post(self, request: Any) -> None:
         try:
             response = await self._client.post(self.url, content=request.body, headers=list(request.headers))
         except httpx.TransportError as exc:
@@ -119,7 +139,6 @@ class As2PartnerSink:
                 if retryable:
                     raise TransientDeliveryError(reason)
                 raise PermanentDeliveryError(reason)
-        self.last_message_id = request.message_id
 
     async def aclose(self) -> None:
         """Close the HTTP client if it is ours."""

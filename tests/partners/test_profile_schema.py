@@ -182,8 +182,15 @@ def test_translator_options_carry_the_profile_policy() -> None:
         ),
         ('[delivery]\ntransport = "as2"\nurl = "ftp://x"\nas2_from = "a"\nas2_to = "b"\n', "delivery.url"),
         (
-            '[delivery]\ntransport = "as2"\nurl = "https://x"\nas2_from = "a"\nas2_to = "b"\nmdn = "async"\n',
+            # an async MDN URL with a synchronous MDN is a mistake in the profile
+            '[delivery]\ntransport = "as2"\nurl = "https://x"\nas2_from = "a"\nas2_to = "b"\nmdn = "sync"\n'
+            'async_mdn_url = "https://gw.example/as2"\n',
             "delivery",
+        ),
+        (
+            '[delivery]\ntransport = "as2"\nurl = "https://x"\nas2_from = "a"\nas2_to = "b"\nmdn = "async"\n'
+            "async_mdn_within_minutes = -1\n",
+            "delivery.async_mdn_within_minutes",
         ),
         ('[delivery]\ntransport = "carrier-pigeon"\n', "delivery"),
         ('[[documents]]\ntype = "ORDERS"\nstandard = "x12"\ndirection = "inbound"\n', "documents[0]"),
