@@ -102,14 +102,18 @@ def _partner_today(conn: sqlite3.Connection, now: float) -> dict[str, dict[str, 
 
 
 def _acks(conn: sqlite3.Connection, now: float) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """Overdue acknowledgments per tracked partner (partners not tracked are absent)."""
+    """Overdue acknowledgments (997/CONTRL and async AS2 MDNs) per tracked partner (others absent)."""
     overview = acktrack.ack_overview(conn, now=now)
-    if not overview["counts"]:
-        return {}, []
-    tracked = {str(r[0]): 0 for r in conn.execute("SELECT DISTINCT partner FROM outbound_acks")}
-    for item in overview["overdue"]:
+    mdns = acktrack.mdn_overview(conn, now=now)
+    tracked: dict[str, int] = {}
+    if overview["counts"]:
+        tracked.update({str(r[0]): 0 for r in conn.execute("SELECT DISTINCT partner FROM outbound_acks")})
+    if mdns["counts"]:
+        tracked.update({str(r[0]): 0 for r in conn.execute("SELECT DISTINCT partner FROM as2_receipts")})
+    overdue = [*overview["overdue"], *mdns["overdue"]]
+    for item in overdue:
         tracked[item["partner"]] = tracked.get(item["partner"], 0) + 1
-    return tracked, list(overview["overdue"])
+    return tracked, overdue
 
 
 def _partners(
@@ -286,6 +290,7 @@ def collect(
     today: dict[str, dict[str, int]] = {}
     acks: dict[str, int] = {}
     overdue: list[dict[str, Any]] = []
+    mdn_rejected: list[dict[str, Any]] = []
     if conn is not None:
         journal = {
             "totals": report.totals(conn),
@@ -295,10 +300,12 @@ def collect(
         }
         today = _partner_today(conn, now)
         acks, overdue = _acks(conn, now)
+        mdn_rejected = acktrack.mdn_overview(conn, now=now)["rejected"]
     running = code == RUNNING
     summary = {
         "partners": _partners(journal, today, acks),
         "acks_overdue": overdue,
+        "mdn_rejected": mdn_rejected,
         "sinks": _sinks(live, journal, configured_sinks, running),
         "listeners": _listeners(live),
         "certificates": certificates(live, now),
@@ -325,6 +332,9 @@ def attention(summary: dict[str, Any], now: float, *, cert_days: float = 30) -> 
     late = sum(p["acks_overdue"] or 0 for p in summary["partners"])
     if late:
         out.append(f"{late} document(s) we sent have not been acknowledged in time")
+    refused = len(summary.get("mdn_rejected", ()))
+    if refused:
+        out.append(f"{refused} AS2 message(s) we sent were refused by the partner's MDN")
     for s in summary["sinks"]:
         if s["state"] == "down":
             out.append(f"destination {s['name']} is down; {s['backlog']} document(s) wait for it")
@@ -492,6 +502,8 @@ def render(out: dict[str, Any], *, color: bool, width: int = 120, tz: _dt.tzinfo
             console.print(Text(f"  ack overdue: {item['reason']}", style="yellow"))
         if len(s["acks_overdue"]) > 5:
             console.print(f"  ... and {len(s['acks_overdue']) - 5} more acks overdue")
+        for item in s.get("mdn_rejected", [])[-5:]:
+            console.print(Text(f"  MDN refused: {item['reason']}", style="red"))
 
     if s["sinks"]:
         t = _table(

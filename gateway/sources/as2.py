@@ -17,7 +17,15 @@ Invariants (DESIGN.md promise 1):
   gets a negative MDN; its raw HTTP body is journaled as evidence and
   immediately moved to ``rejected`` (no external id, so a corrected resend
   is processed afresh), and an ``as2_rejected`` event is noted for status;
-* a ``JournalWriteError`` answers 500 and stops the source (fail-stop).
+* a ``JournalWriteError`` answers 500 and stops the source (fail-stop);
+* an asynchronous MDN answering one of *our* messages (``multipart/report``,
+  signed or not: :func:`gateway.as2.is_mdn`) is never journaled as a file:
+  its signature is checked against the partner's certificates, its
+  Original-Message-ID matched to what we recorded when sending
+  (:mod:`gateway.acktrack`) and the message marked accepted or rejected.  A
+  bad signature, an unknown sender or an unsigned MDN where we asked for a
+  signed one is refused (403) and marks nothing; an MDN for a Message-ID we
+  do not know is answered 200 and noted as ``as2_mdn_unmatched``.
 """
 
 from __future__ import annotations
@@ -42,21 +50,28 @@ from gateway.as2 import (
     As2Envelope,
     As2Error,
     As2Identity,
+    As2IntegrityCheckFailed,
     As2MalformedMessage,
     As2MessageTooLarge,
+    As2NegativeMdn,
     As2Partner,
     As2UnknownPartner,
     InboundMessage,
     MdnOut,
+    Mic,
     build_mdn,
+    check_mdn,
+    is_mdn,
     load_certificates,
     load_key_pair,
     mic_for_error,
     open_message,
     parse_envelope,
+    parse_mdn,
 )
 from partners import private_file_problem
 
+from .. import acktrack
 from ..errors import DiskFloorError, GatewayError, JournalWriteError, MessageTooLargeError
 from ..journal import AppendResult, Intake
 from ..resources import Resource
@@ -122,6 +137,11 @@ class As2SourceConfig(BaseModel):
     )
     keep_rejected: bool = Field(default=True, description="journal refused requests as rejected evidence")
     reporting_ua: str = "edigate AS2"
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="this listener's URL as partners reach it; partners with mdn = 'async' POST MDNs there",
+    )
 
     def private_files(self) -> list[tuple[str, Path, str]]:
         """The listener's TLS key, as ``(key, path, what)``: checked by ``edigate validate`` and at start.
@@ -223,6 +243,7 @@ class As2Journal(Protocol):
     async def reject(
         self, message_id: int, reason: str, *, partner: str | None = None, standard: str | None = None
     ) -> None: ...
+    async def write(self, fn: Callable[[Any], Any]) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -250,6 +271,10 @@ class As2Stats:
     resent: int = 0
     async_mdn_sent: int = 0
     async_mdn_failed: int = 0
+    mdn_accepted: int = 0
+    mdn_rejected: int = 0
+    mdn_refused: int = 0
+    mdn_unmatched: int = 0
 
 
 class As2Source:
@@ -474,6 +499,8 @@ class As2Source:
                 return _text(400, exc.message)
             partner = self.partners.lookup(envelope.as2_from)
             partner_id = partner.partner_id if partner is not None else None
+            if is_mdn(headers, body):
+                return await self._receive_mdn(envelope, partner, headers, body, peer)
             # One request per (partner, Message-ID) at a time: a resend racing the original
             # waits for it and then gets the very MDN it recorded.
             async with self._one_at_a_time((partner_id, envelope.message_id)):
@@ -674,6 +701,83 @@ class As2Source:
         if evidence is not None:
             await journal.record_reply(evidence, "mdn", mdn.serialize())
         return self._mdn_reply(envelope, mdn)
+
+    async def _receive_mdn(
+        self,
+        envelope: As2Envelope,
+        partner: As2Partner | None,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        peer: str,
+    ) -> As2Reply:
+        """Settle the message an asynchronous MDN answers (RFC 4130 §7.3); never journal it as a file."""
+        journal = self._journal
+        assert journal is not None
+        event: dict[str, Any] = {
+            "as2_from": envelope.as2_from,
+            "mdn_message_id": envelope.message_id,
+            "peer": peer,
+        }
+        if partner is None:
+            reason = f"AS2-From {envelope.as2_from!r} is not a configured trading partner"
+            return await self._refuse_mdn(journal, 403, reason, event)
+        event["partner"] = partner.partner_id
+        try:
+            mdn = await asyncio.to_thread(
+                parse_mdn, headers, body, certificates=partner.certificates, now=self.clock()
+            )
+        except As2Error as exc:
+            status = 400 if type(exc) is As2MalformedMessage else 403
+            return await self._refuse_mdn(journal, status, exc.message, event)
+        original = mdn.original_message_id or ""
+        event.update(original_message_id=original, disposition=mdn.disposition)
+        pending = await journal.write(lambda c: acktrack.find_mdn(c, partner.partner_id, original))
+        if pending is None:
+            self.stats.mdn_unmatched += 1
+            log.warning(
+                "AS2 MDN from %s answers %r, a message we are not waiting for", partner.as2_name, original
+            )
+            await self._note(journal, "as2_mdn_unmatched", event)
+            return _text(200, "MDN received; it answers no message we are waiting for")
+        if pending.signed and mdn.signer is None:
+            why = "not signed" if not mdn.signed else "not verifiable (no certificate for the partner)"
+            reason = f"we asked for a signed MDN, and this one is {why}"
+            return await self._refuse_mdn(journal, 403, reason, event)
+        who = f"AS2 MDN from {partner.partner_id} for {pending.as2_message_id}"
+        try:
+            check_mdn(mdn, message_id=original, mic=Mic(pending.mic, pending.mic_algorithm))
+            accepted, detail = True, f"{who}: {mdn.disposition_type}, MIC matched"
+        except As2NegativeMdn as exc:
+            accepted, detail = False, f"{who}: the partner refused the message: {exc.message}"
+        except As2IntegrityCheckFailed as exc:
+            accepted, detail = False, f"{who}: MIC mismatch, the partner got other content: {exc.message}"
+        evidence = MdnOut(message_id=envelope.message_id, headers=tuple(headers), body=body).serialize()
+        at = self.clock().timestamp()
+        settled = await journal.write(
+            lambda c: acktrack.settle_mdn(c, original, accepted=accepted, detail=detail, mdn=evidence, now=at)
+        )
+        if not settled:
+            await self._note(journal, "as2_mdn_repeated", event)
+            return _text(200, "MDN received (already settled)")
+        if accepted:
+            self.stats.mdn_accepted += 1
+        else:
+            self.stats.mdn_rejected += 1
+            log.warning("%s", detail)
+        await self._note(
+            journal,
+            "as2_mdn_accepted" if accepted else "as2_mdn_rejected",
+            {**event, "message_id": pending.message_id, "reason": detail},
+        )
+        return _text(200, "MDN received")
+
+    async def _refuse_mdn(
+        self, journal: As2Journal, status: int, reason: str, event: dict[str, Any]
+    ) -> As2Reply:
+        self.stats.mdn_refused += 1
+        log.warning("AS2 MDN from %r refused: %s", event.get("as2_from"), reason)
+        await self._note(journal, "as2_mdn_refused", {**event, "reason": reason})
+        return _text(status, f"MDN refused: {reason}")
 
     def _meta(self, envelope: As2Envelope, message: InboundMessage, body: bytes, peer: str) -> dict[str, Any]:
         return {
