@@ -8,6 +8,8 @@
 * :class:`OpensslAs2Receiver` is a tiny HTTP server whose only AS2 code is
   ``openssl cms``: ``-decrypt``, ``-verify`` (pinned signer, ``-binary``),
   ``openssl dgst`` for the MIC, and ``-sign`` for the signed MDN (peers.md §2).
+  When the request asks for an asynchronous MDN (``Receipt-Delivery-Option``)
+  it answers 200 with no MDN, then POSTs the signed MDN there with ``curl``.
 * :func:`make_pki` makes the CA, partner and gateway certificates with the
   ``openssl`` command line, with ``emailProtection`` so ``cms -verify`` accepts them.
 
@@ -270,6 +272,14 @@ class _State:
     errors: list[str] = field(default_factory=list)
     corrupt_mic: bool = False
     negative: bool = False
+    #: asynchronous MDNs: "send" them, or "hold" them (never sent)
+    async_mode: str = "send"
+    #: sign the MDN with this key instead of the partner's ("gateway": a signature we must refuse)
+    mdn_signer: str = "partner"
+    #: answer this Original-Message-ID instead of the real one
+    original_id: str | None = None
+    #: ``(http status, answer)`` of each asynchronous MDN POSTed with curl
+    async_posts: list[tuple[int, str]] = field(default_factory=list)
 
 
 class OpensslAs2Receiver:
@@ -308,17 +318,28 @@ class OpensslAs2Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                request_headers = dict(self.headers.items())
+                async_url = next(
+                    (v for k, v in request_headers.items() if k.lower() == "receipt-delivery-option"), None
+                )
                 try:
-                    status, headers, answer = receiver._handle(openssl, dict(self.headers.items()), body)
+                    status, headers, answer = receiver._handle(openssl, request_headers, body)
                 except RuntimeError as exc:
                     receiver.state.errors.append(str(exc))
                     status, headers, answer = 500, {"Content-Type": "text/plain"}, str(exc).encode()
+                    async_url = None
+                mdn = (headers, answer)
+                if async_url:
+                    status, headers, answer = 200, {"Content-Type": "text/plain"}, b"received\n"
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+                self.wfile.flush()
+                if async_url and receiver.state.async_mode == "send":
+                    receiver._post_mdn(async_url, *mdn)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self._server.server_address[1])
@@ -340,6 +361,29 @@ class OpensslAs2Receiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _post_mdn(self, url: str, headers: dict[str, str], body: bytes) -> None:
+        """POST an asynchronous MDN with curl, as the partner would (RFC 4130 §7.3)."""
+        curl = _need("curl")
+        with tempfile.TemporaryDirectory(dir=self.work) as tmp:
+            t = Path(tmp)
+            (t / "mdn.body").write_bytes(body)
+            args = [curl, "-sS", "-o", "answer.txt", "-w", "%{http_code}", "-H", "Expect:"]
+            for k, v in {
+                **headers,
+                "AS2-Version": "1.2",
+                "Message-ID": f"<mdn.{os.urandom(6).hex()}@partner>",
+            }.items():
+                args += ["-H", f"{k}: {v}"]
+            args += ["--data-binary", "@mdn.body", url]
+            try:
+                code = int(_run(*args, cwd=t).decode().strip())
+                answer = (t / "answer.txt").read_text()
+            except RuntimeError as exc:
+                code, answer = 0, str(exc)
+                self.state.errors.append(answer)
+        with self._lock:
+            self.state.async_posts.append((code, answer))
 
     def _handle(
         self, openssl: str, headers: dict[str, str], body: bytes
@@ -401,7 +445,7 @@ class OpensslAs2Receiver:
                 "--R\r\nContent-Type: message/disposition-notification\r\n\r\n"
                 "Reporting-UA: openssl-cms-test\r\n"
                 "Final-Recipient: rfc822; PARTNER\r\n"
-                f"Original-Message-ID: {message_id}\r\n"
+                f"Original-Message-ID: {self.state.original_id or message_id}\r\n"
                 f"Received-Content-MIC: {mic}, sha-256\r\n"
                 f"Disposition: {disposition}\r\n\r\n"
                 "--R--\r\n"
@@ -414,9 +458,9 @@ class OpensslAs2Receiver:
                 "-in",
                 "report.mime",
                 "-signer",
-                str(pki.partner_cert),
+                str(pki.gateway_cert if self.state.mdn_signer == "gateway" else pki.partner_cert),
                 "-inkey",
-                str(pki.partner_key),
+                str(pki.gateway_key if self.state.mdn_signer == "gateway" else pki.partner_key),
                 "-md",
                 "sha256",
                 "-out",
