@@ -224,3 +224,69 @@ def test_accepted_mdn_keeps_the_message_reason() -> None:
     )
     assert c.execute("SELECT reason FROM messages WHERE id = 7").fetchone()[0] is None
     assert acktrack.mdn_overview(c, now=10**9) == {"counts": {"accepted": 1}, "overdue": [], "rejected": []}
+
+
+def _daemon_with(tmp_path: Path, pki: kit.Pki, source_extra: str) -> Any:
+    from gateway.config import load_config
+    from gateway.daemon import Daemon, load_partners
+    from gateway.journal import Journal, JournalOptions
+
+    (tmp_path / "partners.d").mkdir()
+    (tmp_path / "partners.d" / "nord.toml").write_text(
+        f"""id = "nord"
+name = "Nordwaren"
+
+[identities]
+as2_name = "PARTNER"
+
+[delivery]
+transport = "as2"
+url = "https://partner.example/as2"
+as2_from = "GATEWAY"
+as2_to = "PARTNER"
+mdn = "async"
+
+[certificates]
+as2_partner = "{pki.path("partner", "pem")}"
+as2_ours = "{pki.path("gateway", "pem")}"
+as2_ours_key = "{pki.path("gateway", "key")}"
+"""
+    )
+    (tmp_path / "edigate.toml").write_text(
+        f"""[gateway]
+state_dir = "state"
+partners_dir = "partners.d"
+
+[[sources.as2]]
+port = 0
+as2_names = ["GATEWAY"]
+{source_extra}
+"""
+    )
+    daemon = Daemon(load_config(tmp_path / "edigate.toml"))
+    daemon.registry, problems = load_partners(tmp_path / "partners.d")
+    assert problems == []
+    daemon.journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
+    return daemon
+
+
+def test_daemon_gives_async_partners_the_listener_public_url(tmp_path: Path, pki: kit.Pki) -> None:
+    daemon = _daemon_with(tmp_path, pki, 'public_url = "https://edi.example.com/as2"')
+    try:
+        sinks = daemon._outbound_sinks()
+        assert daemon.state.profile_errors == []
+        request = sinks["partner:nord"].codec.build(
+            _BODY, file_name="a.edi", content_type="application/edifact"
+        )
+        assert ("Receipt-Delivery-Option", "https://edi.example.com/as2") in request.headers
+    finally:
+        daemon.journal.close()
+
+
+def test_daemon_reports_an_async_partner_without_a_url(tmp_path: Path, pki: kit.Pki) -> None:
+    daemon = _daemon_with(tmp_path, pki, "")
+    try:
+        assert "partner:nord" not in daemon._outbound_sinks()
+        assert any("async_mdn_url" in p and "public_url" in p for p in daemon.state.profile_errors)
+    finally:
+        daemon.journal.close()
