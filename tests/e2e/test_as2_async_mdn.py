@@ -176,8 +176,8 @@ def _run(
     return receiver, journal, mids
 
 
-def _status(journal: Journal) -> dict[str, Any]:
-    summary: dict[str, Any] = journal.read_sync(
+def _status(journal: Journal, *, text: bool = False) -> Any:
+    out: dict[str, Any] = journal.read_sync(
         lambda c: status_view.collect(
             code=status_view.NOT_RUNNING,
             live=None,
@@ -188,8 +188,8 @@ def _status(journal: Journal) -> dict[str, Any]:
             configured_sinks=[],
             free_bytes=lambda _p: 1 << 40,
         )
-    )["summary"]
-    return summary
+    )
+    return status_view.render(out, color=False) if text else out["summary"]
 
 
 def test_processed_mdn_marks_the_message_accepted(tmp_path: Path, pki: Any) -> None:
@@ -239,6 +239,7 @@ def test_negative_or_mismatched_mdn_marks_it_rejected_with_the_reason(
         summary = _status(journal)
         assert [r["message_id"] for r in summary["mdn_rejected"]] == [mid]
         assert any("refused by the partner's MDN" in line for line in summary["attention"])
+        assert "MDN refused: AS2 MDN from nord" in _status(journal, text=True)
         assert [e["message_id"] for e in _events(journal, "as2_mdn_rejected")] == [mid]
     finally:
         journal.close()
@@ -286,6 +287,7 @@ def test_missing_mdn_is_flagged_overdue_after_the_deadline(tmp_path: Path, pki: 
         assert [o["message_id"] for o in summary["acks_overdue"]] == [mid]
         assert "has not sent the AS2 MDN" in summary["acks_overdue"][0]["reason"]
         assert {p["partner"]: p["acks_overdue"] for p in summary["partners"]}.get("nord") == 1
+        assert "ack overdue: nord has not sent the AS2 MDN" in _status(journal, text=True)
     finally:
         journal.close()
 
