@@ -290,3 +290,67 @@ def test_daemon_reports_an_async_partner_without_a_url(tmp_path: Path, pki: kit.
         assert any("async_mdn_url" in p and "public_url" in p for p in daemon.state.profile_errors)
     finally:
         daemon.journal.close()
+
+
+def test_listener_refuses_unsigned_mdn_when_signed_was_asked_and_unknown_senders(
+    tmp_path: Path, pki: kit.Pki
+) -> None:
+    from gateway.as2 import Mic
+    from gateway.journal import Journal, JournalOptions
+    from gateway.sources.as2 import As2Source, As2SourceConfig, StaticAs2Partners
+
+    journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
+    source = As2Source(
+        As2SourceConfig(port=0, as2_names=["GATEWAY"]),
+        StaticAs2Partners((pki.partner(),)),
+        identity=pki.identity(),
+        clock=lambda: kit.NOW,
+    )
+    source._journal = journal  # what run() does; no socket needed here
+    envelope = As2Envelope(message_id="<ours-1@gw>", as2_from="GATEWAY", as2_to="PARTNER")
+
+    def mdn(*, signed: bool, as2_from: str = "PARTNER") -> tuple[list[tuple[str, str]], bytes]:
+        out = build_mdn(
+            envelope=envelope,
+            disposition="processed",
+            text="ok",
+            mic=Mic("bWlj", "sha-256"),
+            now=kit.NOW,
+            signer=pki.keypair("partner") if signed else None,
+            our_name="PARTNER",
+        )
+        headers = [(k, as2_from if k == "AS2-From" else v) for k, v in out.headers]
+        return headers, out.body
+
+    async def scenario() -> list[int]:
+        await journal.write(
+            lambda c: acktrack.expect_mdn(
+                c,
+                acktrack.ExpectedMdn(
+                    as2_message_id="<ours-1@gw>",
+                    partner="acme",
+                    delivery_id=None,
+                    mic="bWlj",
+                    mic_algorithm="sha-256",
+                    signed=True,
+                    within_seconds=60,
+                ),
+                1.0,
+            )
+        )
+        codes = [(await source.handle(*mdn(signed=False))).status]
+        codes.append((await source.handle(*mdn(signed=True, as2_from="STRANGER"))).status)
+        codes.append((await source.handle(*mdn(signed=True))).status)
+        return codes
+
+    try:
+        assert asyncio.run(scenario()) == [403, 403, 200]
+        refused = journal.read_sync(
+            lambda c: [r[0] for r in c.execute("SELECT detail FROM events WHERE kind = 'as2_mdn_refused'")]
+        )
+        assert len(refused) == 2 and "not signed" in refused[0] and "STRANGER" in refused[1]
+        state = journal.read_sync(lambda c: c.execute("SELECT state FROM as2_receipts").fetchone()[0])
+        assert state == acktrack.ACCEPTED  # only the signed MDN from the partner settled it
+        assert (source.stats.mdn_refused, source.stats.mdn_accepted) == (2, 1)
+    finally:
+        journal.close()
