@@ -172,6 +172,10 @@ class As2Partners(Protocol):
         """The partner whose AS2 name is ``as2_name`` (case-sensitive, RFC 4130 §6.2), or None."""
         ...
 
+    def lookup_receiver(self, as2_name: str) -> As2Partner | None:
+        """The partner we send AS2 to as ``as2_name``: who may post MDNs for our messages, or None."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class StaticAs2Partners:
@@ -182,6 +186,10 @@ class StaticAs2Partners:
     def lookup(self, as2_name: str) -> As2Partner | None:
         """The partner with that AS2 name, or None."""
         return next((p for p in self.partners if p.as2_name == as2_name), None)
+
+    def lookup_receiver(self, as2_name: str) -> As2Partner | None:
+        """The same partners: here senders and receivers are one list."""
+        return self.lookup(as2_name)
 
 
 class RegistryAs2Partners:
@@ -229,6 +237,21 @@ class RegistryAs2Partners:
         return As2Partner(
             partner_id=str(profile.id), as2_name=as2_name, certificates=self._certificates(profile)
         )
+
+    def lookup_receiver(self, as2_name: str) -> As2Partner | None:
+        """The partner named ``as2_name`` (:meth:`lookup`), else the one whose AS2 ``[delivery]`` sends to
+        that name: a partner we only send to has no ``identities.as2_name``, yet posts our MDNs."""
+        found = self.lookup(as2_name)
+        registry = self._registry()
+        if found is not None or registry is None:
+            return found
+        for profile in getattr(registry, "profiles", ()) or ():
+            delivery = profile.model.delivery
+            if delivery is not None and delivery.transport == "as2" and delivery.as2_to == as2_name:
+                return As2Partner(
+                    partner_id=str(profile.id), as2_name=as2_name, certificates=self._certificates(profile)
+                )
+        return None
 
 
 class As2Journal(Protocol):
@@ -500,7 +523,8 @@ class As2Source:
             partner = self.partners.lookup(envelope.as2_from)
             partner_id = partner.partner_id if partner is not None else None
             if is_mdn(headers, body):
-                return await self._receive_mdn(envelope, partner, headers, body, peer)
+                sender = partner or self.partners.lookup_receiver(envelope.as2_from)
+                return await self._receive_mdn(envelope, sender, headers, body, peer)
             # One request per (partner, Message-ID) at a time: a resend racing the original
             # waits for it and then gets the very MDN it recorded.
             async with self._one_at_a_time((partner_id, envelope.message_id)):

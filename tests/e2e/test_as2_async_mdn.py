@@ -38,9 +38,7 @@ def _profile(folder: Path, url: str, pki: Any, *, within_minutes: float) -> None
         f"""id = "nord"
 name = "Nordwaren"
 
-[identities]
-as2_name = "PARTNER"
-
+# No [identities] as2_name: a partner we only send to still posts its MDNs to our listener.
 [delivery]
 transport = "as2"
 url = "{url}"
