@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileClosedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from translators import detect_standard, envelope_complete
@@ -158,7 +158,11 @@ class DirectorySource:
         self._wake = asyncio.Event()
         wake = self._wake
         observer = Observer()
-        observer.schedule(_Nudge(loop, wake), str(root), recursive=True)
+        # Only "a file was written" nudges the scan; the rescan every
+        # poll_seconds finds renamed and moved-in files.  Subscribing to moves
+        # too would make watchdog pair every rename in Python (and our own
+        # archive moves), which costs more GIL time than the intake itself.
+        observer.schedule(_Nudge(loop, wake), str(root), recursive=True, event_filter=[FileClosedEvent])
         observer.start()
         sem = asyncio.Semaphore(self.config.max_parallel)
         tasks: set[asyncio.Task[None]] = set()
