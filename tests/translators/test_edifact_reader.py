@@ -396,8 +396,10 @@ def test_helpers() -> None:
 
 def test_error_offsets_with_line_breaks_and_many_segments() -> None:
     body = b"".join(b"FTX+AAI+++LINE %d'\r\n" % i for i in range(300))
-    data = (b"UNB+UNOA:3+S+R+200102:1304+7'\r\nUNH+1+X:D:96A:UN'\r\n" + body + b"BB+1'\r\nUNT+9+1'\r\n"
-            b"UNH+2+X:D:96A:UN'\r\nUNT+2+2'\r\nUNZ+2+7'\r\n")
+    data = (
+        b"UNB+UNOA:3+S+R+200102:1304+7'\r\nUNH+1+X:D:96A:UN'\r\n" + body + b"BB+1'\r\nUNT+9+1'\r\n"
+        b"UNH+2+X:D:96A:UN'\r\nUNT+2+2'\r\nUNZ+2+7'\r\n"
+    )
     events = read_whole(data)
     bad_tag, count = events[1].errors
     assert bad_tag.ack_hint == "22" and bad_tag.location.segment_position == 302
