@@ -221,6 +221,16 @@ def _outbound_problems(cfg: Config, registry: Any, *, environment: bool) -> list
                 f"partners: {profile.source_path}: delivery: transport mail needs a relay: "
                 "set [mail] relay_host in the gateway config"
             )
+        if (
+            delivery.transport == "as2"
+            and getattr(delivery, "mdn", None) == "async"
+            and not getattr(delivery, "async_mdn_url", None)
+            and _as2_public_url(cfg) is None
+        ):
+            problems.append(
+                f"partners: {profile.source_path}: delivery: mdn = 'async' needs async_mdn_url in the "
+                "profile or public_url on an [[sources.as2]] listener"
+            )
     for name in cfg.delivery.ordered_sinks or ():
         if name.startswith("partner:") and name not in transports:
             problems.append(
@@ -233,6 +243,13 @@ def _outbound_problems(cfg: Config, registry: Any, *, environment: bool) -> list
         except ConfigError as exc:
             problems.extend(exc.problems)
     return problems
+
+
+def _as2_public_url(cfg: Config) -> str | None:
+    """Where partners POST asynchronous MDNs: the first ``[[sources.as2]]`` with a ``public_url``."""
+    models, _ = cfg.source_models()
+    urls = (getattr(m, "public_url", None) for m in models if getattr(m, "kind", None) == "as2")
+    return next((str(u) for u in urls if u), None)
 
 
 def ordered_sink_names(cfg: Config, partners: dict[str, bool | None]) -> set[str]:
@@ -629,10 +646,7 @@ class Daemon:
         return sinks
 
     def _as2_public_url(self) -> str | None:
-        """Where partners POST asynchronous MDNs: the first ``[[sources.as2]]`` with a ``public_url``."""
-        models, _ = self.config.source_models()
-        urls = (getattr(m, "public_url", None) for m in models if getattr(m, "kind", None) == "as2")
-        return next((str(u) for u in urls if u), None)
+        return _as2_public_url(self.config)
 
     def _mail_relay(self) -> Any:
         """The ``[mail]`` relay as an ``agent.partner.MailRelay``; ``None`` without ``relay_host``.

@@ -354,3 +354,27 @@ def test_listener_refuses_unsigned_mdn_when_signed_was_asked_and_unknown_senders
         assert (source.stats.mdn_refused, source.stats.mdn_accepted) == (2, 1)
     finally:
         journal.close()
+
+
+def test_validate_reports_an_async_partner_without_a_url(tmp_path: Path, pki: kit.Pki) -> None:
+    from gateway.daemon import check_config
+
+    daemon = _daemon_with(tmp_path, pki, "")
+    try:
+        problems = check_config(daemon.config, environment=False)
+        assert any("nord.toml" in p and "async_mdn_url" in p and "public_url" in p for p in problems), (
+            problems
+        )
+    finally:
+        daemon.journal.close()
+
+
+def test_validate_accepts_an_async_partner_with_the_listener_public_url(tmp_path: Path, pki: kit.Pki) -> None:
+    from gateway.daemon import check_config
+
+    daemon = _daemon_with(tmp_path, pki, 'public_url = "https://edi.example.com/as2"')
+    try:
+        problems = check_config(daemon.config, environment=False)
+        assert not any("async_mdn_url" in p for p in problems), problems
+    finally:
+        daemon.journal.close()
