@@ -10,13 +10,11 @@ force must lock the account even for the right key.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import pytest
 from gateway.journal import Journal, JournalOptions
 from gateway.sources.sftp import SftpAccount, SftpSettings, SftpSource
 from tests.harness import make_850
+from tests.support.running import RunningSource
 
 
 def require(binary: str) -> str:
@@ -101,47 +100,12 @@ def sftp_site(tmp_path: Path) -> Iterator[SftpSite]:
         shutdown_grace=2.0,
     )  # fmt: skip
     source = SftpSource(settings, Accounts({"acme": pubs["acme"], "bob": pubs["bob"]}))
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop: list[asyncio.Task[None]] = []
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def main() -> None:
-            journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
-            up = asyncio.Event()
-            task = asyncio.create_task(source.run(journal, up))
-            stop.append(task)
-            waiter = asyncio.create_task(up.wait())
-            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            ready.set()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            finally:
-                waiter.cancel()
-                journal.close()
-
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:
-            failure.append(exc)
-            ready.set()
-        finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30), "SFTP source did not start"
-    assert source.bound_port, f"SFTP source failed: {failure}"
+    journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
+    server = RunningSource(source, journal).start()
     host_pub = (tmp_path / "host_key.pub").read_text().split()
-    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{source.bound_port} {host_pub[0]} {host_pub[1]}\n")
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{server.port} {host_pub[0]} {host_pub[1]}\n")
     (tmp_path / "po.edi").write_bytes(make_850(1, "PO1"))
-    site = SftpSite(tmp_path, roots, tmp_path / "state", int(source.bound_port), keys)
+    site = SftpSite(tmp_path, roots, tmp_path / "state", server.port, keys)
     # the first login creates acme's and bob's folders
     assert site.sftp("ls /\n").returncode == 0
     assert site.sftp("ls /\n", user="bob").returncode == 0
@@ -149,9 +113,8 @@ def sftp_site(tmp_path: Path) -> Iterator[SftpSite]:
     try:
         yield site
     finally:
-        loop.call_soon_threadsafe(stop[0].cancel)
-        thread.join(30)
-        assert not thread.is_alive(), "SFTP source did not stop"
+        server.stop()
+        journal.close()
 
 
 def _outside_untouched(site: SftpSite) -> None:

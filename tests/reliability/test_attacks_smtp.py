@@ -9,11 +9,9 @@ oversized mail: each is answered in SMTP terms (250 with a cleaned name, 550,
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 from gateway.journal import Journal, JournalOptions
 from gateway.sources.smtp import MailLogin, SmtpSettings, SmtpSource
 from tests.harness import make_850
+from tests.support.running import RunningSource
 
 
 def require(binary: str) -> str:
@@ -70,49 +69,14 @@ def mail_site(tmp_path: Path) -> Iterator[MailSite]:
         name="smtp-attacks", host="127.0.0.1", port=0, max_message_bytes=64 * 1024, shutdown_grace=2.0
     )
     source = SmtpSource(settings, Senders())
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    tasks: list[asyncio.Task[None]] = []
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-
-        async def main() -> None:
-            journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
-            up = asyncio.Event()
-            task = asyncio.create_task(source.run(journal, up))
-            tasks.append(task)
-            waiter = asyncio.create_task(up.wait())
-            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            ready.set()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            finally:
-                waiter.cancel()
-                journal.close()
-
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:
-            failure.append(exc)
-            ready.set()
-        finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30) and source.bound_port, f"SMTP source did not start: {failure}"
+    journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
+    server = RunningSource(source, journal).start()
     (tmp_path / "po.edi").write_bytes(make_850(1, "PO-MAIL"))
     try:
-        yield MailSite(tmp_path, tmp_path / "state", int(source.bound_port))
+        yield MailSite(tmp_path, tmp_path / "state", server.port)
     finally:
-        loop.call_soon_threadsafe(tasks[0].cancel)
-        thread.join(30)
-        assert not thread.is_alive(), "SMTP source did not stop"
+        server.stop()
+        journal.close()
 
 
 @pytest.mark.parametrize(
