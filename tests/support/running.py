@@ -45,7 +45,7 @@ class RunningSource:
     @property
     def port(self) -> int:
         assert self.source.bound_port is not None
-        return self.source.bound_port
+        return int(self.source.bound_port)
 
     def start(self) -> RunningSource:
         self._thread.start()
