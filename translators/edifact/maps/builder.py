@@ -27,7 +27,7 @@ from .segment import parts, segment_json
 from .values import edi_date_to_iso, edi_decimal, edi_period_to_iso
 
 Handler = Callable[["Builder", Segment], bool]
-Table = Mapping[str, Mapping[str, Handler]]
+Table = dict[str, dict[str, Handler]]
 
 #: ``options.map_options[<MESSAGE>]`` keys every map honours (partner deviations):
 #:
@@ -130,7 +130,7 @@ class Builder:
     )
 
     preference: tuple[str, ...]
-    slots: Mapping[str, str]
+    slots: dict[str, str]
     date_formats: dict[str, str]
     store_ref: str | None
     unit_codes: dict[str, str]
@@ -274,7 +274,7 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
         position += 1
         builder.position = position
         tag = seg[0]
-        if tag.__class__ is not str:
+        if type(tag) is not str:
             builder.keep(seg)
             continue
         if builder.scope is not scope:
@@ -294,15 +294,15 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             builder.keep(seg)
 
 
-def beyond(seg: Segment, placed: Mapping[int, int]) -> bool:
+def beyond(seg: Segment, placed: dict[int, int]) -> bool:
     """True when the segment holds data beyond ``placed`` ({element: components used})."""
     get = placed.get
     for i in range(1, len(seg)):
         e = seg[i]
-        if e.__class__ is str:
+        if type(e) is str:
             if e and not get(i, 0):
                 return True
-        elif e.__class__ is tuple:
+        elif type(e) is tuple:
             used = get(i, 0)
             if len(e) > used and any(e[used:]):
                 return True
@@ -311,7 +311,7 @@ def beyond(seg: Segment, placed: Mapping[int, int]) -> bool:
     return False
 
 
-def place(b: Builder, seg: Segment, placed: Mapping[int, int]) -> None:
+def place(b: Builder, seg: Segment, placed: dict[int, int]) -> None:
     """Keep the whole segment in extensions when part of it was not placed."""
     if beyond(seg, placed):
         b.keep(seg)

@@ -49,7 +49,7 @@ def bgm(
             if field is None:
                 continue
             value = seg[i]
-            if value.__class__ is not str:
+            if type(value) is not str:
                 value = comp(seg, i, 0)
             if value:
                 if i != 1 or value != implied:
@@ -87,6 +87,8 @@ def rff_header(named: Mapping[str, str]) -> Handler:
     After a NAD (ORDERS SG3, INVOIC SG2...) the RFF qualifies that party instead.
     """
 
+    names = dict(named)  # a dict, not a Mapping: native lookups once compiled
+
     def handler(b: Builder, seg: Segment) -> bool:
         if b.target_kind not in _REF_KINDS and not b.target_kind.startswith("RFF"):
             return False
@@ -94,7 +96,7 @@ def rff_header(named: Mapping[str, str]) -> Handler:
         if b.target_kind == "NAD" and b.target is not None:
             b.target.setdefault("references", []).append(ref)
             return True
-        field = named.get(ref["qualifier"])
+        field = names.get(ref["qualifier"])
         if field is not None and field not in b.doc:
             b.doc[field] = ref["value"]
             b.target = ref
@@ -123,12 +125,15 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
             the RFF filled -> the date field (``order_number`` -> ``order_date``).
     """
 
+    names = dict(named)  # dicts, not Mappings: native lookups once compiled
+    refs = dict(ref_dates)
+
     def handler(b: Builder, seg: Segment) -> bool:
         kind = b.target_kind
         if kind == "PAT":
             return dtm_terms(b, seg)
         if kind.startswith("RFF"):
-            field = ref_dates.get(kind[4:]) if kind != "RFF" else None
+            field = refs.get(kind[4:]) if kind != "RFF" else None
             if field is None or field in b.doc:
                 return False
             d = b.date(seg)
@@ -144,7 +149,7 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
         d = b.date(seg)
         if d is None:
             return True
-        spec = named.get(d["qualifier"])
+        spec = names.get(d["qualifier"])
         if spec is not None and spec[0] not in b.doc and d["date"] is not None:
             b.doc[spec[0]] = d["date"]
             if d["time"] is not None:
@@ -183,7 +188,7 @@ def rff_line(b: Builder, seg: Segment) -> bool:
 
 def dtm_line(named: Mapping[str, str] | None = None) -> Handler:
     """DTM in a line group: ``named`` qualifiers fill line fields, others ``dates``."""
-    names = named or {}
+    names: dict[str, str] = dict(named) if named else {}
 
     def handler(b: Builder, seg: Segment) -> bool:
         line = b.line
@@ -205,9 +210,9 @@ def dtm_line(named: Mapping[str, str] | None = None) -> Handler:
 def ftx(b: Builder, seg: Segment) -> bool:
     """FTX: a note (4451 subject -> qualifier; C108 lines joined with newlines)."""
     c108 = seg[4] if len(seg) > 4 else ""
-    if c108.__class__ is tuple:
+    if type(c108) is tuple:
         lines = list(c108[:5])
-    elif c108.__class__ is str:
+    elif type(c108) is str:
         lines = [c108]
     else:
         lines = [comp(seg, 4, j) for j in range(5)]

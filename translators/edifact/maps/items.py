@@ -43,13 +43,13 @@ def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, A
     line: dict[str, Any] = {"product": product}
     n = len(seg)
     number = seg[1] if n > 1 else ""
-    if number.__class__ is not str:
+    if type(number) is not str:
         number = el(seg, 1)
     if number:
         line["line_number"] = number
     b.slot_codes = {}
     c = seg[3] if n > 3 else ()
-    if c.__class__ is not tuple:
+    if type(c) is not tuple:
         c = parts(seg, 3)
     if c:
         add_product_id(b, product, c[1] if len(c) > 1 else "", c[0])
@@ -81,7 +81,7 @@ def pia(b: Builder, seg: Segment) -> bool:
         # nothing beyond what is placed (same result as the general code below)
         f = seg[1]
         e = seg[2]
-        if e.__class__ is tuple and len(e) == 2 and f.__class__ is str and f in ("1", "5"):
+        if type(e) is tuple and len(e) == 2 and type(f) is str and f in ("1", "5"):
             value, code = e
             if value:
                 slot = b.slots.get(code, "other")
@@ -96,9 +96,9 @@ def pia(b: Builder, seg: Segment) -> bool:
     for i in range(2, min(len(seg), 7)):
         e = seg[i]
         # comp(seg, i, 1), comp(seg, i, 0) without the calls for the usual shapes (hot path)
-        if e.__class__ is tuple:
+        if type(e) is tuple:
             add_product_id(b, product, e[1] if len(e) > 1 else "", e[0] if e else "")
-        elif e.__class__ is str:
+        elif type(e) is str:
             add_product_id(b, product, "", e)
         else:
             add_product_id(b, product, comp(seg, i, 1), comp(seg, i, 0))
@@ -118,7 +118,7 @@ def imd(b: Builder, seg: Segment) -> bool:
         # hot path, "IMD+F++:::TEXT[:TEXT]": nothing beyond the placed parts
         f, e2, e = seg[1], seg[2], seg[3]
         if (
-            e.__class__ is tuple
+            type(e) is tuple
             and 4 <= len(e) <= 5
             and e2 == ""
             and f in ("", "F")
@@ -155,15 +155,17 @@ _QTY_USED = {1: 3}
 def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
     """QTY in a line: ``named`` 6063 qualifiers fill (quantity field, unit field)."""
 
+    names = dict(named)  # a dict, not a Mapping: native lookups once compiled
+
     def handler(b: Builder, seg: Segment) -> bool:
         line = b.line
         if line is None:
             return False
         c = seg[1] if len(seg) > 1 else ""
-        if c.__class__ is not tuple:
+        if type(c) is not tuple:
             c = parts(seg, 1)
         n = len(c)
-        spec = named.get(c[0]) if n else None
+        spec = names.get(c[0]) if n else None
         if spec is None or spec[0] in line:
             return False
         line[spec[0]] = b.decimal(c[1] if n > 1 else "")
@@ -188,7 +190,7 @@ def pri(b: Builder, seg: Segment) -> bool:
     line = b.line
     if line is None or "unit_price" in line:
         return False
-    if len(seg) == 2 and seg[1].__class__ is tuple and len(seg[1]) == 2:
+    if len(seg) == 2 and type(seg[1]) is tuple and len(seg[1]) == 2:
         # hot path, "PRI+AAA:9.95": nothing beyond the placed parts
         basis, price = seg[1]
         if not price:

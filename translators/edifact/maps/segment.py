@@ -22,9 +22,9 @@ def el(seg: Segment, i: int) -> str:
         e = seg[i]
     except IndexError:
         return ""
-    if e.__class__ is str:
+    if type(e) is str:
         return e
-    if e.__class__ is tuple:
+    if type(e) is tuple:
         return e[0] if e else ""
     return _first(e, 0)
 
@@ -35,9 +35,9 @@ def comp(seg: Segment, i: int, j: int) -> str:
         e = seg[i]
     except IndexError:
         return ""
-    if e.__class__ is tuple:
+    if type(e) is tuple:
         return e[j] if j < len(e) else ""
-    if e.__class__ is str:
+    if type(e) is str:
         return e if j == 0 else ""
     return _first(e, j)
 
@@ -52,9 +52,9 @@ def parts(seg: Segment, i: int) -> tuple[str, ...]:
         e = seg[i]
     except IndexError:
         return ()
-    if e.__class__ is tuple:
+    if type(e) is tuple:
         return e
-    if e.__class__ is str:
+    if type(e) is str:
         return (e,) if e else ()
     if isinstance(e, Repeated) and e.values:
         v = e.values[0]
