@@ -49,7 +49,6 @@ from .syntax import (
     TechnicalAck,
     TransactionSet,
 )
-from .syntax_model import transaction_document
 from .writer import X12Writer, write_interchange
 
 _CHUNK = 1 << 20  # whole buffers are still fed through the streaming reader, 1 MiB at a time
@@ -351,6 +350,11 @@ class _Session:
         if self.options.reject_unmapped:
             return None
         isa = self.isa.segment if self.isa is not None else ()
+        # Imported here, not at the top: this package is compiled by mypyc, and a compiled package
+        # body runs before its __path__ is set, so it cannot import an uncompiled submodule (the
+        # pydantic syntax model) while it initialises; Python caches the module after the first call.
+        from .syntax_model import transaction_document
+
         return TranslatedDocument(
             document_type=f"x12.{tx.set_id}",
             schema_version="1.0",

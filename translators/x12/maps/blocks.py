@@ -10,11 +10,11 @@ stays small and fast.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ..syntax import Segment
 from . import values
-from .context import PRODUCT_FIELDS, MapContext, placed
+from .context import PRODUCT_FIELDS, MapContext, Placement, placed
 
 Doc = dict[str, Any]
 
@@ -40,7 +40,7 @@ def put(target: Doc, key: str, value: Any) -> None:
 
 # -- references, dates, notes ---------------------------------------------
 
-REF_PLACED = placed(1, 2, 3)
+REF_PLACED: Final[Placement] = placed(1, 2, 3)
 
 
 def ref(seg: Segment) -> Doc:
@@ -75,7 +75,7 @@ def write_refs(refs: Sequence[Mapping[str, Any]], *, tag: str = "REF") -> list[S
     return out
 
 
-DTM_PLACED = placed(1, 2, 3, 4)
+DTM_PLACED: Final[Placement] = placed(1, 2, 3, 4)
 
 
 def dtm(ctx: MapContext, seg: Segment, pos: int) -> Doc:
@@ -106,7 +106,7 @@ def write_dtm(d: Mapping[str, Any]) -> Segment:
     )
 
 
-G62_PLACED = placed(1, 2, 3, 4, 5)
+G62_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5)
 
 
 def g62(ctx: MapContext, seg: Segment, pos: int) -> Doc:
@@ -132,7 +132,7 @@ def write_g62(d: Mapping[str, Any]) -> Segment:
     )
 
 
-NTE_PLACED = placed(1, 2)
+NTE_PLACED: Final[Placement] = placed(1, 2)
 
 
 def nte(seg: Segment) -> Doc:
@@ -149,11 +149,11 @@ def write_notes(notes: Sequence[Mapping[str, Any]]) -> list[Segment]:
 
 # -- parties (N1 loop) -------------------------------------------------------
 
-N1_PLACED = placed(1, 2, 3, 4)
-N2_PLACED = placed(1, 2)
-N3_PLACED = placed(1, 2)
-N4_PLACED = placed(1, 2, 3, 4)
-PER_PLACED = placed(1, 2, 3, 4, 5, 6, 7, 8)
+N1_PLACED: Final[Placement] = placed(1, 2, 3, 4)
+N2_PLACED: Final[Placement] = placed(1, 2)
+N3_PLACED: Final[Placement] = placed(1, 2)
+N4_PLACED: Final[Placement] = placed(1, 2, 3, 4)
+PER_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 6, 7, 8)
 
 _COMM = {"TE": "phone", "FX": "fax", "EM": "email"}
 _COMM_OUT = (("phone", "TE"), ("fax", "FX"), ("email", "EM"))
@@ -267,7 +267,7 @@ def write_party(p: Mapping[str, Any], *, ref_tag: str = "REF", contact_tag: str 
     return out
 
 
-G61_PLACED = placed(1, 2, 3, 4)
+G61_PLACED: Final[Placement] = placed(1, 2, 3, 4)
 
 
 def g61(seg: Segment) -> Doc:
@@ -346,7 +346,7 @@ def product_pairs(ctx: MapContext, product: Mapping[str, Any]) -> list[str]:
     return out
 
 
-PID_PLACED = placed(1, 5)
+PID_PLACED: Final[Placement] = placed(1, 5)
 
 
 def pid_text(seg: Segment) -> str | None:
@@ -356,8 +356,8 @@ def pid_text(seg: Segment) -> str | None:
 
 # -- carriers, terms, charges, totals ----------------------------------------
 
-TD5_PLACED = placed(1, 2, 3, 4, 5, 12)
-TD3_PLACED = placed(1, 3)
+TD5_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 12)
+TD3_PLACED: Final[Placement] = placed(1, 3)
 
 
 _TD5_KEYS = (
@@ -420,7 +420,7 @@ def write_carriers(carriers: Sequence[Mapping[str, Any]]) -> list[Segment]:
     return out
 
 
-ITD_PLACED = placed(1, 2, 3, 4, 5, 6, 7, 8, 12)
+ITD_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 6, 7, 8, 12)
 
 
 def itd(ctx: MapContext, seg: Segment, pos: int) -> Doc:
@@ -483,7 +483,7 @@ def write_itd(t: Mapping[str, Any]) -> Segment:
     )
 
 
-SAC_PLACED = placed(1, 2, 5, 7, 15)
+SAC_PLACED: Final[Placement] = placed(1, 2, 5, 7, 15)
 
 
 def sac(ctx: MapContext, seg: Segment, pos: int) -> Doc:
@@ -518,7 +518,7 @@ def write_sac(a: Mapping[str, Any]) -> Segment:
     )
 
 
-TXI_PLACED = placed(1, 2, 3, 5)
+TXI_PLACED: Final[Placement] = placed(1, 2, 3, 5)
 
 
 def txi(ctx: MapContext, seg: Segment, pos: int) -> Doc:
@@ -535,7 +535,7 @@ def write_txi(t: Mapping[str, Any]) -> Segment:
     return make("TXI", t.get("type_code"), t.get("amount"), t.get("percent"), "", t.get("jurisdiction"))
 
 
-CTT_PLACED = placed(1, 2, 3, 4, 5, 6)
+CTT_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 6)
 
 
 def ctt(ctx: MapContext, seg: Segment, pos: int, totals: Doc) -> None:
@@ -568,7 +568,7 @@ def write_ctt(t: Mapping[str, Any]) -> list[Segment]:
     ]
 
 
-AMT_PLACED = placed(1, 2)
+AMT_PLACED: Final[Placement] = placed(1, 2)
 
 
 def amt(ctx: MapContext, seg: Segment, pos: int, totals: Doc, *, total_qualifiers: tuple[str, ...]) -> None:
@@ -584,7 +584,7 @@ def amt(ctx: MapContext, seg: Segment, pos: int, totals: Doc, *, total_qualifier
 
 # -- measures and packaging ----------------------------------------------------
 
-PO4_PLACED = placed(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+PO4_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
 
 
 def measure(kind: str, qualifier: str, value: str | None, unit: str) -> Doc | None:
@@ -666,7 +666,7 @@ def write_po4(ctx: MapContext, p: Mapping[str, Any]) -> Segment:
     )
 
 
-TD1_PLACED = placed(1, 2, 6, 7, 8, 9, 10)
+TD1_PLACED: Final[Placement] = placed(1, 2, 6, 7, 8, 9, 10)
 
 
 def td1(ctx: MapContext, seg: Segment, pos: int, target: Doc) -> None:
@@ -708,7 +708,7 @@ def write_td1(t: Mapping[str, Any]) -> list[Segment]:
     ]
 
 
-MEA_PLACED = placed(2, 3, 4)
+MEA_PLACED: Final[Placement] = placed(2, 3, 4)
 
 
 def mea(ctx: MapContext, seg: Segment, pos: int) -> Doc | None:
@@ -756,7 +756,7 @@ def wproduct_elements(ctx: MapContext, product: Mapping[str, Any], slots: int) -
     return upc, pairs
 
 
-W20_PLACED = placed(4, 5, 6)
+W20_PLACED: Final[Placement] = placed(4, 5, 6)
 
 
 def w20(ctx: MapContext, seg: Segment, pos: int) -> Doc | None:
@@ -795,7 +795,7 @@ def write_wtotals(tag: str, t: Mapping[str, Any]) -> list[Segment]:
     ]
 
 
-W27_PLACED = placed(1, 2, 3, 4, 5, 7)
+W27_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 7)
 
 
 def w27(seg: Segment) -> Doc:

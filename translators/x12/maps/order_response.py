@@ -15,21 +15,16 @@ from ..syntax import Segment
 from . import blocks as b
 from . import values
 from .context import MapContext, missing, placed, run
-from .purchase_order import _pid, _po1
-from .walker import Entry, State, finish_totals, pick
+from .purchase_order import OrderLines, _pid, _po1
+from .walker import Entry, finish_totals, pick
 
 Doc = dict[str, Any]
 
 DOCUMENT_TYPE = "order_response"
 
 
-class _Ack(State):
-    __slots__ = ("seen", "sub")
-
-    def __init__(self, ctx: MapContext, doc: Doc) -> None:
-        super().__init__(ctx, doc)
-        self.sub: Doc | None = None
-        self.seen = False
+class _Ack(OrderLines):
+    __slots__ = ()
 
 
 def _bak(st: _Ack, seg: Segment, pos: int) -> bool:

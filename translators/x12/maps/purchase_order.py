@@ -28,13 +28,28 @@ DOCUMENT_TYPE = "purchase_order"
 _LINE_KEYS = frozenset({"parties", "allowances_charges", "taxes"})
 
 
-class _PO(State):
+class OrderLines(State):
+    """Walk state of a document with PO1 lines and SLN sublines; the 855 map shares _po1 and _pid.
+
+    Those handlers are typed on this class, not on _PO: compiled by mypyc, a handler checks the
+    type of its state argument, so the 855's state must be one of these too.
+    """
+
     __slots__ = ("seen", "sub")
+
+    def __init__(
+        self, ctx: MapContext, doc: Doc, *, line_keys: frozenset[str] = frozenset(), store: bool = False
+    ) -> None:
+        super().__init__(ctx, doc, line_keys=line_keys, store=store)
+        self.sub: Doc | None = None
+        self.seen = False
+
+
+class _PO(OrderLines):
+    __slots__ = ()
 
     def __init__(self, ctx: MapContext, doc: Doc) -> None:
         super().__init__(ctx, doc, line_keys=_LINE_KEYS, store=True)
-        self.sub: Doc | None = None
-        self.seen = False
 
 
 def _beg(st: _PO, seg: Segment, pos: int) -> bool:
@@ -55,7 +70,7 @@ def _beg(st: _PO, seg: Segment, pos: int) -> bool:
     return True
 
 
-def _po1(st: _PO, seg: Segment, pos: int) -> bool:
+def _po1(st: OrderLines, seg: Segment, pos: int) -> bool:
     ctx = st.ctx
     n = len(seg)
     line: Doc = {}
@@ -79,7 +94,7 @@ def _po1(st: _PO, seg: Segment, pos: int) -> bool:
     return True
 
 
-def _pid(st: _PO, seg: Segment, pos: int) -> bool:
+def _pid(st: OrderLines, seg: Segment, pos: int) -> bool:
     target = st.sub if st.sub is not None else st.line
     if target is None or "description" in target or len(seg) < 6 or not seg[5]:
         return False
