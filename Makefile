@@ -8,8 +8,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    ?= var/dev
 
-# Real peers the tests drive (sshd/sftp, nginx, swaks, lftp, vsftpd, nats-server, openssl, curl, rsync).
-DEBS := openssh-server openssh-client nginx swaks libnet-ssleay-perl rsync inotify-tools curl openssl \
+# What setup.py needs to compile the translators with mypyc: gcc and this Python's headers.
+BUILD_DEBS := gcc python$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev
+# The modules setup.py compiles: an editable install puts their .so next to the .py, where it shadows
+# an edited source, so the venv is rebuilt whenever one of them (or the build) changes.
+NATIVE_SOURCES := $(shell sed -n 's/^    "\(translators\/[^"]*\.py\)",$$/\1/p' setup.py)
+# Real peers the tests drive (sshd/sftp, nginx, swaks, lftp, vsftpd, nats-server, openssl, curl, rsync),
+# and the compiler and headers (BUILD_DEBS).
+DEBS := $(BUILD_DEBS) openssh-server openssh-client nginx swaks libnet-ssleay-perl rsync inotify-tools curl openssl \
         lftp vsftpd nats-server python3-venv lintian fakeroot binutils systemd faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -17,10 +23,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The compiler first (best effort: without it setup.py warns and builds pure Python).
+	@[ "$$EDIGATE_PURE" = 1 ] || $(MAKE) --no-print-directory debs DEBS="$(BUILD_DEBS)" || true
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# pip -q hides setup.py's warning: repeat it when the translators were not compiled.
+	@$(BIN)/python -c 'import json; m = json.load(open("translators/_native_build.json")); \
+	  m["compiled"] or print("edigate: WARNING: translators built as pure Python (slower):", m["reason"])'
 	@touch $@
 
 # Install the missing Debian packages without letting their services start
