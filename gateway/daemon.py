@@ -31,6 +31,7 @@ from . import alerts, audit, metrics, report, status_view
 from .config import Config, load_config
 from .control import serve_control
 from .errors import ConfigError, GatewayError, JournalWriteError
+from .iopool import io_pool, run_blocking
 from .journal import Journal, JournalOptions
 from .notify import sd_notify, watchdog_interval
 from .pipeline import Pipeline, RegistryLike
@@ -45,6 +46,10 @@ VERSION = "0.1.0"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_STARTUP_FAILURE = 3
+
+
+#: interchange numbers still unjudged after this long are judged by the periodic sweep
+_SEQUENCE_SWEEP_SECONDS = 60.0
 
 
 class SourceLike(Protocol):
@@ -440,6 +445,8 @@ class Daemon:
         self._tasks.append(task)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks and task.get_name() in ("purge", "sequence"):
+            self._tasks.remove(task)  # periodic chores: do not keep every finished one
         if task.cancelled():
             return
         exc = task.exception()
@@ -459,10 +466,7 @@ class Daemon:
 
     async def _write_acks(self, partner: str, message_id: int, acks: Sequence[tuple[str, bytes]]) -> None:
         root = self.config.gateway.ack_dir or self.config.base_dir / "outbox"
-        folder = root / partner
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        for kind, payload in acks:
-            await asyncio.to_thread(write_file_durably, folder / f"{message_id}-{kind}.edi", payload)
+        await run_blocking(_write_ack_files, root / partner, message_id, list(acks))
 
     def _start_profile_watch(self) -> None:
         folder = self.config.gateway.partners_dir
@@ -489,7 +493,7 @@ class Daemon:
         """Tick until asked to exit; returns the exit code."""
         assert self.journal is not None
         ping = watchdog_interval()
-        last_ping = last_purge = 0.0
+        last_ping = last_purge = last_sweep = 0.0
         while not self.should_exit:
             await asyncio.sleep(0.1)
             now = time.monotonic()
@@ -502,11 +506,27 @@ class Daemon:
             if now - last_purge > 3600:
                 last_purge = now
                 self._spawn(self._purge(), "purge")
+            if now - last_sweep > _SEQUENCE_SWEEP_SECONDS:
+                last_sweep = now
+                self._spawn(self._sweep_sequences(), "sequence")
             if self.reload_requested:
                 self.reload_requested = False
                 await self.reload()
             self._operations_tick(now)
         return EXIT_FAILURE if self._fatal is not None else EXIT_OK
+
+    async def _sweep_sequences(self) -> None:
+        assert self.journal is not None
+        try:
+            found = await self.journal.sweep_sequences(time.time() - _SEQUENCE_SWEEP_SECONDS)
+        except JournalWriteError:
+            raise
+        except Exception:
+            # A report, not the flow: keep running and say so.
+            log.exception("interchange sequence sweep failed")
+            return
+        if found:
+            log.warning("%d interchange control number(s) out of sequence; see edigate status", found)
 
     async def _purge(self) -> None:
         assert self.journal is not None
@@ -586,6 +606,8 @@ class Daemon:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        # A cancelled intake or sink may have left a rename or fsync running.
+        await asyncio.to_thread(io_pool.wait_idle, 30)
         if self.journal is not None:
             await asyncio.to_thread(self.journal.close)
             self.journal = None
@@ -1104,6 +1126,13 @@ def run(config: Config) -> int:
     except JournalWriteError as exc:
         log.error("journal write failed: %s", exc)
         return EXIT_FAILURE
+
+
+def _write_ack_files(folder: Path, message_id: int, acks: list[tuple[str, bytes]]) -> None:
+    """Each acknowledgment as a durable file in the partner's outbox folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, payload in acks:
+        write_file_durably(folder / f"{message_id}-{kind}.edi", payload)
 
 
 __all__ = ["VERSION", "Daemon", "GatewayState", "check_config", "run"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -44,7 +45,11 @@ from .states import ACTIVE_STATES, DeliveryState, MessageState, can_move
 
 _T = TypeVar("_T")
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
+#: raw files up to this size are read on the event loop (page cache, microseconds)
+_INLINE_READ_BYTES = 256 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -139,6 +144,21 @@ CREATE TABLE IF NOT EXISTS interchanges (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS interchanges_key ON interchanges(partner, standard, sender, control);
+-- A sender's interchanges since the last sequence sweep, without reading
+-- every interchange the partner ever sent.
+CREATE INDEX IF NOT EXISTS interchanges_recent ON interchanges(partner, standard, sender, at);
+-- The last control number judged per sender (see _sweep_sequence).
+CREATE TABLE IF NOT EXISTS sequence_marks (
+    partner TEXT NOT NULL,
+    standard TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    at REAL NOT NULL,
+    seen INTEGER NOT NULL,
+    PRIMARY KEY (partner, standard, sender)
+);
+-- "Is anything of this partner still waiting for translation?", per store.
+CREATE INDEX IF NOT EXISTS messages_waiting ON messages(partner) WHERE state = 'received';
 """
 
 #: control numbers wrap inside the 9 digits ISA13/GS06 allow
@@ -218,8 +238,10 @@ class DeliveryPayload:
 @dataclass(slots=True)
 class _Op:
     fn: Callable[[sqlite3.Connection], Any]
-    future: Future[Any]
+    #: a thread's future, or a coroutine's future with its loop
+    future: Future[Any] | asyncio.Future[Any]
     spool_items: list[tuple[str, bytes]] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,6 +298,10 @@ class Journal:
         )
         self._reader = connect(self.db_path)
         self._reader_lock = threading.Lock()
+        # The event loop's own connection for indexed point reads: a few
+        # microseconds inline cost less than a hop to a thread and back, and
+        # it never waits on the lock a long report query holds.
+        self._point_reader = connect(self.db_path)
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         # Raw bytes are fsynced by their own stage, so the database writer
         # commits one batch while the next batch's files are being written:
@@ -333,8 +359,8 @@ class Journal:
                 self._run_batch(batch)
             except Exception as exc:  # noqa: BLE001 - a dead writer thread would hang every caller
                 self._failed = exc
-                for op in batch:
-                    _settle(op.future, None, JournalWriteError(f"journal writer failed: {exc!r}"))
+                failure = JournalWriteError(f"journal writer failed: {exc!r}")
+                _settle_all([(op, None, failure) for op in batch])
 
     def _spool_loop(self) -> None:
         """Write the raw bytes of queued appends, then hand the appends to the writer.
@@ -349,20 +375,16 @@ class Journal:
                 except OSError as exc:
                     self._failed = exc
             if self._failed is not None:
-                for op in batch:
-                    _settle(op.future, None, JournalWriteError(f"journal write failed: {self._failed}"))
+                failure = JournalWriteError(f"journal write failed: {self._failed}")
+                _settle_all([(op, None, failure) for op in batch])
                 continue
             for op in batch:
                 self._queue.put(op)
 
     def _run_batch(self, batch: list[_Op]) -> None:
         if self._failed is not None:
-            for op in batch:
-                _settle(
-                    op.future,
-                    None,
-                    JournalWriteError(f"journal stopped after a write failure: {self._failed}"),
-                )
+            failure = JournalWriteError(f"journal stopped after a write failure: {self._failed}")
+            _settle_all([(op, None, failure) for op in batch])
             return
         results: list[tuple[_Op, Any, BaseException | None]] = []
         try:
@@ -387,13 +409,12 @@ class Journal:
             self._failed = exc
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            for op in batch:
-                _settle(op.future, None, JournalWriteError(f"journal write failed: {exc}"))
+            failure = JournalWriteError(f"journal write failed: {exc}")
+            _settle_all([(op, None, failure) for op in batch])
             return
         self.commits += 1
         self.ops_committed += len(batch)
-        for op, value, error in results:
-            _settle(op.future, value, error)
+        _settle_all(results)
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None
@@ -410,7 +431,19 @@ class Journal:
     async def _run(
         self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None
     ) -> _T:
-        return await asyncio.wrap_future(self._submit(fn, spool_items))
+        # A loop future settled by the writer in one callback per batch: no
+        # thread-safe future, lock or loop wake-up per operation (those cost
+        # the event loop more GIL time than the SQL itself).
+        if self._failed is not None:
+            raise JournalWriteError(f"journal stopped after a write failure: {self._failed}")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_T] = loop.create_future()
+        op = _Op(fn, fut, spool_items or [], loop)
+        if spool_items:
+            self._spool_queue.put(op)
+        else:
+            self._queue.put(op)
+        return await fut
 
     async def write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run a write op of a module with its own tables (``gateway.acktrack``); returns after commit."""
@@ -429,6 +462,7 @@ class Journal:
         self.spool.close()
         self._conn.close()
         self._reader.close()
+        self._point_reader.close()
 
     @property
     def failed(self) -> BaseException | None:
@@ -589,6 +623,7 @@ class Journal:
         replies: dict[str, bytes] | None = None,
         interchanges: list[tuple[str, str]] | None = None,
         warnings: str | None = None,
+        check_sequence: bool = False,
     ) -> list[int]:
         """Store a translated message's documents and queue their deliveries.
 
@@ -606,6 +641,8 @@ class Journal:
             replies: acknowledgments generated for the partner, by kind.
             interchanges: (sender, control) pairs, for duplicate detection.
             warnings: non-fatal problems, kept as the state reason.
+            check_sequence: judge the sender's interchange control numbers once
+                the partner's backlog is translated (see :func:`_sweep_sequence`).
 
         Returns:
             The ids of the deliveries created.
@@ -616,7 +653,21 @@ class Journal:
             c.execute(
                 "UPDATE messages SET partner = ?, standard = ? WHERE id = ?", (partner, standard, message_id)
             )
-            self._move(c, message_id, MessageState.TRANSLATED, warnings, now)
+            reason = warnings
+            for sender, control in interchanges or []:
+                c.execute(
+                    "INSERT INTO interchanges VALUES (?,?,?,?,?,?)",
+                    (partner, standard or "", sender, control, message_id, now),
+                )
+            if check_sequence and interchanges and _backlog_translated(c, partner, message_id):
+                found: list[str] = []
+                for sender in sorted({s for s, _ in interchanges}):
+                    swept = _sweep_sequence(
+                        c, partner=partner, standard=standard or "", sender=sender, now=now
+                    )
+                    found += swept.get(message_id, [])
+                reason = "; ".join(filter(None, [warnings, *found]))[:2000] or None
+            self._move(c, message_id, MessageState.TRANSLATED, reason, now)
             created: list[int] = []
             for seq, doc in enumerate(documents):
                 cur = c.execute(
@@ -637,11 +688,6 @@ class Journal:
                     created.append(int(dcur.lastrowid or 0))
             for kind, payload in (replies or {}).items():
                 c.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)", (message_id, kind, payload, now))
-            for sender, control in interchanges or []:
-                c.execute(
-                    "INSERT INTO interchanges VALUES (?,?,?,?,?,?)",
-                    (partner, standard or "", sender, control, message_id, now),
-                )
             self._move(c, message_id, MessageState.QUEUED, None, now)
             if not created:
                 self._move(c, message_id, MessageState.DELIVERED, "nothing to deliver", now)
@@ -687,6 +733,37 @@ class Journal:
             )
 
         await self._run(op)
+
+    async def sweep_sequences(self, older_than: float) -> int:
+        """Judge interchange numbers received before ``older_than`` that no settled moment judged.
+
+        Under endless load a partner's backlog is never empty, so the check
+        :meth:`store_translation` makes never runs; this sweep, run
+        periodically, judges them anyway once they are old enough.
+
+        Returns:
+            How many numbers were found out of sequence.
+        """
+
+        def op(c: sqlite3.Connection) -> int:
+            keys = {
+                (str(p), str(st), str(se))
+                for p, st, se in c.execute(
+                    "SELECT partner, standard, sender FROM sequence_marks UNION "
+                    "SELECT DISTINCT partner, standard, sender FROM interchanges "
+                    "WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) - 100000 FROM interchanges)"
+                ).fetchall()
+            }
+            now = time.time()
+            found = 0
+            for partner, standard, sender in sorted(keys):
+                swept = _sweep_sequence(
+                    c, partner=partner, standard=standard, sender=sender, now=now, up_to=older_than
+                )
+                found += sum(len(v) for v in swept.values())
+            return found
+
+        return await self._run(op)
 
     async def next_control_number(self, partner: str, direction: str, kind: str) -> int:
         """The next control number for a partner; durable before it is returned, so never reused."""
@@ -810,17 +887,23 @@ class Journal:
         sha = await self.read(query)
         return await asyncio.to_thread(self.spool.read, sha)
 
+    def read_point(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run an indexed point query inline, on the event loop's own connection.
+
+        Only for queries that touch a handful of rows through an index; a
+        scan or report belongs in :meth:`read`, on a thread.
+        """
+        return query(self._point_reader)
+
     async def message_with_bytes(self, message_id: int) -> tuple[sqlite3.Row, bytes]:
-        """The message's row and its raw bytes, in one thread hop."""
-
-        def run() -> tuple[sqlite3.Row, bytes]:
-            with self._reader_lock:
-                row = self._reader.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-            if row is None:
-                raise UnknownMessageError(f"no message {message_id}")
-            return row, self.spool.read(str(row["sha256"]))
-
-        return await asyncio.to_thread(run)
+        """The message's row and its raw bytes (small files read inline, large ones on a thread)."""
+        row = self._point_reader.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise UnknownMessageError(f"no message {message_id}")
+        sha = str(row["sha256"])
+        if int(row["size"]) <= _INLINE_READ_BYTES:
+            return row, self.spool.read(sha)
+        return row, await asyncio.to_thread(self.spool.read, sha)
 
     async def message_row(self, message_id: int) -> sqlite3.Row:
         """The message's row."""
@@ -908,20 +991,7 @@ class Journal:
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self.read(query)
-
-    async def last_interchange(self, partner: str, standard: str, sender: str) -> str | None:
-        """The control number of the partner's most recently journaled interchange from that sender."""
-
-        def query(c: sqlite3.Connection) -> str | None:
-            row = c.execute(
-                "SELECT control FROM interchanges WHERE partner = ? AND standard = ? AND sender = ?"
-                " ORDER BY rowid DESC LIMIT 1",
-                (partner, standard, sender),
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self.read(query)
+        return self.read_point(query)
 
     # ------------------------------------------------------------------ retention
 
@@ -978,7 +1048,29 @@ class Journal:
         return count, removed
 
 
-def _settle(future: Future[Any], value: Any, error: BaseException | None) -> None:
+def _settle_all(outcomes: list[tuple[_Op, Any, BaseException | None]]) -> None:
+    """Settle a batch: threads' futures now, each loop's futures in one callback on that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Op, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        loop = outcome[0].loop
+        if loop is None:
+            _settle(outcome[0].future, outcome[1], outcome[2])
+        else:
+            by_loop.setdefault(loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, items)
+        except RuntimeError:
+            # The loop is closed: nobody is waiting any more.
+            continue
+
+
+def _settle_on_loop(items: list[tuple[_Op, Any, BaseException | None]]) -> None:
+    for op, value, error in items:
+        _settle(op.future, value, error)
+
+
+def _settle(future: Future[Any] | asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
     """Hand an operation's outcome to its caller, unless the caller gave up waiting.
 
     A caller cancelled during shutdown must not crash the writer thread: the
@@ -991,9 +1083,110 @@ def _settle(future: Future[Any], value: Any, error: BaseException | None) -> Non
             future.set_exception(error)
         else:
             future.set_result(value)
-    except InvalidStateError:
+    except (InvalidStateError, asyncio.InvalidStateError):
         # Cancelled between the check and the call.
         return
+
+
+#: a number this far below the last one judged starts a new series (a reset counter)
+_SEQUENCE_RESET = 10_000
+#: how far back the wall clock may step without an interchange escaping the sequence check
+_SEQUENCE_CLOCK_SLACK = 300.0
+
+
+def _sweep_sequence(
+    c: sqlite3.Connection,
+    *,
+    partner: str,
+    standard: str,
+    sender: str,
+    now: float,
+    up_to: float | None = None,
+) -> dict[int, list[str]]:
+    """Judge a sender's newly received interchange control numbers, in number order.
+
+    A gap usually means an interchange was lost on the way (or sent to
+    another gateway); a jump back, a partner whose counter was reset.
+    Files arrive and are translated concurrently and out of order, so a
+    number is not judged against whatever came before it, but once the
+    partner's backlog is translated (or, under endless load, once it is
+    ``up_to`` old): then the numbers received since the last sweep are
+    sorted and compared with the last number judged.  A late number that
+    fills an earlier hole is simply accepted.
+
+    Returns:
+        The findings by message id; each is also an ``out_of_sequence`` event.
+    """
+    mark = c.execute(
+        "SELECT last, at, seen FROM sequence_marks WHERE partner = ? AND standard = ? AND sender = ?",
+        (partner, standard, sender),
+    ).fetchone()
+    last: int | None = None if mark is None else int(mark[0])
+    since = 0.0 if mark is None else float(mark[1]) - _SEQUENCE_CLOCK_SLACK
+    seen = 0 if mark is None else int(mark[2])
+    top = c.execute("SELECT IFNULL(MAX(rowid), 0) FROM interchanges").fetchone()[0]
+    if seen > int(top):
+        seen = 0  # retention purged the newest rows and their rowids are being reused
+    # Rows after the mark: ``seen`` (rowid) is exact; ``at`` only narrows the
+    # index range, with slack for a clock stepped back.
+    rows = c.execute(
+        "SELECT rowid, control, message_id, at FROM interchanges"
+        " WHERE partner = ? AND standard = ? AND sender = ? AND at >= ? AND rowid > ? ORDER BY rowid",
+        (partner, standard, sender, since, seen),
+    ).fetchall()
+    width: dict[int, int] = {}
+    owner: dict[int, int] = {}
+    newest = 0.0 if mark is None else float(mark[1])
+    for rowid, control, mid, at in rows:
+        if up_to is not None and at > up_to:
+            break
+        newest = max(newest, float(at))
+        seen = int(rowid)
+        if str(control).isdecimal():
+            number = int(control)
+            owner.setdefault(number, int(mid))
+            width[number] = len(str(control))
+    findings: dict[int, list[str]] = {}
+    for number in sorted(owner):
+        reset = last is not None and number < last and (number <= 1 or last - number > _SEQUENCE_RESET)
+        if last is not None and number <= last and not reset:
+            continue  # a duplicate, or a late number that fills a hole reported before
+        if last is not None and number != last + 1:
+            previous = f"{last:0{width[number]}d}"
+            received = f"{number:0{width[number]}d}"
+            kind = "out of sequence" if number > last else "out of sequence (counter reset?)"
+            text = (
+                f"interchange control number {received} from {sender} is {kind}: "
+                f"expected {last + 1:0{width[number]}d} after {previous}"
+            )
+            detail = {
+                "partner": partner,
+                "sender": sender,
+                "previous": previous,
+                "received": received,
+                "message_id": owner[number],
+            }
+            c.execute(
+                "INSERT INTO events(kind, at, detail) VALUES (?,?,?)",
+                ("out_of_sequence", now, json.dumps(detail)),
+            )
+            findings.setdefault(owner[number], []).append(text)
+        last = number
+    if last is not None:
+        c.execute(
+            "INSERT OR REPLACE INTO sequence_marks VALUES (?,?,?,?,?,?)",
+            (partner, standard, sender, last, newest, seen),
+        )
+    return findings
+
+
+def _backlog_translated(c: sqlite3.Connection, partner: str, message_id: int) -> bool:
+    """No other message of the partner is waiting for translation."""
+    row = c.execute(
+        "SELECT 1 FROM messages WHERE partner IS ? AND state = 'received' AND id != ? LIMIT 1",
+        (partner, message_id),
+    ).fetchone()
+    return row is None
 
 
 def _text(value: str | None) -> str | None:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from translators import (
     ControlNumbers,
@@ -291,8 +292,6 @@ class Pipeline:
             records = []
         warnings = [w for doc in translation.documents for w in doc.warnings]
         warnings += [str(e) for e in translation.errors]
-        if duplicate is None:
-            warnings += await self._sequence_gaps(partner, translation, message_id)
         delivery_ids = await self.journal.store_translation(
             message_id,
             partner=partner,
@@ -302,6 +301,7 @@ class Pipeline:
             replies=dict(ack_pairs),
             interchanges=sorted(_interchanges(translation)),
             warnings="; ".join(warnings)[:2000] or None,
+            check_sequence=duplicate is None,
         )
         self.stats.translated += 1
         self.stats.documents += len(records)
@@ -380,42 +380,12 @@ class Pipeline:
                 return policy, earlier
         return None
 
-    async def _sequence_gaps(self, partner: str, translation: Translation, message_id: int) -> list[str]:
-        """Interchange control numbers that do not follow the partner's previous one.
-
-        A gap usually means an interchange was lost on the way (or sent to
-        another gateway); a step back, a partner whose counter was reset.
-        Either way the interchange is processed, and the operator is told:
-        a warning on the message and an ``out_of_sequence`` event in status.
-        """
-        found: list[str] = []
-        for sender, control in sorted(_interchanges(translation)):
-            last = await self.journal.last_interchange(partner, translation.standard, sender)
-            if last is None or not (last.isdecimal() and control.isdecimal()):
-                continue
-            expected = int(last) + 1
-            if int(control) != expected:
-                text = (
-                    f"interchange control number {control} from {sender} is out of sequence: "
-                    f"expected {expected:0{len(last)}d} after {last}"
-                )
-                found.append(text)
-                await self.journal.note_event(
-                    "out_of_sequence",
-                    {
-                        "partner": partner,
-                        "sender": sender,
-                        "previous": last,
-                        "received": control,
-                        "message_id": message_id,
-                    },
-                )
-        return found
-
     def _record(
         self, doc: TranslatedDocument, partner: str, message_id: int, row: Any, received_at: _dt.datetime
     ) -> DocumentRecord:
-        canonical = json.dumps(doc.document, sort_keys=True, separators=(",", ":"), default=str)
+        canonical = orjson.dumps(
+            doc.document, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+        ).decode()
         key = idempotency_key(partner, doc, canonical)
         env = doc.envelope
         envelope = CanonicalEnvelope(

@@ -3,7 +3,8 @@
 * translators import no other package of ours;
 * partners imports translators only;
 * gateway imports translators and partners; only gateway/daemon.py imports agent;
-* agent imports translators.models and gateway's journal/errors/states only — never an EDI reader;
+* agent imports translators.models and gateway's journal/errors/states (and file helpers: spool,
+  resources, iopool) only — never an EDI reader;
   the one exception is ``partners.permissions``, the secret-file mode check (stdlib only), which
   lives in partners because partners (profiles) needs it too and may import nothing but translators.
 """
@@ -65,6 +66,7 @@ def test_agent_never_imports_an_edi_reader() -> None:
         "gateway.states",
         "gateway.spool",
         "gateway.resources",
+        "gateway.iopool",
     )
     for path in _modules("agent"):
         for mod in _imports(path):

@@ -8,7 +8,6 @@ so a consumer polling the folder never reads half a document.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.iopool import run_blocking
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from .base import Delivery
@@ -62,7 +63,7 @@ class DirectorySink:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Write the envelope; returns once file and folder entry are durable."""
-        await asyncio.to_thread(self._write, delivery)
+        await run_blocking(self._write, delivery)
 
     def _write(self, delivery: Delivery) -> None:
         folder = (

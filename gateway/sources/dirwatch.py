@@ -39,6 +39,7 @@ from watchdog.observers import Observer
 from translators import detect_standard, envelope_complete
 
 from ..errors import DiskFloorError, JournalWriteError, MessageTooLargeError
+from ..iopool import run_blocking
 from ..journal import Intake, Journal
 from ..resources import Resource
 
@@ -262,7 +263,7 @@ class DirectorySource:
     async def _take(self, journal: Journal, path: Path, sem: asyncio.Semaphore) -> None:
         try:
             try:
-                outcome = await asyncio.to_thread(self._read_complete, path)
+                outcome = await run_blocking(self._read_complete, path)
             except FileNotFoundError:
                 return
             except OSError as exc:
@@ -306,7 +307,7 @@ class DirectorySource:
                 raise
             self.taken += 1
             self.last_intake[partner or inbox] = time.time()
-            await asyncio.to_thread(self._dispose, path, inbox, result.message_id)
+            await run_blocking(self._dispose, path, inbox, result.message_id)
             self._seen.pop(path, None)
             marker = path.with_name(path.name + self.config.marker_suffix)
             if self.config.require_marker:
