@@ -712,39 +712,39 @@ class EdifactReader:
             self._memo_chars = 0
             self._memo_delims = d
         self._memo_chars += cum[-1]
-        get = memo.get
-        put = memo.setdefault
         # One comprehension per shape of delimiters (hot loop): a memo hit costs
-        # a hash lookup; a miss splits and records the segment.
+        # a hash lookup; a miss splits and records the segment.  memo.get is
+        # called on the dict, not through a bound-method alias: compiled, that
+        # is a direct C call.
         if need_esc and rep is not None:
             segs_all: list[Segment] = [
                 s
-                if (s := get(p)) is not None
-                else put(p, _split_escaped(p, d, token))
+                if (s := memo.get(p)) is not None
+                else memo.setdefault(p, _split_escaped(p, d, token))
                 if (rel is not None and rel in p) or rep in p
-                else put(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
+                else memo.setdefault(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
                 if cs in p
-                else put(p, tuple(p.split(es)))
+                else memo.setdefault(p, tuple(p.split(es)))
                 for p in texts
             ]
         elif need_esc and rel is not None:
             segs_all = [
                 s
-                if (s := get(p)) is not None
-                else put(p, _split_escaped(p, d, token))
+                if (s := memo.get(p)) is not None
+                else memo.setdefault(p, _split_escaped(p, d, token))
                 if rel in p
-                else put(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
+                else memo.setdefault(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
                 if cs in p
-                else put(p, tuple(p.split(es)))
+                else memo.setdefault(p, tuple(p.split(es)))
                 for p in texts
             ]
         else:
             segs_all = [
                 s
-                if (s := get(p)) is not None
-                else put(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
+                if (s := memo.get(p)) is not None
+                else memo.setdefault(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
                 if cs in p
-                else put(p, tuple(p.split(es)))
+                else memo.setdefault(p, tuple(p.split(es)))
                 for p in texts
             ]
         tags = [s[0] for s in segs_all]

@@ -12,8 +12,6 @@ a :class:`~translators.errors.Location` and the CONTRL 0085 code as
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 from ...errors import Location, RemoteSyntaxError
 from ..syntax import Message, Segment
 from .segment import comp, el
@@ -43,7 +41,6 @@ _GROUP_TRIGGERS = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "C
 
 #: every tag the loop of :func:`validate` looks at
 _INTERESTING = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
-_TAG_OF = itemgetter(0)
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
@@ -89,9 +86,9 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         return []
     errors: list[RemoteSyntaxError] = []
     segments: tuple[Segment, ...] = msg.segments
-    # Which tags occur is known in one C-level pass; the loop below only stops at the few tags
-    # it checks (most segments of a message are none of them).
-    seen = set(map(_TAG_OF, segments))
+    # Which tags occur is known in one pass; the loop below only stops at the few tags it checks
+    # (most segments of a message are none of them).
+    seen = {seg[0] for seg in segments}
     once: dict[str, int] = {}
     header_dates: list[str] = []
     in_header = True
