@@ -68,7 +68,10 @@ class PipelineSection(_Strict):
     """``[pipeline]``: translation workers."""
 
     workers: int = Field(
-        default=32, ge=1, le=512, description="messages translated at once; they share fsyncs"
+        default=128, ge=1, le=1024, description="messages translated at once; they share fsyncs"
+    )
+    max_inflight_mb: int = Field(
+        default=256, ge=1, description="raw bytes of the messages being translated at once, in MiB"
     )
     processes: int | None = Field(
         default=None, ge=0, le=64, description="translation processes; default one per core, 0 = threads"

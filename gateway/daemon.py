@@ -20,7 +20,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ from .pipeline import Pipeline, RegistryLike
 from .resources import Resource, find_conflicts
 from .sources.dirwatch import DirectorySource, DirectorySourceConfig
 from .spool import write_file_durably
-from .workers import translation_pool
+from .workers import translation_pool, warm
 
 log = logging.getLogger("edigate.daemon")
 
@@ -311,6 +311,7 @@ class Daemon:
         self._watch_stop: Any = None
         self._fatal: BaseException | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
         # Operations (metrics, alerts, audit): see _start_operations.
         self.metrics: metrics.GatewayMetrics | None = None
         self.audit: audit.AuditLog | None = None
@@ -399,10 +400,12 @@ class Daemon:
             on_acks=self._write_acks,
             translate_fn=translate_fn,
             workers=cfg.pipeline.workers,
+            max_inflight_bytes=cfg.pipeline.max_inflight_mb * 1024 * 1024,
             executor=self._translation_pool(),
         )
         self.pipeline.known_sinks = frozenset(self.sinks)
         self.journal.on_received = self.pipeline.submit
+        await self._warm_translation_pool()
         await self._start_outbound()  # before pipeline.resume(): outbound messages are not inbound files
         await self._start_nats_downlinks()  # after outbound: hands NATS documents to it
         pending = await self.engine.load_pending()
@@ -436,8 +439,21 @@ class Daemon:
         processes = self.config.pipeline.processes
         if processes == 0:
             return None
-        self._pool = translation_pool(processes or os.cpu_count() or 1)
+        self._pool_size = processes or os.cpu_count() or 1
+        self._pool = translation_pool(self._pool_size)
         return self._pool
+
+    async def _warm_translation_pool(self) -> None:
+        """Have every translation worker running before READY, so the first file does not wait for it."""
+        if self._pool is None:
+            return
+        try:
+            pids = await asyncio.wait_for(warm(self._pool, self._pool_size), timeout=120)
+        except (TimeoutError, BrokenExecutor) as exc:
+            # Translation falls back to a thread when the pool is broken; say why.
+            log.error("translation workers did not start: %r", exc)
+            return
+        log.info("%d translation worker(s) ready", len(pids))
 
     def _spawn(self, coro: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)

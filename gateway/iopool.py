@@ -28,7 +28,7 @@ _Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., An
 class IoPool:
     """A fixed set of threads running blocking calls for event loops."""
 
-    def __init__(self, size: int = 16, name: str = "edigate-io") -> None:
+    def __init__(self, size: int = 64, name: str = "edigate-io") -> None:
         self.size = size
         self.name = name
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()

@@ -895,6 +895,17 @@ class Journal:
         """
         return query(self._point_reader)
 
+    def message_size(self, message_id: int) -> int:
+        """The size of a message's raw bytes (an inline point read).
+
+        Raises:
+            UnknownMessageError: no such message.
+        """
+        row = self._point_reader.execute("SELECT size FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise UnknownMessageError(f"no message {message_id}")
+        return int(row[0])
+
     async def message_with_bytes(self, message_id: int) -> tuple[sqlite3.Row, bytes]:
         """The message's row and its raw bytes (small files read inline, large ones on a thread)."""
         row = self._point_reader.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()

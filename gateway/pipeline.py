@@ -19,11 +19,12 @@ rejects the message, saying so, rather than losing it or looping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -105,6 +106,31 @@ class PipelineStats:
     last_error: str | None = None
 
 
+class _ByteBudget:
+    """At most ``limit`` bytes of raw files in flight; one file alone may exceed it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._freed: asyncio.Condition | None = None
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        if self._freed is None:
+            self._freed = asyncio.Condition()
+        freed = self._freed
+        if self.used + size > self.limit and self.used > 0:
+            async with freed:
+                await freed.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+        self.used += size
+        try:
+            yield
+        finally:
+            self.used -= size
+            async with freed:
+                freed.notify_all()
+
+
 def idempotency_key(partner: str, doc: TranslatedDocument, canonical_json: str) -> str:
     """partner + interchange/group/transaction control numbers + content hash.
 
@@ -155,6 +181,7 @@ class Pipeline:
         workers: int = 2,
         executor: Executor | None = None,
         clock: Callable[[], float] = time.time,
+        max_inflight_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.journal = journal
         self._registry = registry
@@ -171,6 +198,7 @@ class Pipeline:
         self._pending: set[int] = set()
         self.stats = PipelineStats()
         self.in_flight = 0
+        self._budget = _ByteBudget(max_inflight_bytes)
 
     def submit(self, message_id: int) -> None:
         """Queue a received message for translation."""
@@ -204,7 +232,10 @@ class Pipeline:
             mid = await self._queue.get()
             self.in_flight += 1
             try:
-                await self.process(mid)
+                # Many workers keep the journal's batches full; the byte budget
+                # keeps a burst of large files from holding them all in memory.
+                async with self._budget.hold(self.journal.message_size(mid)):
+                    await self.process(mid)
             except JournalWriteError:
                 raise
             except (UnknownMessageError, ValueError) as exc:

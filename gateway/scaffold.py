@@ -23,7 +23,8 @@ min_free_mb = 64               # below this much free disk, intake refuses new f
 max_message_mb = 64            # larger files are refused
 
 [pipeline]
-workers = 32                    # messages in translation at once (they share fsyncs)
+workers = 128                   # messages in translation at once (they share fsyncs)
+max_inflight_mb = 256           # and at most this much of their raw bytes in memory
 
 [delivery]
 max_attempts = 25

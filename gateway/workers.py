@@ -10,14 +10,19 @@ parent dies (``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
+import importlib
 import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
+#: what a translation needs, imported when a worker starts
+_PRELOAD = ("translators", "translators.x12", "translators.edifact", "partners")
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -30,12 +35,40 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
+def _start_worker(parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    # Import the translators now, not on the first file: a spawned worker
+    # starts from an empty interpreter, and the imports take a second or more.
+    for module in _PRELOAD:
+        importlib.import_module(module)
+
+
 def translation_pool(processes: int) -> ProcessPoolExecutor:
     """A pool of ``processes`` translation workers tied to this process's life."""
     ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(
-        max_workers=processes, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+        max_workers=processes, mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(),)
     )
 
 
-__all__ = ["translation_pool"]
+async def warm(pool: Executor, processes: int) -> set[int]:
+    """Start every worker (imports included) and return their pids.
+
+    ``ProcessPoolExecutor`` starts a worker per call that finds none idle,
+    but the first worker up may take every queued call while the others are
+    still importing; rounds of calls that each hold a worker briefly go on
+    until every worker has answered.
+    """
+    loop = asyncio.get_running_loop()
+    pids: set[int] = set()
+    while len(pids) < processes:
+        pids.update(await asyncio.gather(*(loop.run_in_executor(pool, _hold) for _ in range(processes))))
+    return pids
+
+
+def _hold() -> int:
+    time.sleep(0.05)  # keep this worker busy so the next call needs another one
+    return os.getpid()
+
+
+__all__ = ["translation_pool", "warm"]

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.iopool import run_blocking
+from gateway.spool import folder_syncer
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from .base import Delivery
@@ -84,11 +85,7 @@ class DirectorySink:
             finally:
                 os.close(fd)
             os.replace(tmp, target)
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            folder_syncer.sync(folder)
         except PermissionError as exc:
             raise PermanentDeliveryError(f"cannot write {target}: permission denied") from exc
         except OSError as exc:

@@ -1,0 +1,63 @@
+"""The translation pool (workers start, translators imported, before the first file) and the byte budget."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from gateway.workers import translation_pool, warm
+
+
+def _translators_loaded() -> bool:
+    return "translators.x12" in sys.modules and "partners" in sys.modules
+
+
+def test_warm_starts_every_worker_with_the_translators_imported() -> None:
+    pool = translation_pool(2)
+    try:
+
+        async def main() -> tuple[set[int], list[bool]]:
+            pids = await warm(pool, 2)
+            loop = asyncio.get_running_loop()
+            calls = [loop.run_in_executor(pool, _translators_loaded) for _ in range(4)]
+            loaded = await asyncio.gather(*calls)
+            return pids, list(loaded)
+
+        pids, loaded = asyncio.run(main())
+        assert len(pids) == 2, "each call should have landed on its own worker"
+        assert loaded == [True] * 4
+    finally:
+        pool.shutdown()
+
+
+def test_the_byte_budget_holds_back_a_worker_until_bytes_are_freed() -> None:
+    from gateway.pipeline import _ByteBudget
+
+    async def main() -> list[str]:
+        budget = _ByteBudget(100)
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def big(name: str, size: int) -> None:
+            async with budget.hold(size):
+                order.append(f"{name} in ({budget.used})")
+                await release.wait()
+            order.append(f"{name} out")
+
+        first = asyncio.create_task(big("a", 70))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(big("b", 70))  # 140 > 100: must wait for a
+        third = asyncio.create_task(big("c", 30))  # 100 fits next to a
+        await asyncio.sleep(0.05)
+        assert order == ["a in (70)", "c in (100)"]
+        release.set()
+        await asyncio.gather(first, second, third)
+        alone = _ByteBudget(10)
+        async with alone.hold(500):  # one file bigger than the budget still goes through
+            order.append("huge alone")
+        return order
+
+    order = asyncio.run(main())
+    b_in = next(i for i, o in enumerate(order) if o.startswith("b in"))
+    assert b_in > order.index("a out")
+    assert order[-1] == "huge alone"
