@@ -35,6 +35,8 @@ class IoPool:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
+        #: calls put on the queue and not yet taken by a thread
+        self._queued = 0
         #: finished calls waiting for their loop to pick them up, per loop
         self._done: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         self._busy = 0
@@ -46,7 +48,10 @@ class IoPool:
         fut: asyncio.Future[_T] = loop.create_future()
         with self._lock:
             self._busy += 1
-            if self._idle == 0 and len(self._threads) < self.size:
+            self._queued += 1
+            # A thread for every queued call, up to the size: an idle thread
+            # may already be promised to a call queued just before this one.
+            if self._queued > self._idle and len(self._threads) < self.size:
                 name = f"{self.name}-{len(self._threads)}"
                 thread = threading.Thread(target=self._work, name=name, daemon=True)
                 self._threads.append(thread)
@@ -66,6 +71,8 @@ class IoPool:
             item = self._queue.get()
             with self._lock:
                 self._idle -= 1
+                if item is not None:
+                    self._queued -= 1
             if item is None:
                 return
             loop, fut, fn, args = item

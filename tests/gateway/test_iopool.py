@@ -29,15 +29,18 @@ def test_results_and_exceptions_come_back_to_their_callers() -> None:
 
 
 def test_calls_run_in_parallel() -> None:
-    # Four calls that each wait for all four to have started: only parallel
-    # threads can finish them (a serial pool would time out the barrier).
-    pool = IoPool(size=4)
-    barrier = threading.Barrier(4, timeout=10)
+    # Calls that each wait for all of them to have started: only parallel
+    # threads can finish them (a pool that lets a call queue behind a busy
+    # thread breaks the barrier).  Repeated, since the race is in spawning.
+    for _ in range(20):
+        pool = IoPool(size=6)
+        barrier = threading.Barrier(6, timeout=10)
 
-    async def main() -> list[int]:
-        return await asyncio.gather(*(pool.run(barrier.wait) for _ in range(4)))
+        async def main(pool: IoPool = pool, barrier: threading.Barrier = barrier) -> list[int]:
+            await pool.run(int)  # one idle thread now exists: it must not count for six calls
+            return await asyncio.gather(*(pool.run(barrier.wait) for _ in range(6)))
 
-    assert sorted(asyncio.run(main())) == [0, 1, 2, 3]
+        assert sorted(asyncio.run(main())) == [0, 1, 2, 3, 4, 5]
 
 
 def test_a_cancelled_caller_leaves_the_call_running_and_wait_idle_waits_for_it() -> None:
