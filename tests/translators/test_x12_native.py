@@ -9,6 +9,7 @@ every user would silently get the slow translator.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import json
 import os
@@ -140,3 +141,15 @@ def test_results_survive_pickle(path: Path) -> None:
     items = (*result.documents, *result.acks, *result.errors)
     assert [render(i) for i in (*again.documents, *again.acks, *again.errors)] == [render(i) for i in items]
     assert again.rejected == result.rejected
+
+
+def test_documents_built_on_the_fast_path_have_every_field() -> None:
+    # translators.x12._build sets the result dataclasses' fields without their __init__; a field
+    # added to Envelope or TranslatedDocument and not to the builder would be missing here.
+    data = (X12_CORPUS / "bots-plugins__856_1.x12").read_bytes()
+    documents = translate_x12(data).documents
+    assert documents
+    for doc in documents:
+        again = dataclasses.replace(doc, envelope=dataclasses.replace(doc.envelope))
+        assert again == doc
+        assert hash(doc.envelope) == hash(again.envelope)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
@@ -95,6 +95,26 @@ def _maps() -> _Maps:
     return _MAPS
 
 
+_SET: Final = object.__setattr__
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], values: tuple[tuple[str, object], ...]) -> _T:
+    """An instance of a frozen dataclass of ``translators.result`` from every one of its fields.
+
+    Those dataclasses are shared by every standard and stay interpreted (mypyc cannot compile a
+    frozen dataclass), and their generated ``__init__`` (keyword parsing, one interpreted
+    ``object.__setattr__`` per field) cost more per transaction set than the envelope checks.
+    This sets the same fields the same way, from compiled code. ``values`` must name every field
+    (they have no ``__post_init__``); the compiled-vs-pure snapshot test compares the results.
+    """
+    instance = object.__new__(cls)
+    for name, value in values:
+        _SET(instance, name, value)
+    return instance
+
+
 @dataclass(slots=True)
 class _Marker:
     """End of a group or an interchange, for the whole-file folding."""
@@ -120,6 +140,7 @@ class _Session:
     generated_sets: int = 0
     _envelope_key: tuple[Segment, Segment] | None = None
     _envelope_base: dict[str, Any] = field(default_factory=dict)
+    _envelope_items: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         self.validator = EnvelopeValidator(self.options)
@@ -133,6 +154,19 @@ class _Session:
             self._envelope_key = key
             self._envelope_base = self._envelope_fields(isa, gs)
         return Envelope(**self._envelope_base, transaction_control=tx_control)
+
+    def _fast_envelope(self, tx_control: str) -> Envelope:
+        """:meth:`_envelope` for the hot path, through :func:`_build` (same object, built faster)."""
+        isa = self.isa.segment if self.isa is not None else ()
+        gs = self.gs
+        key = (isa, gs)
+        if self._envelope_key != key:
+            self._envelope_key = key
+            self._envelope_base = self._envelope_fields(isa, gs)
+            self._envelope_items = tuple(self._envelope_base.items())
+        envelope = _build(Envelope, self._envelope_items)
+        _SET(envelope, "transaction_control", tx_control)
+        return envelope
 
     @staticmethod
     def _envelope_fields(isa: Segment, gs: Segment) -> dict[str, Any]:
@@ -317,14 +351,17 @@ class _Session:
         ):
             if maps.parts is not None:
                 doc_type, schema_version, document, extensions, map_warnings = maps.parts(tx, options)
-                return TranslatedDocument(
-                    document_type=doc_type,
-                    schema_version=schema_version,
-                    document=document,
-                    envelope=self._envelope(tx.control),
-                    transaction_set=tx.set_id,
-                    extensions=extensions,
-                    warnings=(*warnings, *map_warnings),
+                return _build(
+                    TranslatedDocument,
+                    (
+                        ("document_type", doc_type),
+                        ("schema_version", schema_version),
+                        ("document", document),
+                        ("envelope", self._fast_envelope(tx.control)),
+                        ("transaction_set", tx.set_id),
+                        ("extensions", extensions),
+                        ("warnings", (*warnings, *map_warnings)),
+                    ),
                 )
             mapped = maps.to_canonical(tx, options)
         envelope = self._envelope(tx.control)
@@ -406,33 +443,45 @@ class _Session:
         return []
 
 
+def _pump(reader: X12Reader, session: _Session, out: list[X12Item | _Marker]) -> None:
+    """Turn every event the reader can produce now into items, appended to ``out``.
+
+    A plain loop filling a list, not a generator: compiled by mypyc, a generator per event (and
+    ``yield from`` each handler's list) cost more than the handling of most envelope events.
+    """
+    while True:
+        try:
+            event = reader.next_event()
+        except RemoteSyntaxError as exc:
+            out.extend(session.reader_error(exc))
+            continue
+        if isinstance(event, TransactionSet):
+            # Transaction sets are nearly every event: straight to their handler.
+            out.extend(session._transaction(event))
+        elif event is NEED_DATA:
+            return
+        else:
+            out.extend(session.handle(event))
+
+
 def _run(
     chunks: Iterable[bytes], options: TranslatorOptions, *, record_accepted: bool
 ) -> Iterator[X12Item | _Marker]:
     reader = X12Reader(options)
     session = _Session(options, record_accepted=record_accepted)
-
-    def drain() -> Iterator[X12Item | _Marker]:
-        next_event = reader.next_event
-        transaction = session._transaction
-        while True:
-            try:
-                event = next_event()
-            except RemoteSyntaxError as exc:
-                yield from session.reader_error(exc)
-                continue
-            if event is NEED_DATA:
-                return
-            # Transaction sets are nearly every event: straight to their handler.
-            yield from transaction(event) if type(event) is TransactionSet else session.handle(event)
-
+    out: list[X12Item | _Marker] = []
     for chunk in chunks:
-        if chunk:
-            reader.receive_data(chunk)
-            yield from drain()
+        # At most _CHUNK bytes per pump, so the items waiting in ``out`` stay bounded whatever
+        # size the caller's chunks are.
+        for start in range(0, len(chunk), _CHUNK):
+            reader.receive_data(chunk[start : start + _CHUNK] if len(chunk) > _CHUNK else chunk)
+            _pump(reader, session, out)
+            yield from out
+            out.clear()
     reader.receive_data(b"")
-    yield from drain()
-    yield from session.finish()
+    _pump(reader, session, out)
+    out.extend(session.finish())
+    yield from out
 
 
 def iter_translate_x12(
@@ -459,12 +508,6 @@ def iter_translate_x12(
             yield item
 
 
-def _chunks(data: bytes) -> Iterator[bytes]:
-    view = memoryview(data)
-    for start in range(0, len(data), _CHUNK):
-        yield bytes(view[start : start + _CHUNK])
-
-
 def translate_x12(data: bytes, options: TranslatorOptions | None = None) -> Translation:
     """Translate one X12 file; see :func:`translators.translate`.
 
@@ -488,7 +531,17 @@ def translate_x12(data: bytes, options: TranslatorOptions | None = None) -> Tran
     pending_interchange: list[TranslatedDocument] = []
     interchanges = 0
     usable = 0
-    for item in _run(_chunks(data), opts, record_accepted=True):
+    reader = X12Reader(opts)
+    session = _Session(opts, record_accepted=True)
+    items: list[X12Item | _Marker] = []
+    # The whole result is kept anyway, so no generator between the reader and the folding.
+    for start in range(0, len(data), _CHUNK):
+        reader.receive_data(data[start : start + _CHUNK])
+        _pump(reader, session, items)
+    reader.receive_data(b"")
+    _pump(reader, session, items)
+    items.extend(session.finish())
+    for item in items:
         if isinstance(item, TranslatedDocument):
             pending_group.append(item)
         elif isinstance(item, Acknowledgment):

@@ -591,7 +591,6 @@ class X12Reader:
                 # next envelope segment (or an empty part), which the general loop below handles;
                 # offsets are summed once for the run instead of per segment.
                 start = idx
-                append = tx.append
                 while idx < n:
                     raw = parts[idx]
                     if not raw:
@@ -599,7 +598,7 @@ class X12Reader:
                     fields = raw.split(esep)
                     if fields[0] in envelope:
                         break
-                    append(tuple(fields))
+                    tx.append(tuple(fields))
                     idx += 1
                 if idx > start:
                     off += sum(map(len, parts[start:idx])) + jl * (idx - start)

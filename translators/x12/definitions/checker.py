@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -27,7 +26,6 @@ from ..syntax import Segment, TransactionSet
 from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
 from .structures import SET_TAGS, STRUCTURES, Node
 
-_TAG_OF = itemgetter(0)
 _NUMERIC = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE]-?[0-9]+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -243,7 +241,7 @@ class _Checker:
 
         The outcome depends only on the sequence of tags, so it is memoised (bounded).
         """
-        key = (self.tx.set_id, tuple(map(_TAG_OF, segments)))
+        key = (self.tx.set_id, tuple([seg[0] for seg in segments]))
         hit = _STRUCTURE_CACHE.get(key)
         if hit is not None:
             self.raw.extend(hit[1])
@@ -408,14 +406,13 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     # checker.elements() inlined: this loop runs for every segment of every set.
     pre_4010 = checker.pre_4010
     cache = _ELEMENT_CACHES[pre_4010]
-    get = cache.get
     raw = checker.raw
     position = 0
     for seg, ok in zip(segments, placed, strict=False):
         position += 1
         if not ok:
             continue
-        found = get(seg)
+        found = cache.get(seg)
         if found is None:
             tag = seg[0]
             if tag in ("ST", "SE"):

@@ -317,9 +317,11 @@ def placed(*positions: int) -> Placement:
 
 
 HandlerTable = Mapping[str, tuple[Handler, Placement]]
+#: One handler table entry; :func:`run` takes a dict of them (native dict operations once compiled).
+Entry = tuple[Handler, Placement]
 
 
-def run(segments: Sequence[Segment], table: HandlerTable, state: Any, ctx: MapContext) -> None:
+def run(segments: Sequence[Segment], table: dict[str, Entry], state: Any, ctx: MapContext) -> None:
     """Walk the body of a transaction set (between ST and SE) once.
 
     Args:
@@ -329,11 +331,10 @@ def run(segments: Sequence[Segment], table: HandlerTable, state: Any, ctx: MapCo
         state: the map's own state object, passed to every handler.
         ctx: the run context that records what was not placed.
     """
-    get = table.get
     body = segments[1:-1]
     unplaced = 0
     for position, seg in enumerate(body, 2):
-        entry = get(seg[0])
+        entry = table.get(seg[0])
         if entry is None:
             ctx.unplaced(position, seg)
             unplaced += 1
