@@ -19,6 +19,7 @@ modules and a build marker. Rules:
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -179,8 +180,13 @@ def _ext_modules() -> list[object]:
         return []
     from mypyc.build import mypycify
 
-    # The C sources go under build/ (gitignored); the type check reads [tool.mypy] from pyproject.
-    return list(mypycify(NATIVE_MODULES, opt_level="3", group_name=GROUP, target_dir="build/mypyc"))
+    # The C sources go to a folder of this build alone, under build/ (gitignored): an editable
+    # install and a wheel build (packaging/build-deb.sh) may run in one checkout at the same time.
+    # Each build compiles everything anyway (pip gives it fresh temp folders), so nothing is lost
+    # when the folder goes at exit. The type check reads [tool.mypy] from pyproject.toml.
+    target = f"build/mypyc-{os.getpid()}"
+    atexit.register(shutil.rmtree, target, True)
+    return list(mypycify(NATIVE_MODULES, opt_level="3", group_name=GROUP, target_dir=target))
 
 
 setup(ext_modules=_ext_modules(), cmdclass={"build_py": _BuildPy})
