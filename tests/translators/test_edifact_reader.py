@@ -408,3 +408,47 @@ def test_error_offsets_with_line_breaks_and_many_segments() -> None:
     assert data[events[2].byte_offset :].startswith(b"UNH+2+")
     assert events[3].line_break == "\r\n"
     tr(data, events)
+
+
+def _unique_orders(messages: int) -> bytes:
+    # No segment repeats (but UNS): the reader's memo finds nothing and turns itself off.
+    segs = ["UNB+UNOC:3+SENDER:14+RECEIVER:14+240115:1200+7"]
+    for n in range(messages):
+        body = [
+            f"UNH+M{n}+ORDERS:D:96A:UN",
+            f"BGM+220+PO{n}+9",
+            f"DTM+137:2024{n % 12 + 1:02d}{n % 28 + 1:02d}:102",
+            f"FTX+DEL+++DOCK {n}?+A?: B?'C",
+            f"NAD+BY+{n:013d}::9",
+            f"LIN+1++{n:013d}:EN",
+            f"QTY+21:{n}:PCE",
+            "UNS+S",
+        ]
+        segs += [*body, f"UNT+{len(body) + 1}+M{n}"]
+    segs.append(f"UNZ+{messages}+7")
+    return ("'\n".join(segs) + "'\n").encode("latin-1")
+
+
+@pytest.mark.parametrize("chunk", [None, 4096, 333])
+def test_segment_memo_on_or_off_gives_the_same_events(
+    monkeypatch: pytest.MonkeyPatch, chunk: int | None
+) -> None:
+    # The memo is an optimisation only: with it forced on for every run (_MEMO_REST = 0) and
+    # with the default (off after runs where segments did not repeat), the events are equal.
+    import translators.edifact.reader as reader_module
+
+    data = _unique_orders(1500)  # about 500 kB: many 32 KiB runs, most with the memo off
+
+    def events() -> list[Any]:
+        r = EdifactReader()
+        size = chunk or len(data)
+        for start in range(0, len(data), size):
+            r.receive_data(data[start : start + size])
+        r.receive_data(b"")
+        return [_norm(e) for e in _drain(r)]
+
+    adaptive = events()
+    monkeypatch.setattr(reader_module, "_MEMO_REST", 0)
+    always = events()
+    assert len(adaptive) == 1500 + 2
+    assert adaptive == always

@@ -91,6 +91,12 @@ _WINDOW = 32 * 1024
 # last reset (keys are slices of those runs) and by its entry count.
 _MEMO_CHARS = 1 << 20
 _MEMO_ENTRIES = 2048
+# The memo pays only when segments repeat.  A run where fewer than one
+# segment in _MEMO_MIN_HITS was found turns it off for the next _MEMO_REST
+# runs (a file of unique segments then splits directly, without the lookup,
+# the insert and the live tuples the memo holds), after which it is tried again.
+_MEMO_MIN_HITS = 4
+_MEMO_REST = 16
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
@@ -189,6 +195,7 @@ class EdifactReader:
         self._memo: dict[str, Segment] = {}
         self._memo_chars = 0
         self._memo_delims = self._delims
+        self._memo_rest = 0  # runs left with the memo off (see _MEMO_REST)
 
     # -- public API -------------------------------------------------------------
 
@@ -695,8 +702,6 @@ class EdifactReader:
         """
         ic = self._ic
         assert ic is not None
-        d = self._delims
-        es, cs, rel, rep = d.element, d.component, d.release, d.repetition
         # Offsets: piece i starts at off + cum[i] + i * step.
         cum = [0, *accumulate(map(len, pieces))]
         texts = pieces
@@ -705,13 +710,73 @@ class EdifactReader:
             if ic.line_break is None:
                 first = pieces[0]
                 ic.line_break = first[: len(first) - len(texts[0])] if first[:1] in strip else ""
+        if self._memo_rest > 0:
+            self._memo_rest -= 1
+            segs_all = self._split_run(texts, need_esc)
+        else:
+            segs_all = self._split_run_memo(texts, need_esc, cum[-1])
+        tags = [s[0] for s in segs_all]
+        known = self._known_tags
+        bad_tags: set[Element] = set()
+        for tg in set(tags) - known:
+            if isinstance(tg, str) and _TAG_RE.fullmatch(tg) is not None:
+                known.add(tg)
+            else:
+                bad_tags.add(tg)
+        service = _SERVICE_TAGS
+        marks = [i for i, tg in enumerate(tags) if tg in service]
+        marks.append(len(segs_all))
+
+        def start(i: int) -> int:
+            return off + cum[i] + i * step + (len(pieces[i]) - len(texts[i]))
+
+        prev = 0
+        for i in marks:
+            if i > prev:
+                self._body(segs_all, tags, bad_tags, (prev, i), start)
+            if i == len(segs_all):
+                break
+            seg_end = off + cum[i + 1] + i * step + 1
+            if self._service(segs_all[i], start(i), seg_end):
+                self._pos = seg_end - self._base  # UNZ: the header parser takes over
+                return True
+            prev = i + 1
+        self._pos = end + 1
+        return True
+
+    def _split_run(self, texts: list[str], need_esc: bool) -> list[Segment]:
+        """Split every piece of a run (no memo: the last runs did not repeat segments)."""
+        d = self._delims
+        es, cs, rel, rep = d.element, d.component, d.release, d.repetition
+        token = self._token
+        if need_esc:
+            return [
+                _split_escaped(p, d, token)
+                if (rel is not None and rel in p) or (rep is not None and rep in p)
+                else tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+                if cs in p
+                else tuple(p.split(es))
+                for p in texts
+            ]
+        return [
+            tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+            if cs in p
+            else tuple(p.split(es))
+            for p in texts
+        ]
+
+    def _split_run_memo(self, texts: list[str], need_esc: bool, chars: int) -> list[Segment]:
+        """Split every piece of a run through the memo; turn the memo off when it found little."""
+        d = self._delims
+        es, cs, rel, rep = d.element, d.component, d.release, d.repetition
         token = self._token
         memo = self._memo
         if self._memo_delims is not d or self._memo_chars > _MEMO_CHARS or len(memo) > _MEMO_ENTRIES:
             memo.clear()
             self._memo_chars = 0
             self._memo_delims = d
-        self._memo_chars += cum[-1]
+        self._memo_chars += chars
+        before = len(memo)
         # One comprehension per shape of delimiters (hot loop): a memo hit costs
         # a hash lookup; a miss splits and records the segment.  memo.get is
         # called on the dict, not through a bound-method alias: compiled, that
@@ -747,34 +812,10 @@ class EdifactReader:
                 else memo.setdefault(p, tuple(p.split(es)))
                 for p in texts
             ]
-        tags = [s[0] for s in segs_all]
-        known = self._known_tags
-        bad_tags: set[Element] = set()
-        for tg in set(tags) - known:
-            if isinstance(tg, str) and _TAG_RE.fullmatch(tg) is not None:
-                known.add(tg)
-            else:
-                bad_tags.add(tg)
-        service = _SERVICE_TAGS
-        marks = [i for i, tg in enumerate(tags) if tg in service]
-        marks.append(len(segs_all))
-
-        def start(i: int) -> int:
-            return off + cum[i] + i * step + (len(pieces[i]) - len(texts[i]))
-
-        prev = 0
-        for i in marks:
-            if i > prev:
-                self._body(segs_all, tags, bad_tags, (prev, i), start)
-            if i == len(segs_all):
-                break
-            seg_end = off + cum[i + 1] + i * step + 1
-            if self._service(segs_all[i], start(i), seg_end):
-                self._pos = seg_end - self._base  # UNZ: the header parser takes over
-                return True
-            prev = i + 1
-        self._pos = end + 1
-        return True
+        # Entries added = pieces not found (the memo was not cleared in between).
+        if (len(texts) - (len(memo) - before)) * _MEMO_MIN_HITS < len(texts):
+            self._memo_rest = _MEMO_REST
+        return segs_all
 
     def _body(
         self,
