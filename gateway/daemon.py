@@ -449,9 +449,10 @@ class Daemon:
             return
         try:
             pids = await asyncio.wait_for(warm(self._pool, self._pool_size), timeout=120)
-        except (TimeoutError, BrokenExecutor) as exc:
-            # Translation falls back to a thread when the pool is broken; say why.
-            log.error("translation workers did not start: %r", exc)
+        except (TimeoutError, BrokenExecutor, OSError) as exc:
+            # Not fatal: the first translations start the workers again (or,
+            # with a broken pool, run on a thread); say why here.
+            log.error("translation workers did not start ahead of the first file: %r", exc)
             return
         log.info("%d translation worker(s) ready", len(pids))
 

@@ -67,7 +67,12 @@ async def warm(pool: Executor, processes: int) -> set[int]:
 
 
 def _hold() -> int:
-    time.sleep(0.05)  # keep this worker busy so the next call needs another one
+    # Keep this worker busy for a moment so the next call needs another one.
+    # A spin on the monotonic clock, not time.sleep: under a faked wall clock
+    # (libfaketime, as the clock-step test runs us) sleep fails with EINVAL.
+    until = time.monotonic() + 0.05
+    while time.monotonic() < until:
+        os.sched_yield()
     return os.getpid()
 
 
