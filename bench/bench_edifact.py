@@ -31,7 +31,9 @@ the bench file: that is what ``pip install`` and the ``.deb`` give users.
 
 Times are CPU seconds of the measuring process (``time.process_time``, so
 other load on the machine skews the ratios less), medians over ``--rounds``
-rounds, methods alternating within a round.  The RSS child reports wall time.
+rounds, methods alternating within a round.  Our code is measured in fresh
+subprocesses (pure, then compiled), the references in this process.  The
+RSS child reports wall time.
 
 Every figure is taken with Python's default garbage-collector setting;
 the full translation is also measured under the setting proposed for the
@@ -299,13 +301,17 @@ def measure_references(messages: int, rounds: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def pure_figures(messages: int, rounds: int) -> dict[str, float]:
-    """:func:`measure_ours` for the pure-Python sources, in a subprocess with the import hook."""
+def child_figures(messages: int, rounds: int, *, pure: bool) -> dict[str, float]:
+    """:func:`measure_ours` in a fresh subprocess: with the import hook (pure) or without (compiled).
+
+    Both kinds run in a process of their own, so neither inherits the heap
+    pydifact leaves behind (a larger heap makes every full GC pass dearer).
+    """
     out = subprocess.run(
         [
             sys.executable,
             __file__,
-            "--pure-child",
+            "--pure-child" if pure else "--ours-child",
             "--messages",
             str(messages),
             "--rounds",
@@ -319,9 +325,10 @@ def pure_figures(messages: int, rounds: int) -> dict[str, float]:
     return figures
 
 
-def pure_child(messages: int, rounds: int) -> None:
-    """The --pure-child run: our timings as one JSON line for the parent."""
-    assert not is_compiled(edifact_reader), "the pure import hook did not take"
+def ours_child(messages: int, rounds: int, *, pure: bool) -> None:
+    """The --pure-child / --ours-child run: our timings as one JSON line for the parent."""
+    if pure:
+        assert not is_compiled(edifact_reader), "the pure import hook did not take"
     print(json.dumps(measure_ours(messages, rounds)))
 
 
@@ -389,18 +396,20 @@ def main() -> None:
     parser.add_argument("--big-mb", type=int, default=1024, help="0 skips the RSS run")
     parser.add_argument("--skip-pure", action="store_true", help="do not measure the pure-Python code")
     parser.add_argument("--pure-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ours-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
         return
-    if args.pure_child:
-        pure_child(args.messages, args.rounds)
+    if args.pure_child or args.ours_child:
+        ours_child(args.messages, args.rounds, pure=args.pure_child)
         return
 
     compiled = is_compiled(edifact_reader) and is_compiled(edifact_maps)
-    # Before this process builds the data: the child generates its own copy of the same input.
-    pure = pure_figures(args.messages, args.rounds) if compiled and not args.skip_pure else None
+    # Before this process builds the data: each child generates its own copy of the same input.
+    pure = child_figures(args.messages, args.rounds, pure=True) if compiled and not args.skip_pure else None
+    ours = child_figures(args.messages, args.rounds, pure=False)
     data = generate(args.messages)
     mb = len(data) / 1e6
     segs = data.count(b"'\n")
@@ -411,7 +420,6 @@ def main() -> None:
         + ("mypyc-compiled translators" if compiled else "PURE-PYTHON translators (no mypyc build installed)")
     )
     ref = measure_references(args.messages, args.rounds)
-    ours = measure_ours(args.messages, args.rounds)
     print(f"  pydifact from_str+get_messages  {ref['pydifact']:7.3f} s {mb / ref['pydifact']:7.2f} MB/s")
     print(f"  plain split floor               {ref['floor']:7.3f} s {mb / ref['floor']:7.2f} MB/s")
     print(f"  plain split floor, unique file  {ref['floor_unique']:7.3f} s")
