@@ -135,3 +135,19 @@ def test_business_map_is_used_when_present() -> None:
     else:
         assert doc.document_type == "purchase_order"
         assert doc.envelope.version == "D:96A:UN" and doc.transaction_set == "ORDERS"
+
+
+def test_fast_built_results_equal_normally_built_ones() -> None:
+    # The translator builds Envelope and TranslatedDocument field by field (hot path); a field
+    # added to either dataclass must be added there too, or it would be missing here.
+    from dataclasses import fields
+
+    from translators.result import Envelope
+
+    result = translate_edifact(ic(b"1"), TranslatorOptions())
+    assert result.documents
+    for doc in result.documents:
+        rebuilt = TranslatedDocument(**{f.name: getattr(doc, f.name) for f in fields(TranslatedDocument)})
+        assert rebuilt == doc
+        env = doc.envelope
+        assert Envelope(**{f.name: getattr(env, f.name) for f in fields(Envelope)}) == env

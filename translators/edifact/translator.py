@@ -30,7 +30,7 @@ explicitly rejected"), which keeps memory bounded on huge interchanges.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
@@ -48,6 +48,24 @@ _Validator = Callable[[Message], list[RemoteSyntaxError]]
 
 
 _MAPS: tuple[_Mapper | None, _Validator | None] | None = None
+
+_SET: Final = object.__setattr__
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], values: tuple[tuple[str, object], ...]) -> _T:
+    """An instance of a frozen dataclass of ``translators.result`` from every one of its fields.
+
+    Those dataclasses are shared by every standard and stay interpreted; their generated
+    ``__init__`` (keyword parsing, one interpreted ``object.__setattr__`` per field) costs
+    microseconds per message, more than the envelope checks.  This sets the same fields the same
+    way, from compiled code (as ``translators.x12`` does).  ``values`` must name every field
+    (they have no ``__post_init__``); the compiled-vs-pure snapshot test compares the results.
+    """
+    instance = object.__new__(cls)
+    for name, value in values:
+        _SET(instance, name, value)
+    return instance
 
 
 def _load_maps() -> tuple[_Mapper | None, _Validator | None]:
@@ -163,19 +181,23 @@ class EdifactTranslator:
         s = self._start
         assert s is not None
         g = self._group
-        return Envelope(
-            standard="edifact",
-            sender_qualifier=s.sender_qualifier,
-            sender_id=s.sender_id,
-            receiver_qualifier=s.recipient_qualifier,
-            receiver_id=s.recipient_id,
-            interchange_control=s.control_ref,
-            group_control=msg.group_ref,
-            transaction_control=msg.reference,
-            version=f"{msg.version}:{msg.release}:{msg.agency}",
-            application_sender=g.sender_id if g else None,
-            application_receiver=g.recipient_id if g else None,
-            test_indicator=s.test_indicator,
+        # Every field of Envelope, in its order (see _build).
+        return _build(
+            Envelope,
+            (
+                ("standard", "edifact"),
+                ("sender_qualifier", s.sender_qualifier),
+                ("sender_id", s.sender_id),
+                ("receiver_qualifier", s.recipient_qualifier),
+                ("receiver_id", s.recipient_id),
+                ("interchange_control", s.control_ref),
+                ("group_control", msg.group_ref),
+                ("transaction_control", msg.reference),
+                ("version", f"{msg.version}:{msg.release}:{msg.agency}"),
+                ("application_sender", g.sender_id if g else None),
+                ("application_receiver", g.recipient_id if g else None),
+                ("test_indicator", s.test_indicator),
+            ),
         )
 
     def _message(self, msg: Message) -> None:
@@ -231,14 +253,18 @@ class EdifactTranslator:
             )
         mapped = self._to_canonical(msg, self.options) if self._to_canonical is not None else None
         if mapped is not None:
-            return TranslatedDocument(
-                document_type=mapped.document_type,
-                schema_version=mapped.schema_version,
-                document=mapped.document,
-                envelope=env,
-                transaction_set=msg.type,
-                extensions=dict(mapped.extensions),
-                warnings=(*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings),
+            # Every field of TranslatedDocument (see _build): the hot path, once per message.
+            return _build(
+                TranslatedDocument,
+                (
+                    ("document_type", mapped.document_type),
+                    ("schema_version", mapped.schema_version),
+                    ("document", mapped.document),
+                    ("envelope", env),
+                    ("transaction_set", msg.type),
+                    ("extensions", dict(mapped.extensions)),
+                    ("warnings", (*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings)),
+                ),
             )
         if self._reject_unmapped:
             errors.append(
