@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 
 from gateway.workers import translation_pool, warm
@@ -12,20 +13,28 @@ def _translators_loaded() -> bool:
     return "translators.x12" in sys.modules and "partners" in sys.modules
 
 
+def _collector() -> tuple[tuple[int, int, int], int]:
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
 def test_warm_starts_every_worker_with_the_translators_imported() -> None:
     pool = translation_pool(2)
     try:
 
-        async def main() -> tuple[set[int], list[bool]]:
+        async def main() -> tuple[set[int], list[bool], list[tuple[tuple[int, int, int], int]]]:
             pids = await warm(pool, 2)
             loop = asyncio.get_running_loop()
             calls = [loop.run_in_executor(pool, _translators_loaded) for _ in range(4)]
             loaded = await asyncio.gather(*calls)
-            return pids, list(loaded)
+            collectors = await asyncio.gather(*(loop.run_in_executor(pool, _collector) for _ in range(4)))
+            return pids, list(loaded), list(collectors)
 
-        pids, loaded = asyncio.run(main())
+        pids, loaded, collectors = asyncio.run(main())
         assert len(pids) == 2, "each call should have landed on its own worker"
         assert loaded == [True] * 4
+        for threshold, frozen in collectors:
+            assert threshold == (50_000, 20, 20)
+            assert frozen > 10_000, "the imported modules' objects should be frozen"
     finally:
         pool.shutdown()
 
