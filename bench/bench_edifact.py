@@ -36,9 +36,9 @@ subprocesses (pure, then compiled), the references in this process.  The
 RSS child reports wall time.
 
 Every figure is taken with Python's default garbage-collector setting;
-the full translation is also measured under the setting proposed for the
-gateway's translation workers (:data:`WORKER_GC_THRESHOLD`, after
-``gc.freeze()``), on a row that says so.
+the full translation is also measured under the setting the gateway's
+translation workers use (``gateway/workers.py``: ``gc.freeze()`` after the
+imports, then :data:`WORKER_GC_THRESHOLD`), on a row that says so.
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ from translators.options import TranslatorOptions  # noqa: E402
 
 _SORTED = orjson.OPT_SORT_KEYS
 
-#: The GC setting proposed for the gateway's translation workers (the X12
-#: bench proposes the same): ``gc.freeze()`` once after the imports, then these
-#: thresholds.  A translation allocates hundreds of thousands of containers
+#: The GC setting of the gateway's translation workers (``gateway/workers.py``
+#: ``_GC_THRESHOLDS``; the X12 bench uses the same): ``gc.freeze()`` once after
+#: the imports, then these thresholds.  A translation allocates hundreds of thousands of containers
 #: (segments, events, documents) that mostly survive until its result is
 #: returned, so the default 700-object young generation re-traverses them
 #: again and again.
