@@ -70,5 +70,9 @@ fuzz: venv
 deb: debs
 	bash packaging/build-deb.sh
 
+# In-place compiled modules would shadow the sources of a later pure checkout.
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	@find . -path ./.venv -prune -o -name '*.cpython-*.so' -print -exec rm -f {} + \
+	  | sed 's/^/removed /'
+	rm -f translators/_native_build.json

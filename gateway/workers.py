@@ -23,7 +23,15 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
 #: what a translation needs, imported when a worker starts
-_PRELOAD = ("translators", "translators.x12", "translators.edifact", "partners")
+_PRELOAD = (
+    "translators",
+    "translators.x12",
+    "translators.x12.maps",
+    "translators.x12.definitions",
+    "translators.edifact",
+    "translators.edifact.maps",
+    "partners",
+)
 #: the translation workers' collector thresholds (the benchmarks print theirs beside them)
 _GC_THRESHOLDS = (50_000, 20, 20)
 
@@ -50,6 +58,7 @@ def _start_worker(parent_pid: int) -> None:
     # imported modules' objects each time (20-27 % of translation time in the
     # X12 and EDIFACT benchmarks).  Frozen imports are never scanned again;
     # the higher threshold still collects cycles, just in larger batches.
+    gc.collect()  # garbage of the imports is freed, not frozen
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
 
