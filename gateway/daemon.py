@@ -405,7 +405,8 @@ class Daemon:
         )
         self.pipeline.known_sinks = frozenset(self.sinks)
         self.journal.on_received = self.pipeline.submit
-        await self._warm_translation_pool()
+        # In the background: workers importing the translators must not delay READY.
+        self._spawn(self._warm_translation_pool(), "translation warm-up")
         await self._start_outbound()  # before pipeline.resume(): outbound messages are not inbound files
         await self._start_nats_downlinks()  # after outbound: hands NATS documents to it
         pending = await self.engine.load_pending()
@@ -444,7 +445,7 @@ class Daemon:
         return self._pool
 
     async def _warm_translation_pool(self) -> None:
-        """Have every translation worker running before READY, so the first file does not wait for it."""
+        """Start every translation worker now, so the first file does not wait for one to import."""
         if self._pool is None:
             return
         try:
@@ -462,7 +463,7 @@ class Daemon:
         self._tasks.append(task)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        if task in self._tasks and task.get_name() in ("purge", "sequence"):
+        if task in self._tasks and task.get_name() in ("purge", "sequence", "translation warm-up"):
             self._tasks.remove(task)  # periodic chores: do not keep every finished one
         if task.cancelled():
             return

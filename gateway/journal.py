@@ -595,6 +595,42 @@ class Journal:
         )
         c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, new.value, reason))
 
+    @staticmethod
+    def _move_through(
+        c: sqlite3.Connection,
+        mid: int,
+        steps: list[tuple[MessageState, str | None]],
+        now: float,
+        *,
+        partner: str,
+        standard: str | None,
+    ) -> None:
+        """Several transitions in a row (and the partner found), in three statements.
+
+        The same checks and history as one :meth:`_move` per step; fewer
+        round trips into SQLite, each of which makes the writer thread wait
+        for the GIL again.
+        """
+        row = c.execute("SELECT state FROM messages WHERE id = ?", (mid,)).fetchone()
+        if row is None:
+            raise UnknownMessageError(f"no message {mid}")
+        state = MessageState(row[0])
+        history: list[tuple[int, float, str, str | None]] = []
+        final_reason: str | None = None
+        for new, reason in steps:
+            if state is new:
+                continue
+            if not can_move(state, new):
+                raise ValueError(f"message {mid}: cannot move from {state.value} to {new.value}")
+            history.append((mid, now, new.value, reason))
+            state, final_reason = new, reason
+        c.execute(
+            "UPDATE messages SET partner = ?, standard = ?, state = ?, reason = ?, updated_at = ?"
+            " WHERE id = ?",
+            (partner, standard, state.value, final_reason, now, mid),
+        )
+        c.executemany("INSERT INTO history VALUES (?,?,?,?)", history)
+
     async def reject(
         self, message_id: int, reason: str, *, partner: str | None = None, standard: str | None = None
     ) -> None:
@@ -650,9 +686,6 @@ class Journal:
 
         def op(c: sqlite3.Connection) -> list[int]:
             now = time.time()
-            c.execute(
-                "UPDATE messages SET partner = ?, standard = ? WHERE id = ?", (partner, standard, message_id)
-            )
             reason = warnings
             for sender, control in interchanges or []:
                 c.execute(
@@ -667,7 +700,6 @@ class Journal:
                     )
                     found += swept.get(message_id, [])
                 reason = "; ".join(filter(None, [warnings, *found]))[:2000] or None
-            self._move(c, message_id, MessageState.TRANSLATED, reason, now)
             created: list[int] = []
             for seq, doc in enumerate(documents):
                 cur = c.execute(
@@ -688,9 +720,10 @@ class Journal:
                     created.append(int(dcur.lastrowid or 0))
             for kind, payload in (replies or {}).items():
                 c.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)", (message_id, kind, payload, now))
-            self._move(c, message_id, MessageState.QUEUED, None, now)
+            steps = [(MessageState.TRANSLATED, reason), (MessageState.QUEUED, None)]
             if not created:
-                self._move(c, message_id, MessageState.DELIVERED, "nothing to deliver", now)
+                steps.append((MessageState.DELIVERED, "nothing to deliver"))
+            self._move_through(c, message_id, steps, now, partner=partner, standard=standard)
             return created
 
         return await self._run(op)
