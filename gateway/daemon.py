@@ -311,7 +311,6 @@ class Daemon:
         self._watch_stop: Any = None
         self._fatal: BaseException | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self._pool_size = 0
         # Operations (metrics, alerts, audit): see _start_operations.
         self.metrics: metrics.GatewayMetrics | None = None
         self.audit: audit.AuditLog | None = None
@@ -440,16 +439,19 @@ class Daemon:
         processes = self.config.pipeline.processes
         if processes == 0:
             return None
-        self._pool_size = processes or os.cpu_count() or 1
-        self._pool = translation_pool(self._pool_size)
+        self._pool = translation_pool(processes or os.cpu_count() or 1)
         return self._pool
 
     async def _warm_translation_pool(self) -> None:
-        """Start every translation worker now, so the first file does not wait for one to import."""
+        """Start a translation worker now, so the first file does not wait for one to import."""
         if self._pool is None:
             return
         try:
-            pids = await asyncio.wait_for(warm(self._pool, self._pool_size), timeout=120)
+            # One worker: the first file no longer waits for a spawn, and the
+            # others start as soon as two translations are pending at once.
+            # Starting all of them would cost every start (and every test's
+            # daemon) a second of CPU per worker whether or not files come.
+            pids = await asyncio.wait_for(warm(self._pool, 1), timeout=120)
         except (TimeoutError, BrokenExecutor, OSError) as exc:
             # Not fatal: the first translations start the workers again (or,
             # with a broken pool, run on a thread); say why here.
