@@ -11,12 +11,11 @@ the import hook in a subprocess; and compiled results survive the worker pool's 
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from edifact_snapshot import CORPUS, OPTION_SETS, generated, line, snapshot
+from native_build import assert_same_lines, expect_compiled, pure_snapshot
 from pure_import import is_compiled
 
 import translators.edifact.maps.orders
@@ -24,47 +23,22 @@ import translators.edifact.reader
 import translators.edifact.translator
 from translators.edifact import translate_edifact
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-
-_PURE_SNAPSHOT = """
-import runpy, sys
-sys.path.insert(0, sys.argv[1])
-from pure_import import install, is_compiled
-install()
-import translators.edifact.reader, translators.edifact.maps.orders
-assert not is_compiled(translators.edifact.reader), translators.edifact.reader.__file__
-assert not is_compiled(translators.edifact.maps.orders), translators.edifact.maps.orders.__file__
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0] + "/edifact_snapshot.py", run_name="__main__")
-"""
-
 _HOT = (translators.edifact.reader, translators.edifact.translator, translators.edifact.maps.orders)
 
 
-def _compiled_build() -> None:
-    # Whether the build should have compiled is test_x12_native's business (marker, compiler,
-    # EDIGATE_PURE); here a pure build simply has nothing to compare.
-    if not all(is_compiled(m) for m in _HOT):
-        pytest.skip("the EDIFACT modules are not compiled in this build (see test_x12_native.py)")
+def test_the_edifact_hot_path_is_compiled_in_a_compiled_build() -> None:
+    built = expect_compiled()
+    names = [m.__name__ for m in _HOT]
+    listed = built["modules"]
+    assert isinstance(listed, list) and set(names) <= set(listed), f"NATIVE_MODULES lacks some of {names}"
+    assert all(is_compiled(m) for m in _HOT), [m.__file__ for m in _HOT]
 
 
 def test_compiled_output_is_identical_to_pure_python(tmp_path: Path) -> None:
-    _compiled_build()
-    out = tmp_path / "pure.txt"
-    subprocess.run(
-        [sys.executable, "-c", _PURE_SNAPSHOT, str(HERE), str(out)], cwd=REPO, check=True, timeout=600
-    )
-    pure = out.read_text(encoding="utf-8").splitlines()
-    compiled = snapshot()
-    assert len(pure) > 10_000  # the corpus really ran (events, documents, acks and errors)
-    if compiled != pure:
-        first = next(i for i, (a, b) in enumerate(zip(compiled, pure, strict=False)) if a != b)
-        raise AssertionError(
-            f"line {first}:\ncompiled {compiled[first][:600]}\npure     {pure[first][:600]}"
-            if first < min(len(compiled), len(pure))
-            else f"{len(compiled)} compiled lines, {len(pure)} pure"
-        )
+    expect_compiled()
+    probes = ["translators.edifact.reader", "translators.edifact.maps.orders"]
+    pure = pure_snapshot("edifact_snapshot.py", probes, tmp_path / "pure.txt")
+    assert_same_lines(snapshot(), pure)
 
 
 @pytest.mark.parametrize(

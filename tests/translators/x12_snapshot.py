@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,13 +116,7 @@ def snapshot() -> list[str]:
     return lines
 
 
-def main() -> None:
-    text = "\n".join(snapshot()) + "\n"
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-
-
 if __name__ == "__main__":
-    main()
+    from native_build import write_lines
+
+    write_lines(snapshot())
