@@ -581,19 +581,7 @@ class Journal:
 
     @staticmethod
     def _move(c: sqlite3.Connection, mid: int, new: MessageState, reason: str | None, now: float) -> None:
-        row = c.execute("SELECT state FROM messages WHERE id = ?", (mid,)).fetchone()
-        if row is None:
-            raise UnknownMessageError(f"no message {mid}")
-        old = MessageState(row[0])
-        if old is new:
-            return
-        if not can_move(old, new):
-            raise ValueError(f"message {mid}: cannot move from {old.value} to {new.value}")
-        c.execute(
-            "UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
-            (new.value, reason, now, mid),
-        )
-        c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, new.value, reason))
+        Journal._move_through(c, mid, [(new, reason)], now)
 
     @staticmethod
     def _move_through(
@@ -602,14 +590,14 @@ class Journal:
         steps: list[tuple[MessageState, str | None]],
         now: float,
         *,
-        partner: str,
-        standard: str | None,
+        identified: tuple[str, str | None] | None = None,
     ) -> None:
-        """Several transitions in a row (and the partner found), in three statements.
+        """Transitions in a row (and the identified partner and standard), in a few statements.
 
-        The same checks and history as one :meth:`_move` per step; fewer
-        round trips into SQLite, each of which makes the writer thread wait
-        for the GIL again.
+        Each step is checked against the state machine and gets its history
+        row; a step to the state the message is already in is a no-op.  One
+        UPDATE for all of them: every round trip into SQLite makes the writer
+        thread wait for the GIL again.
         """
         row = c.execute("SELECT state FROM messages WHERE id = ?", (mid,)).fetchone()
         if row is None:
@@ -624,10 +612,13 @@ class Journal:
                 raise ValueError(f"message {mid}: cannot move from {state.value} to {new.value}")
             history.append((mid, now, new.value, reason))
             state, final_reason = new, reason
+        if identified is not None:
+            c.execute("UPDATE messages SET partner = ?, standard = ? WHERE id = ?", (*identified, mid))
+        if not history:
+            return
         c.execute(
-            "UPDATE messages SET partner = ?, standard = ?, state = ?, reason = ?, updated_at = ?"
-            " WHERE id = ?",
-            (partner, standard, state.value, final_reason, now, mid),
+            "UPDATE messages SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+            (state.value, final_reason, now, mid),
         )
         c.executemany("INSERT INTO history VALUES (?,?,?,?)", history)
 
@@ -723,7 +714,7 @@ class Journal:
             steps = [(MessageState.TRANSLATED, reason), (MessageState.QUEUED, None)]
             if not created:
                 steps.append((MessageState.DELIVERED, "nothing to deliver"))
-            self._move_through(c, message_id, steps, now, partner=partner, standard=standard)
+            self._move_through(c, message_id, steps, now, identified=(partner, standard))
             return created
 
         return await self._run(op)
