@@ -76,6 +76,13 @@ class PipelineSection(_Strict):
     processes: int | None = Field(
         default=None, ge=0, le=64, description="translation processes; default one per core, 0 = threads"
     )
+    inline_max_kb: int = Field(
+        default=16,
+        ge=0,
+        le=1024,
+        description="files up to this size translate in the daemon itself (a worker round trip costs "
+        "more than translating them); 0 sends every file to the translation processes",
+    )
 
 
 class DeliverySection(_Strict):

@@ -400,6 +400,7 @@ class Daemon:
             translate_fn=translate_fn,
             workers=cfg.pipeline.workers,
             max_inflight_bytes=cfg.pipeline.max_inflight_mb * 1024 * 1024,
+            inline_max_bytes=cfg.pipeline.inline_max_kb * 1024,
             executor=self._translation_pool(),
         )
         self.pipeline.known_sinks = frozenset(self.sinks)

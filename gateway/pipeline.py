@@ -167,6 +167,10 @@ class Pipeline:
             the cores (translators are pure, so they need nothing but their
             arguments); None runs them on threads.
         clock: wall clock.
+        max_inflight_bytes: raw bytes of the messages being translated at once.
+        inline_max_bytes: files up to this size translate on the event loop:
+            for a small file the round trip to a worker (pickling, pool
+            threads, the GIL they hold) costs several times the translation.
     """
 
     def __init__(
@@ -182,6 +186,7 @@ class Pipeline:
         executor: Executor | None = None,
         clock: Callable[[], float] = time.time,
         max_inflight_bytes: int = 256 * 1024 * 1024,
+        inline_max_bytes: int = 0,
     ) -> None:
         self.journal = journal
         self._registry = registry
@@ -193,6 +198,7 @@ class Pipeline:
         self._translate = translate_fn or _default_translate
         self._workers = workers
         self._executor = executor
+        self._inline_max = inline_max_bytes
         self._clock = clock
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._pending: set[int] = set()
@@ -347,6 +353,10 @@ class Pipeline:
         )
 
     async def _run_translation(self, profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+        if len(data) <= self._inline_max:
+            # Bounded by the size limit: translators are linear in their input,
+            # so this holds the loop for a few milliseconds at most.
+            return self._translate(profile, data, options)
         if self._executor is None:
             return await asyncio.to_thread(self._translate, profile, data, options)
         loop = asyncio.get_running_loop()
