@@ -34,9 +34,27 @@ class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._make_folders()
         # fsync is the cost of durability; concurrent fsyncs of different files
         # share one filesystem journal commit, so issue them in parallel.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-fsync")
+
+    def _make_folders(self) -> None:
+        """Create the 256 digest-prefix folders, durably, once.
+
+        A file's fsync does not make the entry of a folder created for it
+        durable; creating them all up front (and fsyncing the spool folder)
+        keeps that out of every write.
+        """
+        created = False
+        for prefix in range(256):
+            try:
+                (self.root / f"{prefix:02x}").mkdir()
+                created = True
+            except FileExistsError:
+                continue
+        if created:
+            _fsync_dir(self.root)
 
     def path(self, sha256: str) -> Path:
         """Where the content with that digest lives."""
@@ -70,11 +88,16 @@ class Spool:
         temps: list[tuple[Path, Path]] = []
         for sha in unique:
             final = self.path(sha)
-            final.parent.mkdir(exist_ok=True)
             tmp = final.parent / f"{_TMP_PREFIX}{sha}-{os.getpid()}"
             temps.append((tmp, final))
             folders.add(final.parent)
-        list(self._pool.map(_write_synced, [(tmp, unique[final.name]) for tmp, final in temps]))
+        writes = [(tmp, unique[final.name]) for tmp, final in temps]
+        try:
+            list(self._pool.map(_write_synced, writes))
+        except FileNotFoundError:
+            # A prefix folder was removed behind our back: make it again, durably.
+            self._make_folders()
+            list(self._pool.map(_write_synced, writes))
         for tmp, final in temps:
             os.replace(tmp, final)
         list(self._pool.map(_fsync_dir, folders))
