@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 
 import pytest
@@ -84,3 +85,70 @@ def test_a_closed_loop_does_not_kill_the_worker() -> None:
 
     assert asyncio.run(again()) == 42
     assert len(pool._threads) == 1
+
+
+def test_no_outcome_is_lost_between_a_hand_over_and_the_next() -> None:
+    # Many short calls finishing on many threads at once: an outcome queued
+    # while a hand-over is scheduled must ride with it or schedule the next
+    # one.  A lost wake-up leaves a future pending and trips the timeout.
+    pool = IoPool(size=16)
+
+    async def main() -> list[int]:
+        out: list[int] = []
+        for _ in range(30):
+            out += await asyncio.wait_for(asyncio.gather(*(pool.run(abs, -i) for i in range(300))), 30)
+        return out
+
+    assert asyncio.run(main()) == list(range(300)) * 30
+    assert pool.wait_idle(1)
+
+
+def test_calls_of_a_closed_loop_are_all_forgotten_once_they_finish() -> None:
+    pool = IoPool(size=8)
+    gate = threading.Event()
+
+    async def start() -> None:
+        calls = [asyncio.ensure_future(pool.run(gate.wait, 10)) for _ in range(40)]
+        await asyncio.sleep(0.05)
+        assert not any(c.done() for c in calls)
+
+    asyncio.run(start())  # closes the loop with 40 calls queued or running
+    assert not pool.wait_idle(0.05)
+    gate.set()
+    assert pool.wait_idle(10), "every finished call of the closed loop must be counted out"
+
+
+def test_an_outcome_queued_after_the_last_drain_schedules_its_own_hand_over() -> None:
+    # The race the stress test above can only hit by luck, made to happen:
+    # a thread queues an outcome just after the loop found the queue empty.
+    # Its hand-over flag must be free by then, or nothing ever settles it.
+    from gateway.iopool import _LoopState
+
+    pool = IoPool(size=1)
+    state = _LoopState()
+    scheduled: list[bool] = []
+    loop = asyncio.new_event_loop()
+    late: asyncio.Future[int] = loop.create_future()
+
+    class _Done(queue.SimpleQueue):  # type: ignore[type-arg]
+        raced = False
+
+        def get_nowait(self) -> object:
+            try:
+                return super().get_nowait()
+            except queue.Empty:
+                if not self.raced:
+                    self.raced = True
+                    self.put((late, 7, None))  # what a pool thread does...
+                    scheduled.append(state.flag.acquire(blocking=False))  # ...then this
+                raise
+
+    state.done = _Done()
+    state.busy = 1
+    assert state.flag.acquire(blocking=False)  # a hand-over is scheduled
+    pool._settle(state)
+    assert scheduled == [True], "the late outcome found the flag taken: it would never be settled"
+    pool._settle(state)  # the hand-over it scheduled
+    assert late.result() == 7
+    assert state.busy == 0
+    loop.close()
