@@ -386,22 +386,17 @@ class Journal:
             failure = JournalWriteError(f"journal stopped after a write failure: {self._failed}")
             _settle_all([(op, None, failure) for op in batch])
             return
-        results: list[tuple[_Op, Any, BaseException | None]] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            for i, op in enumerate(batch):
-                self._conn.execute(f"SAVEPOINT op{i}")
-                try:
-                    value = op.fn(self._conn)
-                except sqlite3.OperationalError:
-                    raise  # disk I/O, full disk, corruption: the whole journal stops
-                except Exception as exc:  # noqa: BLE001 - one bad operation fails its caller, not the writer
-                    self._conn.execute(f"ROLLBACK TO op{i}")
-                    self._conn.execute(f"RELEASE op{i}")
-                    results.append((op, None, exc))
-                    continue
-                self._conn.execute(f"RELEASE op{i}")
-                results.append((op, value, None))
+            results = self._apply(batch)
+            if results is None:
+                # An operation raised: undo the whole batch and run it again with
+                # each operation under a savepoint, so only the failing ones fail.
+                # Operations are functions of the database and their arguments,
+                # so running one twice gives what running it once would have.
+                self._conn.execute("ROLLBACK")
+                self._conn.execute("BEGIN IMMEDIATE")
+                results = self._apply_isolated(batch)
             committing = time.perf_counter()
             self._conn.execute("COMMIT")
             self.commit_seconds += time.perf_counter() - committing
@@ -415,6 +410,40 @@ class Journal:
         self.commits += 1
         self.ops_committed += len(batch)
         _settle_all(results)
+
+    def _apply(self, batch: list[_Op]) -> list[tuple[_Op, Any, BaseException | None]] | None:
+        """Run the batch as one transaction; None when an operation raised.
+
+        No savepoint per operation: every statement is a trip into SQLite
+        after which the writer waits for the GIL again, and operations almost
+        never fail.
+        """
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        for op in batch:
+            try:
+                results.append((op, op.fn(self._conn), None))
+            except sqlite3.OperationalError:
+                raise  # disk I/O, full disk, corruption: the whole journal stops
+            except Exception:  # noqa: BLE001 - the batch is run again, isolated, to find it
+                return None
+        return results
+
+    def _apply_isolated(self, batch: list[_Op]) -> list[tuple[_Op, Any, BaseException | None]]:
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        for i, op in enumerate(batch):
+            self._conn.execute(f"SAVEPOINT op{i}")
+            try:
+                value = op.fn(self._conn)
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad operation fails its caller, not the writer
+                self._conn.execute(f"ROLLBACK TO op{i}")
+                self._conn.execute(f"RELEASE op{i}")
+                results.append((op, None, exc))
+                continue
+            self._conn.execute(f"RELEASE op{i}")
+            results.append((op, value, None))
+        return results
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None

@@ -308,3 +308,44 @@ def test_batch_payloads_and_successes_match_the_single_calls(tmp_path: Path) -> 
         j.close()
 
     asyncio.run(main())
+
+
+def test_a_failing_operation_in_a_batch_rolls_back_only_its_own_writes(tmp_path: Path) -> None:
+    """One transaction per batch: the failing operation's writes go, its neighbours' stay."""
+    import threading
+
+    async def main() -> None:
+        j = _open(tmp_path)
+        gate = threading.Event()
+        commits = j.commits
+
+        def hold(c: sqlite3.Connection) -> None:
+            gate.wait(30)  # keeps the writer busy while the next three queue up
+
+        def note(text: str, fail: bool = False) -> Any:
+            def op(c: sqlite3.Connection) -> str:
+                c.execute("INSERT INTO events(at, kind, detail) VALUES (0, 'probe', ?)", (text,))
+                if fail:
+                    raise KeyError(text)
+                return text
+
+            return op
+
+        held = asyncio.ensure_future(j._run(hold))
+        await asyncio.sleep(0.1)
+        calls = [asyncio.ensure_future(j._run(note(t, fail=t == "b"))) for t in ("a", "b", "c")]
+        await asyncio.sleep(0.1)
+        gate.set()
+        await held
+        out = await asyncio.gather(*calls, return_exceptions=True)
+        assert out[0] == "a" and out[2] == "c"
+        assert isinstance(out[1], KeyError)
+        assert j.commits == commits + 2, "the three should have shared one batch"
+        kept = j.read_sync(
+            lambda c: [r[0] for r in c.execute("SELECT detail FROM events WHERE kind = 'probe' ORDER BY id")]
+        )
+        assert kept == ["a", "c"]
+        assert j.failed is None
+        j.close()
+
+    asyncio.run(main())
