@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 #: raw files up to this size are read on the event loop (page cache, microseconds)
 _INLINE_READ_BYTES = 256 * 1024
+#: Raw bytes of just-received messages kept in memory for their translation,
+#: in all and per file: the pipeline reads them moments after intake wrote them.
+_FRESH_LIMIT = 64 * 1024 * 1024
+_FRESH_FILE_LIMIT = 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -318,6 +322,11 @@ class Journal:
         self._spooler.start()
         #: called on the event loop with the id of each new message to translate
         self.on_received: Callable[[int], None] | None = None
+        # Every read on the event loop gives the GIL up and waits to get it back
+        # behind the I/O threads; the bytes intake just made durable need not
+        # be read back from the spool (they never change: content-addressed).
+        self._fresh: dict[int, bytes] = {}
+        self._fresh_bytes = 0
 
     @classmethod
     def open(cls, state_dir: Path, options: JournalOptions | None = None) -> Journal:
@@ -543,7 +552,12 @@ class Journal:
             sha = sha256_hex(intake.data)
         result = await self._run(lambda c: self._op_append(c, intake, sha), [(sha, intake.data)])
         if result.duplicate_of is None and intake.rejected_reason is None and self.on_received is not None:
-            self.on_received(int(result.message_id))
+            mid = int(result.message_id)
+            size = len(intake.data)
+            if size <= _FRESH_FILE_LIMIT and self._fresh_bytes + size <= _FRESH_LIMIT:
+                self._fresh[mid] = intake.data
+                self._fresh_bytes += size
+            self.on_received(mid)
         return result
 
     def append_sync(self, intake: Intake) -> AppendResult:
@@ -954,16 +968,29 @@ class Journal:
         Raises:
             UnknownMessageError: no such message.
         """
+        fresh = self._fresh.get(message_id)
+        if fresh is not None:
+            return len(fresh)
         row = self._point_reader.execute("SELECT size FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise UnknownMessageError(f"no message {message_id}")
         return int(row[0])
 
     async def message_with_bytes(self, message_id: int) -> tuple[sqlite3.Row, bytes]:
-        """The message's row and its raw bytes (small files read inline, large ones on a thread)."""
+        """The message's row and its raw bytes.
+
+        The bytes come from memory when intake just wrote them, else from the
+        spool: small files inline, large ones on a thread.  Either way once:
+        the in-memory copy is handed over, not kept.
+        """
+        fresh = self._fresh.pop(message_id, None)
+        if fresh is not None:
+            self._fresh_bytes -= len(fresh)
         row = self._point_reader.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise UnknownMessageError(f"no message {message_id}")
+        if fresh is not None:
+            return row, fresh
         sha = str(row["sha256"])
         if int(row["size"]) <= _INLINE_READ_BYTES:
             return row, self.spool.read(sha)

@@ -349,3 +349,43 @@ def test_a_failing_operation_in_a_batch_rolls_back_only_its_own_writes(tmp_path:
         j.close()
 
     asyncio.run(main())
+
+
+def test_fresh_bytes_go_to_translation_from_memory_once_then_from_the_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What intake just made durable is handed to the pipeline without a spool read, once."""
+    from gateway import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_FRESH_FILE_LIMIT", 100)
+
+    async def main() -> None:
+        j = _open(tmp_path)
+        submitted: list[int] = []
+        j.on_received = submitted.append
+        small = await j.append(Intake(transport="t", data=b"small file", partner="p"))
+        large = await j.append(Intake(transport="t", data=b"L" * 101, partner="p"))
+        dup = await j.append(Intake(transport="t", data=b"small file", partner="p"))
+        assert dup.duplicate_of is not None
+        assert submitted == [int(small.message_id), int(large.message_id)]
+        spool_reads: list[str] = []
+        real_read = j.spool.read
+
+        def counting_read(sha: str) -> bytes:
+            spool_reads.append(sha)
+            return real_read(sha)
+
+        j.spool.read = counting_read  # type: ignore[method-assign]
+        assert j.message_size(int(small.message_id)) == len(b"small file")
+        row, data = await j.message_with_bytes(int(small.message_id))
+        assert (data, row["sha256"], spool_reads) == (b"small file", small.sha256, [])
+        # Handed over, not kept: a second read (a replay) comes from the spool.
+        _, again = await j.message_with_bytes(int(small.message_id))
+        assert again == b"small file" and spool_reads == [small.sha256]
+        # Over the per-file limit: never held in memory.
+        _, big = await j.message_with_bytes(int(large.message_id))
+        assert big == b"L" * 101 and spool_reads == [small.sha256, large.sha256]
+        assert j._fresh == {} and j._fresh_bytes == 0
+        j.close()
+
+    asyncio.run(main())
