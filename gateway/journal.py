@@ -21,6 +21,7 @@ Strategy:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -123,6 +124,9 @@ CREATE TABLE IF NOT EXISTS replies (
     kind TEXT NOT NULL,
     payload BLOB NOT NULL,
     at REAL NOT NULL,
+    -- NULL until the acknowledgment file is in the partner's outbox: a crash
+    -- in between must not lose what we owe the partner.
+    sent_at REAL,
     PRIMARY KEY (message_id, kind)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -300,6 +304,7 @@ class Journal:
         self._conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+        _add_sent_at(self._conn)
         self._reader = connect(self.db_path)
         self._reader_lock = threading.Lock()
         # The event loop's own connection for indexed point reads: a few
@@ -327,6 +332,11 @@ class Journal:
         # be read back from the spool (they never change: content-addressed).
         self._fresh: dict[int, bytes] = {}
         self._fresh_bytes = 0
+        # Messages whose acknowledgments reached the outbox, recorded in one
+        # operation per half second rather than one per file.
+        self._sent: list[int] = []
+        self._sent_flush: asyncio.TimerHandle | None = None
+        self._sent_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(cls, state_dir: Path, options: JournalOptions | None = None) -> Journal:
@@ -493,6 +503,12 @@ class Journal:
 
     def close(self) -> None:
         """Finish queued writes and close."""
+        if self._sent_flush is not None:
+            self._sent_flush.cancel()
+            self._sent_flush = None
+        if self._sent and self._failed is None:
+            ids, self._sent = self._sent, []
+            self._submit(functools.partial(_mark_replies_sent, ids=ids)).result()
         self._spool_queue.put(None)
         self._spooler.join()
         self._queue.put(None)
@@ -666,9 +682,19 @@ class Journal:
         c.executemany("INSERT INTO history VALUES (?,?,?,?)", history)
 
     async def reject(
-        self, message_id: int, reason: str, *, partner: str | None = None, standard: str | None = None
+        self,
+        message_id: int,
+        reason: str,
+        *,
+        partner: str | None = None,
+        standard: str | None = None,
+        replies: dict[str, bytes] | None = None,
     ) -> None:
-        """Mark a message rejected (bad input) with a plain-language reason."""
+        """Mark a message rejected (bad input) with a plain-language reason.
+
+        ``replies`` are the negative acknowledgments owed to the partner, kept
+        in the same transaction until :meth:`replies_sent` says they went out.
+        """
 
         def op(c: sqlite3.Connection) -> None:
             now = time.time()
@@ -679,6 +705,7 @@ class Journal:
                     (partner, standard, message_id),
                 )
             self._move(c, message_id, MessageState.REJECTED, reason, now)
+            _store_replies(c, message_id, replies, now)
 
         await self._run(op)
 
@@ -752,8 +779,7 @@ class Journal:
                         (doc_id, message_id, sink, DeliveryState.PENDING.value, now, now, now),
                     )
                     created.append(int(dcur.lastrowid or 0))
-            for kind, payload in (replies or {}).items():
-                c.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)", (message_id, kind, payload, now))
+            _store_replies(c, message_id, replies, now)
             steps = [(MessageState.TRANSLATED, reason), (MessageState.QUEUED, None)]
             if not created:
                 steps.append((MessageState.DELIVERED, "nothing to deliver"))
@@ -763,13 +789,68 @@ class Journal:
         return await self._run(op)
 
     async def record_reply(self, message_id: str | int, kind: str, payload: bytes) -> None:
-        """Durably keep what we answered (an MDN, an ack) so a resend gets the same answer."""
+        """Durably keep what we answered (an MDN, an ack) so a resend gets the same answer.
+
+        The caller has answered already (an MDN goes back on the partner's own
+        connection): the reply is recorded as sent.
+        """
         mid = int(message_id)
 
         def op(c: sqlite3.Connection) -> None:
-            c.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?)", (mid, kind, payload, time.time()))
+            now = time.time()
+            c.execute(
+                "INSERT OR REPLACE INTO replies(message_id, kind, payload, at, sent_at) VALUES (?,?,?,?,?)",
+                (mid, kind, payload, now, now),
+            )
 
         await self._run(op)
+
+    def replies_sent(self, message_id: int) -> None:
+        """The message's acknowledgments are in the partner's outbox (recorded within half a second).
+
+        Until then they count as unsent: a crash in between makes the next
+        start write them again (at least once: the partner may see one twice,
+        never none).
+        """
+        self._sent.append(message_id)
+        if self._sent_flush is None:
+            self._sent_flush = asyncio.get_running_loop().call_later(0.5, self._flush_sent)
+
+    def _flush_sent(self) -> None:
+        self._sent_flush = None
+        ids, self._sent = self._sent, []
+        if not ids:
+            return
+        task = asyncio.ensure_future(self._run(functools.partial(_mark_replies_sent, ids=ids)))
+        self._sent_tasks.add(task)
+        task.add_done_callback(self._sent_done)
+
+    def _sent_done(self, task: asyncio.Task[None]) -> None:
+        self._sent_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Not fatal here: a write failure stops the daemon through ``failed``,
+            # and the acknowledgments are then written again at the next start.
+            log.error("could not record acknowledgments as sent: %s", task.exception())
+
+    async def unsent_replies(self) -> list[tuple[int, str, list[tuple[str, bytes]]]]:
+        """Acknowledgments owed to partners and not known to be in their outbox.
+
+        Returns:
+            (message id, partner, [(kind, payload)]) per message, oldest first.
+        """
+
+        def query(c: sqlite3.Connection) -> list[tuple[int, str, list[tuple[str, bytes]]]]:
+            owed: dict[int, tuple[str, list[tuple[str, bytes]]]] = {}
+            for mid, partner, kind, payload in c.execute(
+                "SELECT r.message_id, m.partner, r.kind, r.payload FROM replies r"
+                " JOIN messages m ON m.id = r.message_id WHERE r.sent_at IS NULL"
+                " ORDER BY r.message_id, r.kind"
+            ):
+                acks = owed.setdefault(int(mid), (str(partner or "unknown"), []))[1]
+                acks.append((str(kind), bytes(payload)))
+            return [(mid, partner, acks) for mid, (partner, acks) in owed.items()]
+
+        return await self.read(query)
 
     async def find_external(
         self, transport: str, partner: str | None, external_id: str
@@ -1278,6 +1359,35 @@ def _backlog_translated(c: sqlite3.Connection, partner: str, message_id: int) ->
         (partner, message_id),
     ).fetchone()
     return row is None
+
+
+def _add_sent_at(c: sqlite3.Connection) -> None:
+    """Give a journal made before ``replies.sent_at`` the column; its replies all went out then."""
+    columns = {str(r[1]) for r in c.execute("PRAGMA table_info(replies)")}
+    if "sent_at" not in columns:
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("ALTER TABLE replies ADD COLUMN sent_at REAL")
+        c.execute("UPDATE replies SET sent_at = at")
+        c.execute("COMMIT")
+
+
+def _store_replies(
+    c: sqlite3.Connection, message_id: int, replies: dict[str, bytes] | None, now: float
+) -> None:
+    for kind, payload in (replies or {}).items():
+        c.execute(
+            "INSERT OR REPLACE INTO replies(message_id, kind, payload, at, sent_at) VALUES (?,?,?,?,NULL)",
+            (message_id, kind, payload, now),
+        )
+
+
+def _mark_replies_sent(c: sqlite3.Connection, ids: list[int]) -> None:
+    now = time.time()
+    for chunk in _chunks(sorted(set(ids)), 500):
+        marks = ",".join("?" * len(chunk))
+        c.execute(
+            f"UPDATE replies SET sent_at = ? WHERE sent_at IS NULL AND message_id IN ({marks})", (now, *chunk)
+        )
 
 
 def _text(value: str | None) -> str | None:

@@ -472,14 +472,13 @@ class Pipeline:
     ) -> None:
         self.stats.rejected += 1
         self.stats.last_error = reason
-        await self.journal.reject(message_id, reason, partner=partner, standard=standard)
-        for kind, payload in (replies or {}).items():
-            await self.journal.record_reply(message_id, kind, payload)
+        await self.journal.reject(message_id, reason, partner=partner, standard=standard, replies=replies)
         log.warning("rejected: %s", reason, extra={"message_id": message_id, "partner": partner})
 
     async def _send_acks(self, partner: str, message_id: int, acks: list[tuple[str, bytes]]) -> None:
         if acks and self._on_acks is not None:
             await self._on_acks(partner, message_id, acks)
+            self.journal.replies_sent(message_id)
 
 
 def _interchanges(translation: Translation) -> set[tuple[str, str]]:

@@ -389,3 +389,69 @@ def test_fresh_bytes_go_to_translation_from_memory_once_then_from_the_spool(
         j.close()
 
     asyncio.run(main())
+
+
+def test_acknowledgments_stay_owed_until_they_reach_the_outbox(tmp_path: Path) -> None:
+    """Replies stored with a translation or a rejection count as unsent until ``replies_sent``."""
+
+    async def main() -> None:
+        j = _open(tmp_path)
+        ok = await j.append(Intake(transport="t", data=b"good", partner="acme"))
+        bad = await j.append(Intake(transport="t", data=b"bad", partner="acme"))
+        mdn = await j.append(Intake(transport="as2", data=b"as2 body", partner="acme"))
+        ok_id, bad_id, mdn_id = int(ok.message_id), int(bad.message_id), int(mdn.message_id)
+        await j.store_translation(
+            ok_id, partner="acme", standard="x12", documents=[], sinks=[], replies={"ack-0-997": b"AK9*A"}
+        )
+        await j.reject(bad_id, "broken", partner="acme", replies={"ack-0-997": b"AK9*R", "ack-1-ta1": b"TA1"})
+        await j.record_reply(mdn_id, "mdn", b"signed MDN")  # answered on the partner's connection
+        owed = await j.unsent_replies()
+        assert owed == [
+            (ok_id, "acme", [("ack-0-997", b"AK9*A")]),
+            (bad_id, "acme", [("ack-0-997", b"AK9*R"), ("ack-1-ta1", b"TA1")]),
+        ]
+        commits = j.commits
+        j.replies_sent(ok_id)
+        j.replies_sent(bad_id)
+        for _ in range(100):
+            if not await j.unsent_replies():
+                break
+            await asyncio.sleep(0.05)
+        assert await j.unsent_replies() == []
+        assert j.commits == commits + 1, "both marks should share one operation"
+        j.close()
+
+    asyncio.run(main())
+
+
+def test_marks_not_yet_flushed_are_written_at_close(tmp_path: Path) -> None:
+    async def main() -> int:
+        j = _open(tmp_path)
+        r = await j.append(Intake(transport="t", data=b"good", partner="acme"))
+        mid = int(r.message_id)
+        await j.store_translation(
+            mid, partner="acme", standard="x12", documents=[], sinks=[], replies={"ack-0-997": b"AK9*A"}
+        )
+        j.replies_sent(mid)  # the half-second flush has not run yet
+        j.close()
+        return mid
+
+    asyncio.run(main())
+    reopened = _open(tmp_path)
+    assert asyncio.run(reopened.unsent_replies()) == []
+    reopened.close()
+
+
+def test_a_journal_from_before_sent_at_counts_its_replies_as_sent(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    with sqlite3.connect(state / "journal.sqlite") as c:
+        c.execute(
+            "CREATE TABLE replies (message_id INTEGER NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,"
+            " at REAL NOT NULL, PRIMARY KEY (message_id, kind))"
+        )
+        c.execute("INSERT INTO replies VALUES (1, 'ack-0-997', x'41', 12.5)")
+    j = _open(tmp_path)
+    rows = j.read_sync(lambda c: c.execute("SELECT message_id, sent_at FROM replies").fetchall())
+    assert [tuple(r) for r in rows] == [(1, 12.5)]
+    j.close()
