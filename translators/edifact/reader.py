@@ -52,12 +52,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
 from . import envelope
 from .charset import CHARSETS, Charset, lenient_decode
+from .records import Shape
 from .syntax import (
     NEED_DATA,
     Delimiters,
@@ -84,6 +85,27 @@ _GAP = b" \t\r\n\x00\x1a"
 # thousands of live tuples again and again), large enough that the per-run
 # checks (counts, decode, repertoire search) stay negligible.
 _WINDOW = 32 * 1024
+#: One Message event per message: built from compiled code, not through the dataclass's interpreted
+#: __init__ (see .records).
+_MESSAGE: Final = Shape(
+    Message,
+    (
+        "type",
+        "version",
+        "release",
+        "agency",
+        "association",
+        "reference",
+        "segments",
+        "delimiters",
+        "interchange_ref",
+        "group_ref",
+        "byte_offset",
+        "index",
+        "errors",
+        "warnings",
+    ),
+)
 # Split segments are memoised per reader (text -> tuple): an interchange
 # repeats many segments verbatim (parties, dates, currency, UNS, CNT...), and a
 # dict lookup is much cheaper than splitting again.  Segments are immutable, so
@@ -1077,21 +1099,23 @@ class EdifactReader:
         ident = s009 if type(s009) is tuple else (s009,) if type(s009) is str else ()
         ident = (*ident, "", "", "", "", "")
         self._events.append(
-            Message(
-                type=ident[0],
-                version=ident[1],
-                release=ident[2],
-                agency=ident[3],
-                association=ident[4] or None,
-                reference=msg.ref,
-                segments=tuple(msg.segments),
-                delimiters=self._delims,
-                interchange_ref=ic.ref,
-                group_ref=self._group.ref if self._group else None,
-                byte_offset=msg.offset,
-                index=msg.index,
-                errors=tuple(msg.errors),
-                warnings=tuple(msg.warnings),
+            _MESSAGE.make(
+                (
+                    ident[0],
+                    ident[1],
+                    ident[2],
+                    ident[3],
+                    ident[4] or None,
+                    msg.ref,
+                    tuple(msg.segments),
+                    self._delims,
+                    ic.ref,
+                    self._group.ref if self._group else None,
+                    msg.offset,
+                    msg.index,
+                    tuple(msg.errors),
+                    tuple(msg.warnings),
+                )
             )
         )
         self._msg = None

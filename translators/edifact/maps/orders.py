@@ -22,7 +22,7 @@ from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, walk
+from .builder import Builder, Handler, Table, mapped_document, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -179,7 +179,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     if "order_number" not in doc:
         doc["order_number"] = ""
         b.warnings.append("ORDERS has no order number (BGM 1004); order_number left empty")
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
 def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
