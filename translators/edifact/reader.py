@@ -51,7 +51,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
@@ -157,6 +156,36 @@ class _Interchange:
 class _Group:
     ref: str
     messages: int = 0
+
+
+class _Offsets:
+    """Where each piece of a run starts in the stream, summed only as far as it is asked.
+
+    Only the service segments (two per message) and the rare error need an offset, and they are
+    asked in increasing order: a running sum over native ints, instead of a list of every
+    piece's offset (a boxed int per segment).
+    """
+
+    def __init__(self, pieces: list[str], base: int, step: int) -> None:
+        self.pieces = pieces
+        self.base = base
+        self.step = step
+        self.index = 0
+        self.offset = base
+
+    def of(self, i: int) -> int:
+        """Offset of piece ``i`` (``i == len(pieces)``: just past the last terminator and break)."""
+        if i < self.index:
+            self.index = 0
+            self.offset = self.base
+        pieces = self.pieces
+        step = self.step
+        offset = self.offset
+        for j in range(self.index, i):
+            offset += len(pieces[j]) + step
+        self.index = i
+        self.offset = offset
+        return offset
 
 
 class _Open:
@@ -724,8 +753,7 @@ class EdifactReader:
         """
         ic = self._ic
         assert ic is not None
-        # Offsets: piece i starts at off + cum[i] + i * step.
-        cum = [0, *accumulate(map(len, pieces))]
+        offsets = _Offsets(pieces, off, step)
         texts = pieces
         if strip:
             texts = [p.lstrip(strip) for p in pieces]
@@ -736,7 +764,10 @@ class EdifactReader:
             self._memo_rest -= 1
             segs_all = self._split_run(texts, need_esc)
         else:
-            segs_all = self._split_run_memo(texts, need_esc, cum[-1])
+            chars = 0
+            for p in pieces:
+                chars += len(p)
+            segs_all = self._split_run_memo(texts, need_esc, chars)
         tags = [s[0] for s in segs_all]
         known = self._known_tags
         bad_tags: set[Element] = set()
@@ -750,7 +781,7 @@ class EdifactReader:
         marks.append(len(segs_all))
 
         def start(i: int) -> int:
-            return off + cum[i] + i * step + (len(pieces[i]) - len(texts[i]))
+            return offsets.of(i) + (len(pieces[i]) - len(texts[i]))
 
         prev = 0
         for i in marks:
@@ -758,8 +789,10 @@ class EdifactReader:
                 self._body(segs_all, tags, bad_tags, (prev, i), start)
             if i == len(segs_all):
                 break
-            seg_end = off + cum[i + 1] + i * step + 1
-            if self._service(segs_all[i], start(i), seg_end):
+            # start first: offsets are summed forwards
+            seg_start = start(i)
+            seg_end = offsets.of(i + 1) - step + 1
+            if self._service(segs_all[i], seg_start, seg_end):
                 self._pos = seg_end - self._base  # UNZ: the header parser takes over
                 return True
             prev = i + 1

@@ -13,7 +13,7 @@ a :class:`~translators.errors.Location` and the CONTRL 0085 code as
 from __future__ import annotations
 
 from ...errors import Location, RemoteSyntaxError
-from ..syntax import Message, Segment
+from ..syntax import Element, Message, Segment
 from .segment import comp, el
 
 MISSING = "13"
@@ -41,6 +41,9 @@ _GROUP_TRIGGERS = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "C
 
 #: every tag the loop of :func:`validate` looks at
 _INTERESTING = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
+
+# validate() notes only these tags: every required one must be among them.
+assert all(tag in _INTERESTING for tags in REQUIRED.values() for tag in tags)
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
@@ -86,9 +89,9 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         return []
     errors: list[RemoteSyntaxError] = []
     segments: tuple[Segment, ...] = msg.segments
-    # Which tags occur is known in one pass; the loop below only stops at the few tags it checks
-    # (most segments of a message are none of them).
-    seen = {seg[0] for seg in segments}
+    # The loop stops only at the few tags it checks (most segments of a message are none of them),
+    # and those include every tag asked about afterwards (REQUIRED, DTM): one pass notes them.
+    seen: set[Element] = set()
     once: dict[str, int] = {}
     header_dates: list[str] = []
     in_header = True
@@ -98,6 +101,7 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         tag = seg[0]
         if tag not in interesting:
             continue
+        seen.add(tag)
         # The most frequent tags first; each branch makes the checks the
         # general rules below make for that tag, in the same order.
         if tag == "QTY":
