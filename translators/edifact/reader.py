@@ -607,10 +607,11 @@ class EdifactReader:
         check_inner = False
         if has_cr and b"\r" in wrap and region.count(b"\r", lead) != region.count(t + b"\r"):
             check_inner = True
-        if b"\n" in wrap and region.count(b"\n", lead) != region.count(t + b"\n") + (
-            region.count(t + b"\r\n") if has_cr else 0
-        ):
-            check_inner = True
+        lf_after = -1  # terminators followed by LF, once counted
+        if b"\n" in wrap:
+            lf_after = region.count(t + b"\n")
+            if region.count(b"\n", lead) != lf_after + (region.count(t + b"\r\n") if has_cr else 0):
+                check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.
         # Released terminators (``?'`` inside a value) need not be followed by
@@ -624,11 +625,13 @@ class EdifactReader:
             rsc = (rel or "") + sc
             if rel and rsc in text and (rel + rsc) not in text:
                 released = text.count(rsc)
-            text_cr = "\r" in text
+            # One character per byte here, and every supported codec maps ASCII to itself: the
+            # byte scans above answer for the text when the terminator is ASCII (no rescan).
+            ascii_sc = sc.isascii()
             for cand in ("\r\n", "\n", "\r"):
-                if cand != "\n" and not text_cr:
+                if cand != "\n" and not has_cr:
                     continue  # no CR: nothing is followed by this break
-                found = text.count(sc + cand)
+                found = lf_after if cand == "\n" and lf_after >= 0 and ascii_sc else text.count(sc + cand)
                 if (
                     found == terms or (released and found == terms - released and (rsc + cand) not in text)
                 ) and (sc + cand) in text:

@@ -138,18 +138,19 @@ class EdifactTranslator:
         Returns:
             What this event completes, in order.
         """
-        if isinstance(event, InterchangeStart):
-            self._open(event)
-            return []
-        if isinstance(event, GroupStart):
-            self._group, self._group_errors, self._group_messages = event, list(event.errors), []
-            return []
+        # Message first: all but a handful of the events are messages.
         if isinstance(event, Message):
             self._message(event)
             if not self.hold_documents and self._docs:
                 released: list[Output] = list(self._docs)
                 self._docs = []
                 return released
+            return []
+        if isinstance(event, InterchangeStart):
+            self._open(event)
+            return []
+        if isinstance(event, GroupStart):
+            self._group, self._group_errors, self._group_messages = event, list(event.errors), []
             return []
         if isinstance(event, GroupEnd):
             self._close_group(event)

@@ -289,7 +289,9 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
     scope = builder.scope
     current = table[scope]
     position = start
-    for seg in segments[start:end]:
+    # indexes, not a slice: no copy of the message's segments
+    for i in range(start, end):
+        seg = segments[i]
         position += 1
         builder.position = position
         tag = seg[0]
