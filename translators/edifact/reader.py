@@ -618,13 +618,19 @@ class EdifactReader:
         # the break: when every release run before a terminator is a single
         # release character, those are exactly the released ones.
         brk = ""
+        # Where release + terminator occurs in the text (found once, when first needed): the few
+        # questions about released terminators below look there instead of rescanning the run.
+        rel_at: list[int] | None = None
         if not slow and not check_inner and wrap:
             sc = d.segment
             terms = text.count(sc)
             released = 0
             rsc = (rel or "") + sc
-            if rel and rsc in text and (rel + rsc) not in text:
-                released = text.count(rsc)
+            if rel:
+                rel_at = _occurrences(text, rsc)
+                # every release run before a terminator is one character (no "??'")
+                if rel_at and not any(p > 0 and text[p - 1] == rel for p in rel_at):
+                    released = len(rel_at)
             # One character per byte here, and every supported codec maps ASCII to itself: the
             # byte scans above answer for the text when the terminator is ASCII (no rescan).
             ascii_sc = sc.isascii()
@@ -633,7 +639,12 @@ class EdifactReader:
                     continue  # no CR: nothing is followed by this break
                 found = lf_after if cand == "\n" and lf_after >= 0 and ascii_sc else text.count(sc + cand)
                 if (
-                    found == terms or (released and found == terms - released and (rsc + cand) not in text)
+                    found == terms
+                    or (
+                        released
+                        and found == terms - released
+                        and not any(text.startswith(cand, p + len(rsc)) for p in rel_at or ())
+                    )
                 ) and (sc + cand) in text:
                     # the run's own leading break must be absent or the same
                     if text[:lead] in ("", cand):
@@ -646,19 +657,24 @@ class EdifactReader:
             if rel and (rel.encode("latin-1") + t) in region:
                 pieces = _glue_bytes(pieces, rel.encode("latin-1"), t)
         else:
-            if brk:
+            if brk and ic.line_break is None:
                 # line_break is what follows the interchange's first
                 # terminator (UNB's): the leading break of its first run.
-                if ic.line_break is None:
-                    ic.line_break = brk if text.startswith(brk) else ""
-                if text.startswith(brk):
-                    text = text[len(brk) :]
-                    off += len(brk)
+                ic.line_break = brk if text.startswith(brk) else ""
+            whole = text
+            cut = len(brk) if brk and text.startswith(brk) else 0
+            if cut:
+                text = text[cut:]
+                off += cut
             sep = d.segment + brk
             pieces = text.split(sep)
-            # Only a piece followed by another one can end in a release run.
-            if rel and (rel + sep) in text:
-                pieces = _glue(pieces, rel, sep)
+            # Only a piece followed by another one can end in a release run: is release + sep
+            # in the text (past the cut)?
+            if rel:
+                if rel_at is None:
+                    rel_at = _occurrences(whole, rel + d.segment)
+                if any(p >= cut and whole.startswith(sep, p + len(rel)) for p in rel_at):
+                    pieces = _glue(pieces, rel, sep)
         step = 1 + len(brk)
         # No piece can be longer than the run it comes from.
         max_bytes = (
@@ -1369,6 +1385,16 @@ class EdifactReader:
         )
         self._ic = None
         self.state = ReaderState.HEADER
+
+
+def _occurrences(text: str, pattern: str) -> list[int]:
+    """Every start of ``pattern`` in ``text``, left to right, not overlapping (as ``str.count`` counts)."""
+    found: list[int] = []
+    i = text.find(pattern)
+    while i >= 0:
+        found.append(i)
+        i = text.find(pattern, i + len(pattern))
+    return found
 
 
 def _glue(pieces: list[str], rel: str, t: str) -> list[str]:
