@@ -48,7 +48,7 @@ Table = dict[str, dict[str, Handler]]
 #: ``store_number_reference``: the RFF 1153 qualifier that carries the
 #:     buyer's store number (ORDERS ``store_number``), e.g. ``"AKX"``; read
 #:     and written by the ORDERS map.
-MAP_OPTION_KEYS = (
+MAP_OPTION_KEYS: Final = (
     "product_id_preference",
     "product_id_types",
     "date_formats",
@@ -60,7 +60,7 @@ MAP_OPTION_KEYS = (
 #: (GS1 GTIN, EANCOM 2002 on D01B) are both GTINs; SA is the supplier's and
 #: IN/BP the buyer's article number (UNTDID 7143).  SK is not a 7143 code; it
 #: is accepted so an X12 SKU survives a round trip through EDIFACT.
-PRODUCT_ID_SLOTS: dict[str, str] = {
+PRODUCT_ID_SLOTS: Final[dict[str, str]] = {
     "EN": "gtin",
     "SRV": "gtin",
     "UP": "upc",
@@ -72,16 +72,16 @@ PRODUCT_ID_SLOTS: dict[str, str] = {
 }
 
 #: Default order for :data:`MAP_OPTION_KEYS` ``product_id_preference``.
-DEFAULT_PRODUCT_ID_PREFERENCE: tuple[str, ...] = ("EN", "SRV", "UP", "SA", "VN", "IN", "BP", "SK")
+DEFAULT_PRODUCT_ID_PREFERENCE: Final[tuple[str, ...]] = ("EN", "SRV", "UP", "SA", "VN", "IN", "BP", "SK")
 
 
 #: What the canonical models accept as a decimal (``DecimalStr``).
-_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_DECIMAL: Final = re.compile(r"-?\d+(\.\d+)?")
 #: outputs of edi_decimal already matched against _DECIMAL (prices and quantities repeat)
-_CHECKED_DECIMALS: set[str] = set()
+_CHECKED_DECIMALS: Final[set[str]] = set()
 #: raw value -> checked ``.`` decimal for the usual ``.`` mark (bounded memo of the pure
 #: conversion + check: an interchange repeats the same quantities and prices)
-_DOT_DECIMALS: dict[str, str] = {}
+_DOT_DECIMALS: Final[dict[str, str]] = {}
 
 
 def _is_decimal(text: str) -> bool:

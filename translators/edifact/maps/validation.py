@@ -12,17 +12,19 @@ a :class:`~translators.errors.Location` and the CONTRL 0085 code as
 
 from __future__ import annotations
 
+from typing import Final
+
 from ...errors import Location, RemoteSyntaxError
 from ..syntax import Element, Message, Segment
 from .segment import comp, el
 
-MISSING = "13"
-INVALID_VALUE = "12"
-TOO_MANY = "35"
+MISSING: Final = "13"
+INVALID_VALUE: Final = "12"
+TOO_MANY: Final = "35"
 
 #: message type -> segment tags that must be present (ORDERS D96A: BGM and
 #: DTM are mandatory header segments, SG25 LIN carries the order lines).
-REQUIRED: dict[str, tuple[str, ...]] = {
+REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "ORDERS": ("BGM", "DTM", "LIN"),
     "ORDRSP": ("BGM", "DTM"),
     "DESADV": ("BGM", "DTM"),
@@ -34,20 +36,23 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 #: segments that may occur once per message (BGM 1, UNS 1 in every one of them)
-ONCE: tuple[str, ...] = ("BGM", "UNS")
+ONCE: Final[tuple[str, ...]] = ("BGM", "UNS")
 
 #: segments that open the first segment groups (after them a DTM dates a group).
-_GROUP_TRIGGERS = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
+_GROUP_TRIGGERS: Final = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
+
+#: :data:`ONCE` as a set: the membership test runs once per segment group trigger
+_ONCE: Final = frozenset(ONCE)
 
 #: every tag the loop of :func:`validate` looks at
-_INTERESTING = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
+_INTERESTING: Final = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
 
 # validate() notes only these tags: every required one must be among them.
 assert all(tag in _INTERESTING for tags in REQUIRED.values() for tag in tags)
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
-DOCUMENT_DATE: dict[str, tuple[str, ...]] = {
+DOCUMENT_DATE: Final[dict[str, tuple[str, ...]]] = {
     "ORDERS": ("137",),
     "ORDRSP": ("137",),
     "DESADV": ("137", "11"),
@@ -135,14 +140,14 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         if tag in _GROUP_TRIGGERS:
             # the document dates are the DTMs before the first segment group
             in_header = False
-            if tag not in ONCE:
+            if tag not in _ONCE:
                 continue
         # a segment that may occur once (BGM, UNS)
         count = once.get(tag, 0) + 1
         once[tag] = count
         if count == 2:
             errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
-        if tag == "BGM" and not comp(seg, 2, 0) and msg.type not in ("IFTSTA",):
+        if tag == "BGM" and not comp(seg, 2, 0) and msg.type != "IFTSTA":
             errors.append(
                 _error(msg, "BGM has no document number (1004)", MISSING, tag, position=index, element=2)
             )
