@@ -74,7 +74,8 @@ class MessageReport:
     @classmethod
     def of(cls, msg: Message, errors: Sequence[RemoteSyntaxError] = ()) -> MessageReport:
         """Report a message event with the errors found in it."""
-        return cls(
+        # Named, not ``cls``: compiled, a call through ``cls`` parses keywords at run time.
+        return MessageReport(
             reference=msg.reference,
             type=msg.type,
             version=msg.version,

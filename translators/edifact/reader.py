@@ -51,13 +51,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import accumulate
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
 from . import envelope
 from .charset import CHARSETS, Charset, lenient_decode
+from .records import Shape
 from .syntax import (
     NEED_DATA,
     Delimiters,
@@ -84,6 +84,27 @@ _GAP = b" \t\r\n\x00\x1a"
 # thousands of live tuples again and again), large enough that the per-run
 # checks (counts, decode, repertoire search) stay negligible.
 _WINDOW = 32 * 1024
+#: One Message event per message: built from compiled code, not through the dataclass's interpreted
+#: __init__ (see .records).
+_MESSAGE: Final = Shape(
+    Message,
+    (
+        "type",
+        "version",
+        "release",
+        "agency",
+        "association",
+        "reference",
+        "segments",
+        "delimiters",
+        "interchange_ref",
+        "group_ref",
+        "byte_offset",
+        "index",
+        "errors",
+        "warnings",
+    ),
+)
 # Split segments are memoised per reader (text -> tuple): an interchange
 # repeats many segments verbatim (parties, dates, currency, UNS, CNT...), and a
 # dict lookup is much cheaper than splitting again.  Segments are immutable, so
@@ -135,6 +156,36 @@ class _Interchange:
 class _Group:
     ref: str
     messages: int = 0
+
+
+class _Offsets:
+    """Where each piece of a run starts in the stream, summed only as far as it is asked.
+
+    Only the service segments (two per message) and the rare error need an offset, and they are
+    asked in increasing order: a running sum over native ints, instead of a list of every
+    piece's offset (a boxed int per segment).
+    """
+
+    def __init__(self, pieces: list[str], base: int, step: int) -> None:
+        self.pieces = pieces
+        self.base = base
+        self.step = step
+        self.index = 0
+        self.offset = base
+
+    def of(self, i: int) -> int:
+        """Offset of piece ``i`` (``i == len(pieces)``: just past the last terminator and break)."""
+        if i < self.index:
+            self.index = 0
+            self.offset = self.base
+        pieces = self.pieces
+        step = self.step
+        offset = self.offset
+        for j in range(self.index, i):
+            offset += len(pieces[j]) + step
+        self.index = i
+        self.offset = offset
+        return offset
 
 
 class _Open:
@@ -556,30 +607,44 @@ class EdifactReader:
         check_inner = False
         if has_cr and b"\r" in wrap and region.count(b"\r", lead) != region.count(t + b"\r"):
             check_inner = True
-        if b"\n" in wrap and region.count(b"\n", lead) != region.count(t + b"\n") + (
-            region.count(t + b"\r\n") if has_cr else 0
-        ):
-            check_inner = True
+        lf_after = -1  # terminators followed by LF, once counted
+        if b"\n" in wrap:
+            lf_after = region.count(t + b"\n")
+            if region.count(b"\n", lead) != lf_after + (region.count(t + b"\r\n") if has_cr else 0):
+                check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.
         # Released terminators (``?'`` inside a value) need not be followed by
         # the break: when every release run before a terminator is a single
         # release character, those are exactly the released ones.
         brk = ""
+        # Where release + terminator occurs in the text (found once, when first needed): the few
+        # questions about released terminators below look there instead of rescanning the run.
+        rel_at: list[int] | None = None
         if not slow and not check_inner and wrap:
             sc = d.segment
             terms = text.count(sc)
             released = 0
             rsc = (rel or "") + sc
-            if rel and rsc in text and (rel + rsc) not in text:
-                released = text.count(rsc)
-            text_cr = "\r" in text
+            if rel:
+                rel_at = _occurrences(text, rsc)
+                # every release run before a terminator is one character (no "??'")
+                if rel_at and not any(p > 0 and text[p - 1] == rel for p in rel_at):
+                    released = len(rel_at)
+            # One character per byte here, and every supported codec maps ASCII to itself: the
+            # byte scans above answer for the text when the terminator is ASCII (no rescan).
+            ascii_sc = sc.isascii()
             for cand in ("\r\n", "\n", "\r"):
-                if cand != "\n" and not text_cr:
+                if cand != "\n" and not has_cr:
                     continue  # no CR: nothing is followed by this break
-                found = text.count(sc + cand)
+                found = lf_after if cand == "\n" and lf_after >= 0 and ascii_sc else text.count(sc + cand)
                 if (
-                    found == terms or (released and found == terms - released and (rsc + cand) not in text)
+                    found == terms
+                    or (
+                        released
+                        and found == terms - released
+                        and not any(text.startswith(cand, p + len(rsc)) for p in rel_at or ())
+                    )
                 ) and (sc + cand) in text:
                     # the run's own leading break must be absent or the same
                     if text[:lead] in ("", cand):
@@ -592,19 +657,24 @@ class EdifactReader:
             if rel and (rel.encode("latin-1") + t) in region:
                 pieces = _glue_bytes(pieces, rel.encode("latin-1"), t)
         else:
-            if brk:
+            if brk and ic.line_break is None:
                 # line_break is what follows the interchange's first
                 # terminator (UNB's): the leading break of its first run.
-                if ic.line_break is None:
-                    ic.line_break = brk if text.startswith(brk) else ""
-                if text.startswith(brk):
-                    text = text[len(brk) :]
-                    off += len(brk)
+                ic.line_break = brk if text.startswith(brk) else ""
+            whole = text
+            cut = len(brk) if brk and text.startswith(brk) else 0
+            if cut:
+                text = text[cut:]
+                off += cut
             sep = d.segment + brk
             pieces = text.split(sep)
-            # Only a piece followed by another one can end in a release run.
-            if rel and (rel + sep) in text:
-                pieces = _glue(pieces, rel, sep)
+            # Only a piece followed by another one can end in a release run: is release + sep
+            # in the text (past the cut)?
+            if rel:
+                if rel_at is None:
+                    rel_at = _occurrences(whole, rel + d.segment)
+                if any(p >= cut and whole.startswith(sep, p + len(rel)) for p in rel_at):
+                    pieces = _glue(pieces, rel, sep)
         step = 1 + len(brk)
         # No piece can be longer than the run it comes from.
         max_bytes = (
@@ -702,8 +772,7 @@ class EdifactReader:
         """
         ic = self._ic
         assert ic is not None
-        # Offsets: piece i starts at off + cum[i] + i * step.
-        cum = [0, *accumulate(map(len, pieces))]
+        offsets = _Offsets(pieces, off, step)
         texts = pieces
         if strip:
             texts = [p.lstrip(strip) for p in pieces]
@@ -714,7 +783,10 @@ class EdifactReader:
             self._memo_rest -= 1
             segs_all = self._split_run(texts, need_esc)
         else:
-            segs_all = self._split_run_memo(texts, need_esc, cum[-1])
+            chars = 0
+            for p in pieces:
+                chars += len(p)
+            segs_all = self._split_run_memo(texts, need_esc, chars)
         tags = [s[0] for s in segs_all]
         known = self._known_tags
         bad_tags: set[Element] = set()
@@ -728,7 +800,7 @@ class EdifactReader:
         marks.append(len(segs_all))
 
         def start(i: int) -> int:
-            return off + cum[i] + i * step + (len(pieces[i]) - len(texts[i]))
+            return offsets.of(i) + (len(pieces[i]) - len(texts[i]))
 
         prev = 0
         for i in marks:
@@ -736,8 +808,10 @@ class EdifactReader:
                 self._body(segs_all, tags, bad_tags, (prev, i), start)
             if i == len(segs_all):
                 break
-            seg_end = off + cum[i + 1] + i * step + 1
-            if self._service(segs_all[i], start(i), seg_end):
+            # start first: offsets are summed forwards
+            seg_start = start(i)
+            seg_end = offsets.of(i + 1) - step + 1
+            if self._service(segs_all[i], seg_start, seg_end):
                 self._pos = seg_end - self._base  # UNZ: the header parser takes over
                 return True
             prev = i + 1
@@ -1077,21 +1151,23 @@ class EdifactReader:
         ident = s009 if type(s009) is tuple else (s009,) if type(s009) is str else ()
         ident = (*ident, "", "", "", "", "")
         self._events.append(
-            Message(
-                type=ident[0],
-                version=ident[1],
-                release=ident[2],
-                agency=ident[3],
-                association=ident[4] or None,
-                reference=msg.ref,
-                segments=tuple(msg.segments),
-                delimiters=self._delims,
-                interchange_ref=ic.ref,
-                group_ref=self._group.ref if self._group else None,
-                byte_offset=msg.offset,
-                index=msg.index,
-                errors=tuple(msg.errors),
-                warnings=tuple(msg.warnings),
+            _MESSAGE.make(
+                (
+                    ident[0],
+                    ident[1],
+                    ident[2],
+                    ident[3],
+                    ident[4] or None,
+                    msg.ref,
+                    tuple(msg.segments),
+                    self._delims,
+                    ic.ref,
+                    self._group.ref if self._group else None,
+                    msg.offset,
+                    msg.index,
+                    tuple(msg.errors),
+                    tuple(msg.warnings),
+                )
             )
         )
         self._msg = None
@@ -1309,6 +1385,16 @@ class EdifactReader:
         )
         self._ic = None
         self.state = ReaderState.HEADER
+
+
+def _occurrences(text: str, pattern: str) -> list[int]:
+    """Every start of ``pattern`` in ``text``, left to right, not overlapping (as ``str.count`` counts)."""
+    found: list[int] = []
+    i = text.find(pattern)
+    while i >= 0:
+        found.append(i)
+        i = text.find(pattern, i + len(pattern))
+    return found
 
 
 def _glue(pieces: list[str], rel: str, t: str) -> list[str]:

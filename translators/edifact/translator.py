@@ -30,13 +30,14 @@ explicitly rejected"), which keeps memory bounded on huge interchanges.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
 from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
 from . import acks
 from .reader import EdifactReader
+from .records import Shape
 from .syntax import Event, GroupEnd, GroupStart, InterchangeEnd, InterchangeStart, Message, Sentinel
 from .syntax_model import SCHEMA_VERSION, message_document
 
@@ -49,23 +50,29 @@ _Validator = Callable[[Message], list[RemoteSyntaxError]]
 
 _MAPS: tuple[_Mapper | None, _Validator | None] | None = None
 
-_SET: Final = object.__setattr__
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], values: tuple[tuple[str, object], ...]) -> _T:
-    """An instance of a frozen dataclass of ``translators.result`` from every one of its fields.
-
-    Those dataclasses are shared by every standard and stay interpreted; their generated
-    ``__init__`` (keyword parsing, one interpreted ``object.__setattr__`` per field) costs
-    microseconds per message, more than the envelope checks.  This sets the same fields the same
-    way, from compiled code (as ``translators.x12`` does).  ``values`` must name every field
-    (they have no ``__post_init__``); the compiled-vs-pure snapshot test compares the results.
-    """
-    instance = object.__new__(cls)
-    for name, value in values:
-        _SET(instance, name, value)
-    return instance
+#: Per message (the hot path): built from compiled code instead of through the interpreted
+#: ``__init__`` of these dataclasses of ``translators.result`` (see :mod:`.records`).
+_ENVELOPE: Final = Shape(
+    Envelope,
+    (
+        "standard",
+        "sender_qualifier",
+        "sender_id",
+        "receiver_qualifier",
+        "receiver_id",
+        "interchange_control",
+        "group_control",
+        "transaction_control",
+        "version",
+        "application_sender",
+        "application_receiver",
+        "test_indicator",
+    ),
+)
+_DOCUMENT: Final = Shape(
+    TranslatedDocument,
+    ("document_type", "schema_version", "document", "envelope", "transaction_set", "extensions", "warnings"),
+)
 
 
 def _load_maps() -> tuple[_Mapper | None, _Validator | None]:
@@ -131,18 +138,19 @@ class EdifactTranslator:
         Returns:
             What this event completes, in order.
         """
-        if isinstance(event, InterchangeStart):
-            self._open(event)
-            return []
-        if isinstance(event, GroupStart):
-            self._group, self._group_errors, self._group_messages = event, list(event.errors), []
-            return []
+        # Message first: all but a handful of the events are messages.
         if isinstance(event, Message):
             self._message(event)
             if not self.hold_documents and self._docs:
                 released: list[Output] = list(self._docs)
                 self._docs = []
                 return released
+            return []
+        if isinstance(event, InterchangeStart):
+            self._open(event)
+            return []
+        if isinstance(event, GroupStart):
+            self._group, self._group_errors, self._group_messages = event, list(event.errors), []
             return []
         if isinstance(event, GroupEnd):
             self._close_group(event)
@@ -181,23 +189,21 @@ class EdifactTranslator:
         s = self._start
         assert s is not None
         g = self._group
-        # Every field of Envelope, in its order (see _build).
-        return _build(
-            Envelope,
+        return _ENVELOPE.make(
             (
-                ("standard", "edifact"),
-                ("sender_qualifier", s.sender_qualifier),
-                ("sender_id", s.sender_id),
-                ("receiver_qualifier", s.recipient_qualifier),
-                ("receiver_id", s.recipient_id),
-                ("interchange_control", s.control_ref),
-                ("group_control", msg.group_ref),
-                ("transaction_control", msg.reference),
-                ("version", f"{msg.version}:{msg.release}:{msg.agency}"),
-                ("application_sender", g.sender_id if g else None),
-                ("application_receiver", g.recipient_id if g else None),
-                ("test_indicator", s.test_indicator),
-            ),
+                "edifact",
+                s.sender_qualifier,
+                s.sender_id,
+                s.recipient_qualifier,
+                s.recipient_id,
+                s.control_ref,
+                msg.group_ref,
+                msg.reference,
+                f"{msg.version}:{msg.release}:{msg.agency}",
+                g.sender_id if g else None,
+                g.recipient_id if g else None,
+                s.test_indicator,
+            )
         )
 
     def _message(self, msg: Message) -> None:
@@ -253,18 +259,17 @@ class EdifactTranslator:
             )
         mapped = self._to_canonical(msg, self.options) if self._to_canonical is not None else None
         if mapped is not None:
-            # Every field of TranslatedDocument (see _build): the hot path, once per message.
-            return _build(
-                TranslatedDocument,
+            # The map made ``extensions`` for this message alone: no copy.
+            return _DOCUMENT.make(
                 (
-                    ("document_type", mapped.document_type),
-                    ("schema_version", mapped.schema_version),
-                    ("document", mapped.document),
-                    ("envelope", env),
-                    ("transaction_set", msg.type),
-                    ("extensions", dict(mapped.extensions)),
-                    ("warnings", (*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings)),
-                ),
+                    mapped.document_type,
+                    mapped.schema_version,
+                    mapped.document,
+                    env,
+                    msg.type,
+                    mapped.extensions,
+                    (*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings),
+                )
             )
         if self._reject_unmapped:
             errors.append(

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
+from ...models import MappedDocument
+from ..records import Shape
 from ..syntax import Message, Segment
 from .segment import parts, segment_json
 from .values import edi_date_to_iso, edi_decimal, edi_period_to_iso
@@ -46,7 +48,7 @@ Table = dict[str, dict[str, Handler]]
 #: ``store_number_reference``: the RFF 1153 qualifier that carries the
 #:     buyer's store number (ORDERS ``store_number``), e.g. ``"AKX"``; read
 #:     and written by the ORDERS map.
-MAP_OPTION_KEYS = (
+MAP_OPTION_KEYS: Final = (
     "product_id_preference",
     "product_id_types",
     "date_formats",
@@ -58,7 +60,7 @@ MAP_OPTION_KEYS = (
 #: (GS1 GTIN, EANCOM 2002 on D01B) are both GTINs; SA is the supplier's and
 #: IN/BP the buyer's article number (UNTDID 7143).  SK is not a 7143 code; it
 #: is accepted so an X12 SKU survives a round trip through EDIFACT.
-PRODUCT_ID_SLOTS: dict[str, str] = {
+PRODUCT_ID_SLOTS: Final[dict[str, str]] = {
     "EN": "gtin",
     "SRV": "gtin",
     "UP": "upc",
@@ -70,16 +72,16 @@ PRODUCT_ID_SLOTS: dict[str, str] = {
 }
 
 #: Default order for :data:`MAP_OPTION_KEYS` ``product_id_preference``.
-DEFAULT_PRODUCT_ID_PREFERENCE: tuple[str, ...] = ("EN", "SRV", "UP", "SA", "VN", "IN", "BP", "SK")
+DEFAULT_PRODUCT_ID_PREFERENCE: Final[tuple[str, ...]] = ("EN", "SRV", "UP", "SA", "VN", "IN", "BP", "SK")
 
 
 #: What the canonical models accept as a decimal (``DecimalStr``).
-_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_DECIMAL: Final = re.compile(r"-?\d+(\.\d+)?")
 #: outputs of edi_decimal already matched against _DECIMAL (prices and quantities repeat)
-_CHECKED_DECIMALS: set[str] = set()
+_CHECKED_DECIMALS: Final[set[str]] = set()
 #: raw value -> checked ``.`` decimal for the usual ``.`` mark (bounded memo of the pure
 #: conversion + check: an interchange repeats the same quantities and prices)
-_DOT_DECIMALS: dict[str, str] = {}
+_DOT_DECIMALS: Final[dict[str, str]] = {}
 
 
 def _is_decimal(text: str) -> bool:
@@ -254,6 +256,23 @@ class Builder:
         return out
 
 
+#: once per message: built from compiled code, not through the dataclass's interpreted __init__
+_MAPPED: Final = Shape(
+    MappedDocument, ("document_type", "schema_version", "document", "extensions", "warnings")
+)
+
+
+def mapped_document(
+    document_type: str,
+    schema_version: str,
+    document: dict[str, Any],
+    extensions: dict[str, Any],
+    warnings: tuple[str, ...],
+) -> MappedDocument:
+    """``MappedDocument(document_type, schema_version, document, extensions, warnings)``, faster."""
+    return _MAPPED.make((document_type, schema_version, document, extensions, warnings))
+
+
 def walk(builder: Builder, msg: Message, table: Table) -> None:
     """Feed the body segments (between UNH and UNT) through the message table.
 
@@ -270,7 +289,9 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
     scope = builder.scope
     current = table[scope]
     position = start
-    for seg in segments[start:end]:
+    # indexes, not a slice: no copy of the message's segments
+    for i in range(start, end):
+        seg = segments[i]
         position += 1
         builder.position = position
         tag = seg[0]
@@ -328,6 +349,7 @@ __all__ = [
     "Handler",
     "Table",
     "beyond",
+    "mapped_document",
     "place",
     "walk",
 ]

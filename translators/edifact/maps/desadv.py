@@ -38,7 +38,7 @@ from ...models import MappedDocument
 from ...models.ship_notice import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, walk
+from .builder import Builder, Handler, Table, mapped_document, walk
 from .segment import comp, el
 from .writer import Writer
 
@@ -433,7 +433,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     if "shipment_id" not in doc:
         doc["shipment_id"] = ""
         b.warnings.append("DESADV has no despatch advice number (BGM 1004); shipment_id left empty")
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
 # -- outbound -------------------------------------------------------------------

@@ -15,7 +15,7 @@ UNTDID segment directory (D96A, unchanged in D01B except where noted).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from ..syntax import Segment
 from .builder import Builder, Handler, beyond, place
@@ -65,7 +65,7 @@ def bgm(
 # -- parties -------------------------------------------------------------------
 
 
-_RFF_USED = {1: 2}
+_RFF_USED: Final = {1: 2}
 
 
 def reference(b: Builder, seg: Segment) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def rff_header(named: Mapping[str, str]) -> Handler:
 
 
 #: Header states after which an RFF is a document (or party) reference.
-_REF_KINDS = frozenset(("", "BGM", "DTM", "RFF", "NAD", "FTX", "UNS", "MOA", "CNT"))
+_REF_KINDS: Final = frozenset(("", "BGM", "DTM", "RFF", "NAD", "FTX", "UNS", "MOA", "CNT"))
 
 
 def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[str, str]) -> Handler:
@@ -165,7 +165,7 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
 
 
 #: Header states in which a DTM is a document date (EANCOM: DTM follows BGM).
-_HEADER_DATE_KINDS = frozenset(("", "BGM", "DTM", "UNS", "MOA", "CNT"))
+_HEADER_DATE_KINDS: Final = frozenset(("", "BGM", "DTM", "UNS", "MOA", "CNT"))
 
 
 def _compact(d: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +227,7 @@ def ftx(b: Builder, seg: Segment) -> bool:
     return True
 
 
-_FTX_USED = {1: 1, 4: 5}
+_FTX_USED: Final = {1: 1, 4: 5}
 
 
 def cux(b: Builder, seg: Segment) -> bool:
@@ -365,7 +365,7 @@ def dtm_terms(b: Builder, seg: Segment) -> bool:
 
 #: DTM 2005 qualifier after PAT -> PaymentTerms field (UNTDID 2005: 13 terms
 #: net due date, 140 payment due date, 12 terms discount due date).
-_TERMS_DATES = {"13": "net_due_date", "140": "net_due_date", "12": "discount_due_date"}
+_TERMS_DATES: Final = {"13": "net_due_date", "140": "net_due_date", "12": "discount_due_date"}
 
 
 def tdt(b: Builder, seg: Segment) -> bool:
@@ -457,7 +457,7 @@ def uns(b: Builder, seg: Segment) -> bool:
 #: net weight, AAB/AAD gross weight, AAF net net, AAW/AAX/ABJ volume, LN
 #: length, WD width, HT height), then the X12 codes an X12-sourced document
 #: carries (G gross, N net, WT weight, VOL volume) so they read back alike.
-MEASURE_KINDS: dict[str, str] = {
+MEASURE_KINDS: Final[dict[str, str]] = {
     "AAA": "weight",
     "AAB": "weight",
     "AAD": "weight",

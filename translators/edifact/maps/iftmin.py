@@ -16,7 +16,7 @@ from ...models import MappedDocument
 from ...models.load_tender import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, walk
+from .builder import Builder, Table, mapped_document, walk
 from .segment import comp, el
 
 MESSAGE = "IFTMIN"
@@ -80,7 +80,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     if "shipment_id" not in b.doc:
         b.doc["shipment_id"] = ""
         b.warnings.append("IFTMIN has no document number (BGM 1004); shipment_id left empty")
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
 
 
 __all__ = ["DOCUMENT_TYPE", "MESSAGE", "TABLE", "read"]

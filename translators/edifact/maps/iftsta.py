@@ -20,7 +20,7 @@ from ...models import MappedDocument
 from ...models.shipment_status import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, walk
+from .builder import Builder, Table, mapped_document, walk
 from .segment import comp, el
 from .writer import Writer
 
@@ -154,7 +154,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
     walk(b, msg, TABLE)
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
 
 
 def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:

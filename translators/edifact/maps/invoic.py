@@ -16,7 +16,7 @@ from ...models import MappedDocument
 from ...models.invoice import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, walk
+from .builder import Builder, Table, mapped_document, walk
 from .segment import parts
 from .writer import Writer
 
@@ -108,7 +108,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     if "invoice_number" not in doc:
         doc["invoice_number"] = ""
         b.warnings.append("INVOIC has no invoice number (BGM 1004); invoice_number left empty")
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
 def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:

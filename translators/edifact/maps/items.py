@@ -8,7 +8,7 @@ the ``product_id_types`` and ``product_id_preference`` map options).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from ..syntax import Segment
 from .builder import Builder, Handler, beyond, place
@@ -65,10 +65,10 @@ def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, A
 
 
 #: what :func:`pia` places ({element: components used}), built once (read-only)
-_PIA_USED_ID = {1: 1, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}
-_PIA_USED = {1: 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}
-_IMD_USED = {1: 1, 3: 5}
-_PRI_USED = {1: 2}
+_PIA_USED_ID: Final = {1: 1, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}
+_PIA_USED: Final = {1: 0, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}
+_IMD_USED: Final = {1: 1, 3: 5}
+_PRI_USED: Final = {1: 2}
 
 
 def pia(b: Builder, seg: Segment) -> bool:
@@ -149,7 +149,7 @@ def _imd_extra(seg: Segment) -> bool:
     )
 
 
-_QTY_USED = {1: 3}
+_QTY_USED: Final = {1: 3}
 
 
 def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
@@ -182,7 +182,7 @@ def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
 
 #: PRI 5125 qualifiers that give the unit price, best first (AAA net
 #: calculation price, INV invoice price (D93A), AAB gross, CAL calculation).
-UNIT_PRICE_QUALIFIERS = ("AAA", "INV", "AAB", "CAL")
+UNIT_PRICE_QUALIFIERS: Final = ("AAA", "INV", "AAB", "CAL")
 
 
 def pri(b: Builder, seg: Segment) -> bool:

@@ -15,26 +15,26 @@ one small function and the walk is a single pass over the segments.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from ...errors import LocalTranslationError
 from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, walk
+from .builder import Builder, Handler, Table, mapped_document, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
-MESSAGE = "ORDERS"
-DOCUMENT_TYPE = "purchase_order"
+MESSAGE: Final = "ORDERS"
+DOCUMENT_TYPE: Final = "purchase_order"
 
 #: BGM C002 1001 -> order_type (220 "order" is implied), 1004 -> order_number, 1225 -> purpose.
-_BGM = h.bgm("order_type", "order_number", "purpose", implied="220")
+_BGM: Final = h.bgm("order_type", "order_number", "purpose", implied="220")
 #: DTM 137 document date; other qualifiers (2 delivery requested, 64/63
 #: earliest/latest delivery) stay qualified in ``dates``.
-_DTM = h.dtm_header({"137": ("order_date", None)}, {})
-_NAMED_RFF = h.rff_header({"CT": "contract_number"})
+_DTM: Final = h.dtm_header({"137": ("order_date", None)}, {})
+_NAMED_RFF: Final = h.rff_header({"CT": "contract_number"})
 
 
 def _rff(b: Builder, seg: Segment) -> bool:
@@ -50,10 +50,10 @@ def _rff(b: Builder, seg: Segment) -> bool:
     return _NAMED_RFF(b, seg)
 
 
-_QTY = h.qty({"21": ("quantity", "unit")})
+_QTY: Final = h.qty({"21": ("quantity", "unit")})
 
 
-_LIN_USED = {1: 1, 3: 2}
+_LIN_USED: Final = {1: 1, 3: 2}
 
 
 def _lin(b: Builder, seg: Segment) -> bool:
@@ -77,7 +77,7 @@ def _lin(b: Builder, seg: Segment) -> bool:
     return True
 
 
-_SUB_USED = {1: 1, 2: 1, 3: 2, 4: 2}
+_SUB_USED: Final = {1: 1, 2: 1, 3: 2, 4: 2}
 
 
 def _sub_line(b: Builder, seg: Segment, parent: dict[str, Any]) -> bool:
@@ -108,9 +108,9 @@ def _sub_pri(b: Builder, seg: Segment) -> bool:
     return h.pri(b, seg)
 
 
-_COMMON: dict[str, Handler] = {"FTX": h.ftx}
+_COMMON: Final[dict[str, Handler]] = {"FTX": h.ftx}
 
-TABLE: Table = {
+TABLE: Final[Table] = {
     "header": {
         "BGM": _BGM,
         "DTM": _DTM,
@@ -179,7 +179,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     if "order_number" not in doc:
         doc["order_number"] = ""
         b.warnings.append("ORDERS has no order number (BGM 1004); order_number left empty")
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
 def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:

@@ -24,7 +24,7 @@ from ...models import MappedDocument
 from ...models.order_response import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, walk
+from .builder import Builder, Table, mapped_document, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -160,7 +160,7 @@ def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
     if "order_number" not in doc:
         doc["order_number"] = ""
         b.warnings.append("ORDRSP has no RFF+ON order number; order_number left empty")
-    return MappedDocument(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
 
 
 def _write_status(w: Writer, status: Mapping[str, Any]) -> None:

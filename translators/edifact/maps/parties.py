@@ -10,13 +10,13 @@ The party qualifier and the 3055 agency are kept as sent (``role``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ..syntax import Segment
 from .builder import Builder, place
 from .segment import comp, el, parts
 
-_NAD_PLACED = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
+_NAD_PLACED: Final = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
 
 
 def party(b: Builder, seg: Segment) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def cta(b: Builder, seg: Segment) -> bool:
 
 
 #: COM 3155 channel -> Contact field (UNTDID 3155: TE telephone, FX fax, EM e-mail).
-_CHANNELS = {"TE": "phone", "FX": "fax", "EM": "email"}
+_CHANNELS: Final = {"TE": "phone", "FX": "fax", "EM": "email"}
 
 
 def com(b: Builder, seg: Segment) -> bool:

@@ -12,17 +12,19 @@ a :class:`~translators.errors.Location` and the CONTRL 0085 code as
 
 from __future__ import annotations
 
+from typing import Final
+
 from ...errors import Location, RemoteSyntaxError
-from ..syntax import Message, Segment
+from ..syntax import Element, Message, Segment
 from .segment import comp, el
 
-MISSING = "13"
-INVALID_VALUE = "12"
-TOO_MANY = "35"
+MISSING: Final = "13"
+INVALID_VALUE: Final = "12"
+TOO_MANY: Final = "35"
 
 #: message type -> segment tags that must be present (ORDERS D96A: BGM and
 #: DTM are mandatory header segments, SG25 LIN carries the order lines).
-REQUIRED: dict[str, tuple[str, ...]] = {
+REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "ORDERS": ("BGM", "DTM", "LIN"),
     "ORDRSP": ("BGM", "DTM"),
     "DESADV": ("BGM", "DTM"),
@@ -34,17 +36,23 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 #: segments that may occur once per message (BGM 1, UNS 1 in every one of them)
-ONCE: tuple[str, ...] = ("BGM", "UNS")
+ONCE: Final[tuple[str, ...]] = ("BGM", "UNS")
 
 #: segments that open the first segment groups (after them a DTM dates a group).
-_GROUP_TRIGGERS = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
+_GROUP_TRIGGERS: Final = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
+
+#: :data:`ONCE` as a set: the membership test runs once per segment group trigger
+_ONCE: Final = frozenset(ONCE)
 
 #: every tag the loop of :func:`validate` looks at
-_INTERESTING = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
+_INTERESTING: Final = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
+
+# validate() notes only these tags: every required one must be among them.
+assert all(tag in _INTERESTING for tags in REQUIRED.values() for tag in tags)
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
-DOCUMENT_DATE: dict[str, tuple[str, ...]] = {
+DOCUMENT_DATE: Final[dict[str, tuple[str, ...]]] = {
     "ORDERS": ("137",),
     "ORDRSP": ("137",),
     "DESADV": ("137", "11"),
@@ -86,18 +94,22 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         return []
     errors: list[RemoteSyntaxError] = []
     segments: tuple[Segment, ...] = msg.segments
-    # Which tags occur is known in one pass; the loop below only stops at the few tags it checks
-    # (most segments of a message are none of them).
-    seen = {seg[0] for seg in segments}
+    # The loop stops only at the few tags it checks (most segments of a message are none of them),
+    # and those include every tag asked about afterwards (REQUIRED, DTM): one pass notes them.
+    seen: set[Element] = set()
     once: dict[str, int] = {}
     header_dates: list[str] = []
     in_header = True
     interesting = _INTERESTING
     mark = msg.delimiters.decimal
-    for index, seg in enumerate(segments, start=1):
+    # range, not enumerate: compiled, a native int loop instead of an iterator object per message
+    for i in range(len(segments)):
+        seg = segments[i]
         tag = seg[0]
         if tag not in interesting:
             continue
+        seen.add(tag)
+        index = i + 1
         # The most frequent tags first; each branch makes the checks the
         # general rules below make for that tag, in the same order.
         if tag == "QTY":
@@ -128,14 +140,14 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         if tag in _GROUP_TRIGGERS:
             # the document dates are the DTMs before the first segment group
             in_header = False
-            if tag not in ONCE:
+            if tag not in _ONCE:
                 continue
         # a segment that may occur once (BGM, UNS)
         count = once.get(tag, 0) + 1
         once[tag] = count
         if count == 2:
             errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
-        if tag == "BGM" and not comp(seg, 2, 0) and msg.type not in ("IFTSTA",):
+        if tag == "BGM" and not comp(seg, 2, 0) and msg.type != "IFTSTA":
             errors.append(
                 _error(msg, "BGM has no document number (1004)", MISSING, tag, position=index, element=2)
             )
