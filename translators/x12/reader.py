@@ -48,7 +48,6 @@ has no CR/LF data); data outside any interchange or group (``TA1:024``).
 from __future__ import annotations
 
 import enum
-import re
 from collections import deque
 
 from ..errors import Location, RemoteSyntaxError, Scope
@@ -73,7 +72,15 @@ _LINE = "\r\n"
 _ISA_MAX = 512  # an ISA is 106 bytes; unpadded or wrapped ones stay far below this
 _ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 _CONTROLS = "".join(map(chr, range(0x20))) + "\x7f"
-_NEVER = re.compile(r"(?!)")  # before any ISA: no text is vouched for
+_NEVER = bytes(256)  # before any ISA (or with CR/LF as data): no text is vouched for
+
+
+def _inside_table(removed: str) -> bytes:
+    """A bytes.translate table: 0 for a control character that splitting leaves inside elements.
+
+    ``removed``: the delimiters splitting removes (terminator, its suffix, element separator).
+    """
+    return bytes(0 if chr(b) in _CONTROLS and chr(b) not in removed else 1 for b in range(256))
 
 
 class _State(enum.Enum):
@@ -417,8 +424,7 @@ class X12Reader:
         # Splitting removes the terminator, its CR/LF suffix and the element separator (the
         # clean-text checks in _refill verify that they occur nowhere else); any other control
         # character would reach an element.
-        inside = "".join(c for c in _CONTROLS if c not in term + suffix + esep)
-        self._unplain = re.compile(f"[{re.escape(inside)}]") if not self._line_is_data else _NEVER
+        self._unplain = _inside_table(term + suffix + esep) if not self._line_is_data else _NEVER
         self._isa_control = seg[13].strip()
         self._isa_offset = isa_offset
         self._group_count = 0
@@ -498,12 +504,13 @@ class X12Reader:
             parts = parts[:big]
         self._parts = parts
         self._idx = 0
-        # Once per chunk, two C scans, instead of per-element character checks in validation.
+        # Once per chunk, a few C passes (~1.5 ms per MiB; a regex character class took 6), instead
+        # of per-element character checks in validation.
         plain = (
             self._clean_parts
             and not self._line_is_data
             and complete.isascii()
-            and self._unplain.search(complete) is None
+            and 0 not in complete.encode("ascii").translate(self._unplain)
         )
         self._chunk_plain = plain
         self._tx_plain = self._tx_plain and plain
