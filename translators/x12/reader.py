@@ -72,15 +72,6 @@ _LINE = "\r\n"
 _ISA_MAX = 512  # an ISA is 106 bytes; unpadded or wrapped ones stay far below this
 _ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 _CONTROLS = "".join(map(chr, range(0x20))) + "\x7f"
-_NEVER = bytes(256)  # before any ISA (or with CR/LF as data): no text is vouched for
-
-
-def _inside_table(removed: str) -> bytes:
-    """A bytes.translate table: 0 for a control character that splitting leaves inside elements.
-
-    ``removed``: the delimiters splitting removes (terminator, its suffix, element separator).
-    """
-    return bytes(0 if chr(b) in _CONTROLS and chr(b) not in removed else 1 for b in range(256))
 
 
 class _State(enum.Enum):
@@ -167,7 +158,7 @@ class X12Reader:
         self._clean_parts = True
         self._offset = 0  # stream offset of self._parts[self._idx]
         # A control character that can sit inside an element under the current delimiters.
-        self._unplain = _NEVER
+        self._unplain = tuple(_CONTROLS)
         self._chunk_plain = False  # the segments in self._parts hold printable ASCII only
         self._tx_plain = False  # ... and so did every chunk the open transaction set came from
         # envelope context
@@ -424,7 +415,7 @@ class X12Reader:
         # Splitting removes the terminator, its CR/LF suffix and the element separator (the
         # clean-text checks in _refill verify that they occur nowhere else); any other control
         # character would reach an element.
-        self._unplain = _inside_table(term + suffix + esep) if not self._line_is_data else _NEVER
+        self._unplain = tuple(c for c in _CONTROLS if c not in term + suffix + esep)
         self._isa_control = seg[13].strip()
         self._isa_offset = isa_offset
         self._group_count = 0
@@ -504,14 +495,14 @@ class X12Reader:
             parts = parts[:big]
         self._parts = parts
         self._idx = 0
-        # Once per chunk, a few C passes (~1.5 ms per MiB; a regex character class took 6), instead
-        # of per-element character checks in validation.
-        plain = (
-            self._clean_parts
-            and not self._line_is_data
-            and complete.isascii()
-            and 0 not in complete.encode("ascii").translate(self._unplain)
-        )
+        # Once per chunk, instead of per-element character checks in validation: one memchr pass
+        # per control character (~0.5 ms per MiB in all; bytes.translate took 1.5, a regex 6).
+        plain = self._clean_parts and not self._line_is_data and complete.isascii()
+        if plain:
+            for c in self._unplain:
+                if c in complete:
+                    plain = False
+                    break
         self._chunk_plain = plain
         self._tx_plain = self._tx_plain and plain
         if self._text_offset - self._isa_offset > self._max_interchange:
