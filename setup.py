@@ -43,6 +43,7 @@ NATIVE_MODULES: list[str] = [
     "translators/x12/writer.py",
     "translators/x12/definitions/__init__.py",
     "translators/x12/definitions/checker.py",
+    "translators/x12/definitions/rules.py",
     "translators/x12/definitions/segments.py",
     "translators/x12/definitions/structures.py",
     "translators/x12/maps/__init__.py",

@@ -86,8 +86,9 @@ def test_results_survive_pickle(path: Path) -> None:
 
 
 def test_documents_built_on_the_fast_path_have_every_field() -> None:
-    # translators.x12._build sets the result dataclasses' fields without their __init__; a field
-    # added to Envelope or TranslatedDocument and not to the builder would be missing here.
+    # translators.x12 sets the result dataclasses' fields without their __init__ (_build, and its
+    # inlined copy in _Session._document); a field added to Envelope or TranslatedDocument and not
+    # to the builders would be missing here.
     data = (X12_CORPUS / "bots-plugins__856_1.x12").read_bytes()
     documents = translate_x12(data).documents
     assert documents

@@ -357,6 +357,7 @@ def test_transaction_set_fields_in_reader_order() -> None:
         "functional_id",
         "index",
         "byte_offset",
+        "plain",
     ]
     events = read_events(ISA_401 + b"~GS*PO*S*R*20240101*1200*7*X*004010~ST*850*0001*ref~SE*2*0001~GE*1*7~")
     tx = next(e for e in events if isinstance(e, TransactionSet))
@@ -368,3 +369,51 @@ def test_transaction_set_fields_in_reader_order() -> None:
         "ref",
     )
     assert (tx.functional_id, tx.index, tx.segments[0][0], tx.delimiters.element) == ("PO", 1, "ST", "*")
+
+
+_PLAIN_GROUP = (
+    b"~GS*PO*S*R*20240101*1200*7*X*004010~ST*850*0001~BEG*00*SA*PO1**20240101~SE*3*0001~GE*1*7~"
+    b"IEA*1*000000001~"
+)
+
+
+def _plain_flags(data: bytes, step: int | None = None) -> list[bool]:
+    reader = X12Reader()
+    out: list[bool] = []
+    for chunk in [data] if step is None else [data[i : i + step] for i in range(0, len(data), step)]:
+        reader.receive_data(chunk)
+        while (event := reader.next_event()) is not NEED_DATA:
+            if isinstance(event, TransactionSet):
+                out.append(event.plain)
+    reader.receive_data(b"")
+    while (event := reader.next_event()) is not NEED_DATA:
+        if isinstance(event, TransactionSet):
+            out.append(event.plain)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("body", "plain"),
+    [
+        (_PLAIN_GROUP, True),
+        (_PLAIN_GROUP.replace(b"~", b"~\r\n"), True),  # CR/LF after every terminator is layout
+        (_PLAIN_GROUP.replace(b"PO1", b"P\x01O"), False),  # a control character in an element
+        (_PLAIN_GROUP.replace(b"PO1", b"P\tO"), False),
+        (_PLAIN_GROUP.replace(b"PO1", b"P\xe9O"), False),  # not ASCII
+        (_PLAIN_GROUP.replace(b"PO1", b"P\nO"), False),  # a line break inside a segment
+    ],
+)
+def test_plain_vouches_only_for_printable_ascii_elements(body: bytes, plain: bool) -> None:
+    # TransactionSet.plain lets validation skip its per-character checks: it must never be True
+    # when an element holds a control character or a byte above 0x7F.
+    assert _plain_flags(ISA_401 + body) == [plain]
+    for step in (1, 7, 64):
+        # Chunking may make the reader more cautious, never less.
+        assert _plain_flags(ISA_401 + body, step) in ([plain], [False])
+
+
+def test_plain_is_not_part_of_the_value() -> None:
+    (tx,) = [e for e in read_events(ISA_401 + _PLAIN_GROUP) if isinstance(e, TransactionSet)]
+    assert tx.plain
+    other = dataclasses.replace(tx, plain=False)
+    assert other == tx and repr(other) == repr(tx)

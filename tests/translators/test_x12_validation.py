@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ import pytest
 from translators import translate
 from translators.errors import RemoteSyntaxError
 from translators.x12.definitions import SEGMENTS, SET_TAGS, STRUCTURES, validate
+from translators.x12.definitions.checker import _element_findings
+from translators.x12.definitions.rules import RULES
+from translators.x12.definitions.segments import CODES, ElementDef
 from translators.x12.maps import MAPPED_SETS
 from translators.x12.reader import X12Reader
 from translators.x12.syntax import NEED_DATA, Delimiters, TransactionSet
@@ -330,9 +334,10 @@ def test_findings_reach_the_functional_ack() -> None:
     assert "AK5*E" in text
 
 
-def test_memo_never_mixes_segments_that_join_to_the_same_text() -> None:
-    # Findings are memoised per segment content; a hand-built segment holding the separator inside
-    # an element, or the same text under another separator, is not the segment it resembles.
+def test_segments_that_join_to_the_same_text_are_judged_apart() -> None:
+    # Elements are judged one by one (never as joined text): a hand-built segment holding the
+    # separator inside an element, or the same text under another separator, is not the segment it
+    # resembles.
     clean = tx_from(PO_HEAD + PO_BODY)
     assert validate(clean) == []
     segs = list(clean.segments)
@@ -345,3 +350,55 @@ def test_memo_never_mixes_segments_that_join_to_the_same_text() -> None:
     assert [e.ack_hint for e in validate(other)] == ["AK4:5", "AK4:2"]
     pipe = dataclasses.replace(clean, delimiters=Delimiters(element="|"))
     assert validate(pipe) == [] and validate(clean) == []
+
+
+def _sample_value(rng: random.Random, d: ElementDef) -> str:
+    # Mostly values that fit the definition (so the clean path runs), some just outside it.
+    if rng.random() < 0.1:
+        return rng.choice(_EDGE_VALUES)
+    if d.codes is not None and rng.random() < 0.8:
+        return rng.choice(sorted(CODES[d.codes]))
+    if d.type == "DT":
+        return rng.choice(["20240101", "20240229", "20230229", "20241301", "240101"])
+    if d.type == "TM":
+        return rng.choice(["1200", "235959", "2400", "120000123", "12"])
+    if d.type == "R":
+        return rng.choice(["1", "12.50", "-3", ".5", "5.", "0", "-.5", "1e3", "123456789012"])
+    if d.type.startswith("N"):
+        return rng.choice(["1", "12", "-4", "0", "1.5"])
+    return "".join(rng.choice("AB12 -") for _ in range(rng.randint(max(0, d.min - 1), d.max + 1)))
+
+
+_EDGE_VALUES = [
+    "", "a\x01", "x\x7f", "\xa0x", "\xe9t\xe9", "\xb2", "1\xb2", "1e3", "-1.5", "--1", "1.2.3", "-", ".",
+    "240101", "12345678901234567890123", "0.", "2400", "1260", "123456", "12345678",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_clean_rules_never_pass_a_segment_the_full_check_reports(seed: int) -> None:
+    # The flat rules only decide whether the full check runs; a segment they call clean must have
+    # no finding, or validation would silently lose it.
+    rng = random.Random(seed)
+    tags = sorted(SEGMENTS)
+    vouched = 0
+    for _ in range(20_000):
+        tag = rng.choice(tags)
+        defs = SEGMENTS[tag]
+        count = rng.randint(0, len(defs) + 1)
+        seg = (
+            tag,
+            *[
+                (_sample_value(rng, defs[i]) if rng.random() < 0.7 else "")
+                if i < len(defs)
+                else rng.choice(["", "X"])
+                for i in range(count)
+            ],
+        )
+        pre_4010 = rng.random() < 0.3
+        # plain=True is only claimed for printable ASCII (the reader's promise)
+        plain = all(v.isascii() and v.isprintable() for v in seg)
+        if RULES[tag].clean(seg, plain and rng.random() < 0.5):
+            vouched += 1
+            assert _element_findings(seg, pre_4010) == (), seg
+    assert vouched > 1_000  # the clean path was exercised, not just the fallback

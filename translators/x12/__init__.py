@@ -351,18 +351,16 @@ class _Session:
         ):
             if maps.parts is not None:
                 doc_type, schema_version, document, extensions, map_warnings = maps.parts(tx, options)
-                return _build(
-                    TranslatedDocument,
-                    (
-                        ("document_type", doc_type),
-                        ("schema_version", schema_version),
-                        ("document", document),
-                        ("envelope", self._fast_envelope(tx.control)),
-                        ("transaction_set", tx.set_id),
-                        ("extensions", extensions),
-                        ("warnings", (*warnings, *map_warnings)),
-                    ),
-                )
+                # What _build does, without a tuple of (name, value) pairs per set; every field.
+                translated = object.__new__(TranslatedDocument)
+                _SET(translated, "document_type", doc_type)
+                _SET(translated, "schema_version", schema_version)
+                _SET(translated, "document", document)
+                _SET(translated, "envelope", self._fast_envelope(tx.control))
+                _SET(translated, "transaction_set", tx.set_id)
+                _SET(translated, "extensions", extensions)
+                _SET(translated, "warnings", (*warnings, *map_warnings) if warnings or map_warnings else ())
+                return translated
             mapped = maps.to_canonical(tx, options)
         envelope = self._envelope(tx.control)
         if mapped is not None:

@@ -71,6 +71,7 @@ _BLANK = " \t\r\n\x00\x1a"  # whitespace, NUL and Ctrl-Z (DOS end of file) betwe
 _LINE = "\r\n"
 _ISA_MAX = 512  # an ISA is 106 bytes; unpadded or wrapped ones stay far below this
 _ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
+_CONTROLS = "".join(map(chr, range(0x20))) + "\x7f"
 
 
 class _State(enum.Enum):
@@ -156,6 +157,10 @@ class X12Reader:
         self._joiner = ""
         self._clean_parts = True
         self._offset = 0  # stream offset of self._parts[self._idx]
+        # A control character that can sit inside an element under the current delimiters.
+        self._unplain = tuple(_CONTROLS)
+        self._chunk_plain = False  # the segments in self._parts hold printable ASCII only
+        self._tx_plain = False  # ... and so did every chunk the open transaction set came from
         # envelope context
         self._delims = Delimiters()
         self._line_is_data = False
@@ -407,6 +412,10 @@ class X12Reader:
         self._leading = ""
         self._delims = delims
         self._line_is_data = term in _LINE
+        # Splitting removes the terminator, its CR/LF suffix and the element separator (the
+        # clean-text checks in _refill verify that they occur nowhere else); any other control
+        # character would reach an element.
+        self._unplain = tuple(c for c in _CONTROLS if c not in term + suffix + esep)
         self._isa_control = seg[13].strip()
         self._isa_offset = isa_offset
         self._group_count = 0
@@ -486,6 +495,16 @@ class X12Reader:
             parts = parts[:big]
         self._parts = parts
         self._idx = 0
+        # Once per chunk, instead of per-element character checks in validation: one memchr pass
+        # per control character (~0.5 ms per MiB in all; bytes.translate took 1.5, a regex 6).
+        plain = self._clean_parts and not self._line_is_data and complete.isascii()
+        if plain:
+            for c in self._unplain:
+                if c in complete:
+                    plain = False
+                    break
+        self._chunk_plain = plain
+        self._tx_plain = self._tx_plain and plain
         if self._text_offset - self._isa_offset > self._max_interchange:
             return self._oversize_interchange()
         return True
@@ -501,6 +520,7 @@ class X12Reader:
             self._parts = [text.rstrip(_BLANK)]
             self._joiner = self._delims.segment
             self._clean_parts = False
+            self._chunk_plain = self._tx_plain = False
             self._offset = self._text_offset
             self._text_offset += len(text)
             self._text = ""
@@ -683,6 +703,7 @@ class X12Reader:
         if state is _State.GROUP:
             if tag == "ST":
                 self._tx = [seg]
+                self._tx_plain = self._chunk_plain
                 self._tx_offset = off
                 self._tx_count += 1
                 self._state = _State.TRANSACTION
@@ -759,7 +780,8 @@ class X12Reader:
         n = len(st)
         g = len(gs)
         # Positional, in field order (set_id, control, segments, version, group_control,
-        # interchange_control, delimiters, implementation_ref, functional_id, index, byte_offset):
+        # interchange_control, delimiters, implementation_ref, functional_id, index, byte_offset,
+        # plain):
         # one per set, and keyword matching costs more than the rest of the call.
         self._outbox.append(
             TransactionSet(
@@ -774,6 +796,7 @@ class X12Reader:
                 gs[1] if g > 1 else "",
                 self._tx_count,
                 self._tx_offset,
+                self._tx_plain,
             )
         )
         self._state = _State.GROUP

@@ -15,7 +15,7 @@ dataclasses and hold no reference to the reader.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 Segment = tuple[str, ...]
@@ -244,6 +244,9 @@ class TransactionSet:
         functional_id: GS01 of the enclosing group.
         index: position of this set in its group, from 1.
         byte_offset: offset of the ST in the stream.
+        plain: the reader saw only printable ASCII in every element (no control character, no
+            byte above 0x7F), so validation may skip its per-character checks.  False unless the
+            reader vouches for it; not part of the set's value (no repr, no comparison).
     """
 
     set_id: str
@@ -257,6 +260,7 @@ class TransactionSet:
     functional_id: str = ""
     index: int = 1
     byte_offset: int = 0
+    plain: bool = field(default=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
 from ..syntax import Segment, TransactionSet
+from .rules import RULES
 from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
 from .structures import SET_TAGS, STRUCTURES, Node
 
@@ -80,12 +81,8 @@ Finding = tuple[str, str, int]  # message, ack hint, element position
 Raw = tuple[
     str, str, str | None, int | None, int | None, Scope
 ]  # message, hint, tag, position, element, scope
-#: Findings depend only on a segment's content (and the DT rule of its version), so they are
-#: memoised: partners repeat the same header and party segments in every set.  Bounded.  One
-#: dict per DT rule (index: ``pre_4010``), keyed by the segment alone.
-_ELEMENT_CACHES: tuple[dict[Segment, tuple[Finding, ...]], dict[Segment, tuple[Finding, ...]]] = ({}, {})
 _STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]] = {}
-_CACHE_LIMIT = 16384
+_STRUCTURE_LIMIT = 1024
 
 
 def _value_findings(
@@ -248,7 +245,7 @@ class _Checker:
             return hit[0]
         start = len(self.raw)
         placed = self._structure(segments)
-        if len(_STRUCTURE_CACHE) >= _CACHE_LIMIT // 16:
+        if len(_STRUCTURE_CACHE) >= _STRUCTURE_LIMIT:
             _STRUCTURE_CACHE.clear()
         _STRUCTURE_CACHE[key] = (placed, self.raw[start:])
         return placed
@@ -308,20 +305,6 @@ class _Checker:
         for frame in reversed(stack):
             self._missing(frame, frame.index + 1, len(frame.nodes), end)
         return placed
-
-    # -- elements ------------------------------------------------------------------
-
-    def elements(self, seg: Segment, pos: int) -> None:
-        # Same memo as the inlined loop of check().
-        cache = _ELEMENT_CACHES[self.pre_4010]
-        found = cache.get(seg)
-        if found is None:
-            found = _element_findings(seg, self.pre_4010)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[seg] = found
-        for message, hint, element in found:
-            self.report(message, hint, tag=seg[0], position=pos, element=element)
 
     # -- 856 hierarchy -------------------------------------------------------------------
 
@@ -403,28 +386,24 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     checker = _Checker(tx)
     segments = tx.segments
     placed = checker.structure(segments)
-    # checker.elements() inlined: this loop runs for every segment of every set.
+    # Most segments are valid: the flat rules vouch for those without building anything, and only
+    # the others pay for the full check, which words every finding.
     pre_4010 = checker.pre_4010
-    cache = _ELEMENT_CACHES[pre_4010]
+    plain = tx.plain
     raw = checker.raw
     position = 0
     for seg, ok in zip(segments, placed, strict=False):
         position += 1
         if not ok:
             continue
-        found = cache.get(seg)
-        if found is None:
-            tag = seg[0]
-            if tag in ("ST", "SE"):
-                continue
-            found = _element_findings(seg, pre_4010)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[seg] = found
-        if found:
-            tag = seg[0]
-            for message, hint, element in found:
-                raw.append((message, hint, tag, position, element, "segment"))
+        tag = seg[0]
+        if tag in ("ST", "SE"):
+            continue  # judged by the envelope checks
+        rule = RULES.get(tag)
+        if rule is None or rule.clean(seg, plain):
+            continue
+        for message, hint, element in _element_findings(seg, pre_4010):
+            raw.append((message, hint, tag, position, element, "segment"))
     if "HL" in SET_TAGS[tx.set_id]:
         checker.hierarchy(segments)
     return checker.errors()

@@ -331,9 +331,13 @@ def run(segments: Sequence[Segment], table: dict[str, Entry], state: Any, ctx: M
         state: the map's own state object, passed to every handler.
         ctx: the run context that records what was not placed.
     """
-    body = segments[1:-1]
+    # A tuple (what the reader gives) is indexed natively once compiled; no body slice either.
+    segs: tuple[Segment, ...] = segments if isinstance(segments, tuple) else tuple(segments)
+    last = len(segs) - 1
     unplaced = 0
-    for position, seg in enumerate(body, 2):
+    for index in range(1, last):
+        seg = segs[index]
+        position = index + 1  # ST is position 1
         entry = table.get(seg[0])
         if entry is None:
             ctx.unplaced(position, seg)
@@ -355,7 +359,7 @@ def run(segments: Sequence[Segment], table: dict[str, Entry], state: Any, ctx: M
                     if i < n and seg[i]:
                         ctx.leftover(position, seg, [h for h in holes if h < n])
                         break
-    ctx.placed += len(body) - unplaced
+    ctx.placed += max(last - 1, 0) - unplaced
 
 
 __all__ = [

@@ -87,7 +87,8 @@ def _po1(st: OrderLines, seg: Segment, pos: int) -> bool:
     if n > 5 and seg[5]:
         line["price_basis"] = seg[5]
     line["product"] = b.products(ctx, seg, 6) if n > 7 else {}
-    st.doc["lines"].append(line)
+    lines: list[Doc] = st.doc["lines"]
+    lines.append(line)
     st.line = line
     st.sub = None
     st.party = None

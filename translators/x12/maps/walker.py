@@ -67,7 +67,8 @@ class State:
 
 def _add(target: Doc, key: str, item: Any) -> None:
     """``target.setdefault(key, []).append(item)``, without a throwaway list when the key is there."""
-    items = target.get(key)
+    # Typed, so the append below is a native list append once compiled, not a method lookup.
+    items: list[Any] | None = target.get(key)
     if items is None:
         target[key] = [item]
     else:
