@@ -410,7 +410,7 @@ class Daemon:
         await self._start_outbound()  # before pipeline.resume(): outbound messages are not inbound files
         await self._start_nats_downlinks()  # after outbound: hands NATS documents to it
         pending = await self.engine.load_pending()
-        self._spawn(self._resend_acks(), "acknowledgment resend")
+        self._spawn(self.pipeline.resend_acks(), "acknowledgment resend")
         resumed = await self.pipeline.resume()
         log.info("journal open: %d message(s) to translate, %d deliveries pending", resumed, pending)
         self._start_operations()
@@ -490,26 +490,6 @@ class Daemon:
         assert self.engine is not None
         for delivery_id, sink in pairs:
             self.engine.enqueue(delivery_id, sink)
-
-    async def _resend_acks(self) -> None:
-        """Write the acknowledgments a crash kept from reaching the outbox (after their commit)."""
-        assert self.journal is not None
-        journal = self.journal
-        owed = await journal.unsent_replies()
-        gate = asyncio.Semaphore(16)
-
-        async def resend(message_id: int, partner: str, acks: list[tuple[str, bytes]]) -> None:
-            async with gate:
-                try:
-                    await self._write_acks(partner, message_id, acks)
-                except OSError as exc:
-                    log.error("acknowledgments of message %s still not written: %s", message_id, exc)
-                    return
-                journal.replies_sent(message_id)
-
-        await asyncio.gather(*(resend(*item) for item in owed))
-        if owed:
-            log.warning("wrote the acknowledgments of %d message(s) an interrupted run owed", len(owed))
 
     async def _write_acks(self, partner: str, message_id: int, acks: Sequence[tuple[str, bytes]]) -> None:
         root = self.config.gateway.ack_dir or self.config.base_dir / "outbox"

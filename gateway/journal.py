@@ -336,7 +336,6 @@ class Journal:
         # operation per half second rather than one per file.
         self._sent: list[int] = []
         self._sent_flush: asyncio.TimerHandle | None = None
-        self._sent_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(cls, state_dir: Path, options: JournalOptions | None = None) -> Journal:
@@ -506,9 +505,7 @@ class Journal:
         if self._sent_flush is not None:
             self._sent_flush.cancel()
             self._sent_flush = None
-        if self._sent and self._failed is None:
-            ids, self._sent = self._sent, []
-            self._submit(functools.partial(_mark_replies_sent, ids=ids)).result()
+        self._flush_sent()  # queued ahead of the writer's stop below, so written before it exits
         self._spool_queue.put(None)
         self._spooler.join()
         self._queue.put(None)
@@ -817,20 +814,19 @@ class Journal:
             self._sent_flush = asyncio.get_running_loop().call_later(0.5, self._flush_sent)
 
     def _flush_sent(self) -> None:
+        # Queued at once (no task): a flush racing close() still lands ahead
+        # of the writer's stop, or, at worst, the acknowledgments are written
+        # again at the next start.
         self._sent_flush = None
         ids, self._sent = self._sent, []
         if not ids:
             return
-        task = asyncio.ensure_future(self._run(functools.partial(_mark_replies_sent, ids=ids)))
-        self._sent_tasks.add(task)
-        task.add_done_callback(self._sent_done)
-
-    def _sent_done(self, task: asyncio.Task[None]) -> None:
-        self._sent_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Not fatal here: a write failure stops the daemon through ``failed``,
-            # and the acknowledgments are then written again at the next start.
-            log.error("could not record acknowledgments as sent: %s", task.exception())
+        try:
+            marked = self._submit(functools.partial(_mark_replies_sent, ids=ids))
+        except JournalWriteError as exc:
+            log.error("could not record acknowledgments as sent (written again at the next start): %s", exc)
+            return
+        marked.add_done_callback(_log_mark_failure)
 
     async def unsent_replies(self) -> list[tuple[int, str, list[tuple[str, bytes]]]]:
         """Acknowledgments owed to partners and not known to be in their outbox.
@@ -1359,6 +1355,15 @@ def _backlog_translated(c: sqlite3.Connection, partner: str, message_id: int) ->
         (partner, message_id),
     ).fetchone()
     return row is None
+
+
+def _log_mark_failure(marked: Future[None]) -> None:
+    # Not fatal here: a write failure stops the daemon through ``Journal.failed``.
+    if marked.exception() is not None:
+        log.error(
+            "could not record acknowledgments as sent (written again at the next start): %s",
+            marked.exception(),
+        )
 
 
 def _add_sent_at(c: sqlite3.Connection) -> None:

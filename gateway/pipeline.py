@@ -480,6 +480,36 @@ class Pipeline:
             await self._on_acks(partner, message_id, acks)
             self.journal.replies_sent(message_id)
 
+    async def resend_acks(self) -> int:
+        """Send the acknowledgments a crash kept from the partner after their commit.
+
+        Returns:
+            How many messages' acknowledgments were sent.
+        """
+        owed = await self.journal.unsent_replies()
+        gate = asyncio.Semaphore(16)
+
+        async def resend(message_id: int, partner: str, acks: list[tuple[str, bytes]]) -> bool:
+            async with gate:
+                try:
+                    await self._send_acks(partner, message_id, acks)
+                except OSError as exc:
+                    log.error(
+                        "acknowledgments of message %s still not sent (tried again at the next start): %s",
+                        message_id,
+                        exc,
+                        extra={"message_id": message_id, "partner": partner},
+                    )
+                    return False
+                return True
+
+        sent = sum(await asyncio.gather(*(resend(*item) for item in owed)))
+        if owed:
+            log.warning(
+                "sent the acknowledgments of %d of %d message(s) an interrupted run owed", sent, len(owed)
+            )
+        return sent
+
 
 def _interchanges(translation: Translation) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
