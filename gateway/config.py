@@ -62,6 +62,10 @@ class JournalSection(_Strict):
     retention_days: float = Field(default=30, gt=0, description="purge delivered messages after this age")
     min_free_mb: int = Field(default=256, ge=0, description="refuse intake below this much free space")
     max_message_mb: float = Field(default=256, gt=0, description="largest file accepted")
+    writer: Literal["process", "thread"] = Field(
+        default="process",
+        description="where the database writer runs: its own process (faster under load) or a daemon thread",
+    )
 
 
 class PipelineSection(_Strict):

@@ -359,6 +359,7 @@ class Daemon:
             JournalOptions(
                 min_free_bytes=jcfg.min_free_mb * 1024 * 1024,
                 max_message_bytes=int(jcfg.max_message_mb * 1024 * 1024),
+                writer_process=jcfg.writer == "process",
             ),
         )
         self.registry, problems = load_partners(cfg.gateway.partners_dir)

@@ -4,11 +4,13 @@ Strategy:
 
 * Raw bytes go to a content-addressed :class:`~gateway.spool.Spool`; rows go
   to SQLite in WAL mode with ``synchronous=FULL``.
-* Every write runs on one writer thread.  It takes every operation waiting in
-  its queue, writes their spool files (fsyncs issued together), runs each
-  operation inside its own savepoint, commits once, and only then resolves the
-  callers' futures: concurrent intakes share one fsync (group commit), yet
-  each operation is all-or-nothing.
+* Every write goes through one writer (:mod:`gateway.writer`): in the
+  daemon a process of its own, for tools a thread.  It takes every operation
+  waiting in its queue, writes their spool files (fsyncs issued together),
+  runs the operations in one transaction, commits once, and only then
+  resolves the callers' futures: concurrent intakes share one fsync (group
+  commit), yet each operation is all-or-nothing (one that raises is undone
+  alone).
 * :meth:`Journal.append` returns only after that commit, so a source may
   acknowledge the partner as soon as it returns.  If the disk refuses, the
   journal raises :class:`JournalWriteError` and the daemon stops (fail-stop,
@@ -29,7 +31,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ from .errors import (
 )
 from .spool import Spool, sha256_hex
 from .states import ACTIVE_STATES, DeliveryState, MessageState, can_move
+from .writer import WriterProcess, run_batch, writing_spool
 
 _T = TypeVar("_T")
 
@@ -55,6 +58,10 @@ _INLINE_READ_BYTES = 256 * 1024
 #: in all and per file: the pipeline reads them moments after intake wrote them.
 _FRESH_LIMIT = 64 * 1024 * 1024
 _FRESH_FILE_LIMIT = 1024 * 1024
+#: Free space is measured at most this often (seconds) while far above the
+#: floor, and on every file within the margin (bytes) of it.
+_FREE_SPACE_TTL = 0.5
+_FREE_SPACE_MARGIN = 64 * 1024 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -205,6 +212,8 @@ class AppendResult:
     message_id: str
     sha256: str
     duplicate_of: str | None
+    #: when the row was written (None for an earlier message found again)
+    received_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,11 +269,14 @@ class JournalOptions:
         min_free_bytes: refuse intake when the state folder has less free space.
         max_message_bytes: refuse larger files.
         batch_max: at most this many operations share one commit.
+        writer_process: run the database writer in a child process (the
+            daemon does; see :mod:`gateway.writer`) rather than on a thread.
     """
 
     min_free_bytes: int = 256 * 1024 * 1024
     max_message_bytes: int = 256 * 1024 * 1024
     batch_max: int = 512
+    writer_process: bool = False
 
 
 def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -305,6 +317,9 @@ class Journal:
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
         _add_sent_at(self._conn)
+        if self.options.writer_process:
+            # The child has its own connection; this one only made the schema.
+            self._conn.close()
         self._reader = connect(self.db_path)
         self._reader_lock = threading.Lock()
         # The event loop's own connection for indexed point reads: a few
@@ -321,21 +336,38 @@ class Journal:
         self.ops_committed = 0
         #: time the writer spent in COMMIT (the fsync), for metrics
         self.commit_seconds = 0.0
+        self._process: WriterProcess | None = None
         self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
-        self._writer.start()
-        self._spooler = threading.Thread(target=self._spool_loop, name="journal-spool", daemon=True)
-        self._spooler.start()
+        self._spooler: threading.Thread | None = None
+        if self.options.writer_process:
+            # Started by the thread that drives it: the child dies with that thread.
+            started: Future[None] = Future()
+            self._writer = threading.Thread(
+                target=self._drive_process, args=(started,), name="journal-writer", daemon=True
+            )
+            self._writer.start()
+            started.result()
+        else:
+            self._writer.start()
+            self._spooler = threading.Thread(target=self._spool_loop, name="journal-spool", daemon=True)
+            self._spooler.start()
         #: called on the event loop with the id of each new message to translate
         self.on_received: Callable[[int], None] | None = None
         # Every read on the event loop gives the GIL up and waits to get it back
         # behind the I/O threads; the bytes intake just made durable need not
         # be read back from the spool (they never change: content-addressed).
-        self._fresh: dict[int, bytes] = {}
+        # Their rows too: the pipeline would otherwise read back, on the event
+        # loop, the row intake has just written.
+        self._fresh: dict[int, tuple[bytes, dict[str, Any]]] = {}
         self._fresh_bytes = 0
         # Messages whose acknowledgments reached the outbox, recorded in one
         # operation per half second rather than one per file.
         self._sent: list[int] = []
         self._sent_flush: asyncio.TimerHandle | None = None
+        # See _free_estimate.
+        self._free_measured = 0
+        self._free_at = -_FREE_SPACE_TTL
+        self._written_since = 0
 
     @classmethod
     def open(cls, state_dir: Path, options: JournalOptions | None = None) -> Journal:
@@ -380,6 +412,19 @@ class Journal:
                 failure = JournalWriteError(f"journal writer failed: {exc!r}")
                 _settle_all([(op, None, failure) for op in batch])
 
+    def _drive_process(self, started: Future[None]) -> None:
+        """The writer thread of a journal whose writer is a child process."""
+        try:
+            self._process = WriterProcess(self.db_path, self.spool.root)
+        except (JournalWriteError, OSError) as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        try:
+            self._write_loop()
+        finally:
+            self._process.close()
+
     def _spool_loop(self) -> None:
         """Write the raw bytes of queued appends, then hand the appends to the writer.
 
@@ -404,64 +449,25 @@ class Journal:
             failure = JournalWriteError(f"journal stopped after a write failure: {self._failed}")
             _settle_all([(op, None, failure) for op in batch])
             return
+        fns = [op.fn for op in batch]
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            results = self._apply(batch)
-            if results is None:
-                # An operation raised: undo the whole batch and run it again with
-                # each operation under a savepoint, so only the failing ones fail.
-                # Operations are functions of the database and their arguments,
-                # so running one twice gives what running it once would have.
-                self._conn.execute("ROLLBACK")
-                self._conn.execute("BEGIN IMMEDIATE")
-                results = self._apply_isolated(batch)
-            committing = time.perf_counter()
-            self._conn.execute("COMMIT")
-            self.commit_seconds += time.perf_counter() - committing
-        except (OSError, sqlite3.Error) as exc:
+            if self._process is not None:
+                outcomes, seconds = self._process.run(fns, [item for op in batch for item in op.spool_items])
+            else:
+                outcomes, seconds = run_batch(self._conn, self.spool, fns)
+        except (OSError, sqlite3.Error, JournalWriteError) as exc:
             self._failed = exc
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            failure = JournalWriteError(f"journal write failed: {exc}")
+            failure = (
+                exc
+                if isinstance(exc, JournalWriteError)
+                else JournalWriteError(f"journal write failed: {exc}")
+            )
             _settle_all([(op, None, failure) for op in batch])
             return
+        self.commit_seconds += seconds
         self.commits += 1
         self.ops_committed += len(batch)
-        _settle_all(results)
-
-    def _apply(self, batch: list[_Op]) -> list[tuple[_Op, Any, BaseException | None]] | None:
-        """Run the batch as one transaction; None when an operation raised.
-
-        No savepoint per operation: every statement is a trip into SQLite
-        after which the writer waits for the GIL again, and operations almost
-        never fail.
-        """
-        results: list[tuple[_Op, Any, BaseException | None]] = []
-        for op in batch:
-            try:
-                results.append((op, op.fn(self._conn), None))
-            except sqlite3.OperationalError:
-                raise  # disk I/O, full disk, corruption: the whole journal stops
-            except Exception:  # noqa: BLE001 - the batch is run again, isolated, to find it
-                return None
-        return results
-
-    def _apply_isolated(self, batch: list[_Op]) -> list[tuple[_Op, Any, BaseException | None]]:
-        results: list[tuple[_Op, Any, BaseException | None]] = []
-        for i, op in enumerate(batch):
-            self._conn.execute(f"SAVEPOINT op{i}")
-            try:
-                value = op.fn(self._conn)
-            except sqlite3.OperationalError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one bad operation fails its caller, not the writer
-                self._conn.execute(f"ROLLBACK TO op{i}")
-                self._conn.execute(f"RELEASE op{i}")
-                results.append((op, None, exc))
-                continue
-            self._conn.execute(f"RELEASE op{i}")
-            results.append((op, value, None))
-        return results
+        _settle_all([(op, value, error) for op, (value, error) in zip(batch, outcomes, strict=True)])
 
     def _submit(
         self, fn: Callable[[sqlite3.Connection], _T], spool_items: list[tuple[str, bytes]] | None = None
@@ -469,10 +475,11 @@ class Journal:
         if self._failed is not None:
             raise JournalWriteError(f"journal stopped after a write failure: {self._failed}")
         fut: Future[_T] = Future()
-        if spool_items:
+        if spool_items and self._spooler is not None:
             self._spool_queue.put(_Op(fn, fut, spool_items))
         else:
-            self._queue.put(_Op(fn, fut))
+            # The writer process writes a batch's spool files before its rows.
+            self._queue.put(_Op(fn, fut, spool_items or []))
         return fut
 
     async def _run(
@@ -486,14 +493,19 @@ class Journal:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[_T] = loop.create_future()
         op = _Op(fn, fut, spool_items or [], loop)
-        if spool_items:
+        if spool_items and self._spooler is not None:
             self._spool_queue.put(op)
         else:
             self._queue.put(op)
         return await fut
 
     async def write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run a write op of a module with its own tables (``gateway.acktrack``); returns after commit."""
+        """Run a write op of a module with its own tables (``gateway.acktrack``); returns after commit.
+
+        ``fn`` must pickle (a module-level function, or one bound to its
+        arguments with ``functools.partial``): the daemon's writer runs in a
+        process of its own.  One that does not fails with a TypeError.
+        """
         return await self._run(fn)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -506,12 +518,14 @@ class Journal:
             self._sent_flush.cancel()
             self._sent_flush = None
         self._flush_sent()  # queued ahead of the writer's stop below, so written before it exits
-        self._spool_queue.put(None)
-        self._spooler.join()
+        if self._spooler is not None:
+            self._spool_queue.put(None)
+            self._spooler.join()
         self._queue.put(None)
         self._writer.join()
         self.spool.close()
-        self._conn.close()
+        if self._process is None:
+            self._conn.close()
         self._reader.close()
         self._point_reader.close()
 
@@ -527,6 +541,24 @@ class Journal:
         st = os.statvfs(self.state_dir)
         return st.f_bavail * st.f_frsize
 
+    def _free_estimate(self, size: int) -> int:
+        """Free space now, from a recent measurement less what intake wrote since.
+
+        A ``statvfs`` per file gave the GIL up on the event loop and waited to
+        get it back behind the I/O threads.  Close to the floor, every file
+        measures again: there the answer must be exact.
+        """
+        now = time.monotonic()
+        estimate = self._free_measured - self._written_since
+        if (
+            now - self._free_at > _FREE_SPACE_TTL
+            or estimate - size < self.options.min_free_bytes + _FREE_SPACE_MARGIN
+        ):
+            estimate = self._free_measured = self.free_bytes()
+            self._free_at = now
+            self._written_since = 0
+        return estimate
+
     def check_intake(self, size: int) -> None:
         """Raise when a file of ``size`` bytes may not be taken now.
 
@@ -538,7 +570,7 @@ class Journal:
             raise MessageTooLargeError(
                 f"file of {size} bytes is over the limit of {self.options.max_message_bytes} bytes"
             )
-        free = self.free_bytes()
+        free = self._free_estimate(size)
         if free - size < self.options.min_free_bytes:
             raise DiskFloorError(
                 f"only {free // (1024 * 1024)} MiB free on {self.state_dir}; intake pauses below "
@@ -563,12 +595,13 @@ class Journal:
             sha = await asyncio.to_thread(sha256_hex, intake.data)
         else:
             sha = sha256_hex(intake.data)
-        result = await self._run(lambda c: self._op_append(c, intake, sha), [(sha, intake.data)])
+        result = await self._run(functools.partial(_op_append, intake=intake, sha=sha), [(sha, intake.data)])
+        self._written_since += len(intake.data)
         if result.duplicate_of is None and intake.rejected_reason is None and self.on_received is not None:
             mid = int(result.message_id)
             size = len(intake.data)
             if size <= _FRESH_FILE_LIMIT and self._fresh_bytes + size <= _FRESH_LIMIT:
-                self._fresh[mid] = intake.data
+                self._fresh[mid] = (intake.data, _received_row(mid, intake, result))
                 self._fresh_bytes += size
             self.on_received(mid)
         return result
@@ -577,61 +610,11 @@ class Journal:
         """:meth:`append` for threads outside the event loop."""
         self.check_intake(len(intake.data))
         sha = sha256_hex(intake.data)
-        return self._submit(lambda c: self._op_append(c, intake, sha), [(sha, intake.data)]).result()
-
-    def _op_append(self, c: sqlite3.Connection, intake: Intake, sha: str) -> AppendResult:
-        now = time.time()
-        if not self.spool.exists(sha):
-            # The spool stage skipped it as already stored, and a purge removed
-            # that copy since: store it again before a row points at it.
-            self.spool.write_many([(sha, intake.data)])
-        if intake.external_id is not None:
-            row = c.execute(
-                "SELECT id FROM messages WHERE transport = ? AND partner IS ? AND external_id = ?",
-                (intake.transport, intake.partner, _text(intake.external_id)),
-            ).fetchone()
-            if row is not None:
-                return AppendResult(str(row[0]), sha, str(row[0]))
-        dup = c.execute(
-            "SELECT id FROM messages WHERE partner IS ? AND sha256 = ? AND state != 'rejected' "
-            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-            (intake.partner, sha),
-        ).fetchone()
-        state = MessageState.RECEIVED
-        reason = None
-        duplicate_of = None
-        if intake.rejected_reason is not None:
-            state = MessageState.REJECTED
-            reason = intake.rejected_reason
-        elif dup is not None:
-            duplicate_of = int(dup[0])
-            state = MessageState.REJECTED
-            reason = (
-                f"duplicate: the same bytes from this partner were already received as message {duplicate_of}"
-            )
-        cur = c.execute(
-            "INSERT INTO messages(transport, partner, file_name, external_id, sha256, size, state, reason,"
-            " duplicate_of, received_at, updated_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                intake.transport,
-                intake.partner,
-                _text(intake.file_name),
-                _text(intake.external_id),
-                sha,
-                len(intake.data),
-                state.value,
-                reason,
-                duplicate_of,
-                now,
-                now,
-                json.dumps(intake.meta, default=str),
-            ),
-        )
-        mid = int(cur.lastrowid or 0)
-        c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, MessageState.RECEIVED.value, None))
-        if state is MessageState.REJECTED:
-            c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, state.value, reason))
-        return AppendResult(str(mid), sha, None if duplicate_of is None else str(duplicate_of))
+        result = self._submit(
+            functools.partial(_op_append, intake=intake, sha=sha), [(sha, intake.data)]
+        ).result()
+        self._written_since += len(intake.data)
+        return result
 
     # ------------------------------------------------------------------ transitions
 
@@ -693,18 +676,16 @@ class Journal:
         in the same transaction until :meth:`replies_sent` says they went out.
         """
 
-        def op(c: sqlite3.Connection) -> None:
-            now = time.time()
-            if partner is not None or standard is not None:
-                c.execute(
-                    "UPDATE messages SET partner = COALESCE(?, partner), standard = COALESCE(?, standard)"
-                    " WHERE id = ?",
-                    (partner, standard, message_id),
-                )
-            self._move(c, message_id, MessageState.REJECTED, reason, now)
-            _store_replies(c, message_id, replies, now)
-
-        await self._run(op)
+        await self._run(
+            functools.partial(
+                _op_reject,
+                message_id=message_id,
+                reason=reason,
+                partner=partner,
+                standard=standard,
+                replies=replies,
+            )
+        )
 
     async def store_translation(
         self,
@@ -742,48 +723,20 @@ class Journal:
             The ids of the deliveries created.
         """
 
-        def op(c: sqlite3.Connection) -> list[int]:
-            now = time.time()
-            reason = warnings
-            for sender, control in interchanges or []:
-                c.execute(
-                    "INSERT INTO interchanges VALUES (?,?,?,?,?,?)",
-                    (partner, standard or "", sender, control, message_id, now),
-                )
-            if check_sequence and interchanges and _backlog_translated(c, partner, message_id):
-                found: list[str] = []
-                for sender in sorted({s for s, _ in interchanges}):
-                    swept = _sweep_sequence(
-                        c, partner=partner, standard=standard or "", sender=sender, now=now
-                    )
-                    found += swept.get(message_id, [])
-                reason = "; ".join(filter(None, [warnings, *found]))[:2000] or None
-            created: list[int] = []
-            for seq, doc in enumerate(documents):
-                cur = c.execute(
-                    "INSERT OR IGNORE INTO documents(message_id, seq, idempotency_key, document_type,"
-                    " envelope)"
-                    " VALUES (?,?,?,?,?)",
-                    (message_id, seq, doc.idempotency_key, doc.document_type, doc.envelope_json),
-                )
-                if cur.rowcount == 0:
-                    continue
-                doc_id = int(cur.lastrowid or 0)
-                for sink in sinks:
-                    dcur = c.execute(
-                        "INSERT INTO deliveries(document_id, message_id, sink, state, attempts, next_at,"
-                        " created_at, updated_at) VALUES (?,?,?,?,0,?,?,?)",
-                        (doc_id, message_id, sink, DeliveryState.PENDING.value, now, now, now),
-                    )
-                    created.append(int(dcur.lastrowid or 0))
-            _store_replies(c, message_id, replies, now)
-            steps = [(MessageState.TRANSLATED, reason), (MessageState.QUEUED, None)]
-            if not created:
-                steps.append((MessageState.DELIVERED, "nothing to deliver"))
-            self._move_through(c, message_id, steps, now, identified=(partner, standard))
-            return created
-
-        return await self._run(op)
+        return await self._run(
+            functools.partial(
+                _op_store_translation,
+                message_id=message_id,
+                partner=partner,
+                standard=standard,
+                documents=documents,
+                sinks=sinks,
+                replies=replies,
+                interchanges=interchanges,
+                warnings=warnings,
+                check_sequence=check_sequence,
+            )
+        )
 
     async def record_reply(self, message_id: str | int, kind: str, payload: bytes) -> None:
         """Durably keep what we answered (an MDN, an ack) so a resend gets the same answer.
@@ -793,14 +746,7 @@ class Journal:
         """
         mid = int(message_id)
 
-        def op(c: sqlite3.Connection) -> None:
-            now = time.time()
-            c.execute(
-                "INSERT OR REPLACE INTO replies(message_id, kind, payload, at, sent_at) VALUES (?,?,?,?,?)",
-                (mid, kind, payload, now, now),
-            )
-
-        await self._run(op)
+        await self._run(functools.partial(_op_record_reply, mid=mid, kind=kind, payload=payload))
 
     def replies_sent(self, message_id: int) -> None:
         """The message's acknowledgments are in the partner's outbox (recorded within half a second).
@@ -871,12 +817,7 @@ class Journal:
     async def note_event(self, kind: str, detail: dict[str, Any]) -> None:
         """Record an operational event (auth failure, listener change) for status."""
 
-        def op(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO events(kind, at, detail) VALUES (?,?,?)", (kind, time.time(), json.dumps(detail))
-            )
-
-        await self._run(op)
+        await self._run(functools.partial(_op_note_event, kind=kind, detail=detail))
 
     async def sweep_sequences(self, older_than: float) -> int:
         """Judge interchange numbers received before ``older_than`` that no settled moment judged.
@@ -889,39 +830,20 @@ class Journal:
             How many numbers were found out of sequence.
         """
 
-        def op(c: sqlite3.Connection) -> int:
-            keys = {
-                (str(p), str(st), str(se))
-                for p, st, se in c.execute(
-                    "SELECT partner, standard, sender FROM sequence_marks UNION "
-                    "SELECT DISTINCT partner, standard, sender FROM interchanges "
-                    "WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) - 100000 FROM interchanges)"
-                ).fetchall()
-            }
-            now = time.time()
-            found = 0
-            for partner, standard, sender in sorted(keys):
-                swept = _sweep_sequence(
-                    c, partner=partner, standard=standard, sender=sender, now=now, up_to=older_than
-                )
-                found += sum(len(v) for v in swept.values())
-            return found
-
-        return await self._run(op)
+        return await self._run(functools.partial(_op_sweep_sequences, older_than=older_than))
 
     async def next_control_number(self, partner: str, direction: str, kind: str) -> int:
         """The next control number for a partner; durable before it is returned, so never reused."""
-        return await self._run(lambda c: _bump_counter(c, partner, direction, kind))
+        return await self._run(
+            functools.partial(_bump_counter, partner=partner, direction=direction, kind=kind)
+        )
 
     # ------------------------------------------------------------------ deliveries
 
     async def delivery_succeeded(self, delivery_id: int) -> None:
         """A sink accepted the delivery; the message is delivered when all its deliveries are."""
 
-        def op(c: sqlite3.Connection) -> None:
-            _mark_delivered(c, delivery_id, _delivery_message(c, delivery_id), time.time())
-
-        await self._run(op)
+        await self._run(functools.partial(_op_delivery_succeeded, delivery_id=delivery_id))
 
     async def deliveries_succeeded(self, delivery_ids: list[int]) -> set[int]:
         """Record many accepted deliveries in one transaction (one commit, one fsync).
@@ -932,41 +854,14 @@ class Journal:
             The ids that are not in the journal (nothing was recorded for them).
         """
 
-        def op(c: sqlite3.Connection) -> set[int]:
-            now = time.time()
-            messages = _delivery_messages(c, delivery_ids)
-            for delivery_id in dict.fromkeys(delivery_ids):
-                mid = messages.get(delivery_id)
-                if mid is not None:
-                    _mark_delivered(c, delivery_id, mid, now)
-            return set(delivery_ids) - messages.keys()
-
-        return await self._run(op)
+        return await self._run(functools.partial(_op_deliveries_succeeded, delivery_ids=delivery_ids))
 
     async def delivery_failed(self, delivery_id: int, error: str, *, retry_at: float | None) -> None:
         """Record a failed attempt; ``retry_at=None`` gives up (dead-letter)."""
 
-        def op(c: sqlite3.Connection) -> None:
-            now = time.time()
-            mid = _delivery_message(c, delivery_id)
-            if retry_at is None:
-                c.execute(
-                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?"
-                    " WHERE id = ?",
-                    (DeliveryState.DEAD.value, error, now, delivery_id),
-                )
-            else:
-                c.execute(
-                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_at = ?,"
-                    " updated_at = ?"
-                    " WHERE id = ?",
-                    (error, retry_at, now, delivery_id),
-                )
-            c.execute("INSERT INTO attempts VALUES (?,?,0,?)", (delivery_id, now, error))
-            if retry_at is None:
-                _settle_message(c, mid, now)
-
-        await self._run(op)
+        await self._run(
+            functools.partial(_op_delivery_failed, delivery_id=delivery_id, error=error, retry_at=retry_at)
+        )
 
     async def replay(self, message_id: int) -> str:
         """Put a rejected or dead message back into the flow.
@@ -979,29 +874,7 @@ class Journal:
             ValueError: the message is not rejected or dead.
         """
 
-        def op(c: sqlite3.Connection) -> str:
-            now = time.time()
-            row = c.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
-            if row is None:
-                raise UnknownMessageError(f"no message {message_id}")
-            state = MessageState(row[0])
-            if state is MessageState.REJECTED:
-                c.execute("UPDATE messages SET duplicate_of = NULL WHERE id = ?", (message_id,))
-                self._move(c, message_id, MessageState.RECEIVED, "replayed by operator", now)
-                return "retranslate"
-            if state is MessageState.DEAD:
-                c.execute(
-                    "UPDATE deliveries SET state = ?, attempts = 0, next_at = ?, updated_at = ?"
-                    " WHERE message_id = ? AND state = ?",
-                    (DeliveryState.PENDING.value, now, now, message_id, DeliveryState.DEAD.value),
-                )
-                self._move(c, message_id, MessageState.QUEUED, "replayed by operator", now)
-                return "redeliver"
-            raise ValueError(
-                f"message {message_id} is {state.value}; only rejected or dead messages can be replayed"
-            )
-
-        return await self._run(op)
+        return await self._run(functools.partial(_op_replay, message_id=message_id))
 
     # ------------------------------------------------------------------ reads
 
@@ -1047,27 +920,27 @@ class Journal:
         """
         fresh = self._fresh.get(message_id)
         if fresh is not None:
-            return len(fresh)
+            return len(fresh[0])
         row = self._point_reader.execute("SELECT size FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise UnknownMessageError(f"no message {message_id}")
         return int(row[0])
 
-    async def message_with_bytes(self, message_id: int) -> tuple[sqlite3.Row, bytes]:
+    async def message_with_bytes(self, message_id: int) -> tuple[Mapping[str, Any], bytes]:
         """The message's row and its raw bytes.
 
-        The bytes come from memory when intake just wrote them, else from the
-        spool: small files inline, large ones on a thread.  Either way once:
-        the in-memory copy is handed over, not kept.
+        Both come from memory when intake just wrote them (the row as it was
+        committed: ``received``), else from the database and the spool: small
+        files inline, large ones on a thread.  Either way once: the in-memory
+        copy is handed over, not kept.
         """
         fresh = self._fresh.pop(message_id, None)
         if fresh is not None:
-            self._fresh_bytes -= len(fresh)
+            self._fresh_bytes -= len(fresh[0])
+            return fresh[1], fresh[0]
         row = self._point_reader.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise UnknownMessageError(f"no message {message_id}")
-        if fresh is not None:
-            return row, fresh
         sha = str(row["sha256"])
         if int(row["size"]) <= _INLINE_READ_BYTES:
             return row, self.spool.read(sha)
@@ -1170,50 +1043,272 @@ class Journal:
             (messages purged, spool files removed)
         """
 
-        def op(c: sqlite3.Connection) -> tuple[int, list[str]]:
-            ids = [
-                int(r[0])
-                for r in c.execute(
-                    "SELECT id FROM messages WHERE state = 'delivered' AND updated_at < ? LIMIT 50000",
-                    (older_than,),
-                )
-            ]
-            shas: set[str] = set()
-            for chunk in _chunks(ids, 500):
-                marks = ",".join("?" * len(chunk))
-                shas.update(
-                    str(r[0]) for r in c.execute(f"SELECT sha256 FROM messages WHERE id IN ({marks})", chunk)
-                )
-                c.execute(
-                    "DELETE FROM attempts WHERE delivery_id IN"
-                    f" (SELECT id FROM deliveries WHERE message_id IN ({marks}))",
-                    chunk,
-                )
-                for table in ("deliveries", "documents", "history", "replies", "interchanges"):
-                    c.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
-                c.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
-            orphans = [
-                sha
-                for sha in shas
-                if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
-            ]
-            return len(ids), orphans
+        count, orphans = await self._run(functools.partial(_op_purge, older_than=older_than))
 
-        count, orphans = await self._run(op)
-
-        def unlink(c: sqlite3.Connection) -> int:
-            # On the writer, after the purge committed: an append of the same
-            # bytes either committed before (its row keeps the file) or comes
-            # after (and stores the bytes again, see _op_append).
-            still = [
-                sha
-                for sha in orphans
-                if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
-            ]
-            return self.spool.delete(still)
-
-        removed = await self._run(unlink)
+        removed = await self._run(functools.partial(_op_unlink_orphans, orphans=orphans))
         return count, removed
+
+
+# ------------------------------------------------------------------ write operations
+# Module-level functions of the write connection and keyword arguments, so
+# that they pickle for the writer process (see gateway.writer).
+
+
+def _op_append(c: sqlite3.Connection, *, intake: Intake, sha: str) -> AppendResult:
+    now = time.time()
+    spool = writing_spool()
+    if not spool.exists(sha):
+        # The spool stage skipped it as already stored, and a purge removed
+        # that copy since: store it again before a row points at it.
+        spool.write_many([(sha, intake.data)])
+    if intake.external_id is not None:
+        row = c.execute(
+            "SELECT id FROM messages WHERE transport = ? AND partner IS ? AND external_id = ?",
+            (intake.transport, intake.partner, _text(intake.external_id)),
+        ).fetchone()
+        if row is not None:
+            return AppendResult(str(row[0]), sha, str(row[0]))
+    dup = c.execute(
+        "SELECT id FROM messages WHERE partner IS ? AND sha256 = ? AND state != 'rejected' "
+        "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+        (intake.partner, sha),
+    ).fetchone()
+    state = MessageState.RECEIVED
+    reason = None
+    duplicate_of = None
+    if intake.rejected_reason is not None:
+        state = MessageState.REJECTED
+        reason = intake.rejected_reason
+    elif dup is not None:
+        duplicate_of = int(dup[0])
+        state = MessageState.REJECTED
+        reason = (
+            f"duplicate: the same bytes from this partner were already received as message {duplicate_of}"
+        )
+    cur = c.execute(
+        "INSERT INTO messages(transport, partner, file_name, external_id, sha256, size, state, reason,"
+        " duplicate_of, received_at, updated_at, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            intake.transport,
+            intake.partner,
+            _text(intake.file_name),
+            _text(intake.external_id),
+            sha,
+            len(intake.data),
+            state.value,
+            reason,
+            duplicate_of,
+            now,
+            now,
+            json.dumps(intake.meta, default=str),
+        ),
+    )
+    mid = int(cur.lastrowid or 0)
+    c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, MessageState.RECEIVED.value, None))
+    if state is MessageState.REJECTED:
+        c.execute("INSERT INTO history VALUES (?,?,?,?)", (mid, now, state.value, reason))
+    return AppendResult(str(mid), sha, None if duplicate_of is None else str(duplicate_of), now)
+
+
+def _op_reject(
+    c: sqlite3.Connection,
+    *,
+    message_id: int,
+    reason: str,
+    partner: str | None,
+    standard: str | None,
+    replies: dict[str, bytes] | None,
+) -> None:
+    now = time.time()
+    if partner is not None or standard is not None:
+        c.execute(
+            "UPDATE messages SET partner = COALESCE(?, partner), standard = COALESCE(?, standard)"
+            " WHERE id = ?",
+            (partner, standard, message_id),
+        )
+    Journal._move(c, message_id, MessageState.REJECTED, reason, now)
+    _store_replies(c, message_id, replies, now)
+
+
+def _op_store_translation(
+    c: sqlite3.Connection,
+    *,
+    message_id: int,
+    partner: str,
+    standard: str | None,
+    documents: list[DocumentRecord],
+    sinks: list[str],
+    replies: dict[str, bytes] | None,
+    interchanges: list[tuple[str, str]] | None,
+    warnings: str | None,
+    check_sequence: bool,
+) -> list[int]:
+    now = time.time()
+    reason = warnings
+    for sender, control in interchanges or []:
+        c.execute(
+            "INSERT INTO interchanges VALUES (?,?,?,?,?,?)",
+            (partner, standard or "", sender, control, message_id, now),
+        )
+    if check_sequence and interchanges and _backlog_translated(c, partner, message_id):
+        found: list[str] = []
+        for sender in sorted({s for s, _ in interchanges}):
+            swept = _sweep_sequence(c, partner=partner, standard=standard or "", sender=sender, now=now)
+            found += swept.get(message_id, [])
+        reason = "; ".join(filter(None, [warnings, *found]))[:2000] or None
+    created: list[int] = []
+    for seq, doc in enumerate(documents):
+        cur = c.execute(
+            "INSERT OR IGNORE INTO documents(message_id, seq, idempotency_key, document_type,"
+            " envelope)"
+            " VALUES (?,?,?,?,?)",
+            (message_id, seq, doc.idempotency_key, doc.document_type, doc.envelope_json),
+        )
+        if cur.rowcount == 0:
+            continue
+        doc_id = int(cur.lastrowid or 0)
+        for sink in sinks:
+            dcur = c.execute(
+                "INSERT INTO deliveries(document_id, message_id, sink, state, attempts, next_at,"
+                " created_at, updated_at) VALUES (?,?,?,?,0,?,?,?)",
+                (doc_id, message_id, sink, DeliveryState.PENDING.value, now, now, now),
+            )
+            created.append(int(dcur.lastrowid or 0))
+    _store_replies(c, message_id, replies, now)
+    steps = [(MessageState.TRANSLATED, reason), (MessageState.QUEUED, None)]
+    if not created:
+        steps.append((MessageState.DELIVERED, "nothing to deliver"))
+    Journal._move_through(c, message_id, steps, now, identified=(partner, standard))
+    return created
+
+
+def _op_record_reply(c: sqlite3.Connection, *, mid: int, kind: str, payload: bytes) -> None:
+    now = time.time()
+    c.execute(
+        "INSERT OR REPLACE INTO replies(message_id, kind, payload, at, sent_at) VALUES (?,?,?,?,?)",
+        (mid, kind, payload, now, now),
+    )
+
+
+def _op_note_event(c: sqlite3.Connection, *, kind: str, detail: dict[str, Any]) -> None:
+    c.execute("INSERT INTO events(kind, at, detail) VALUES (?,?,?)", (kind, time.time(), json.dumps(detail)))
+
+
+def _op_sweep_sequences(c: sqlite3.Connection, *, older_than: float) -> int:
+    keys = {
+        (str(p), str(st), str(se))
+        for p, st, se in c.execute(
+            "SELECT partner, standard, sender FROM sequence_marks UNION "
+            "SELECT DISTINCT partner, standard, sender FROM interchanges "
+            "WHERE rowid > (SELECT IFNULL(MAX(rowid), 0) - 100000 FROM interchanges)"
+        ).fetchall()
+    }
+    now = time.time()
+    found = 0
+    for partner, standard, sender in sorted(keys):
+        swept = _sweep_sequence(
+            c, partner=partner, standard=standard, sender=sender, now=now, up_to=older_than
+        )
+        found += sum(len(v) for v in swept.values())
+    return found
+
+
+def _op_delivery_succeeded(c: sqlite3.Connection, *, delivery_id: int) -> None:
+    _mark_delivered(c, delivery_id, _delivery_message(c, delivery_id), time.time())
+
+
+def _op_deliveries_succeeded(c: sqlite3.Connection, *, delivery_ids: list[int]) -> set[int]:
+    now = time.time()
+    messages = _delivery_messages(c, delivery_ids)
+    for delivery_id in dict.fromkeys(delivery_ids):
+        mid = messages.get(delivery_id)
+        if mid is not None:
+            _mark_delivered(c, delivery_id, mid, now)
+    return set(delivery_ids) - messages.keys()
+
+
+def _op_delivery_failed(
+    c: sqlite3.Connection, *, delivery_id: int, error: str, retry_at: float | None
+) -> None:
+    now = time.time()
+    mid = _delivery_message(c, delivery_id)
+    if retry_at is None:
+        c.execute(
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, updated_at = ?"
+            " WHERE id = ?",
+            (DeliveryState.DEAD.value, error, now, delivery_id),
+        )
+    else:
+        c.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_at = ?,"
+            " updated_at = ?"
+            " WHERE id = ?",
+            (error, retry_at, now, delivery_id),
+        )
+    c.execute("INSERT INTO attempts VALUES (?,?,0,?)", (delivery_id, now, error))
+    if retry_at is None:
+        _settle_message(c, mid, now)
+
+
+def _op_replay(c: sqlite3.Connection, *, message_id: int) -> str:
+    now = time.time()
+    row = c.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        raise UnknownMessageError(f"no message {message_id}")
+    state = MessageState(row[0])
+    if state is MessageState.REJECTED:
+        c.execute("UPDATE messages SET duplicate_of = NULL WHERE id = ?", (message_id,))
+        Journal._move(c, message_id, MessageState.RECEIVED, "replayed by operator", now)
+        return "retranslate"
+    if state is MessageState.DEAD:
+        c.execute(
+            "UPDATE deliveries SET state = ?, attempts = 0, next_at = ?, updated_at = ?"
+            " WHERE message_id = ? AND state = ?",
+            (DeliveryState.PENDING.value, now, now, message_id, DeliveryState.DEAD.value),
+        )
+        Journal._move(c, message_id, MessageState.QUEUED, "replayed by operator", now)
+        return "redeliver"
+    raise ValueError(f"message {message_id} is {state.value}; only rejected or dead messages can be replayed")
+
+
+def _op_purge(c: sqlite3.Connection, *, older_than: float) -> tuple[int, list[str]]:
+    ids = [
+        int(r[0])
+        for r in c.execute(
+            "SELECT id FROM messages WHERE state = 'delivered' AND updated_at < ? LIMIT 50000",
+            (older_than,),
+        )
+    ]
+    shas: set[str] = set()
+    for chunk in _chunks(ids, 500):
+        marks = ",".join("?" * len(chunk))
+        shas.update(str(r[0]) for r in c.execute(f"SELECT sha256 FROM messages WHERE id IN ({marks})", chunk))
+        c.execute(
+            "DELETE FROM attempts WHERE delivery_id IN"
+            f" (SELECT id FROM deliveries WHERE message_id IN ({marks}))",
+            chunk,
+        )
+        for table in ("deliveries", "documents", "history", "replies", "interchanges"):
+            c.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
+        c.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)
+    orphans = [
+        sha
+        for sha in shas
+        if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
+    ]
+    return len(ids), orphans
+
+
+def _op_unlink_orphans(c: sqlite3.Connection, *, orphans: list[str]) -> int:
+    # On the writer, after the purge committed: an append of the same
+    # bytes either committed before (its row keeps the file) or comes
+    # after (and stores the bytes again, see _op_append).
+    still = [
+        sha
+        for sha in orphans
+        if c.execute("SELECT 1 FROM messages WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is None
+    ]
+    return writing_spool().delete(still)
 
 
 def _settle_all(outcomes: list[tuple[_Op, Any, BaseException | None]]) -> None:
@@ -1393,6 +1488,27 @@ def _mark_replies_sent(c: sqlite3.Connection, ids: list[int]) -> None:
         c.execute(
             f"UPDATE replies SET sent_at = ? WHERE sent_at IS NULL AND message_id IN ({marks})", (now, *chunk)
         )
+
+
+def _received_row(mid: int, intake: Intake, result: AppendResult) -> dict[str, Any]:
+    """The row :meth:`Journal._op_append` wrote for a new message, as ``SELECT *`` gives it."""
+    at = result.received_at
+    return {
+        "id": mid,
+        "transport": intake.transport,
+        "partner": intake.partner,
+        "file_name": _text(intake.file_name),
+        "external_id": _text(intake.external_id),
+        "sha256": result.sha256,
+        "size": len(intake.data),
+        "state": MessageState.RECEIVED.value,
+        "reason": None,
+        "standard": None,
+        "duplicate_of": None,
+        "received_at": at,
+        "updated_at": at,
+        "meta": json.dumps(intake.meta, default=str),
+    }
 
 
 def _text(value: str | None) -> str | None:

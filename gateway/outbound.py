@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -401,7 +402,7 @@ class OutboundProcessor:
             ),
         )
         stamp = self._clock()
-        await self.journal._run(lambda c: acktrack.record_sent(c, tracked, stamp))
+        await self.journal._run(functools.partial(acktrack.record_sent, item=tracked, now=stamp))
         ids = await self.journal.store_translation(
             message_id,
             partner=partner,
@@ -542,12 +543,12 @@ class As2Codec:
             within_seconds=self._within,
         )
         stamp = self._clock()
-        await self._journal.write(lambda c: acktrack.expect_mdn(c, item, stamp))
+        await self._journal.write(functools.partial(acktrack.expect_mdn, item=item, now=stamp))
 
     async def mdn_awaited(self, request: As2Request) -> None:
         """The partner answered the POST with 2xx: the MDN is now awaited (and overdue after the deadline)."""
         assert self._journal is not None
-        await self._journal.write(lambda c: acktrack.mdn_sent(c, request.message_id))
+        await self._journal.write(functools.partial(acktrack.mdn_sent, as2_message_id=request.message_id))
 
     def build(self, payload: bytes, *, file_name: str, content_type: str) -> As2Request:
         """Sign/encrypt one payload as an AS2 message.

@@ -36,7 +36,8 @@ _PRELOAD = (
 _GC_THRESHOLDS = (50_000, 20, 20)
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to kill this process when the thread that started it ends."""
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         libc = ctypes.CDLL(libc_name, use_errno=True)
@@ -47,7 +48,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _start_worker(parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     # Import the translators now, not on the first file: a spawned worker
     # starts from an empty interpreter, and the imports take a second or more.
     for module in _PRELOAD:
@@ -96,4 +97,4 @@ def _hold() -> int:
     return os.getpid()
 
 
-__all__ = ["translation_pool", "warm"]
+__all__ = ["die_with_parent", "translation_pool", "warm"]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -755,7 +756,9 @@ class As2Source:
             return await self._refuse_mdn(journal, status, exc.message, event)
         original = mdn.original_message_id or ""
         event.update(original_message_id=original, disposition=mdn.disposition)
-        pending = await journal.write(lambda c: acktrack.find_mdn(c, partner.partner_id, original))
+        pending = await journal.write(
+            functools.partial(acktrack.find_mdn, partner=partner.partner_id, as2_message_id=original)
+        )
         if pending is None:
             self.stats.mdn_unmatched += 1
             log.warning(
@@ -778,7 +781,14 @@ class As2Source:
         evidence = MdnOut(message_id=envelope.message_id, headers=tuple(headers), body=body).serialize()
         at = self.clock().timestamp()
         settled = await journal.write(
-            lambda c: acktrack.settle_mdn(c, original, accepted=accepted, detail=detail, mdn=evidence, now=at)
+            functools.partial(
+                acktrack.settle_mdn,
+                as2_message_id=original,
+                accepted=accepted,
+                detail=detail,
+                mdn=evidence,
+                now=at,
+            )
         )
         if not settled:
             await self._note(journal, "as2_mdn_repeated", event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sqlite3
@@ -18,9 +19,21 @@ from gateway.errors import DiskFloorError, JournalWriteError, MessageTooLargeErr
 from gateway.journal import DocumentRecord, Intake, Journal, JournalOptions
 from gateway.states import TRANSITIONS, MessageState, can_move
 
+_WRITER = {"process": False}
+
+
+@pytest.fixture(autouse=True, params=["thread", "process"])
+def writer(request: pytest.FixtureRequest) -> str:
+    """Every journal test runs with the writer on a thread and in its own process (the daemon's)."""
+    _WRITER["process"] = request.param == "process"
+    return str(request.param)
+
 
 def _open(tmp: Path, **kw: int) -> Journal:
-    return Journal.open(tmp / "state", JournalOptions(min_free_bytes=kw.pop("min_free_bytes", 0), **kw))
+    return Journal.open(
+        tmp / "state",
+        JournalOptions(min_free_bytes=kw.pop("min_free_bytes", 0), writer_process=_WRITER["process"], **kw),
+    )
 
 
 def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
@@ -129,7 +142,8 @@ import asyncio, sys
 from pathlib import Path
 from gateway.journal import Journal, JournalOptions
 async def main():
-    j = Journal.open(Path(sys.argv[1]), JournalOptions(min_free_bytes=0))
+    options = JournalOptions(min_free_bytes=0, writer_process=sys.argv[2] == "process")
+    j = Journal.open(Path(sys.argv[1]), options)
     while True:
         n = await j.next_control_number("acme", "out", "isa")
         print(n, flush=True)
@@ -137,11 +151,13 @@ asyncio.run(main())
 """
 
 
-def test_control_numbers_never_repeat_across_sigkill(tmp_path: Path) -> None:
+def test_control_numbers_never_repeat_across_sigkill(tmp_path: Path, writer: str) -> None:
     seen: list[int] = []
     for _ in range(3):
         proc = subprocess.Popen(
-            [sys.executable, "-c", _COUNTER_CHILD, str(tmp_path / "state")], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _COUNTER_CHILD, str(tmp_path / "state"), writer],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         got: list[int] = []
@@ -176,6 +192,7 @@ def test_purge_removes_old_delivered_messages_and_their_bytes(tmp_path: Path) ->
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("writer", ["thread"], indirect=True)  # the writer process has no spool stage
 def test_bytes_purged_between_spool_stage_and_row_are_stored_again(tmp_path: Path) -> None:
     """The spool stage skips content already stored; a purge may remove it before the row commits."""
 
@@ -213,6 +230,21 @@ def test_purge_keeps_bytes_a_newer_message_shares(tmp_path: Path) -> None:
         j.close()
 
     asyncio.run(main())
+
+
+def _broken(c: sqlite3.Connection) -> None:
+    raise TypeError("a bug in one operation")
+
+
+def _pause(c: sqlite3.Connection, *, seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _note(c: sqlite3.Connection, *, text: str, fail: bool) -> str:
+    c.execute("INSERT INTO events(at, kind, detail) VALUES (0, 'probe', ?)", (text,))
+    if fail:
+        raise KeyError(text)
+    return text
 
 
 def test_an_unexpected_writer_error_fails_callers_instead_of_hanging(tmp_path: Path) -> None:
@@ -255,11 +287,8 @@ def test_a_failing_operation_fails_only_its_caller(tmp_path: Path) -> None:
     async def main() -> None:
         j = _open(tmp_path)
 
-        def broken(c: sqlite3.Connection) -> None:
-            raise TypeError("a bug in one operation")
-
         with pytest.raises(TypeError, match="a bug in one operation"):
-            await j._run(broken)
+            await j._run(_broken)
         r = await j.append(Intake(transport="t", data=b"still fine", partner="p"))
         assert int(r.message_id) >= 1 and j.failed is None
         j.close()
@@ -312,30 +341,17 @@ def test_batch_payloads_and_successes_match_the_single_calls(tmp_path: Path) -> 
 
 def test_a_failing_operation_in_a_batch_rolls_back_only_its_own_writes(tmp_path: Path) -> None:
     """One transaction per batch: the failing operation's writes go, its neighbours' stay."""
-    import threading
 
     async def main() -> None:
         j = _open(tmp_path)
-        gate = threading.Event()
         commits = j.commits
-
-        def hold(c: sqlite3.Connection) -> None:
-            gate.wait(30)  # keeps the writer busy while the next three queue up
-
-        def note(text: str, fail: bool = False) -> Any:
-            def op(c: sqlite3.Connection) -> str:
-                c.execute("INSERT INTO events(at, kind, detail) VALUES (0, 'probe', ?)", (text,))
-                if fail:
-                    raise KeyError(text)
-                return text
-
-            return op
-
-        held = asyncio.ensure_future(j._run(hold))
-        await asyncio.sleep(0.1)
-        calls = [asyncio.ensure_future(j._run(note(t, fail=t == "b"))) for t in ("a", "b", "c")]
-        await asyncio.sleep(0.1)
-        gate.set()
+        # Keeps the writer busy while the next three queue up behind it.
+        held = asyncio.ensure_future(j._run(functools.partial(_pause, seconds=1.0)))
+        await asyncio.sleep(0.2)
+        calls = [
+            asyncio.ensure_future(j._run(functools.partial(_note, text=t, fail=t == "b")))
+            for t in ("a", "b", "c")
+        ]
         await held
         out = await asyncio.gather(*calls, return_exceptions=True)
         assert out[0] == "a" and out[2] == "c"
@@ -363,7 +379,16 @@ def test_fresh_bytes_go_to_translation_from_memory_once_then_from_the_spool(
         j = _open(tmp_path)
         submitted: list[int] = []
         j.on_received = submitted.append
-        small = await j.append(Intake(transport="t", data=b"small file", partner="p"))
+        small = await j.append(
+            Intake(
+                transport="t",
+                data=b"small file",
+                partner="p",
+                file_name="a.edi",
+                external_id="x1",
+                meta={"k": 1},
+            )
+        )
         large = await j.append(Intake(transport="t", data=b"L" * 101, partner="p"))
         dup = await j.append(Intake(transport="t", data=b"small file", partner="p"))
         assert dup.duplicate_of is not None
@@ -380,8 +405,10 @@ def test_fresh_bytes_go_to_translation_from_memory_once_then_from_the_spool(
         row, data = await j.message_with_bytes(int(small.message_id))
         assert (data, row["sha256"], spool_reads) == (b"small file", small.sha256, [])
         # Handed over, not kept: a second read (a replay) comes from the spool.
-        _, again = await j.message_with_bytes(int(small.message_id))
+        db_row, again = await j.message_with_bytes(int(small.message_id))
         assert again == b"small file" and spool_reads == [small.sha256]
+        # The row kept in memory is the row the database holds, column for column.
+        assert dict(row) == dict(db_row)
         # Over the per-file limit: never held in memory.
         _, big = await j.message_with_bytes(int(large.message_id))
         assert big == b"L" * 101 and spool_reads == [small.sha256, large.sha256]

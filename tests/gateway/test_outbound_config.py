@@ -14,6 +14,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 from email import message_from_bytes
@@ -100,6 +101,10 @@ async def _started(cfg: Path) -> Daemon:
     return daemon
 
 
+def _nothing(c: sqlite3.Connection) -> None:
+    """A journal write that writes nothing (module-level: the writer process must unpickle it)."""
+
+
 def _run_daemon(cfg: Path, check: Any) -> Any:
     """Start the daemon in process, hand it to ``check``, shut it down."""
 
@@ -110,7 +115,7 @@ def _run_daemon(cfg: Path, check: Any) -> Any:
             # journal writer thread fails when an in-flight write is cancelled by a quick shutdown.
             await asyncio.sleep(0)
             assert daemon.journal is not None
-            await daemon.journal._run(lambda c: None)
+            await daemon.journal._run(_nothing)
             result = check(daemon)
             if asyncio.iscoroutine(result):
                 result = await result
