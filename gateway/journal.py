@@ -226,6 +226,31 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DuplicateRule:
+    """What to do with a message repeating an interchange the partner sent before.
+
+    Attributes:
+        policy: ``reject``, ``quarantine`` (rejected, for review) or ``suppress``
+            (kept, not delivered again).
+        since: only interchanges received after this time count (the window).
+    """
+
+    policy: str
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What :meth:`Journal.store_translation_once` did."""
+
+    delivery_ids: list[int]
+    #: the earlier message this one repeats, if any
+    duplicate_of: int | None = None
+    #: why it was rejected instead of stored (a repeat under reject/quarantine)
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PendingDelivery:
     """A delivery waiting for its next attempt."""
 
@@ -723,7 +748,7 @@ class Journal:
             The ids of the deliveries created.
         """
 
-        return await self._run(
+        stored = await self._run(
             functools.partial(
                 _op_store_translation,
                 message_id=message_id,
@@ -737,6 +762,46 @@ class Journal:
                 check_sequence=check_sequence,
             )
         )
+        return stored.delivery_ids
+
+    async def store_translation_once(
+        self,
+        message_id: int,
+        *,
+        duplicate: DuplicateRule,
+        partner: str,
+        standard: str | None,
+        documents: list[DocumentRecord],
+        sinks: list[str],
+        replies: dict[str, bytes] | None = None,
+        interchanges: list[tuple[str, str]] | None = None,
+        warnings: str | None = None,
+    ) -> Stored:
+        """:meth:`store_translation`, unless the partner sent one of ``interchanges`` before.
+
+        The earlier interchange is looked up by the writer, in the storing
+        transaction: no read on the event loop, and two copies in one batch
+        see each other.  A repeat is then rejected or quarantined (the
+        message is rejected, nothing stored) or, with policy ``suppress``,
+        stored without documents.  The sender's control-number sequence is
+        judged only for a first receipt.
+        """
+        stored: Stored = await self._run(
+            functools.partial(
+                _op_store_translation,
+                message_id=message_id,
+                partner=partner,
+                standard=standard,
+                documents=documents,
+                sinks=sinks,
+                replies=replies,
+                interchanges=interchanges,
+                warnings=warnings,
+                check_sequence=True,
+                duplicate=duplicate,
+            )
+        )
+        return stored
 
     async def record_reply(self, message_id: str | int, kind: str, payload: bytes) -> None:
         """Durably keep what we answered (an MDN, an ack) so a resend gets the same answer.
@@ -1142,8 +1207,27 @@ def _op_store_translation(
     interchanges: list[tuple[str, str]] | None,
     warnings: str | None,
     check_sequence: bool,
-) -> list[int]:
+    duplicate: DuplicateRule | None = None,
+) -> Stored:
     now = time.time()
+    earlier = None
+    if duplicate is not None and interchanges:
+        earlier = _earlier_interchange(
+            c,
+            message_id=message_id,
+            partner=partner,
+            standard=standard or "",
+            interchanges=interchanges,
+            since=duplicate.since,
+        )
+    if earlier is not None:
+        if duplicate is not None and duplicate.policy in ("reject", "quarantine"):
+            verb = "quarantined for review" if duplicate.policy == "quarantine" else "rejected"
+            why = f"duplicate interchange {verb}: already received in message {earlier}"
+            _op_reject(c, message_id=message_id, reason=why, partner=partner, standard=standard, replies=None)
+            return Stored([], earlier, why)
+        documents = []  # suppress: recorded, translated, not delivered again
+        check_sequence = False  # a repeat says nothing about the sender's numbering
     reason = warnings
     for sender, control in interchanges or []:
         c.execute(
@@ -1179,7 +1263,29 @@ def _op_store_translation(
     if not created:
         steps.append((MessageState.DELIVERED, "nothing to deliver"))
     Journal._move_through(c, message_id, steps, now, identified=(partner, standard))
-    return created
+    return Stored(created, earlier)
+
+
+def _earlier_interchange(
+    c: sqlite3.Connection,
+    *,
+    message_id: int,
+    partner: str,
+    standard: str,
+    interchanges: list[tuple[str, str]],
+    since: float,
+) -> int | None:
+    """Another, not rejected, message that carried one of these interchanges since ``since``."""
+    for sender, control in interchanges:
+        row = c.execute(
+            "SELECT i.message_id FROM interchanges i JOIN messages m ON m.id = i.message_id"
+            " WHERE i.partner = ? AND i.standard = ? AND i.sender = ? AND i.control = ? AND i.at >= ?"
+            " AND i.message_id != ? AND m.state != 'rejected' ORDER BY i.at LIMIT 1",
+            (partner, standard, sender, control, since, message_id),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+    return None
 
 
 def _op_record_reply(c: sqlite3.Connection, *, mid: int, kind: str, payload: bytes) -> None:

@@ -44,7 +44,7 @@ from translators import (
 from translators.models.envelope import CanonicalEnvelope, Source
 
 from .errors import JournalWriteError, UnknownMessageError
-from .journal import DocumentRecord, Journal
+from .journal import DocumentRecord, DuplicateRule, Journal
 from .states import MessageState
 
 log = logging.getLogger("edigate.pipeline")
@@ -292,18 +292,6 @@ class Pipeline:
             )
             await self._send_acks(partner, message_id, ack_pairs)
             return
-        duplicate = await self._duplicate(profile, partner, translation, now)
-        if duplicate is not None:
-            policy, earlier = duplicate
-            if policy in ("reject", "quarantine"):
-                verb = "quarantined for review" if policy == "quarantine" else "rejected"
-                await self._reject(
-                    message_id,
-                    f"duplicate interchange {verb}: already received in message {earlier}",
-                    partner=partner,
-                    standard=translation.standard,
-                )
-                return
         sinks = list(profile.sinks) if profile is not None and profile.sinks else list(self.default_sinks)
         unknown = [n for n in sinks if self.known_sinks is not None and n not in self.known_sinks]
         if unknown:
@@ -325,21 +313,45 @@ class Pipeline:
             return
         received_at = _dt.datetime.fromtimestamp(float(row["received_at"]), tz=_dt.UTC)
         records = [self._record(doc, partner, message_id, row, received_at) for doc in translation.documents]
-        if duplicate is not None and duplicate[0] == "suppress":
-            records = []
         warnings = [w for doc in translation.documents for w in doc.warnings]
         warnings += [str(e) for e in translation.errors]
-        delivery_ids = await self.journal.store_translation(
-            message_id,
-            partner=partner,
-            standard=translation.standard,
-            documents=records,
-            sinks=sinks,
-            replies=dict(ack_pairs),
-            interchanges=sorted(_interchanges(translation)),
-            warnings="; ".join(warnings)[:2000] or None,
-            check_sequence=duplicate is None,
-        )
+        interchanges = sorted(_interchanges(translation))
+        policy = getattr(profile, "duplicate_policy", "reject") if profile is not None else "reject"
+        if policy == "accept":
+            delivery_ids = await self.journal.store_translation(
+                message_id,
+                partner=partner,
+                standard=translation.standard,
+                documents=records,
+                sinks=sinks,
+                replies=dict(ack_pairs),
+                interchanges=interchanges,
+                warnings="; ".join(warnings)[:2000] or None,
+                check_sequence=True,
+            )
+        else:
+            # The writer looks for the earlier interchange in the storing
+            # transaction: no read on the event loop (each waited for the GIL).
+            window = float(getattr(profile, "duplicate_window_days", 30)) * 86400
+            stored = await self.journal.store_translation_once(
+                message_id,
+                duplicate=DuplicateRule(policy=policy, since=now - window),
+                partner=partner,
+                standard=translation.standard,
+                documents=records,
+                sinks=sinks,
+                replies=dict(ack_pairs),
+                interchanges=interchanges,
+                warnings="; ".join(warnings)[:2000] or None,
+            )
+            if stored.rejected is not None:
+                self.stats.rejected += 1
+                self.stats.last_error = stored.rejected
+                log.warning(
+                    "rejected: %s", stored.rejected, extra={"message_id": message_id, "partner": partner}
+                )
+                return
+            delivery_ids = stored.delivery_ids
         self.stats.translated += 1
         self.stats.documents += len(records)
         if delivery_ids:
@@ -405,21 +417,6 @@ class Pipeline:
             opts: TranslatorOptions = profile.translator_options(now=stamp, control_numbers=control)
             return opts
         return TranslatorOptions(now=stamp, control_numbers=control)
-
-    async def _duplicate(
-        self, profile: Any, partner: str, translation: Translation, now: float
-    ) -> tuple[str, int] | None:
-        policy = getattr(profile, "duplicate_policy", "reject") if profile is not None else "reject"
-        if policy == "accept":
-            return None
-        window = float(getattr(profile, "duplicate_window_days", 30)) * 86400
-        for sender, control in _interchanges(translation):
-            earlier = await self.journal.find_interchange(
-                partner, translation.standard, sender, control, now - window
-            )
-            if earlier is not None:
-                return policy, earlier
-        return None
 
     def _record(
         self, doc: TranslatedDocument, partner: str, message_id: int, row: Any, received_at: _dt.datetime

@@ -78,6 +78,18 @@ class _Seen:
     next_check: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One file as a scan listed it."""
+
+    path: Path
+    name: str
+    size: int
+    mtime_ns: int
+    #: its marker file exists (always True when markers are not required)
+    marked: bool
+
+
 def is_temporary_name(name: str, marker_suffix: str) -> bool:
     """Names that belong to a writer still at work, or to markers."""
     return (
@@ -170,9 +182,10 @@ class DirectorySource:
         ready.set()
         try:
             while not self._stopping:
+                listing = await run_blocking(self._list)
                 now = self._clock()
                 scanned_at = now
-                for path in self._scan(now):
+                for path in self._judge(listing, now):
                     if path in self._busy:
                         continue
                     self._busy.add(path)
@@ -195,10 +208,16 @@ class DirectorySource:
             observer.stop()
             await asyncio.to_thread(observer.join, 5)
 
-    def _scan(self, now: float) -> list[Path]:
-        ready: list[Path] = []
-        present: set[Path] = set()
+    def _list(self) -> list[_Entry]:
+        """Every candidate file in every inbox, with its size and mtime (blocking: run on a thread).
+
+        The listing and a stat per file are system calls, each of which gave
+        the GIL up on the event loop and waited to get it back; a backlog of
+        thousands of files made every scan hold the loop for a good part of a
+        second.
+        """
         cfg = self.config
+        found: list[_Entry] = []
         try:
             inboxes = [
                 e
@@ -207,7 +226,7 @@ class DirectorySource:
             ]
         except OSError as exc:
             self.last_error = f"cannot list {cfg.path}: {exc.strerror}"
-            return ready
+            return found
         for inbox in inboxes:
             try:
                 entries = list(os.scandir(inbox.path))
@@ -220,23 +239,33 @@ class DirectorySource:
                     entry.name, cfg.marker_suffix
                 ):
                     continue
-                path = Path(entry.path)
-                present.add(path)
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                seen = self._seen.get(path)
-                if seen is None or seen.size != st.st_size or seen.mtime_ns != st.st_mtime_ns:
-                    self._seen[path] = _Seen(st.st_size, st.st_mtime_ns, now)
-                    continue
-                if cfg.require_marker and entry.name + cfg.marker_suffix not in names:
-                    seen.waiting = f"waiting for marker {entry.name}{cfg.marker_suffix}"
-                    continue
-                if path in self._busy:
-                    continue
-                if now - seen.since >= cfg.settle_seconds and now >= seen.next_check:
-                    ready.append(path)
+                marked = not cfg.require_marker or entry.name + cfg.marker_suffix in names
+                found.append(_Entry(Path(entry.path), entry.name, st.st_size, st.st_mtime_ns, marked))
+        return found
+
+    def _judge(self, listing: list[_Entry], now: float) -> list[Path]:
+        """The listed files that have held still long enough to be taken (on the event loop)."""
+        ready: list[Path] = []
+        present: set[Path] = set()
+        cfg = self.config
+        for item in listing:
+            path = item.path
+            present.add(path)
+            seen = self._seen.get(path)
+            if seen is None or seen.size != item.size or seen.mtime_ns != item.mtime_ns:
+                self._seen[path] = _Seen(item.size, item.mtime_ns, now)
+                continue
+            if not item.marked:
+                seen.waiting = f"waiting for marker {item.name}{cfg.marker_suffix}"
+                continue
+            if path in self._busy:
+                continue
+            if now - seen.since >= cfg.settle_seconds and now >= seen.next_check:
+                ready.append(path)
         for gone in set(self._seen) - present:
             del self._seen[gone]
         return ready
