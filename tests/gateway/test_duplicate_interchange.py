@@ -139,3 +139,30 @@ def test_a_repeat_outside_the_window_is_a_new_interchange(tmp_path: Path) -> Non
             journal.close()
 
     assert asyncio.run(main()) == ["queued", "queued"]
+
+
+def test_the_lookup_reads_the_matching_control_numbers_not_the_senders_history(tmp_path: Path) -> None:
+    """With a plain ORDER BY the planner walked every interchange of the sender in the window.
+
+    That made each store O(interchanges of the partner in 30 days); the query
+    must search by control number.
+    """
+    import sqlite3
+
+    from gateway.journal import _EARLIER_INTERCHANGE, _SCHEMA
+
+    c = sqlite3.connect(":memory:")
+    c.executescript(_SCHEMA)
+    c.executemany(
+        "INSERT INTO interchanges VALUES ('acme', 'x12', 'ZZ:S', ?, ?, ?)",
+        [(f"{n:09d}", n, float(n)) for n in range(2000)],
+    )
+    # No ANALYZE: the daemon never runs it, so the planner decides without statistics.
+    plan = " ".join(
+        str(row[3])
+        for row in c.execute(
+            "EXPLAIN QUERY PLAN " + _EARLIER_INTERCHANGE + " AND i.message_id != ? ORDER BY i.at LIMIT 1",
+            ("acme", "x12", "ZZ:S", "000000007", 0.0, 1),
+        )
+    )
+    assert "INDEX interchanges_key (partner=? AND standard=? AND sender=? AND control=?)" in plan, plan
