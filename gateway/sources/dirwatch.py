@@ -121,6 +121,8 @@ class DirectorySource:
         self._clock = clock
         self._seen: dict[Path, _Seen] = {}
         self._busy: set[Path] = set()
+        #: archive folders known to exist (one mkdir per folder, not per file)
+        self._archive_folders: set[Path] = set()
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self.taken = 0
@@ -352,10 +354,20 @@ class DirectorySource:
             return
         day = _dt.date.today().isoformat()
         folder = self.config.archive / inbox / day
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in self._archive_folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._archive_folders.add(folder)
         target = folder / f"{message_id}-{path.name}"
         try:
             os.rename(path, target)
+        except FileNotFoundError:
+            if path.exists():
+                # The archive folder was removed behind our back: make it again.
+                self._archive_folders.discard(folder)
+                folder.mkdir(parents=True, exist_ok=True)
+                os.rename(path, target)
+            else:
+                raise
         except OSError:
             shutil.move(str(path), str(target))
 

@@ -304,3 +304,18 @@ def test_append_is_durable_before_return_and_ids_are_stable(tmp_path: Path) -> N
         assert journal.spool.path(r.sha256).read_bytes() == b"x"
 
     asyncio.run(main())
+
+
+def test_an_archive_folder_removed_behind_our_back_is_made_again(tmp_path: Path) -> None:
+    """The archive folder is created once and remembered; if an admin removes it, the next file still goes."""
+    (tmp_path / "in" / "acme").mkdir(parents=True)
+    source = DirectorySource(DirectorySourceConfig(path=tmp_path / "in", archive=tmp_path / "archive"))
+    for n in (1, 2, 3):
+        dropped = tmp_path / "in" / "acme" / f"f{n}.edi"
+        dropped.write_bytes(b"x%d" % n)
+        source._dispose(dropped, "acme", str(n))
+        assert not dropped.exists()
+        archived = list((tmp_path / "archive" / "acme").glob(f"*/{n}-f{n}.edi"))
+        assert [p.read_bytes() for p in archived] == [b"x%d" % n]
+        if n == 2:
+            shutil.rmtree(tmp_path / "archive")
