@@ -374,6 +374,7 @@ class Journal:
         #: time the writer spent in COMMIT (the fsync), for metrics
         self.commit_seconds = 0.0
         self._process: WriterProcess | None = None
+        self._closing = False
         self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
         self._spooler: threading.Thread | None = None
         if self.options.writer_process:
@@ -551,6 +552,7 @@ class Journal:
 
     def close(self) -> None:
         """Finish queued writes and close."""
+        self._closing = True
         if self._sent_flush is not None:
             self._sent_flush.cancel()
             self._sent_flush = None
@@ -568,7 +570,10 @@ class Journal:
 
     @property
     def failed(self) -> BaseException | None:
-        """The write error that stopped the journal, if any."""
+        """The write error that stopped the journal, if any (a dead writer process counts at once)."""
+        writer = self._process
+        if self._failed is None and writer is not None and not self._closing and not writer.alive():
+            self._failed = JournalWriteError(f"journal writer process is gone ({writer.describe()})")
         return self._failed
 
     # ------------------------------------------------------------------ intake

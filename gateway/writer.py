@@ -148,6 +148,19 @@ class WriterProcess:
         """The child's process id."""
         return self._process.pid
 
+    def alive(self) -> bool:
+        """Whether the child is still running (false once it exited or was stopped)."""
+        return self._process.is_alive()
+
+    def describe(self) -> str:
+        """How the child ended, in words."""
+        code = self._process.exitcode
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
+
     def run(
         self, fns: Sequence[Operation], spool_items: Sequence[tuple[str, bytes]]
     ) -> tuple[list[Outcome], float]:
@@ -171,7 +184,9 @@ class WriterProcess:
         try:
             self._pipe.send_bytes(payload)
         except OSError as exc:
-            raise JournalWriteError(f"journal writer process is gone: {exc}") from exc
+            self._process.join(1)
+            how = self.describe() if self._process.exitcode is not None else str(exc)
+            raise JournalWriteError(f"journal writer process is gone ({how})") from exc
         kind, value = self._receive()
         if kind == "refused":
             # The child could not read the batch (nothing was written): each
@@ -188,8 +203,7 @@ class WriterProcess:
             reply = pickle.loads(self._pipe.recv_bytes())
         except (EOFError, OSError) as exc:
             self._process.join(1)
-            code = self._process.exitcode
-            how = f"exit code {code}" if code is not None else (str(exc) or type(exc).__name__)
+            how = self.describe() if self._process.exitcode is not None else (str(exc) or type(exc).__name__)
             raise JournalWriteError(f"journal writer process is gone ({how})") from exc
         kind, value = reply
         if kind == "failed":
