@@ -375,7 +375,6 @@ class Journal:
         self.commit_seconds = 0.0
         self._process: WriterProcess | None = None
         self._closing = False
-        self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
         self._spooler: threading.Thread | None = None
         if self.options.writer_process:
             # Started by the thread that drives it: the child dies with that thread.
@@ -386,6 +385,7 @@ class Journal:
             self._writer.start()
             started.result()
         else:
+            self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
             self._writer.start()
             self._spooler = threading.Thread(target=self._spool_loop, name="journal-spool", daemon=True)
             self._spooler.start()
