@@ -765,19 +765,17 @@ class Journal:
             The ids of the deliveries created.
         """
 
-        stored = await self._run(
-            functools.partial(
-                _op_store_translation,
-                message_id=message_id,
-                partner=partner,
-                standard=standard,
-                documents=documents,
-                sinks=sinks,
-                replies=replies,
-                interchanges=interchanges,
-                warnings=warnings,
-                check_sequence=check_sequence,
-            )
+        stored = await self.store_translation_once(
+            message_id,
+            duplicate=None,
+            partner=partner,
+            standard=standard,
+            documents=documents,
+            sinks=sinks,
+            replies=replies,
+            interchanges=interchanges,
+            warnings=warnings,
+            check_sequence=check_sequence,
         )
         return stored.delivery_ids
 
@@ -785,7 +783,7 @@ class Journal:
         self,
         message_id: int,
         *,
-        duplicate: DuplicateRule,
+        duplicate: DuplicateRule | None,
         partner: str,
         standard: str | None,
         documents: list[DocumentRecord],
@@ -793,6 +791,7 @@ class Journal:
         replies: dict[str, bytes] | None = None,
         interchanges: list[tuple[str, str]] | None = None,
         warnings: str | None = None,
+        check_sequence: bool = True,
     ) -> Stored:
         """:meth:`store_translation`, unless the partner sent one of ``interchanges`` before.
 
@@ -801,7 +800,8 @@ class Journal:
         see each other.  A repeat is then rejected or quarantined (the
         message is rejected, nothing stored) or, with policy ``suppress``,
         stored without documents.  The sender's control-number sequence is
-        judged only for a first receipt.
+        judged only for a first receipt.  ``duplicate=None`` stores
+        without looking (policy ``accept``).
         """
         stored: Stored = await self._run(
             functools.partial(
@@ -814,7 +814,7 @@ class Journal:
                 replies=replies,
                 interchanges=interchanges,
                 warnings=warnings,
-                check_sequence=True,
+                check_sequence=check_sequence,
                 duplicate=duplicate,
             )
         )

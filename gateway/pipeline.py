@@ -317,41 +317,26 @@ class Pipeline:
         warnings += [str(e) for e in translation.errors]
         interchanges = sorted(_interchanges(translation))
         policy = getattr(profile, "duplicate_policy", "reject") if profile is not None else "reject"
-        if policy == "accept":
-            delivery_ids = await self.journal.store_translation(
-                message_id,
-                partner=partner,
-                standard=translation.standard,
-                documents=records,
-                sinks=sinks,
-                replies=dict(ack_pairs),
-                interchanges=interchanges,
-                warnings="; ".join(warnings)[:2000] or None,
-                check_sequence=True,
-            )
-        else:
-            # The writer looks for the earlier interchange in the storing
-            # transaction: no read on the event loop (each waited for the GIL).
-            window = float(getattr(profile, "duplicate_window_days", 30)) * 86400
-            stored = await self.journal.store_translation_once(
-                message_id,
-                duplicate=DuplicateRule(policy=policy, since=now - window),
-                partner=partner,
-                standard=translation.standard,
-                documents=records,
-                sinks=sinks,
-                replies=dict(ack_pairs),
-                interchanges=interchanges,
-                warnings="; ".join(warnings)[:2000] or None,
-            )
-            if stored.rejected is not None:
-                self.stats.rejected += 1
-                self.stats.last_error = stored.rejected
-                log.warning(
-                    "rejected: %s", stored.rejected, extra={"message_id": message_id, "partner": partner}
-                )
-                return
-            delivery_ids = stored.delivery_ids
+        # The writer looks for the earlier interchange in the storing
+        # transaction: no read on the event loop (each waited for the GIL).
+        window = float(getattr(profile, "duplicate_window_days", 30)) * 86400
+        stored = await self.journal.store_translation_once(
+            message_id,
+            duplicate=None if policy == "accept" else DuplicateRule(policy=policy, since=now - window),
+            partner=partner,
+            standard=translation.standard,
+            documents=records,
+            sinks=sinks,
+            replies=dict(ack_pairs),
+            interchanges=interchanges,
+            warnings="; ".join(warnings)[:2000] or None,
+        )
+        if stored.rejected is not None:
+            self.stats.rejected += 1
+            self.stats.last_error = stored.rejected
+            log.warning("rejected: %s", stored.rejected, extra={"message_id": message_id, "partner": partner})
+            return
+        delivery_ids = stored.delivery_ids
         self.stats.translated += 1
         self.stats.documents += len(records)
         if delivery_ids:

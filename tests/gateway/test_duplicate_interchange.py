@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +35,24 @@ def _registry(tmp_path: Path, policy: str) -> Any:
     return registry
 
 
+def _pipeline(journal: Journal, registry: Any, clock: Callable[[], float]) -> Pipeline:
+    return Pipeline(
+        journal,
+        registry=lambda: registry,
+        default_sinks=["out"],
+        on_queued=lambda pairs: None,
+        inline_max_bytes=1 << 20,
+        clock=clock,
+    )
+
+
 def _run(tmp_path: Path, policy: str, files: list[bytes], *, together: bool, writer: str) -> list[Any]:
     registry = _registry(tmp_path, policy)
 
     async def main() -> list[Any]:
         options = JournalOptions(min_free_bytes=0, writer_process=writer == "process")
         journal = Journal.open(tmp_path / "state", options)
-        pipeline = Pipeline(
-            journal,
-            registry=lambda: registry,
-            default_sinks=["out"],
-            on_queued=lambda pairs: None,
-            inline_max_bytes=1 << 20,
-        )
+        pipeline = _pipeline(journal, registry, time.time)
         try:
             ids = []
             for data in files:
@@ -120,14 +126,7 @@ def test_a_repeat_outside_the_window_is_a_new_interchange(tmp_path: Path) -> Non
 
     async def main() -> list[str]:
         journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0, writer_process=True))
-        pipeline = Pipeline(
-            journal,
-            registry=lambda: registry,
-            default_sinks=["out"],
-            on_queued=lambda pairs: None,
-            inline_max_bytes=1 << 20,
-            clock=lambda: clock[0],
-        )
+        pipeline = _pipeline(journal, registry, lambda: clock[0])
         try:
             first = await journal.append(Intake(transport="directory", data=_FIRST, partner="acme"))
             await pipeline.process(int(first.message_id))
