@@ -379,6 +379,14 @@ class _Checker:
             )
 
 
+#: Segments the flat rules vouched for: a segment's element findings depend on its content alone
+#: (tag, elements) and the rules are static, so a segment seen clean once is clean in any set.
+#: The reader hands out the same tuple for a segment that repeats verbatim, so a hit is mostly an
+#: identity compare. Bounded like the structure memo; only clean segments are kept.
+_CLEAN: dict[Segment, bool] = {}
+_CLEAN_LIMIT = 4096
+
+
 def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`."""
     if tx.set_id not in STRUCTURES:
@@ -391,16 +399,22 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     pre_4010 = checker.pre_4010
     plain = tx.plain
     raw = checker.raw
+    clean = _CLEAN
     position = 0
     for seg, ok in zip(segments, placed, strict=False):
         position += 1
-        if not ok:
+        if not ok or seg in clean:
             continue
         tag = seg[0]
         if tag in ("ST", "SE"):
             continue  # judged by the envelope checks
         rule = RULES.get(tag)
-        if rule is None or rule.clean(seg, plain):
+        if rule is None:
+            continue
+        if rule.clean(seg, plain):
+            if len(clean) >= _CLEAN_LIMIT:
+                clean.clear()
+            clean[seg] = True
             continue
         for message, hint, element in _element_findings(seg, pre_4010):
             raw.append((message, hint, tag, position, element, "segment"))
