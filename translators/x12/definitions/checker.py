@@ -400,11 +400,12 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     plain = tx.plain
     raw = checker.raw
     clean = _CLEAN
-    position = 0
-    for seg, ok in zip(segments, placed, strict=False):
-        position += 1
-        if not ok or seg in clean:
+    # Indexed, not zip(): a native loop once compiled (zip is iterated generically).
+    for index in range(min(len(segments), len(placed))):
+        seg = segments[index]
+        if not placed[index] or seg in clean:
             continue
+        position = index + 1
         tag = seg[0]
         if tag in ("ST", "SE"):
             continue  # judged by the envelope checks
