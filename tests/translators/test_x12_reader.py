@@ -474,3 +474,5 @@ def test_segment_memo_is_bounded() -> None:
     (tx,) = _sets(data, reader)
     assert [seg[2] for seg in tx.segments[1:-1]] == [str(i) for i in range(count)]
     assert len(reader._memo) <= _SEGMENT_MEMO_LIMIT
+    # Not one segment repeated: the memo did not pay and rests.
+    assert reader._memo_paused > 0

@@ -75,6 +75,10 @@ _ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
 _CONTROLS = "".join(map(chr, range(0x20))) + "\x7f"
 #: Entries of a reader's segment memo before it starts afresh (a few hundred KiB at most).
 _SEGMENT_MEMO_LIMIT = 4096
+#: Segments read without the memo after it filled up with fewer than LIMIT / 2 hits (input
+#: whose segments do not repeat: the memo then costs a hash, an insert and the longer life of
+#: every tuple, and pays nothing), before it is tried again.
+_SEGMENT_MEMO_PAUSE = 16 * _SEGMENT_MEMO_LIMIT
 
 
 class _State(enum.Enum):
@@ -169,6 +173,8 @@ class X12Reader:
         # see the same tuple again (the validator memoises clean segments by it). Tuples of
         # strings are immutable, so sets may share them.
         self._memo: dict[str, Segment] = {}
+        self._memo_hits = 0  # since the memo last started afresh
+        self._memo_paused = 0  # segments still to read without it
         self._tx_plain = False  # ... and so did every chunk the open transaction set came from
         # envelope context
         self._delims = Delimiters()
@@ -421,6 +427,7 @@ class X12Reader:
         self._leading = ""
         if delims.element != self._delims.element:
             self._memo = {}
+            self._memo_hits = 0
         self._delims = delims
         self._line_is_data = term in _LINE
         # Splitting removes the terminator, its CR/LF suffix and the element separator (the
@@ -625,7 +632,19 @@ class X12Reader:
                 # next envelope segment (or an empty part), which the general loop below handles.
                 start = idx
                 size = 0
-                while idx < n:
+                if self._memo_paused > 0:
+                    while idx < n:
+                        raw = parts[idx]
+                        if not raw:
+                            break
+                        fields = raw.split(esep)
+                        if fields[0] in envelope:
+                            break
+                        tx.append(tuple(fields))
+                        size += len(raw)
+                        idx += 1
+                    self._memo_paused -= idx - start
+                while idx < n and self._memo_paused <= 0:
                     raw = parts[idx]
                     seg = memo.get(raw)
                     if seg is None:
@@ -636,8 +655,13 @@ class X12Reader:
                             break  # never memoised: envelope segments take the general path
                         seg = tuple(fields)
                         if len(memo) >= _SEGMENT_MEMO_LIMIT:
+                            if self._memo_hits < _SEGMENT_MEMO_LIMIT // 2:
+                                self._memo_paused = _SEGMENT_MEMO_PAUSE
+                            self._memo_hits = 0
                             memo.clear()
                         memo[raw] = seg
+                    else:
+                        self._memo_hits += 1
                     tx.append(seg)
                     size += len(raw)
                     idx += 1

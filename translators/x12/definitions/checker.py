@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -379,12 +380,27 @@ class _Checker:
             )
 
 
-#: Segments the flat rules vouched for: a segment's element findings depend on its content alone
-#: (tag, elements) and the rules are static, so a segment seen clean once is clean in any set.
-#: The reader hands out the same tuple for a segment that repeats verbatim, so a hit is mostly an
-#: identity compare. Bounded like the structure memo; only clean segments are kept.
-_CLEAN: dict[Segment, bool] = {}
+class _CleanMemo:
+    """Segments the flat rules vouched for.
+
+    A segment's element findings depend on its content alone (tag, elements) and the rules are
+    static, so a segment seen clean once is clean in any set. The reader hands out the same tuple
+    for a segment that repeats verbatim, so a hit is mostly an identity compare. Bounded; only
+    clean segments are kept. Input whose segments do not repeat fills it with few hits: it then
+    rests for a while (a hash and an insert per segment, and tuples kept alive, for nothing).
+    """
+
+    __slots__ = ("hits", "paused", "segments")
+
+    def __init__(self) -> None:
+        self.segments: dict[Segment, bool] = {}
+        self.hits = 0  # since it last started afresh
+        self.paused = 0  # transaction sets still to check without it
+
+
+_CLEAN: Final = _CleanMemo()
 _CLEAN_LIMIT = 4096
+_CLEAN_PAUSE_SETS = 2048
 
 
 def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
@@ -399,11 +415,18 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     pre_4010 = checker.pre_4010
     plain = tx.plain
     raw = checker.raw
-    clean = _CLEAN
+    memo = _CLEAN
+    clean = memo.segments
+    use_memo = memo.paused <= 0
+    if not use_memo:
+        memo.paused -= 1
     # Indexed, not zip(): a native loop once compiled (zip is iterated generically).
     for index in range(min(len(segments), len(placed))):
+        if not placed[index]:
+            continue
         seg = segments[index]
-        if not placed[index] or seg in clean:
+        if use_memo and seg in clean:
+            memo.hits += 1
             continue
         position = index + 1
         tag = seg[0]
@@ -413,9 +436,13 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
         if rule is None:
             continue
         if rule.clean(seg, plain):
-            if len(clean) >= _CLEAN_LIMIT:
-                clean.clear()
-            clean[seg] = True
+            if use_memo:
+                if len(clean) >= _CLEAN_LIMIT:
+                    if memo.hits < _CLEAN_LIMIT // 2:
+                        memo.paused = _CLEAN_PAUSE_SETS
+                    memo.hits = 0
+                    clean.clear()
+                clean[seg] = True
             continue
         for message, hint, element in _element_findings(seg, pre_4010):
             raw.append((message, hint, tag, position, element, "segment"))
