@@ -417,3 +417,62 @@ def test_plain_is_not_part_of_the_value() -> None:
     assert tx.plain
     other = dataclasses.replace(tx, plain=False)
     assert other == tx and repr(other) == repr(tx)
+
+
+def _sets(data: bytes, reader: X12Reader | None = None) -> list[TransactionSet]:
+    r = reader or X12Reader()
+    r.receive_data(data)
+    r.receive_data(b"")
+    out: list[object] = []
+    drain(r, out)
+    return [e for e in out if isinstance(e, TransactionSet)]
+
+
+def test_repeated_segments_share_one_tuple() -> None:
+    # The reader memoises body segments by their raw text: equal segments are the same tuple.
+    body = (
+        b"GS*PO*S*R*20240101*1200*1*X*004010~ST*850*0001~BEG*00*SA*1**20240101~SE*3*0001~"
+        b"ST*850*0002~BEG*00*SA*1**20240101~SE*3*0002~GE*2*1~"
+    )
+    first, second = _sets(ISA_401 + b"~" + body + b"IEA*1*000000001~")
+    assert first.segments[1] == ("BEG", "00", "SA", "1", "", "20240101")
+    assert first.segments[1] is second.segments[1]
+
+
+def test_segment_memo_follows_the_element_separator() -> None:
+    # The same raw text splits differently under another interchange's element separator: the
+    # memo must not hand out the first interchange's tuple.
+    star = ISA_401 + b"~" + BODY + b"IEA*1*000000001~"
+    isa_pipe = ISA_401.replace(b"*", b"|").replace(b"000000001", b"000000002")
+    pipe = (
+        isa_pipe
+        + b"~GS|PO|S|R|20240101|1200|1|X|004010~ST|850|0001~BEG*00*SA*1**20240101~SE|3|0001~GE|1|1~"
+        + b"IEA|1|000000002~"
+    )
+    reader = X12Reader()
+    reader.receive_data(star + pipe)
+    reader.receive_data(b"")
+    out: list[object] = []
+    drain(reader, out)
+    first, second = [e for e in out if isinstance(e, TransactionSet)]
+    assert first.segments[1] == ("BEG", "00", "SA", "1", "", "20240101")
+    assert second.segments[1] == ("BEG*00*SA*1**20240101",)
+
+
+def test_segment_memo_is_bounded() -> None:
+    from translators.x12.reader import _SEGMENT_MEMO_LIMIT
+
+    count = _SEGMENT_MEMO_LIMIT + 10
+    body = b"".join(b"REF*ZZ*%d~" % i for i in range(count))
+    data = (
+        ISA_401
+        + b"~GS*PO*S*R*20240101*1200*1*X*004010~ST*850*0001~"
+        + body
+        + b"SE*%d*0001~GE*1*1~IEA*1*000000001~" % (count + 2)
+    )
+    reader = X12Reader()
+    (tx,) = _sets(data, reader)
+    assert [seg[2] for seg in tx.segments[1:-1]] == [str(i) for i in range(count)]
+    assert len(reader._memo) <= _SEGMENT_MEMO_LIMIT
+    # Not one segment repeated: the memo did not pay and rests.
+    assert reader._memo_paused > 0

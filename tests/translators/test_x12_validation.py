@@ -402,3 +402,22 @@ def test_clean_rules_never_pass_a_segment_the_full_check_reports(seed: int) -> N
             vouched += 1
             assert _element_findings(seg, pre_4010) == (), seg
     assert vouched > 1_000  # the clean path was exercised, not just the fallback
+
+
+def test_clean_segment_memo_keeps_only_clean_segments() -> None:
+    # Segments the flat rules vouch for are remembered by content; a finding is never memoised,
+    # so the same bad segment is reported in every set that carries it.
+    from translators.x12.definitions.checker import _CLEAN
+
+    _CLEAN.paused = 0  # earlier tests may have sent enough unrepeated segments to pause it
+    good = ("DTM", "002", "20240115")
+    bad = ("DTM", "002", "20241315")
+
+    def with_date(date: str) -> str:
+        return PO_HEAD + PO_BODY.replace("N1*", f"DTM*002*{date}~N1*", 1)
+
+    for _ in range(2):
+        assert hints(with_date("20240115")) == []
+        assert good in _CLEAN.segments
+        assert hints(with_date("20241315")) == ["AK4:8"]
+        assert bad not in _CLEAN.segments

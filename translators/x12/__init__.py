@@ -280,7 +280,7 @@ class _Session:
             out.append(document)
             group = self.group
             if group is not None:
-                group.add(TransactionOutcome(tx.set_id, tx.control, tx.implementation_ref, errors, False))
+                group.add(TransactionOutcome(tx.set_id, tx.control, tx.implementation_ref, (), False))
             return out
         strict = self.options.strict
         rejected = any(e.scope != "segment" for e in errors) or (strict and bool(errors))

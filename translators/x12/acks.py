@@ -22,6 +22,7 @@ themselves acknowledgments (GS01 ``FA``) are never acknowledged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,7 +55,10 @@ class TransactionOutcome:
     set_id: str
     control: str
     implementation_ref: str | None = None
-    errors: list[RemoteSyntaxError] = field(default_factory=list)
+    #: read-only here; a clean set gets the shared ``()``, not a list of its own: a whole-file
+    #: translation keeps every outcome until the IEA, and a list per set is one more object for
+    #: every collection of the cyclic GC to walk
+    errors: Sequence[RemoteSyntaxError] = ()
     rejected: bool = False
 
 

@@ -25,7 +25,6 @@ zeros) are warnings unless ``options.strict`` is set.
 from __future__ import annotations
 
 import re
-from operator import itemgetter
 
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
@@ -44,7 +43,6 @@ _ISA_WIDTHS = (0, 2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
 _AUTH_QUALIFIERS = frozenset({"00", "01", "02", "03", "04", "05", "06"})  # ISA01
 _SECURITY_QUALIFIERS = frozenset({"00", "01"})  # ISA03
 _TEST_FLAGS = frozenset({"P", "T", "I"})  # ISA15: production, test, information
-_TAG_OF = itemgetter(0)
 _TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
 
@@ -485,7 +483,12 @@ class EnvelopeValidator:
                     )
                 )
         known = self._known_tags
-        if known.issuperset(map(_TAG_OF, segs)):
+        # A native loop over the tags (compiled; issuperset(map(itemgetter(0), ...)) made one
+        # generic call per segment through the map iterator).
+        for seg in segs:
+            if seg[0] not in known:
+                break
+        else:
             return errors
         for position, seg in enumerate(segs, 1):
             tag = seg[0]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -379,6 +380,29 @@ class _Checker:
             )
 
 
+class _CleanMemo:
+    """Segments the flat rules vouched for.
+
+    A segment's element findings depend on its content alone (tag, elements) and the rules are
+    static, so a segment seen clean once is clean in any set. The reader hands out the same tuple
+    for a segment that repeats verbatim, so a hit is mostly an identity compare. Bounded; only
+    clean segments are kept. Input whose segments do not repeat fills it with few hits: it then
+    rests for a while (a hash and an insert per segment, and tuples kept alive, for nothing).
+    """
+
+    __slots__ = ("hits", "paused", "segments")
+
+    def __init__(self) -> None:
+        self.segments: dict[Segment, bool] = {}
+        self.hits = 0  # since it last started afresh
+        self.paused = 0  # transaction sets still to check without it
+
+
+_CLEAN: Final = _CleanMemo()
+_CLEAN_LIMIT = 4096
+_CLEAN_PAUSE_SETS = 2048
+
+
 def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`."""
     if tx.set_id not in STRUCTURES:
@@ -391,16 +415,34 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     pre_4010 = checker.pre_4010
     plain = tx.plain
     raw = checker.raw
-    position = 0
-    for seg, ok in zip(segments, placed, strict=False):
-        position += 1
-        if not ok:
+    memo = _CLEAN
+    clean = memo.segments
+    use_memo = memo.paused <= 0
+    if not use_memo:
+        memo.paused -= 1
+    # Indexed, not zip(): a native loop once compiled (zip is iterated generically).
+    for index in range(min(len(segments), len(placed))):
+        if not placed[index]:
             continue
+        seg = segments[index]
+        if use_memo and seg in clean:
+            memo.hits += 1
+            continue
+        position = index + 1
         tag = seg[0]
         if tag in ("ST", "SE"):
             continue  # judged by the envelope checks
         rule = RULES.get(tag)
-        if rule is None or rule.clean(seg, plain):
+        if rule is None:
+            continue
+        if rule.clean(seg, plain):
+            if use_memo:
+                if len(clean) >= _CLEAN_LIMIT:
+                    if memo.hits < _CLEAN_LIMIT // 2:
+                        memo.paused = _CLEAN_PAUSE_SETS
+                    memo.hits = 0
+                    clean.clear()
+                clean[seg] = True
             continue
         for message, hint, element in _element_findings(seg, pre_4010):
             raw.append((message, hint, tag, position, element, "segment"))

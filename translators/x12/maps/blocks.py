@@ -33,9 +33,12 @@ def make(tag: str, *elements: str | None) -> Segment:
 
 
 def put(target: Doc, key: str, value: Any) -> None:
-    """Set ``key`` only when ``value`` carries something."""
-    if value is not None and value not in ("", [], {}):
-        target[key] = value
+    """Set ``key`` only when ``value`` carries something (not None, "", [] or {})."""
+    # Type tests and a length, not ``value not in ("", [], {})``: that built a list and a dict
+    # per call, and compared generically.
+    if value is None or (isinstance(value, str | list | dict) and not value):
+        return
+    target[key] = value
 
 
 # -- references, dates, notes ---------------------------------------------
@@ -192,20 +195,22 @@ def n3(party: Doc, seg: Segment) -> None:
         lines.append(seg[2])
 
 
-_N4_KEYS = ((1, "city"), (2, "state"), (3, "postal_code"), (4, "country"))
-
-
 def n4(party: Doc, seg: Segment) -> None:
     """N4: city, state, postal code, country."""
-    addr = party.get("address")
+    # Unrolled and typed: a loop over a tuple of (index, key) pairs is iterated generically
+    # once compiled (an iterator and a boxed pair per element) and ``addr`` was Any.
+    addr: Doc | None = party.get("address")
     if addr is None:
         addr = party["address"] = {}
     n = len(seg)
-    for i, key in _N4_KEYS:
-        if i >= n:
-            break
-        if seg[i]:
-            addr[key] = seg[i]
+    if n > 1 and seg[1]:
+        addr["city"] = seg[1]
+    if n > 2 and seg[2]:
+        addr["state"] = seg[2]
+    if n > 3 and seg[3]:
+        addr["postal_code"] = seg[3]
+    if n > 4 and seg[4]:
+        addr["country"] = seg[4]
 
 
 def per(seg: Segment) -> Doc:
@@ -216,7 +221,7 @@ def per(seg: Segment) -> Doc:
         out["function"] = seg[1]
     if n > 2 and seg[2]:
         out["name"] = seg[2]
-    for i in (3, 5, 7):
+    for i in range(3, 8, 2):  # PER03/05/07; a range is a native loop, a tuple literal is not
         if i >= n:
             break
         qual = seg[i]
@@ -360,23 +365,23 @@ TD5_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 12)
 TD3_PLACED: Final[Placement] = placed(1, 3)
 
 
-_TD5_KEYS = (
-    (1, "routing_sequence"),
-    (2, "id_qualifier"),
-    (3, "scac"),
-    (4, "transport_method"),
-    (5, "name"),
-    (12, "service_level"),
-)
-
-
 def td5(seg: Segment) -> Doc:
     """TD5: routing sequence, id qualifier, carrier code, mode, routing, service level."""
+    # Unrolled: a loop over (index, key) pairs is iterated generically once compiled.
     out: Doc = {}
     n = len(seg)
-    for i, key in _TD5_KEYS:
-        if i < n and seg[i]:
-            out[key] = seg[i]
+    if n > 1 and seg[1]:
+        out["routing_sequence"] = seg[1]
+    if n > 2 and seg[2]:
+        out["id_qualifier"] = seg[2]
+    if n > 3 and seg[3]:
+        out["scac"] = seg[3]
+    if n > 4 and seg[4]:
+        out["transport_method"] = seg[4]
+    if n > 5 and seg[5]:
+        out["name"] = seg[5]
+    if n > 12 and seg[12]:
+        out["service_level"] = seg[12]
     return out
 
 
@@ -602,11 +607,10 @@ def po4(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     # On the 850 hot path: only look at elements that are there.
     out: Doc = {}
     n = len(seg)
-    dec = ctx.dec
     if n > 1 and seg[1]:
-        out["pack"] = dec(seg, 1, pos)
+        out["pack"] = ctx.dec(seg, 1, pos)
     if n > 2 and seg[2]:
-        out["size"] = dec(seg, 2, pos)
+        out["size"] = ctx.dec(seg, 2, pos)
     if n > 3 and seg[3]:
         out["unit"] = ctx.unit(seg[3])
     if n > 4 and seg[4]:
@@ -614,11 +618,11 @@ def po4(ctx: MapContext, seg: Segment, pos: int) -> Doc:
     if n > 5:
         ms: list[Doc] = []
         if n > 6 and seg[6]:
-            w = measure("weight", seg[5], dec(seg, 6, pos), el(seg, 7))
+            w = measure("weight", seg[5], ctx.dec(seg, 6, pos), el(seg, 7))
             if w is not None:
                 ms.append(w)
         if n > 8 and seg[8]:
-            vol = measure("volume", "", dec(seg, 8, pos), el(seg, 9))
+            vol = measure("volume", "", ctx.dec(seg, 8, pos), el(seg, 9))
             if vol is not None:
                 ms.append(vol)
         dim_unit = el(seg, 13)
@@ -626,13 +630,13 @@ def po4(ctx: MapContext, seg: Segment, pos: int) -> Doc:
         for idx, kind in ((10, "length"), (11, "width"), (12, "height")):
             if n > idx and seg[idx]:
                 dims += 1
-                m = measure(kind, "", dec(seg, idx, pos), dim_unit)
+                m = measure(kind, "", ctx.dec(seg, idx, pos), dim_unit)
                 if m is not None:
                     ms.append(m)
         if ms:
             out["measures"] = ms
         if n > 14 and seg[14]:
-            out["inner_pack"] = dec(seg, 14, pos)
+            out["inner_pack"] = ctx.dec(seg, 14, pos)
         if dim_unit and not dims:
             ctx.leftover(pos, seg, [13])
     return out
