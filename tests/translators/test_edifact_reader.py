@@ -452,3 +452,37 @@ def test_segment_memo_on_or_off_gives_the_same_events(
     always = events()
     assert len(adaptive) == 1500 + 2
     assert adaptive == always
+
+
+def test_repeated_malformed_tags_and_service_segments_are_reported_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The memo keeps only body segments with a well-formed tag: a malformed tag repeated in
+    # every message (and across runs) is an error in each message, and the service segments,
+    # even when their text repeats (one reference used twice), still frame the messages.
+    import translators.edifact.reader as reader_module
+
+    body = ["BGM+220+1+9", "BB+1", "DTM+137:20240115:102", "BB+1"]
+    segs = ["UNB+UNOC:3+S:14+R:14+240115:1200+7"]
+    for n in range(1200):  # about 100 kB: several 32 KiB runs
+        ref = "DUP" if n % 400 == 0 else f"M{n}"
+        segs += [f"UNH+{ref}+ORDERS:D:96A:UN", *body, f"UNT+{len(body) + 2}+{ref}"]
+    segs.append("UNZ+1200+7")
+    data = ("'\n".join(segs) + "'\n").encode("latin-1")
+
+    def events() -> list[Any]:
+        return [_norm(e) for e in read_whole(data)]
+
+    adaptive = events()
+    monkeypatch.setattr(reader_module, "_MEMO_REST", 0)
+    assert events() == adaptive
+    messages = [e for e in read_whole(data) if isinstance(e, Message)]
+    assert len(messages) == 1200
+    for msg in messages:
+        assert [(e.ack_hint, e.location.segment_position) for e in msg.errors if e.ack_hint == "22"] == [
+            ("22", 3),
+            ("22", 5),
+        ]
+        assert msg.segments[0][0] == "UNH" and msg.segments[-1][0] == "UNT"
+    dup = [m for m in messages if m.reference == "DUP"]
+    assert len(dup) == 3 and dup[1].warnings
