@@ -118,6 +118,16 @@ _MEMO_ENTRIES = 2048
 # the insert and the live tuples the memo holds), after which it is tried again.
 _MEMO_MIN_HITS = 4
 _MEMO_REST = 16
+# What the reader knows of a well-formed tag (EdifactReader._known_tags).  A tag whose segments
+# filled more than 1 in _MEMO_CROWD of the memo when it overflowed (a line item number, an order
+# number: a value that differs in every message) is kept out of it from then on: those
+# segments cost an insert each and crowded out the ones that repeat, for the clear to drop.
+# (Final: compiled, a constant instead of a module-dict lookup per use; _MEMO_CROWD is read
+# only when the memo overflows, and tests change it.)
+_BODY: Final = 0
+_SERVICE: Final = 1
+_BODY_UNMEMOISED: Final = 2
+_MEMO_CROWD = 4
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
@@ -244,7 +254,7 @@ class EdifactReader:
         self._seen_first = False
         # Tags already checked well-formed -> whether they are service tags (UNH, UNT...): one
         # lookup per segment answers both questions. A malformed tag is never recorded.
-        self._known_tags: dict[Element, bool] = {}
+        self._known_tags: dict[Element, int] = {}  # _BODY, _SERVICE or _BODY_UNMEMOISED
         self._memo: dict[str, Segment] = {}
         self._memo_chars = 0
         self._memo_delims = self._delims
@@ -676,12 +686,13 @@ class EdifactReader:
                 ic.line_break = brk if text.startswith(brk) else ""
             whole = text
             cut = len(brk) if brk and text.startswith(brk) else 0
-            if cut:
-                text = text[cut:]
-                off += cut
+            off += cut
             sep = d.segment + brk
-            # lf_pieces split the text past its leading LF (lead <= 1, no CR: cut == lead)
-            pieces = lf_pieces if lf_pieces is not None and brk == "\n" else text.split(sep)
+            if lf_pieces is not None and brk == "\n":
+                # lf_pieces split the text past its leading LF (lead <= 1, no CR: cut == lead)
+                pieces = lf_pieces
+            else:
+                pieces = (text[cut:] if cut else text).split(sep)
             # Only a piece followed by another one can end in a release run: is release + sep
             # in the text (past the cut)?
             if rel:
@@ -758,7 +769,7 @@ class EdifactReader:
                     )
                 if tag not in known:
                     if isinstance(tag, str) and _TAG_RE.fullmatch(tag) is not None:
-                        known[tag] = tag in service
+                        known[tag] = _SERVICE if tag in service else _BODY
                     else:
                         assert self._msg is not None
                         self._msg.errors.append(
@@ -831,21 +842,32 @@ class EdifactReader:
         """Note piece ``i`` in ``marks`` (a service segment) or ``bad_tags`` (a malformed tag).
 
         Returns:
-            True for a segment with a well-formed tag that is no service segment.
+            True for a segment with a well-formed tag that is no service segment and whose tag
+            is still memoised.
         """
         tg = seg[0]
         # one dict lookup per segment; the tag is checked only the first time it is seen
-        is_service = self._known_tags.get(tg)
-        if is_service is None:
+        kind = self._known_tags.get(tg)
+        if kind is None:
             if isinstance(tg, str) and _TAG_RE.fullmatch(tg) is not None:
-                is_service = self._known_tags[tg] = tg in _SERVICE_TAGS
+                kind = self._known_tags[tg] = _SERVICE if tg in _SERVICE_TAGS else _BODY
             else:
                 bad_tags.add(tg)
                 return False
-        if is_service:
+        if kind == _SERVICE:
             marks.append(i)
             return False
-        return True
+        return kind == _BODY
+
+    def _unmemoise_crowding_tags(self, memo: dict[str, Segment]) -> None:
+        """Keep the tags that fill the overflowing memo out of it (see :data:`_MEMO_CROWD`)."""
+        counts: dict[Element, int] = {}
+        for seg in memo.values():
+            tg = seg[0]
+            counts[tg] = counts.get(tg, 0) + 1
+        for tg, n in counts.items():
+            if n * _MEMO_CROWD > len(memo):
+                self._known_tags[tg] = _BODY_UNMEMOISED
 
     def _split_run(self, texts: list[str], need_esc: bool) -> list[Segment]:
         """Split every piece of a run (no memo: the last runs did not repeat segments)."""
@@ -873,16 +895,19 @@ class EdifactReader:
     ) -> list[Segment]:
         """Split every piece of a run through the memo; turn the memo off when it found little.
 
-        Only segments with a well-formed tag that are no service segment enter the memo, so a
-        memo hit needs no tag check: the service segments (UNH and UNT carry the message reference,
-        they do not repeat) and the malformed tags are classified when they are split, into
-        ``marks`` and ``bad_tags`` (see :meth:`_classify`).
+        Only segments with a well-formed tag that are no service segment enter the memo (and not
+        those of a tag that crowded it, see :data:`_MEMO_CROWD`), so a memo hit needs no tag
+        check: the service segments (UNH and UNT carry the message reference, they do not repeat)
+        and the malformed tags are classified when they are split, into ``marks`` and
+        ``bad_tags`` (see :meth:`_classify`).
         """
         d = self._delims
         es, cs, rel, rep = d.element, d.component, d.release, d.repetition
         token = self._token
         memo = self._memo
         if self._memo_delims is not d or self._memo_chars > _MEMO_CHARS or len(memo) > _MEMO_ENTRIES:
+            if self._memo_delims is d and len(memo) > _MEMO_ENTRIES:
+                self._unmemoise_crowding_tags(memo)
             memo.clear()
             self._memo_chars = 0
             self._memo_delims = d
