@@ -79,9 +79,10 @@ DEFAULT_PRODUCT_ID_PREFERENCE: Final[tuple[str, ...]] = ("EN", "SRV", "UP", "SA"
 _DECIMAL: Final = re.compile(r"-?\d+(\.\d+)?")
 #: outputs of edi_decimal already matched against _DECIMAL (prices and quantities repeat)
 _CHECKED_DECIMALS: Final[set[str]] = set()
-#: (2380 value, 2379 format) -> :func:`edi_date_to_iso` of them (bounded): a plain dict lookup,
-#: where the call through its ``lru_cache`` wrapper cost about three times as much, per DTM
-_ISO_DATES: Final[dict[tuple[str, str], object]] = {}
+#: 2379 format -> 2380 value -> :func:`edi_date_to_iso` of them (bounded): two lookups of strings
+#: whose hashes are cached (the values come from the reader's shared segments), where the call
+#: through its ``lru_cache`` wrapper, which hashes a new key tuple, cost about three times as much
+_ISO_DATES: Final[dict[str, dict[str, object]]] = {}
 #: what :data:`_ISO_DATES` holds for a value :func:`edi_date_to_iso` cannot read (its None)
 _UNREADABLE: Final = object()
 #: raw value -> checked ``.`` decimal for the usual ``.`` mark (bounded memo of the pure
@@ -98,14 +99,18 @@ def _is_decimal(text: str) -> bool:
 
 def _iso_date(value: str, fmt: str) -> tuple[str | None, str | None] | None:
     """``edi_date_to_iso(value, fmt)``, memoised in :data:`_ISO_DATES`."""
-    key = (value, fmt)
-    known = _ISO_DATES.get(key)
+    by_value = _ISO_DATES.get(fmt)
+    if by_value is None:
+        if len(_ISO_DATES) > 64:  # formats are partner data too
+            _ISO_DATES.clear()
+        by_value = _ISO_DATES[fmt] = {}
+    known = by_value.get(value)
     if known is not None:
         return None if known is _UNREADABLE else cast("tuple[str | None, str | None]", known)
     parsed = edi_date_to_iso(value, fmt)
-    if len(_ISO_DATES) > 4096:
-        _ISO_DATES.clear()
-    _ISO_DATES[key] = _UNREADABLE if parsed is None else parsed
+    if len(by_value) > 4096:
+        by_value.clear()
+    by_value[value] = _UNREADABLE if parsed is None else parsed
     return parsed
 
 
@@ -320,7 +325,9 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             # handlers move the scope rarely (LIN, UNS, CPS): look the table up then
             scope = builder.scope
             current = table[scope]
-        handler = current.get(tag) or fallback.get(tag)
+        handler = current.get(tag)
+        if handler is None:
+            handler = fallback.get(tag)
         try:
             placed = handler is not None and handler(builder, seg)
         except BadValue as exc:
