@@ -452,3 +452,72 @@ def test_segment_memo_on_or_off_gives_the_same_events(
     always = events()
     assert len(adaptive) == 1500 + 2
     assert adaptive == always
+
+
+def test_repeated_malformed_tags_and_service_segments_are_reported_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The memo keeps only body segments with a well-formed tag: a malformed tag repeated in
+    # every message (and across runs) is an error in each message, and the service segments,
+    # even when their text repeats (one reference used twice), still frame the messages.
+    import translators.edifact.reader as reader_module
+
+    body = ["BGM+220+1+9", "BB+1", "DTM+137:20240115:102", "BB+1"]
+    segs = ["UNB+UNOC:3+S:14+R:14+240115:1200+7"]
+    for n in range(1200):  # about 100 kB: several 32 KiB runs
+        ref = "DUP" if n % 400 == 0 else f"M{n}"
+        segs += [f"UNH+{ref}+ORDERS:D:96A:UN", *body, f"UNT+{len(body) + 2}+{ref}"]
+    segs.append("UNZ+1200+7")
+    data = ("'\n".join(segs) + "'\n").encode("latin-1")
+
+    def events() -> list[Any]:
+        return [_norm(e) for e in read_whole(data)]
+
+    adaptive = events()
+    monkeypatch.setattr(reader_module, "_MEMO_REST", 0)
+    assert events() == adaptive
+    messages = [e for e in read_whole(data) if isinstance(e, Message)]
+    assert len(messages) == 1200
+    for msg in messages:
+        assert [(e.ack_hint, e.location.segment_position) for e in msg.errors if e.ack_hint == "22"] == [
+            ("22", 3),
+            ("22", 5),
+        ]
+        assert msg.segments[0][0] == "UNH" and msg.segments[-1][0] == "UNT"
+    dup = [m for m in messages if m.reference == "DUP"]
+    assert len(dup) == 3 and dup[1].warnings
+
+
+def test_a_tag_that_crowds_the_memo_is_kept_out_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # LIN carries a new item number in every message: when the memo overflows, LIN fills most
+    # of it and is kept out from then on, while the segments that repeat stay memoised. The
+    # events are those of a reader that never keeps a tag out.
+    import translators.edifact.reader as reader_module
+
+    segs = ["UNB+UNOC:3+S:14+R:14+240115:1200+7"]
+    for n in range(1500):
+        body = [
+            "BGM+220+1+9",
+            "DTM+137:20240115:102",
+            "CUX+2:EUR:9",
+            *(f"LIN+{k}++{n:07d}{k}:EN" for k in range(1, 5)),
+        ]
+        segs += [f"UNH+M{n}+ORDERS:D:96A:UN", *body, f"UNT+{len(body) + 2}+M{n}"]
+    segs.append("UNZ+1500+7")
+    data = ("'\n".join(segs) + "'\n").encode("latin-1")
+
+    def read() -> tuple[EdifactReader, list[Any]]:
+        r = EdifactReader()
+        r.receive_data(data)
+        r.receive_data(b"")
+        return r, [_norm(e) for e in _drain(r)]
+
+    reader, events = read()
+    assert reader._known_tags["LIN"] == reader_module._BODY_UNMEMOISED
+    assert reader._known_tags["DTM"] == reader_module._BODY
+    assert not any(seg[0] == "LIN" for seg in reader._memo.values())
+    assert any(seg[0] == "DTM" for seg in reader._memo.values())
+    monkeypatch.setattr(reader_module, "_MEMO_CROWD", 1)  # n * 1 > len(memo) never holds
+    never, same = read()
+    assert never._known_tags["LIN"] == reader_module._BODY
+    assert same == events

@@ -118,6 +118,16 @@ _MEMO_ENTRIES = 2048
 # the insert and the live tuples the memo holds), after which it is tried again.
 _MEMO_MIN_HITS = 4
 _MEMO_REST = 16
+# What the reader knows of a well-formed tag (EdifactReader._known_tags).  A tag whose segments
+# filled more than 1 in _MEMO_CROWD of the memo when it overflowed (a line item number, an order
+# number: a value that differs in every message) is kept out of it from then on: those
+# segments cost an insert each and crowded out the ones that repeat, for the clear to drop.
+# (Final: compiled, a constant instead of a module-dict lookup per use; _MEMO_CROWD is read
+# only when the memo overflows, and tests change it.)
+_BODY: Final = 0
+_SERVICE: Final = 1
+_BODY_UNMEMOISED: Final = 2
+_MEMO_CROWD = 4
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
@@ -242,7 +252,9 @@ class EdifactReader:
         self._group: _Group | None = None
         self._msg: _Open | None = None
         self._seen_first = False
-        self._known_tags: set[str] = set()
+        # Tags already checked well-formed -> whether they are service tags (UNH, UNT...): one
+        # lookup per segment answers both questions. A malformed tag is never recorded.
+        self._known_tags: dict[Element, int] = {}  # _BODY, _SERVICE or _BODY_UNMEMOISED
         self._memo: dict[str, Segment] = {}
         self._memo_chars = 0
         self._memo_delims = self._delims
@@ -608,10 +620,21 @@ class EdifactReader:
         if has_cr and b"\r" in wrap and region.count(b"\r", lead) != region.count(t + b"\r"):
             check_inner = True
         lf_after = -1  # terminators followed by LF, once counted
-        if b"\n" in wrap:
+        # The usual LF style, split on terminator + LF before it is known to be uniform: the pieces
+        # count the terminators followed by LF (a scan of the run fewer), and they are the split
+        # wanted when the run is uniform (checked below, with the same counts as otherwise).
+        # Needs one character per byte and an ASCII terminator (the byte counts answer for the
+        # text) and at most one leading LF (cut below).
+        lf_pieces: list[str] | None = None
+        if b"\n" in wrap and not slow and not has_cr and lead <= 1 and d.segment.isascii():
+            lf_pieces = (text[lead:] if lead else text).split(d.segment + "\n")
+            lf_after = len(lf_pieces) - 1
+        elif b"\n" in wrap:
             lf_after = region.count(t + b"\n")
-            if region.count(b"\n", lead) != lf_after + (region.count(t + b"\r\n") if has_cr else 0):
-                check_inner = True
+        if b"\n" in wrap and region.count(b"\n", lead) != lf_after + (
+            region.count(t + b"\r\n") if has_cr else 0
+        ):
+            check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.
         # Released terminators (``?'`` inside a value) need not be followed by
@@ -663,11 +686,13 @@ class EdifactReader:
                 ic.line_break = brk if text.startswith(brk) else ""
             whole = text
             cut = len(brk) if brk and text.startswith(brk) else 0
-            if cut:
-                text = text[cut:]
-                off += cut
+            off += cut
             sep = d.segment + brk
-            pieces = text.split(sep)
+            if lf_pieces is not None and brk == "\n":
+                # lf_pieces split the text past its leading LF (lead <= 1, no CR: cut == lead)
+                pieces = lf_pieces
+            else:
+                pieces = (text[cut:] if cut else text).split(sep)
             # Only a piece followed by another one can end in a release run: is release + sep
             # in the text (past the cut)?
             if rel:
@@ -744,7 +769,7 @@ class EdifactReader:
                     )
                 if tag not in known:
                     if isinstance(tag, str) and _TAG_RE.fullmatch(tag) is not None:
-                        known.add(tag)
+                        known[tag] = _SERVICE if tag in service else _BODY
                     else:
                         assert self._msg is not None
                         self._msg.errors.append(
@@ -779,24 +804,19 @@ class EdifactReader:
             if ic.line_break is None:
                 first = pieces[0]
                 ic.line_break = first[: len(first) - len(texts[0])] if first[:1] in strip else ""
+        # Where the service segments are (the message boundaries), and which tags are malformed.
+        marks: list[int] = []
+        bad_tags: set[Element] = set()
         if self._memo_rest > 0:
             self._memo_rest -= 1
             segs_all = self._split_run(texts, need_esc)
+            for i in range(len(segs_all)):
+                self._classify(segs_all[i], i, marks, bad_tags)
         else:
             chars = 0
             for p in pieces:
                 chars += len(p)
-            segs_all = self._split_run_memo(texts, need_esc, chars)
-        tags = [s[0] for s in segs_all]
-        known = self._known_tags
-        bad_tags: set[Element] = set()
-        for tg in set(tags) - known:
-            if isinstance(tg, str) and _TAG_RE.fullmatch(tg) is not None:
-                known.add(tg)
-            else:
-                bad_tags.add(tg)
-        service = _SERVICE_TAGS
-        marks = [i for i, tg in enumerate(tags) if tg in service]
+            segs_all = self._split_run_memo(texts, need_esc, chars, marks, bad_tags)
         marks.append(len(segs_all))
 
         def start(i: int) -> int:
@@ -805,7 +825,7 @@ class EdifactReader:
         prev = 0
         for i in marks:
             if i > prev:
-                self._body(segs_all, tags, bad_tags, (prev, i), start)
+                self._body(segs_all, bad_tags, (prev, i), start)
             if i == len(segs_all):
                 break
             # start first: offsets are summed forwards
@@ -817,6 +837,37 @@ class EdifactReader:
             prev = i + 1
         self._pos = end + 1
         return True
+
+    def _classify(self, seg: Segment, i: int, marks: list[int], bad_tags: set[Element]) -> bool:
+        """Note piece ``i`` in ``marks`` (a service segment) or ``bad_tags`` (a malformed tag).
+
+        Returns:
+            True for a segment with a well-formed tag that is no service segment and whose tag
+            is still memoised.
+        """
+        tg = seg[0]
+        # one dict lookup per segment; the tag is checked only the first time it is seen
+        kind = self._known_tags.get(tg)
+        if kind is None:
+            if isinstance(tg, str) and _TAG_RE.fullmatch(tg) is not None:
+                kind = self._known_tags[tg] = _SERVICE if tg in _SERVICE_TAGS else _BODY
+            else:
+                bad_tags.add(tg)
+                return False
+        if kind == _SERVICE:
+            marks.append(i)
+            return False
+        return kind == _BODY
+
+    def _unmemoise_crowding_tags(self, memo: dict[str, Segment]) -> None:
+        """Keep the tags that fill the overflowing memo out of it (see :data:`_MEMO_CROWD`)."""
+        counts: dict[Element, int] = {}
+        for seg in memo.values():
+            tg = seg[0]
+            counts[tg] = counts.get(tg, 0) + 1
+        for tg, n in counts.items():
+            if n * _MEMO_CROWD > len(memo):
+                self._known_tags[tg] = _BODY_UNMEMOISED
 
     def _split_run(self, texts: list[str], need_esc: bool) -> list[Segment]:
         """Split every piece of a run (no memo: the last runs did not repeat segments)."""
@@ -839,62 +890,53 @@ class EdifactReader:
             for p in texts
         ]
 
-    def _split_run_memo(self, texts: list[str], need_esc: bool, chars: int) -> list[Segment]:
-        """Split every piece of a run through the memo; turn the memo off when it found little."""
+    def _split_run_memo(
+        self, texts: list[str], need_esc: bool, chars: int, marks: list[int], bad_tags: set[Element]
+    ) -> list[Segment]:
+        """Split every piece of a run through the memo; turn the memo off when it found little.
+
+        Only segments with a well-formed tag that are no service segment enter the memo (and not
+        those of a tag that crowded it, see :data:`_MEMO_CROWD`), so a memo hit needs no tag
+        check: the service segments (UNH and UNT carry the message reference, they do not repeat)
+        and the malformed tags are classified when they are split, into ``marks`` and
+        ``bad_tags`` (see :meth:`_classify`).
+        """
         d = self._delims
         es, cs, rel, rep = d.element, d.component, d.release, d.repetition
         token = self._token
         memo = self._memo
         if self._memo_delims is not d or self._memo_chars > _MEMO_CHARS or len(memo) > _MEMO_ENTRIES:
+            if self._memo_delims is d and len(memo) > _MEMO_ENTRIES:
+                self._unmemoise_crowding_tags(memo)
             memo.clear()
             self._memo_chars = 0
             self._memo_delims = d
         self._memo_chars += chars
-        before = len(memo)
-        # One comprehension per shape of delimiters (hot loop): a memo hit costs
-        # a hash lookup; a miss splits and records the segment.  memo.get is
-        # called on the dict, not through a bound-method alias: compiled, that
-        # is a direct C call.
-        if need_esc and rep is not None:
-            segs_all: list[Segment] = [
-                s
-                if (s := memo.get(p)) is not None
-                else memo.setdefault(p, _split_escaped(p, d, token))
-                if (rel is not None and rel in p) or rep in p
-                else memo.setdefault(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
-                if cs in p
-                else memo.setdefault(p, tuple(p.split(es)))
-                for p in texts
-            ]
-        elif need_esc and rel is not None:
-            segs_all = [
-                s
-                if (s := memo.get(p)) is not None
-                else memo.setdefault(p, _split_escaped(p, d, token))
-                if rel in p
-                else memo.setdefault(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
-                if cs in p
-                else memo.setdefault(p, tuple(p.split(es)))
-                for p in texts
-            ]
-        else:
-            segs_all = [
-                s
-                if (s := memo.get(p)) is not None
-                else memo.setdefault(p, tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)]))
-                if cs in p
-                else memo.setdefault(p, tuple(p.split(es)))
-                for p in texts
-            ]
-        # Entries added = pieces not found (the memo was not cleared in between).
-        if (len(texts) - (len(memo) - before)) * _MEMO_MIN_HITS < len(texts):
+        misses = 0
+        segs_all: list[Segment] = []
+        # A hit costs one hash lookup (memo.get called on the dict, not through a bound-method
+        # alias: compiled, a direct C call); a miss splits and classifies the segment.
+        for i in range(len(texts)):
+            p = texts[i]
+            seg = memo.get(p)
+            if seg is None:
+                misses += 1
+                if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
+                    seg = _split_escaped(p, d, token)
+                elif cs in p:
+                    seg = tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
+                else:
+                    seg = tuple(p.split(es))
+                if self._classify(seg, i, marks, bad_tags):
+                    memo[p] = seg
+            segs_all.append(seg)
+        if (len(texts) - misses) * _MEMO_MIN_HITS < len(texts):
             self._memo_rest = _MEMO_REST
         return segs_all
 
     def _body(
         self,
         segs_all: list[Segment],
-        tags: list[Element],
         bad_tags: set[Element],
         span: tuple[int, int],
         start: Callable[[int], int],
@@ -916,10 +958,10 @@ class EdifactReader:
         msg.segments.extend(segs_all[a:b])
         if bad_tags:
             for j in range(a, b):
-                if tags[j] in bad_tags:
+                if segs_all[j][0] in bad_tags:
                     msg.errors.append(
                         self._seg_error(
-                            f"invalid segment tag {tags[j]!r}",
+                            f"invalid segment tag {segs_all[j][0]!r}",
                             "22",
                             segs_all[j],
                             start(j),

@@ -4,20 +4,28 @@ A frozen dataclass's generated ``__init__`` is interpreted Python even when its 
 (mypyc leaves the methods the dataclass decorator generates alone): keyword parsing, then one
 ``object.__setattr__`` per field.  For the classes made once per message (``Message`` events,
 ``Envelope``, ``TranslatedDocument``, ``MappedDocument``) that cost more than the envelope checks.
-A :class:`Shape` makes the same instance from ``cls.__new__`` and each field's slot descriptor,
-whose ``__set__`` stores the value directly: no ``__setattr__`` (which a frozen class forbids), no
-keyword matching and no type lookup per field; about a third of the time, compiled.
+A :class:`Shape` makes the same instance without that ``__init__``, one of two ways:
 
-Invariants: the classes are slotted (``slots=True``, or a mypyc native class) and have no
-``__post_init__``; a shape names every field exactly once (checked when it is made, at import),
-so no default is ever left out and the values line up with the names.
+* a plain slotted class (``slots=True`` on an ordinary class: ``Envelope``...): the values are
+  stored on an instance of a *twin*, a class made here with the same ``__slots__`` and base and
+  nothing else (so no frozen ``__setattr__``: a plain attribute store each), whose ``__class__``
+  is then set to the dataclass.  CPython allows that assignment only between classes of the same
+  instance layout, and the twin is checked against the class when the shape is made; what
+  :meth:`Shape.make` returns is an ordinary instance of the dataclass, like one its ``__init__``
+  makes.  About a third of the descriptor path below, which itself is a third of ``__init__``.
+* a mypyc native class (``Message``: its attributes are native getters and setters, no layout a
+  twin could share): ``cls.__new__``, then each field's descriptor ``__set__``, which stores the
+  value directly: no ``__setattr__`` (which a frozen class forbids) and no keyword matching.
+
+Invariants: the classes have no ``__post_init__``; a shape names every field exactly once (checked
+when it is made, at import), so no default is ever left out and the values line up with the names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 _T = TypeVar("_T")
 
@@ -30,6 +38,22 @@ def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
             setter: Callable[[object, object], None] = descriptor.__set__
             return setter
     raise TypeError(f"{cls.__name__}.{name} has no slot")
+
+
+def _twin(cls: type) -> type | None:
+    """A class of the same instance layout as ``cls`` without its ``__setattr__``; None when there is none.
+
+    Only for a class whose own ``__slots__`` hold every field, directly on ``object``: then
+    ``object`` plus the same slots is the same layout, and CPython checks that it is (the
+    ``__class__`` assignment below raises TypeError otherwise).
+    """
+    slots = cls.__dict__.get("__slots__")
+    if cls.__bases__ != (object,) or not isinstance(slots, tuple):
+        return None
+    twin = type(f"_{cls.__name__}Twin", (), {"__slots__": slots, "__module__": __name__})
+    probe = twin()
+    probe.__class__ = cls  # TypeError here when the layouts differ
+    return twin
 
 
 class Shape(Generic[_T]):
@@ -51,6 +75,9 @@ class Shape(Generic[_T]):
         self.cls: Final = cls
         self.names: Final = names
         self.setters: Final = tuple(_slot_setter(cls, name) for name in names)
+        # Looked up once: ``cls.__new__`` in make() was a method lookup on the class per instance.
+        self.new: Final[Callable[[type[_T]], _T]] = cls.__new__
+        self.twin: Final = _twin(cls)
 
     def make(self, values: tuple[object, ...]) -> _T:
         """What ``cls(**dict(zip(names, values)))`` returns.
@@ -61,10 +88,18 @@ class Shape(Generic[_T]):
         Returns:
             The instance.
         """
+        names = self.names
+        if len(values) != len(names):
+            raise TypeError(f"{self.cls.__name__} takes {len(names)} values, not {len(values)}")
+        twin = self.twin
+        if twin is not None:
+            staged = twin()
+            for i in range(len(names)):
+                setattr(staged, names[i], values[i])
+            staged.__class__ = self.cls
+            return cast(_T, staged)
         setters = self.setters
-        if len(values) != len(setters):
-            raise TypeError(f"{self.cls.__name__} takes {len(setters)} values, not {len(values)}")
-        instance: _T = self.cls.__new__(self.cls)
+        instance: _T = self.new(self.cls)
         for i in range(len(setters)):
             setters[i](instance, values[i])
         return instance

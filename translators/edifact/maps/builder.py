@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ...models import MappedDocument
 from ..records import Shape
@@ -79,6 +79,12 @@ DEFAULT_PRODUCT_ID_PREFERENCE: Final[tuple[str, ...]] = ("EN", "SRV", "UP", "SA"
 _DECIMAL: Final = re.compile(r"-?\d+(\.\d+)?")
 #: outputs of edi_decimal already matched against _DECIMAL (prices and quantities repeat)
 _CHECKED_DECIMALS: Final[set[str]] = set()
+#: 2379 format -> 2380 value -> :func:`edi_date_to_iso` of them (bounded): two lookups of strings
+#: whose hashes are cached (the values come from the reader's shared segments), where the call
+#: through its ``lru_cache`` wrapper, which hashes a new key tuple, cost about three times as much
+_ISO_DATES: Final[dict[str, dict[str, object]]] = {}
+#: what :data:`_ISO_DATES` holds for a value :func:`edi_date_to_iso` cannot read (its None)
+_UNREADABLE: Final = object()
 #: raw value -> checked ``.`` decimal for the usual ``.`` mark (bounded memo of the pure
 #: conversion + check: an interchange repeats the same quantities and prices)
 _DOT_DECIMALS: Final[dict[str, str]] = {}
@@ -89,6 +95,23 @@ def _is_decimal(text: str) -> bool:
     digits = text[1:] if text[:1] == "-" else text
     head, dot, tail = digits.partition(".")
     return head.isdecimal() and (not dot or tail.isdecimal())
+
+
+def _iso_date(value: str, fmt: str) -> tuple[str | None, str | None] | None:
+    """``edi_date_to_iso(value, fmt)``, memoised in :data:`_ISO_DATES`."""
+    by_value = _ISO_DATES.get(fmt)
+    if by_value is None:
+        if len(_ISO_DATES) > 64:  # formats are partner data too
+            _ISO_DATES.clear()
+        by_value = _ISO_DATES[fmt] = {}
+    known = by_value.get(value)
+    if known is not None:
+        return None if known is _UNREADABLE else cast("tuple[str | None, str | None]", known)
+    parsed = edi_date_to_iso(value, fmt)
+    if len(by_value) > 4096:
+        by_value.clear()
+    by_value[value] = _UNREADABLE if parsed is None else parsed
+    return parsed
 
 
 class BadValue(Exception):
@@ -231,7 +254,7 @@ class Builder:
                     entry["line"] = self.line.get("line_number")
                 self.extra.setdefault("periods", []).append(entry)
                 return None
-        parsed = edi_date_to_iso(value, fmt) if value else None
+        parsed = _iso_date(value, fmt) if value else None
         if parsed is None:
             self.warnings.append(
                 f"DTM {qual} at segment {self.position}: {value!r} is not a valid format {fmt} "
@@ -302,7 +325,9 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             # handlers move the scope rarely (LIN, UNS, CPS): look the table up then
             scope = builder.scope
             current = table[scope]
-        handler = current.get(tag) or fallback.get(tag)
+        handler = current.get(tag)
+        if handler is None:
+            handler = fallback.get(tag)
         try:
             placed = handler is not None and handler(builder, seg)
         except BadValue as exc:
@@ -315,16 +340,26 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             builder.keep(seg)
 
 
+def push(owner: dict[str, Any], key: str, value: object) -> None:
+    """``owner.setdefault(key, []).append(value)``: the list typed, so compiled this is a native append.
+
+    (``setdefault`` on a ``dict[str, Any]`` gives ``Any``, whose ``append`` is a generic method call.)
+    """
+    items: list[object] = owner.setdefault(key, [])
+    items.append(value)
+
+
 def beyond(seg: Segment, placed: dict[int, int]) -> bool:
     """True when the segment holds data beyond ``placed`` ({element: components used})."""
-    get = placed.get
+    # placed.get called on the dict each time, not through a bound-method alias: compiled, that
+    # is a direct C call, where the alias cost a generic attribute lookup and a generic call per use.
     for i in range(1, len(seg)):
         e = seg[i]
         if type(e) is str:
-            if e and not get(i, 0):
+            if e and not placed.get(i, 0):
                 return True
         elif type(e) is tuple:
-            used = get(i, 0)
+            used = placed.get(i, 0)
             if len(e) > used and any(e[used:]):
                 return True
         else:  # a syntax 4 repetition: never placed by the maps
@@ -351,5 +386,6 @@ __all__ = [
     "beyond",
     "mapped_document",
     "place",
+    "push",
     "walk",
 ]

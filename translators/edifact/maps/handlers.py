@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..syntax import Segment
-from .builder import Builder, Handler, beyond, place
+from .builder import Builder, Handler, beyond, place, push
 from .items import UNIT_PRICE_QUALIFIERS, add_product_id, imd, open_line, pia, pri, qty
 from .parties import com, cta, nad_header, nad_line, party
 from .segment import comp, el, parts
@@ -94,7 +94,7 @@ def rff_header(named: Mapping[str, str]) -> Handler:
             return False
         ref = reference(b, seg)
         if b.target_kind == "NAD" and b.target is not None:
-            b.target.setdefault("references", []).append(ref)
+            push(b.target, "references", ref)
             return True
         field = names.get(ref["qualifier"])
         if field is not None and field not in b.doc:
@@ -102,7 +102,7 @@ def rff_header(named: Mapping[str, str]) -> Handler:
             b.target = ref
             b.target_kind = "RFF:" + field
             return True
-        b.doc.setdefault("references", []).append(ref)
+        push(b.doc, "references", ref)
         b.target = ref
         b.target_kind = "RFF"
         return True
@@ -156,9 +156,9 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
                 if spec[1] is not None:
                     b.doc[spec[1]] = d["time"]
                 else:
-                    b.doc.setdefault("dates", []).append(_compact(d))
+                    push(b.doc, "dates", _compact(d))
             return True
-        b.doc.setdefault("dates", []).append(_compact(d))
+        push(b.doc, "dates", _compact(d))
         return True
 
     return handler
@@ -181,7 +181,7 @@ def rff_line(b: Builder, seg: Segment) -> bool:
     line = b.line
     if line is None:
         return False
-    line.setdefault("references", []).append(reference(b, seg))
+    push(line, "references", reference(b, seg))
     b.target_kind = "RFF"
     return True
 
@@ -201,7 +201,7 @@ def dtm_line(named: Mapping[str, str] | None = None) -> Handler:
         if field is not None and field not in line and d["date"] is not None and d["time"] is None:
             line[field] = d["date"]
             return True
-        line.setdefault("dates", []).append(_compact(d))
+        push(line, "dates", _compact(d))
         return True
 
     return handler
@@ -222,7 +222,7 @@ def ftx(b: Builder, seg: Segment) -> bool:
     if el(seg, 1):
         note["qualifier"] = el(seg, 1)
     owner = b.line if b.line is not None else b.doc
-    owner.setdefault("notes", []).append(note)
+    push(owner, "notes", note)
     place(b, seg, _FTX_USED)
     return True
 
@@ -283,7 +283,7 @@ def alc(b: Builder, seg: Segment) -> bool:
     if comp(seg, 5, 3):
         ac["description"] = comp(seg, 5, 3)
     owner = b.line if b.line is not None else b.doc
-    owner.setdefault("allowances_charges", []).append(ac)
+    push(owner, "allowances_charges", ac)
     place(b, seg, {1: 1, 5: 1 if not comp(seg, 5, 3) or any(comp(seg, 5, j) for j in (1, 2)) else 4})
     b.target = ac
     b.target_kind = "ALC"
@@ -320,7 +320,7 @@ def tax(b: Builder, seg: Segment) -> bool:
     if rate:
         t["percent"] = b.decimal(rate)
     owner = b.line if b.line is not None else b.doc
-    owner.setdefault("taxes", []).append(t)
+    push(owner, "taxes", t)
     # 5305 category (S standard, E exempt) has no canonical field: kept.
     used = {1: 1 if el(seg, 1) == "7" else 0, 2: 1, 5: 4 if not any(comp(seg, 5, j) for j in range(3)) else 0}
     place(b, seg, used)
@@ -341,7 +341,7 @@ def pat(b: Builder, seg: Segment) -> bool:
     simple = comp(seg, 3, 1) in ("", "3") and comp(seg, 3, 2) in ("", "D") and (not days or days.isdigit())
     if days and simple:
         terms["net_days"] = int(days)
-    b.doc.setdefault("payment_terms", []).append(terms)
+    push(b.doc, "payment_terms", terms)
     if not simple or beyond(seg, {1: 1, 3: 4}):
         b.keep(seg)
     b.target = terms
@@ -381,7 +381,7 @@ def tdt(b: Builder, seg: Segment) -> bool:
         c["name"] = comp(seg, 5, 3)
     if el(seg, 2):
         c["tracking_number"] = el(seg, 2)
-    b.doc.setdefault("carriers", []).append(c)
+    push(b.doc, "carriers", c)
     # 8051 stage '20' (main carriage) is what the writer sends.
     used = {1: 1 if el(seg, 1) in ("", "20") else 0, 2: 1, 3: 1, 5: 4 if not comp(seg, 5, 1) else 0}
     place(b, seg, used)
@@ -435,7 +435,7 @@ def moa_totals(total_qualifiers: tuple[str, ...]) -> Handler:
             totals["amount"] = amount
             b.state["total_qualifier"] = qual
         else:
-            totals.setdefault("amounts", []).append({"qualifier": qual, "value": amount})
+            push(totals, "amounts", {"qualifier": qual, "value": amount})
         place(b, seg, {1: 2})
         b.target_kind = "MOA"
         return True
@@ -495,7 +495,7 @@ def mea(owner_key: str = "measures") -> Handler:
         unit = b.unit(comp(seg, 3, 0))
         if unit:
             m["unit"] = unit
-        t.setdefault(owner_key, []).append(m)
+        push(t, owner_key, m)
         place(b, seg, {1: 1 if el(seg, 1) in ("PD", "AAE") else 0, 2: 1, 3: 2})
         return True
 

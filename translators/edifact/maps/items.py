@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..syntax import Segment
-from .builder import Builder, Handler, beyond, place
+from .builder import Builder, Handler, beyond, place, push
 from .segment import comp, el, parts
 
 
@@ -30,11 +30,11 @@ def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -
         rank_new = pref.index(code) if code in pref else len(pref)
         rank_old = pref.index(held) if held in pref else len(pref)
         if rank_new < rank_old:
-            product.setdefault("other", []).append({"qualifier": held, "value": product[slot]})
+            push(product, "other", {"qualifier": held, "value": product[slot]})
             product[slot] = value
             b.slot_codes[slot] = code
             return
-    product.setdefault("other", []).append({"qualifier": code, "value": value})
+    push(product, "other", {"qualifier": code, "value": value})
 
 
 def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, Any]:
@@ -53,7 +53,8 @@ def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, A
         c = parts(seg, 3)
     if c:
         add_product_id(b, product, c[1] if len(c) > 1 else "", c[0])
-    lines = b.doc.get(lines_key)
+    # typed: compiled, a native append instead of a generic method call on Any
+    lines: list[dict[str, Any]] | None = b.doc.get(lines_key)
     if lines is None:
         lines = b.doc[lines_key] = []
     lines.append(line)

@@ -22,7 +22,7 @@ from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, mapped_document, walk
+from .builder import Builder, Handler, Table, mapped_document, push, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -92,7 +92,7 @@ def _sub_line(b: Builder, seg: Segment, parent: dict[str, Any]) -> bool:
     item = parts(seg, 3)
     if item:
         h.add_product_id(b, sub["product"], item[1] if len(item) > 1 else "", item[0])
-    parent.setdefault("sublines", []).append(sub)
+    push(parent, "sublines", sub)
     b.line = sub
     b.target = sub
     b.target_kind = "LIN"

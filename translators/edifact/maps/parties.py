@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ..syntax import Segment
-from .builder import Builder, place
+from .builder import Builder, place, push
 from .segment import comp, el, parts
 
 _NAD_PLACED: Final = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
@@ -87,7 +87,7 @@ def party(b: Builder, seg: Segment) -> dict[str, Any]:
 def nad_header(b: Builder, seg: Segment) -> bool:
     """NAD in the header: a document party; RFF/CTA/COM that follow qualify it."""
     p = party(b, seg)
-    b.doc.setdefault("parties", []).append(p)
+    push(b.doc, "parties", p)
     b.target = p
     b.target_kind = "NAD"
     return True
@@ -98,7 +98,7 @@ def nad_line(b: Builder, seg: Segment) -> bool:
     if b.line is None:
         return False
     p = party(b, seg)
-    b.line.setdefault("parties", []).append(p)
+    push(b.line, "parties", p)
     b.target = p
     b.target_kind = "NAD"
     return True
@@ -116,7 +116,7 @@ def cta(b: Builder, seg: Segment) -> bool:
         c["function"] = el(seg, 1)
     if comp(seg, 2, 1):
         c["name"] = comp(seg, 2, 1)
-    p.setdefault("contacts", []).append(c)
+    push(p, "contacts", c)
     b.state["party"] = p
     b.target = c
     b.target_kind = "CTA"
@@ -139,7 +139,7 @@ def com(b: Builder, seg: Segment) -> bool:
     if field is not None and field not in c:
         c[field] = number
     else:
-        c.setdefault("other", []).append({"qualifier": channel, "value": number})
+        push(c, "other", {"qualifier": channel, "value": number})
     place(b, seg, {1: 2})
     return True
 

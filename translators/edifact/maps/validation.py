@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from ...errors import Location, RemoteSyntaxError
-from ..syntax import Element, Message, Segment
+from ..syntax import Message, Segment
 from .segment import comp, el
 
 MISSING: Final = "13"
@@ -41,14 +41,40 @@ ONCE: Final[tuple[str, ...]] = ("BGM", "UNS")
 #: segments that open the first segment groups (after them a DTM dates a group).
 _GROUP_TRIGGERS: Final = frozenset(("RFF", "NAD", "CUX", "PAT", "TDT", "CPS", "LIN", "CNI", "STS", "UNS"))
 
-#: :data:`ONCE` as a set: the membership test runs once per segment group trigger
-_ONCE: Final = frozenset(ONCE)
-
 #: every tag the loop of :func:`validate` looks at
 _INTERESTING: Final = frozenset((*ONCE, *_GROUP_TRIGGERS, "DTM", "BGM", "QTY"))
 
 # validate() notes only these tags: every required one must be among them.
 assert all(tag in _INTERESTING for tags in REQUIRED.values() for tag in tags)
+
+# What validate() does with a tag (the low bits of its _TAG_INFO entry).
+_QTY_KIND: Final = 1
+_DTM_KIND: Final = 2
+_ONCE_KIND: Final = 3  # may occur once and does not open a group (BGM)
+# from here on the kinds open a segment group
+_TRIGGER_KIND: Final = 4  # may repeat
+_ONCE_TRIGGER_KIND: Final = 5  # may occur once (UNS)
+_KIND_BITS: Final = 3
+
+
+def _kind(tag: str) -> int:
+    if tag == "QTY":
+        return _QTY_KIND
+    if tag == "DTM":
+        return _DTM_KIND
+    if tag in ONCE:
+        return _ONCE_TRIGGER_KIND if tag in _GROUP_TRIGGERS else _ONCE_KIND
+    return _TRIGGER_KIND
+
+
+#: tag -> its kind, plus a bit of its own above _KIND_BITS that records it was seen: one dict
+#: lookup per segment answers "is it checked", "how" and "note it" (a set of seen tags and a
+#: chain of set tests cost several lookups per segment).
+_TAG_INFO: Final[dict[str, int]] = {
+    tag: (1 << (_KIND_BITS + i)) | _kind(tag) for i, tag in enumerate(sorted(_INTERESTING))
+}
+_KIND_MASK: Final = (1 << _KIND_BITS) - 1
+_DTM_SEEN: Final = _TAG_INFO["DTM"] & ~_KIND_MASK
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
@@ -95,24 +121,29 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
     errors: list[RemoteSyntaxError] = []
     segments: tuple[Segment, ...] = msg.segments
     # The loop stops only at the few tags it checks (most segments of a message are none of them),
-    # and those include every tag asked about afterwards (REQUIRED, DTM): one pass notes them.
-    seen: set[Element] = set()
+    # and those include every tag asked about afterwards (REQUIRED, DTM): one pass notes them, as
+    # bits of ``seen``.
+    seen = 0
     once: dict[str, int] = {}
     header_dates: list[str] = []
     in_header = True
-    interesting = _INTERESTING
+    info = _TAG_INFO
     mark = msg.delimiters.decimal
     # range, not enumerate: compiled, a native int loop instead of an iterator object per message
     for i in range(len(segments)):
         seg = segments[i]
         tag = seg[0]
-        if tag not in interesting:
+        if type(tag) is not str:
+            continue  # a malformed tag is none of the checked ones
+        entry = info.get(tag)
+        if entry is None:
             continue
-        seen.add(tag)
+        seen |= entry
+        kind = entry & _KIND_MASK
         index = i + 1
         # The most frequent tags first; each branch makes the checks the
         # general rules below make for that tag, in the same order.
-        if tag == "QTY":
+        if kind == _QTY_KIND:
             value = comp(seg, 1, 1)
             # plain digits are a number whatever the decimal mark (UNA allows '.' or ',')
             if value and not value.isdigit() and not _is_number(value, mark):
@@ -127,7 +158,7 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
                     )
                 )
             continue
-        if tag == "DTM":
+        if kind == _DTM_KIND:
             if in_header:
                 header_dates.append(comp(seg, 1, 0))
             if not comp(seg, 1, 1) and el(seg, 1):
@@ -137,10 +168,10 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
                     )
                 )
             continue
-        if tag in _GROUP_TRIGGERS:
+        if kind >= _TRIGGER_KIND:
             # the document dates are the DTMs before the first segment group
             in_header = False
-            if tag not in _ONCE:
+            if kind == _TRIGGER_KIND:
                 continue
         # a segment that may occur once (BGM, UNS)
         count = once.get(tag, 0) + 1
@@ -152,10 +183,10 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
                 _error(msg, "BGM has no document number (1004)", MISSING, tag, position=index, element=2)
             )
     for tag in required:
-        if tag not in seen:
+        if not seen & info[tag] & ~_KIND_MASK:
             errors.append(_error(msg, f"mandatory segment {tag} is missing", MISSING, tag, position=None))
     wanted = DOCUMENT_DATE.get(msg.type)
-    if wanted is not None and "DTM" in seen and not any(q in wanted for q in header_dates):
+    if wanted is not None and seen & _DTM_SEEN and not any(q in wanted for q in header_dates):
         errors.append(
             _error(
                 msg, f"no document date (DTM {'/'.join(wanted)}) in the header", MISSING, "DTM", position=None
