@@ -35,6 +35,12 @@ class DirectorySinkConfig(BaseModel):
     path: Path = Field(description="folder that receives one JSON file per document")
     per_partner: bool = Field(default=True, description="one sub-folder per partner")
     mode: int = Field(default=0o640, description="file permissions")
+    concurrency: int = Field(
+        default=128,
+        ge=1,
+        le=4096,
+        description="documents written at once (the delivery lane's width for this sink)",
+    )
 
 
 def file_name_for(key: str, document_type: str) -> str:
@@ -50,6 +56,12 @@ class DirectorySink:
     def __init__(self, config: DirectorySinkConfig) -> None:
         self.name = config.name
         self.config = config
+        # Wider than the engine's default (32): an attempt holds its slot
+        # through the write, the fsync and the commit recording its success,
+        # and at 32 a burst's documents queued here for seconds (measured:
+        # p50 2.6 s from queued to delivered) while intake and translation
+        # kept up.  The writes themselves are bounded by the I/O pool.
+        self.concurrency = config.concurrency
 
     async def healthcheck(self) -> None:
         """Raise when the folder cannot be written."""

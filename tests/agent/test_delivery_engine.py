@@ -491,3 +491,16 @@ def test_success_log_hands_each_waiter_its_own_outcome() -> None:
         assert journal.batches[1:] == [[4, 5], [6]]
 
     asyncio.run(main())
+
+
+def test_the_directory_sink_is_a_wide_lane_unless_configured(tmp_path: Path) -> None:
+    """Local writes: the lane is wider than the engine's default, and an operator may narrow it."""
+    from agent.sinks.directory import DirectorySink, DirectorySinkConfig
+
+    wide = DirectorySink(DirectorySinkConfig(name="out", path=tmp_path / "out"))
+    narrow = DirectorySink(DirectorySinkConfig(name="slow", path=tmp_path / "nfs", concurrency=4))
+    journal = Journal.open(tmp_path / "s", JournalOptions(min_free_bytes=0))
+    engine = DeliveryEngine(journal, {"out": wide, "slow": narrow}, concurrency=32)
+    journal.close()
+    assert engine.lanes["out"].concurrency == 128
+    assert engine.lanes["slow"].concurrency == 4
