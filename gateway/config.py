@@ -66,6 +66,12 @@ class JournalSection(_Strict):
         default="process",
         description="where the database writer runs: its own process (faster under load) or a daemon thread",
     )
+    sync: Literal["auto", "filesystem", "file"] = Field(
+        default="auto",
+        description="how spool files are made durable: 'filesystem' flushes each batch with syncfs "
+        "(Linux; the state folder's whole filesystem is flushed), 'file' fsyncs every file and folder; "
+        "'auto' picks 'filesystem' where the platform has it",
+    )
 
 
 class PipelineSection(_Strict):

@@ -360,6 +360,7 @@ class Daemon:
                 min_free_bytes=jcfg.min_free_mb * 1024 * 1024,
                 max_message_bytes=int(jcfg.max_message_mb * 1024 * 1024),
                 writer_process=jcfg.writer == "process",
+                sync=jcfg.sync,
             ),
         )
         self.registry, problems = load_partners(cfg.gateway.partners_dir)

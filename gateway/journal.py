@@ -43,6 +43,7 @@ from .errors import (
     MessageTooLargeError,
     UnknownMessageError,
 )
+from .filebatch import SyncMode
 from .spool import Spool, sha256_hex
 from .states import ACTIVE_STATES, DeliveryState, MessageState, can_move
 from .writer import WriterProcess, run_batch, writing_spool
@@ -308,12 +309,14 @@ class JournalOptions:
         batch_max: at most this many operations share one commit.
         writer_process: run the database writer in a child process (the
             daemon does; see :mod:`gateway.writer`) rather than on a thread.
+        sync: how the spool makes a batch durable (see :mod:`gateway.filebatch`).
     """
 
     min_free_bytes: int = 256 * 1024 * 1024
     max_message_bytes: int = 256 * 1024 * 1024
     batch_max: int = 512
     writer_process: bool = False
+    sync: SyncMode = "auto"
 
 
 def connect(db_path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -347,7 +350,7 @@ class Journal:
         self.state_dir = state_dir
         self.options = options or JournalOptions()
         self.db_path = state_dir / "journal.sqlite"
-        self.spool = Spool(state_dir / "spool")
+        self.spool = Spool(state_dir / "spool", self.options.sync)
         self._conn = connect(self.db_path)
         self._conn.executescript(_SCHEMA)
         self._conn.execute(
@@ -453,7 +456,7 @@ class Journal:
     def _drive_process(self, started: Future[None]) -> None:
         """The writer thread of a journal whose writer is a child process."""
         try:
-            self._process = WriterProcess(self.db_path, self.spool.root)
+            self._process = WriterProcess(self.db_path, self.spool.root, self.options.sync)
         except (JournalWriteError, OSError) as exc:
             started.set_exception(exc)
             return

@@ -1,8 +1,9 @@
 """Content-addressed spool of raw bytes.
 
 Invariant: a file at ``spool/ab/<sha256>`` is complete and durable.  It is
-written under a temporary name, fsynced, renamed into place, and its folder
-fsynced, before any journal row may point at it.  Identical content is
+written under a temporary name, flushed, renamed into place, and the rename
+flushed, before any journal row may point at it (a batch shares its flushes:
+see :mod:`gateway.filebatch`).  Identical content is
 stored once.  Temporary files left by a crash are removed at start.
 """
 
@@ -12,9 +13,10 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from .filebatch import FileBatch, PendingFile, SyncMode, fsync_folder, write_file
 
 _TMP_PREFIX = ".tmp-"
 
@@ -31,16 +33,14 @@ class Spool:
         root: the spool folder (created when missing).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sync: SyncMode = "auto") -> None:
         self.root = root
         # File names are built as strings: pathlib's joins and hashing were a
         # tenth of the journal writer's CPU time.
         self._root = str(root)
         root.mkdir(parents=True, exist_ok=True)
         self._make_folders()
-        # fsync is the cost of durability; concurrent fsyncs of different files
-        # share one filesystem journal commit, so issue them in parallel.
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-fsync")
+        self._batch = FileBatch(self._root, sync)
 
     def _make_folders(self) -> None:
         """Create the 256 digest-prefix folders, durably, once.
@@ -89,25 +89,20 @@ class Spool:
         unique: dict[str, bytes] = {sha: data for sha, data in items if not os.path.exists(self._file(sha))}
         if not unique:
             return
-        folders: set[str] = set()
-        temps: list[tuple[str, str]] = []
-        writes: list[tuple[str, bytes]] = []
         pid = os.getpid()
-        for sha, data in unique.items():
-            folder = f"{self._root}/{sha[:2]}"
-            tmp = f"{folder}/{_TMP_PREFIX}{sha}-{pid}"
-            temps.append((tmp, f"{folder}/{sha}"))
-            writes.append((tmp, data))
-            folders.add(folder)
-        try:
-            list(self._pool.map(_write_synced, writes))
-        except FileNotFoundError:
+        files = [
+            PendingFile(f"{self._root}/{sha[:2]}/{_TMP_PREFIX}{sha}-{pid}", self._file(sha), data, 0o600)
+            for sha, data in unique.items()
+        ]
+        errors = self._batch.write(files)
+        if any(isinstance(e, FileNotFoundError) for e in errors):
             # A prefix folder was removed behind our back: make it again, durably.
             self._make_folders()
-            list(self._pool.map(_write_synced, writes))
-        for tmp, final in temps:
-            os.replace(tmp, final)
-        list(self._pool.map(_fsync_dir, [Path(folder) for folder in folders]))
+            retry = [f for f, e in zip(files, errors, strict=True) if isinstance(e, FileNotFoundError)]
+            errors = [e for e in errors if not isinstance(e, FileNotFoundError)] + self._batch.write(retry)
+        for error in errors:
+            if error is not None:
+                raise error
 
     def delete(self, sha256s: Iterable[str]) -> int:
         """Remove contents no row refers to any more; returns how many went."""
@@ -138,30 +133,18 @@ class Spool:
                     removed += 1
         return removed
 
+    @property
+    def sync_mode(self) -> str:
+        """How writes are made durable: ``filesystem`` (syncfs per batch) or ``file`` (fsync each)."""
+        return self._batch.mode
+
     def close(self) -> None:
         """Stop the fsync threads."""
-        self._pool.shutdown(wait=True)
-
-
-def _write_synced(item: tuple[Path | str, bytes]) -> None:
-    tmp, data = item
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        self._batch.close()
 
 
 def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_folder(str(folder))
 
 
 def fsync_dir(folder: Path) -> None:
@@ -229,7 +212,7 @@ folder_syncer = FolderSyncer()
 def write_file_durably(path: Path, data: bytes, *, mode: int = 0o640) -> None:
     """Write ``path`` atomically: temp name, fsync, rename, fsync folder (shared with concurrent writers)."""
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    _write_synced((tmp, data))
+    write_file(PendingFile(str(tmp), str(path), data, 0o600), sync=True)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
     folder_syncer.sync(path.parent)

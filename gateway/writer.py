@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JournalWriteError
+from .filebatch import SyncMode
 from .spool import Spool
 
 Operation = Callable[[sqlite3.Connection], Any]
@@ -123,9 +124,10 @@ class WriterProcess:
     Args:
         db_path: the journal database (its schema already created).
         spool_root: the spool folder.
+        sync: how the spool makes a batch durable.
     """
 
-    def __init__(self, db_path: Path, spool_root: Path) -> None:
+    def __init__(self, db_path: Path, spool_root: Path, sync: SyncMode = "auto") -> None:
         import multiprocessing
         import os
 
@@ -133,7 +135,7 @@ class WriterProcess:
         self._pipe, child_end = ctx.Pipe()
         self._process = ctx.Process(
             target=_child_main,
-            args=(child_end, str(db_path), str(spool_root), os.getpid()),
+            args=(child_end, str(db_path), str(spool_root), sync, os.getpid()),
             name="edigate-journal-writer",
             daemon=True,
         )
@@ -245,7 +247,7 @@ def _portable(exc: BaseException) -> BaseException:
     return back
 
 
-def _child_main(pipe: Connection, db_path: str, spool_root: str, parent_pid: int) -> None:
+def _child_main(pipe: Connection, db_path: str, spool_root: str, sync: SyncMode, parent_pid: int) -> None:
     from .journal import connect
     from .workers import die_with_parent
 
@@ -256,7 +258,7 @@ def _child_main(pipe: Connection, db_path: str, spool_root: str, parent_pid: int
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         conn = connect(Path(db_path))
-        spool = Spool(Path(spool_root))
+        spool = Spool(Path(spool_root), sync)
     except (OSError, sqlite3.Error) as exc:
         pipe.send_bytes(pickle.dumps(("failed", f"cannot open the journal: {exc}")))
         return
