@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .filebatch import fsync_folder
+
 GENESIS = "0" * 64
 LOG_NAME = "audit.log"
 HEAD_SUFFIX = ".head"
@@ -61,14 +63,6 @@ def current_actor(uid: int | None = None) -> dict[str, Any]:
     except KeyError:
         user = f"uid {uid}"
     return {"uid": uid, "user": user}
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +152,7 @@ class AuditLog:
             finally:
                 os.close(fd)
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_folder(str(self.path.parent))
             self._write_head(record["seq"], record["hash"])
             self._seq, self._prev = record["seq"], record["hash"]
         return record
@@ -172,7 +166,7 @@ class AuditLog:
         finally:
             os.close(fd)
         os.replace(tmp, self.head_path)
-        _fsync_dir(self.head_path.parent)
+        fsync_folder(str(self.head_path.parent))
 
 
 def verify(path: Path) -> VerifyResult:

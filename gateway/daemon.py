@@ -31,13 +31,13 @@ from . import alerts, audit, metrics, report, status_view
 from .config import Config, load_config
 from .control import serve_control
 from .errors import ConfigError, GatewayError, JournalWriteError
-from .iopool import io_pool, run_blocking
+from .filebatch import BatchWriter, FileBatch, PendingFile
+from .iopool import io_pool
 from .journal import Journal, JournalOptions
 from .notify import sd_notify, watchdog_interval
 from .pipeline import Pipeline, RegistryLike
 from .resources import Resource, find_conflicts
 from .sources.dirwatch import DirectorySource, DirectorySourceConfig
-from .spool import write_file_durably
 from .workers import translation_pool, warm
 
 log = logging.getLogger("edigate.daemon")
@@ -311,6 +311,7 @@ class Daemon:
         self._watch_stop: Any = None
         self._fatal: BaseException | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self._ack_writer: BatchWriter | None = None
         # Operations (metrics, alerts, audit): see _start_operations.
         self.metrics: metrics.GatewayMetrics | None = None
         self.audit: audit.AuditLog | None = None
@@ -494,8 +495,36 @@ class Daemon:
             self.engine.enqueue(delivery_id, sink)
 
     async def _write_acks(self, partner: str, message_id: int, acks: Sequence[tuple[str, bytes]]) -> None:
+        """Each acknowledgment as a durable file in the partner's outbox folder.
+
+        The acknowledgments of a burst share their flushes (a batch at a
+        time, see :mod:`gateway.filebatch`): one fsync per file, done on the
+        shared I/O threads, kept intake's quick reads and renames waiting.
+
+        Raises:
+            OSError: a file could not be written or the batch not flushed.
+        """
         root = self.config.gateway.ack_dir or self.config.base_dir / "outbox"
-        await run_blocking(_write_ack_files, root / partner, message_id, list(acks))
+        writer = self._ack_writer
+        if writer is None:
+            # Once, at the first acknowledgment, on the loop: a mkdir and a stat.
+            root.mkdir(parents=True, exist_ok=True)
+            writer = self._ack_writer = BatchWriter(
+                FileBatch(str(root), self.config.journal.sync, make_folders=True)
+            )
+        folder = root / partner
+        pid = os.getpid()
+        files = [
+            PendingFile(
+                str(folder / f".{message_id}-{kind}.edi.tmp-{pid}"),
+                str(folder / f"{message_id}-{kind}.edi"),
+                payload,
+            )
+            for kind, payload in acks
+        ]
+        for error in await writer.write(files):
+            if error is not None:
+                raise error
 
     def _start_profile_watch(self) -> None:
         folder = self.config.gateway.partners_dir
@@ -635,6 +664,10 @@ class Daemon:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        if self._ack_writer is not None:
+            await self._ack_writer.drain()
+            self._ack_writer.close()
+            self._ack_writer = None
         # A cancelled intake or sink may have left a rename or fsync running.
         await asyncio.to_thread(io_pool.wait_idle, 30)
         if self.journal is not None:
@@ -1155,13 +1188,6 @@ def run(config: Config) -> int:
     except JournalWriteError as exc:
         log.error("journal write failed: %s", exc)
         return EXIT_FAILURE
-
-
-def _write_ack_files(folder: Path, message_id: int, acks: list[tuple[str, bytes]]) -> None:
-    """Each acknowledgment as a durable file in the partner's outbox folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind, payload in acks:
-        write_file_durably(folder / f"{message_id}-{kind}.edi", payload)
 
 
 __all__ = ["VERSION", "Daemon", "GatewayState", "check_config", "run"]

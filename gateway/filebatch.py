@@ -24,6 +24,7 @@ the C library has no ``syncfs`` (not Linux), every file is.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import os
@@ -32,6 +33,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
+
+from .iopool import run_blocking
 
 SyncMode = Literal["auto", "filesystem", "file"]
 
@@ -95,9 +98,13 @@ class FileBatch:
             the platform has it.
         threads: fsyncs run in parallel in ``file`` mode (concurrent fsyncs
             share a filesystem journal commit).
+        make_folders: create a file's missing folder (and its parents)
+            instead of failing that file.
     """
 
-    def __init__(self, anchor: str, mode: SyncMode = "auto", *, threads: int = 8) -> None:
+    def __init__(
+        self, anchor: str, mode: SyncMode = "auto", *, threads: int = 8, make_folders: bool = False
+    ) -> None:
         if mode == "filesystem" and not syncfs_available():
             raise OSError("sync = 'filesystem' needs syncfs(2) (Linux)")
         self.anchor = anchor
@@ -109,6 +116,9 @@ class FileBatch:
         self._device = os.stat(anchor).st_dev
         #: folder -> whether it lies on the anchor's filesystem (folders are few and stay put)
         self._same_device: dict[str, bool] = {}
+        self._make_folders = make_folders
+        #: folders known to exist (made or found)
+        self._folders: set[str] = set()
 
     def write(self, files: Sequence[PendingFile]) -> list[OSError | None]:
         """Write ``files`` and make them durable; each one's own error, or None.
@@ -123,6 +133,12 @@ class FileBatch:
         flushed: list[int] = []
         classic: list[int] = []
         for i, pending in enumerate(files):
+            if self._make_folders:
+                try:
+                    self._ensure_folder(os.path.dirname(pending.final))
+                except OSError as exc:
+                    errors[i] = exc
+                    continue
             if self.mode == "filesystem" and self._on_anchor_device(pending.final):
                 flushed.append(i)
             else:
@@ -138,6 +154,17 @@ class FileBatch:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder in self._folders:
+            return
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            if self.mode == "file":
+                # A new folder's entry is durable only once its parent is
+                # fsynced (a syncfs batch flushes it with the files).
+                fsync_folder(os.path.dirname(folder))
+        self._folders.add(folder)
 
     def _on_anchor_device(self, final: str) -> bool:
         folder = os.path.dirname(final)
@@ -204,6 +231,72 @@ class FileBatch:
             pass
 
 
+class BatchWriter:
+    """Group commit of files for coroutines: those that arrive while a batch is written share the next.
+
+    One batch at a time runs on an I/O thread; a caller waits for the batch
+    holding its files.  A burst of hundreds of documents then costs a few
+    batches, not an I/O thread, an fsync and a loop wake-up each.
+
+    Args:
+        batch: the writer of each batch (its folder tree and sync mode).
+    """
+
+    def __init__(self, batch: FileBatch) -> None:
+        self.batch = batch
+        self._pending: list[tuple[Sequence[PendingFile], asyncio.Future[list[OSError | None]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def write(self, files: Sequence[PendingFile]) -> list[OSError | None]:
+        """Write ``files`` durably; each one's own error, or None.
+
+        Raises:
+            OSError: the batch's flush failed: none of these files may be taken as durable.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[OSError | None]] = loop.create_future()
+        self._pending.append((files, done))
+        if self._task is None:
+            self._task = loop.create_task(
+                self._write_batches(), name=f"file batches under {self.batch.anchor}"
+            )
+        return await done
+
+    async def drain(self) -> None:
+        """Wait until the batch being written, and any queued, are done."""
+        while self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def close(self) -> None:
+        """Release the batch's threads (after :meth:`drain`)."""
+        self.batch.close()
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                files = [f for part, _ in batch for f in part]
+                try:
+                    errors = await run_blocking(self.batch.write, files)
+                except asyncio.CancelledError:
+                    # The loop is shutting down: no caller may be left waiting.
+                    for _, done in batch + self._pending:
+                        done.cancel()
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the flush failed (or a bug): each caller hears it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                start = 0
+                for part, done in batch:
+                    if not done.done():  # a cancelled caller's files are written all the same
+                        done.set_result(errors[start : start + len(part)])
+                    start += len(part)
+        finally:
+            self._task = None
+
+
 def write_file(pending: PendingFile, *, sync: bool) -> None:
     """Write ``pending.tmp`` (fsynced when ``sync``); a failed write leaves no temporary file."""
     fd = os.open(pending.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, pending.mode)
@@ -253,4 +346,13 @@ def fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-__all__ = ["FileBatch", "PendingFile", "SyncMode", "fsync_folder", "syncfs", "syncfs_available", "write_file"]
+__all__ = [
+    "BatchWriter",
+    "FileBatch",
+    "PendingFile",
+    "SyncMode",
+    "fsync_folder",
+    "syncfs",
+    "syncfs_available",
+    "write_file",
+]

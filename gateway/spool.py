@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from .filebatch import FileBatch, PendingFile, SyncMode, fsync_folder, write_file
+from .filebatch import FileBatch, PendingFile, SyncMode, fsync_folder
 
 _TMP_PREFIX = ".tmp-"
 
@@ -147,75 +145,4 @@ def _fsync_dir(folder: Path) -> None:
     fsync_folder(str(folder))
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a folder's entries (creates, renames) durable."""
-    _fsync_dir(folder)
-
-
-@dataclass
-class _FolderState:
-    changed: threading.Condition
-    requested: int = 0
-    synced: int = 0
-    running: bool = False
-
-
-class FolderSyncer:
-    """Group commit for folder entries: one fsync covers every rename done before it began.
-
-    Threads that rename files into the same folder at once (a sink writing
-    a burst of documents, acknowledgments for a burst of files) would each
-    fsync the folder; here one of them does it for all who asked before it
-    started, and the others wait for that fsync or the next one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._folders: dict[Path, _FolderState] = {}
-
-    def sync(self, folder: Path) -> None:
-        """Return once every entry made in ``folder`` before this call is durable.
-
-        Raises:
-            OSError: the fsync failed (each waiting caller tries it again itself).
-        """
-        with self._lock:
-            state = self._folders.get(folder)
-            if state is None:
-                state = self._folders[folder] = _FolderState(threading.Condition(self._lock))
-            state.requested += 1
-            mine = state.requested
-            while state.synced < mine:
-                if state.running:
-                    state.changed.wait()
-                    continue
-                state.running = True
-                target = state.requested
-                self._lock.release()
-                try:
-                    _fsync_dir(folder)
-                except BaseException:
-                    self._lock.acquire()
-                    state.running = False
-                    state.changed.notify_all()
-                    raise
-                self._lock.acquire()
-                state.running = False
-                state.synced = max(state.synced, target)
-                state.changed.notify_all()
-
-
-#: the process's folder syncer (sinks, acknowledgments)
-folder_syncer = FolderSyncer()
-
-
-def write_file_durably(path: Path, data: bytes, *, mode: int = 0o640) -> None:
-    """Write ``path`` atomically: temp name, fsync, rename, fsync folder (shared with concurrent writers)."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    write_file(PendingFile(str(tmp), str(path), data, 0o600), sync=True)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    folder_syncer.sync(path.parent)
-
-
-__all__ = ["FolderSyncer", "Spool", "folder_syncer", "fsync_dir", "sha256_hex", "write_file_durably"]
+__all__ = ["Spool", "sha256_hex"]

@@ -67,6 +67,7 @@ def test_agent_never_imports_an_edi_reader() -> None:
         "gateway.spool",
         "gateway.resources",
         "gateway.iopool",
+        "gateway.filebatch",
     )
     for path in _modules("agent"):
         for mod in _imports(path):

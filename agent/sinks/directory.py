@@ -9,7 +9,6 @@ document.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -18,8 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.filebatch import FileBatch, PendingFile
-from gateway.iopool import run_blocking
+from gateway.filebatch import BatchWriter, FileBatch, PendingFile
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from .base import Delivery
@@ -75,11 +73,7 @@ class DirectorySink:
         # at 32 a burst's documents queued here for seconds (measured: p50
         # 2.6 s from queued to delivered) while intake and translation kept up.
         self.concurrency = config.concurrency
-        self._batch: FileBatch | None = None
-        self._pending: list[tuple[Delivery, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        #: folders made and found on disk (a batch makes each at most once)
-        self._folders: set[Path] = set()
+        self._writer: BatchWriter | None = None
 
     async def healthcheck(self) -> None:
         """Raise when the folder cannot be written."""
@@ -94,91 +88,36 @@ class DirectorySink:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Write the envelope; returns once file and folder entry are durable."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((delivery, done))
-        if self._writer is None:
-            self._writer = loop.create_task(self._write_batches(), name=f"sink-{self.name}-writer")
-        await done
-
-    async def _write_batches(self) -> None:
+        folder = (
+            self.config.path / _UNSAFE.sub("_", delivery.partner)
+            if self.config.per_partner
+            else self.config.path
+        )
+        target = folder / file_name_for(delivery.idempotency_key, delivery.document_type)
+        tmp = folder / f".{target.name}.{os.getpid()}.{delivery.delivery_id}.tmp"
         try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    outcomes = await run_blocking(self._write, [d for d, _ in batch])
-                except asyncio.CancelledError:
-                    # The loop is shutting down: no waiter may be left hanging.
-                    for _, done in batch + self._pending:
-                        done.cancel()
-                    raise
-                except Exception as exc:  # noqa: BLE001 - every waiter of the batch gets the failure
-                    outcomes = [exc] * len(batch)
-                for (_, done), outcome in zip(batch, outcomes, strict=True):
-                    if done.done():  # the attempt was cancelled; the file is written all the same
-                        continue
-                    if outcome is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(outcome)
-        finally:
-            self._writer = None
-
-    def _write(self, deliveries: list[Delivery]) -> list[Exception | None]:
-        """Write a batch (on an I/O thread); each delivery's error, or None."""
-        outcomes: list[Exception | None] = [None] * len(deliveries)
-        files: list[PendingFile] = []
-        placed: list[int] = []
-        pid = os.getpid()
-        for i, delivery in enumerate(deliveries):
-            folder = (
-                self.config.path / _UNSAFE.sub("_", delivery.partner)
-                if self.config.per_partner
-                else self.config.path
+            writer = self._writer or self._open_writer()
+            (error,) = await writer.write(
+                [PendingFile(str(tmp), str(target), delivery.body, self.config.mode)]
             )
-            target = folder / file_name_for(delivery.idempotency_key, delivery.document_type)
-            try:
-                self._make_folder(folder)
-            except OSError as exc:
-                outcomes[i] = _delivery_error(target, exc)
-                continue
-            tmp = folder / f".{target.name}.{pid}.{delivery.delivery_id}.tmp"
-            files.append(PendingFile(str(tmp), str(target), delivery.body, self.config.mode))
-            placed.append(i)
-        if not files:
-            return outcomes
-        try:
-            errors = self._file_batch().write(files)
         except OSError as exc:
-            # The flush failed: nothing of the batch may count as delivered.
-            for i in placed:
-                outcomes[i] = TransientDeliveryError(
-                    f"cannot make {self.config.path} durable: {exc.strerror or exc}"
-                )
-            return outcomes
-        for i, pending, error in zip(placed, files, errors, strict=True):
-            if error is not None:
-                outcomes[i] = _delivery_error(Path(pending.final), error)
-        return outcomes
+            # The flush failed (or the folder could not be made): nothing of
+            # the batch may count as delivered.
+            raise TransientDeliveryError(f"cannot make {target} durable: {exc.strerror or exc}") from exc
+        if error is not None:
+            raise _delivery_error(target, error) from error
 
-    def _make_folder(self, folder: Path) -> None:
-        if folder in self._folders:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        self._folders.add(folder)
-
-    def _file_batch(self) -> FileBatch:
-        if self._batch is None:
-            self.config.path.mkdir(parents=True, exist_ok=True)
-            self._batch = FileBatch(str(self.config.path), self.config.sync)
-        return self._batch
+    def _open_writer(self) -> BatchWriter:
+        # Once, at the first delivery, on the loop: a mkdir and a stat.
+        self.config.path.mkdir(parents=True, exist_ok=True)
+        self._writer = BatchWriter(FileBatch(str(self.config.path), self.config.sync, make_folders=True))
+        return self._writer
 
     async def aclose(self) -> None:
-        """Stop the fsync threads (``sync = "file"``), once no batch is being written."""
+        """Finish the batch being written; stop the fsync threads (``sync = "file"``)."""
         if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
-        if self._batch is not None:
-            self._batch.close()
+            await self._writer.drain()
+            self._writer.close()
 
 
 def _delivery_error(target: Path, exc: OSError) -> Exception:

@@ -46,13 +46,13 @@ def test_a_burst_shares_batches_and_every_document_lands_whole(
 ) -> None:
     sink = DirectorySink(DirectorySinkConfig(name="out", path=tmp_path / "out", sync=sync))  # type: ignore[arg-type]
     batches: list[int] = []
-    real = sink._write
+    real = filebatch.FileBatch.write
 
-    def counting(deliveries: list[Delivery]) -> list[Exception | None]:
-        batches.append(len(deliveries))
-        return real(deliveries)
+    def counting(self: filebatch.FileBatch, files: list[filebatch.PendingFile]) -> list[OSError | None]:
+        batches.append(len(files))
+        return real(self, files)
 
-    monkeypatch.setattr(sink, "_write", counting)
+    monkeypatch.setattr(filebatch.FileBatch, "write", counting)
     deliveries = [_delivery(n, partner="acme" if n % 2 else "globex") for n in range(200)]
 
     async def main() -> None:
