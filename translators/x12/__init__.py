@@ -67,6 +67,8 @@ class _Maps:
     mapped_sets: frozenset[str] | None
     #: to_canonical's result unwrapped (no MappedDocument per set); only used with to_canonical
     parts: Callable[[TransactionSet, TranslatorOptions], _Parts] | None = None
+    #: a validate for the sets of one file (it remembers what it found clean), made per file
+    validator: Callable[[], Callable[[TransactionSet], list[RemoteSyntaxError]]] | None = None
 
 
 def _load_maps() -> _Maps:
@@ -82,6 +84,7 @@ def _load_maps() -> _Maps:
         getattr(mod, "validate", None),
         frozenset(mapped) if mapped is not None else None,
         getattr(mod, "map_parts", None) if to_canonical is not None else None,
+        getattr(mod, "validator", None),
     )
 
 
@@ -141,9 +144,12 @@ class _Session:
     _envelope_key: tuple[Segment, Segment] | None = None
     _envelope_base: dict[str, Any] = field(default_factory=dict)
     _envelope_items: tuple[tuple[str, object], ...] = ()
+    validate_set: Callable[[TransactionSet], list[RemoteSyntaxError]] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.validator = EnvelopeValidator(self.options)
+        maps = _MAPS if _MAPS is not None else _maps()
+        self.validate_set = maps.validator() if maps.validator is not None else maps.validate
 
     def _envelope(self, tx_control: str | None) -> Envelope:
         isa = self.isa.segment if self.isa is not None else ()
@@ -261,8 +267,9 @@ class _Session:
     def _transaction(self, tx: TransactionSet) -> list[X12Item | _Marker]:
         errors = self.validator.check_transaction(tx)
         maps = _MAPS if _MAPS is not None else _maps()
-        if maps.validate is not None and not (errors and any(e.scope == "transaction" for e in errors)):
-            errors.extend(maps.validate(tx))
+        validate = self.validate_set
+        if validate is not None and not (errors and any(e.scope == "transaction" for e in errors)):
+            errors.extend(validate(tx))
         if not errors:
             # The common case: a clean set (no list copies, no scans of an empty error list).
             try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -380,14 +379,17 @@ class _Checker:
             )
 
 
-class _CleanMemo:
-    """Segments the flat rules vouched for.
+class CleanMemo:
+    """Segments the flat rules vouched for, remembered for one file (or stream).
 
     A segment's element findings depend on its content alone (tag, elements) and the rules are
-    static, so a segment seen clean once is clean in any set. The reader hands out the same tuple
-    for a segment that repeats verbatim, so a hit is mostly an identity compare. Bounded; only
-    clean segments are kept. Input whose segments do not repeat fills it with few hits: it then
-    rests for a while (a hash and an insert per segment, and tuples kept alive, for nothing).
+    static, so a segment seen clean once is clean in any later set. The memo lives as long as the
+    translation of one file: the reader of that file hands out the same tuple for a segment that
+    repeats verbatim, so a hit is a tuple hash and an identity compare (a memo shared by every
+    file held tuples of other files, each hit then compared element by element, and it kept
+    partners' segments in memory between files). Bounded; only clean segments are kept. Input
+    whose segments do not repeat fills it with few hits: it then rests for a while (a hash and an
+    insert per segment, and tuples kept alive, for nothing).
     """
 
     __slots__ = ("hits", "paused", "segments")
@@ -398,13 +400,16 @@ class _CleanMemo:
         self.paused = 0  # transaction sets still to check without it
 
 
-_CLEAN: Final = _CleanMemo()
 _CLEAN_LIMIT = 4096
 _CLEAN_PAUSE_SETS = 2048
 
 
-def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
-    """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`."""
+def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSyntaxError]:
+    """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`.
+
+    ``memo`` carries the segments found clean in earlier sets of the same file; without one,
+    every segment is checked.
+    """
     if tx.set_id not in STRUCTURES:
         return []
     checker = _Checker(tx)
@@ -415,7 +420,8 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     pre_4010 = checker.pre_4010
     plain = tx.plain
     raw = checker.raw
-    memo = _CLEAN
+    if memo is None:
+        memo = CleanMemo()
     clean = memo.segments
     use_memo = memo.paused <= 0
     if not use_memo:
@@ -451,4 +457,4 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     return checker.errors()
 
 
-__all__ = ["check"]
+__all__ = ["CleanMemo", "check"]
