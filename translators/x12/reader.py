@@ -51,6 +51,7 @@ import enum
 from collections import deque
 from typing import Final
 
+from ..edifact.records import Shape
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
 from .syntax import (
@@ -825,20 +826,21 @@ class X12Reader:
         n = len(st)
         g = len(gs)
         self._outbox.append(
-            # Keywords cost nothing here: mypyc binds them at compile time for a native call.
-            _transaction_set(
-                set_id=st[1] if n > 1 else "",
-                control=st[2] if n > 2 else "",
-                segments=tuple(segs),
-                version=gs[8] if g > 8 else "",
-                group_control=gs[6] if g > 6 else "",
-                interchange_control=self._isa_control,
-                delimiters=self._delims,
-                implementation_ref=st[3] if n > 3 and st[3] else None,
-                functional_id=gs[1] if g > 1 else "",
-                index=self._tx_count,
-                byte_offset=self._tx_offset,
-                plain=self._tx_plain,
+            _TRANSACTION_SET.make(
+                (
+                    st[1] if n > 1 else "",  # set_id
+                    st[2] if n > 2 else "",  # control
+                    tuple(segs),
+                    gs[8] if g > 8 else "",  # version
+                    gs[6] if g > 6 else "",  # group_control
+                    self._isa_control,
+                    self._delims,
+                    st[3] if n > 3 and st[3] else None,  # implementation_ref
+                    gs[1] if g > 1 else "",  # functional_id
+                    self._tx_count,  # index
+                    self._tx_offset,  # byte_offset
+                    self._tx_plain,  # plain
+                )
             )
         )
         self._state = _State.GROUP
@@ -871,46 +873,27 @@ class X12Reader:
         self._iea_suffix = "" if self._clean_parts else self._delims.segment_suffix
 
 
-_SET: Final = object.__setattr__
-
-
-def _transaction_set(
-    *,
-    set_id: str,
-    control: str,
-    segments: tuple[Segment, ...],
-    version: str,
-    group_control: str,
-    interchange_control: str,
-    delimiters: Delimiters,
-    implementation_ref: str | None,
-    functional_id: str,
-    index: int,
-    byte_offset: int,
-    plain: bool,
-) -> TransactionSet:
-    """``TransactionSet(...)`` with every field, without the dataclass ``__init__``.
-
-    The frozen dataclass's generated ``__init__`` stays interpreted under mypyc (one
-    ``object.__setattr__`` per field through an interpreted frame: 3.1-3.7 us for these twelve
-    fields in a compiled toy module); this sets the same fields the same way from compiled code
-    (1.7-2.3 us). Every field is set here (the class has no ``__post_init__``); the
-    compiled-vs-pure snapshot test compares the results.
-    """
-    tx = TransactionSet.__new__(TransactionSet)
-    _SET(tx, "set_id", set_id)
-    _SET(tx, "control", control)
-    _SET(tx, "segments", segments)
-    _SET(tx, "version", version)
-    _SET(tx, "group_control", group_control)
-    _SET(tx, "interchange_control", interchange_control)
-    _SET(tx, "delimiters", delimiters)
-    _SET(tx, "implementation_ref", implementation_ref)
-    _SET(tx, "functional_id", functional_id)
-    _SET(tx, "index", index)
-    _SET(tx, "byte_offset", byte_offset)
-    _SET(tx, "plain", plain)
-    return tx
+#: TransactionSet built from compiled code (see :class:`~translators.edifact.records.Shape`): its
+#: dataclass ``__init__`` stays interpreted under mypyc (keyword parsing, then one
+#: ``object.__setattr__`` per field through an interpreted frame); each field's slot setter
+#: stores the value directly. The compiled-vs-pure snapshot test compares the results.
+_TRANSACTION_SET: Final = Shape(
+    TransactionSet,
+    (
+        "set_id",
+        "control",
+        "segments",
+        "version",
+        "group_control",
+        "interchange_control",
+        "delimiters",
+        "implementation_ref",
+        "functional_id",
+        "index",
+        "byte_offset",
+        "plain",
+    ),
+)
 
 
 def _is_plain(text: str, term: str) -> bool:
