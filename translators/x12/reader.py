@@ -502,10 +502,17 @@ class X12Reader:
         self._text = text[len(complete) :]
         self._text_offset += len(complete)
         parts.pop()  # complete ends with the joiner
-        if max(map(len, parts)) > self._max_segment:
+        limit = self._max_segment
+        big = -1
+        # An indexed loop, native once compiled: max(map(len, parts)) made a generic call of len()
+        # per segment (~300 instructions each).
+        for i in range(len(parts)):
+            if len(parts[i]) > limit:
+                big = i
+                break
+        if big >= 0:
             # Process what precedes the oversize segment first (as a chunked feed would), then
             # report it; what follows it is searched for the next ISA.
-            big = next(i for i, p in enumerate(parts) if len(p) > self._max_segment)
             jl = len(self._joiner)
             at = self._offset + sum(len(p) + jl for p in parts[:big])
             after = parts[big + 1 :]
