@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from sys import intern
 from typing import Final
 
 from ..edifact.records import Shape
@@ -110,6 +111,14 @@ class TransactionSetError(RemoteSyntaxError):
     def __init__(self, message: str, *, set_id: str, ack_hint: str, location: Location) -> None:
         super().__init__(message, ack_hint=ack_hint, scope="transaction", location=location)
         self.set_id = set_id
+
+
+def _interned(tag: str) -> str:
+    # A segment's tag keys most later lookups (envelope checks, validation rules and structures,
+    # the maps' dispatch tables), whose keys are compiled literals, which are interned: the
+    # interned tag matches them by identity instead of by a compare of characters. X12 tags are
+    # 2-3 characters; anything longer is no tag and is left alone.
+    return intern(tag) if len(tag) <= 3 else tag
 
 
 def _utf8_length(lead: str) -> int:
@@ -648,6 +657,7 @@ class X12Reader:
                         fields = raw.split(esep)
                         if fields[0] in envelope:
                             break
+                        fields[0] = _interned(fields[0])
                         tx.append(tuple(fields))
                         size += len(raw)
                         idx += 1
@@ -661,6 +671,7 @@ class X12Reader:
                         fields = raw.split(esep)
                         if fields[0] in envelope:
                             break  # never memoised: envelope segments take the general path
+                        fields[0] = _interned(fields[0])
                         seg = tuple(fields)
                         if len(memo) >= _SEGMENT_MEMO_LIMIT:
                             if self._memo_hits < _SEGMENT_MEMO_LIMIT // 2:
@@ -685,7 +696,7 @@ class X12Reader:
             if not s:
                 continue
             fields = s.split(esep)
-            tag = fields[0]
+            tag = fields[0] = _interned(fields[0])
             if in_tx and tag not in envelope:
                 tx.append(tuple(fields))
                 continue
