@@ -233,11 +233,13 @@ class _Checker:
                     position=position,
                 )
 
-    def structure(self, segments: Sequence[Segment]) -> list[bool]:
+    def structure(self, segments: tuple[Segment, ...]) -> list[bool]:
         """Check segment order; return, per segment, whether it had a defined place.
 
         The outcome depends only on the sequence of tags, so it is memoised (bounded).
         """
+        # Over a tuple, the comprehension is a native indexed loop once compiled (over a Sequence
+        # it was iterated generically).
         key = (self.tx.set_id, tuple([seg[0] for seg in segments]))
         hit = _STRUCTURE_CACHE.get(key)
         if hit is not None:
@@ -392,10 +394,14 @@ class CleanMemo:
     insert per segment, and tuples kept alive, for nothing).
     """
 
-    __slots__ = ("hits", "paused", "segments")
+    __slots__ = ("hits", "paused", "positions", "segments")
 
     def __init__(self) -> None:
         self.segments: dict[Segment, bool] = {}
+        #: a segment found clean, by its position in the set it was last seen at: a file's sets
+        #: mostly repeat their layout (header, parties, terms), so the same tuple at the same
+        #: position is found by an identity test, without hashing the tuple
+        self.positions: list[Segment | None] = []
         self.hits = 0  # since it last started afresh
         self.paused = 0  # transaction sets still to check without it
 
@@ -423,17 +429,26 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
     if memo is None:
         memo = CleanMemo()
     clean = memo.segments
+    positions = memo.positions
     use_memo = memo.paused <= 0
     if not use_memo:
         memo.paused -= 1
+    elif len(positions) < len(segments):
+        positions.extend([None] * (len(segments) - len(positions)))
     # Indexed, not zip(): a native loop once compiled (zip is iterated generically).
     for index in range(min(len(segments), len(placed))):
         if not placed[index]:
             continue
         seg = segments[index]
-        if use_memo and seg in clean:
-            memo.hits += 1
-            continue
+        if use_memo:
+            # Whatever a position holds was found clean (in this set or an earlier one).
+            if positions[index] is seg:
+                memo.hits += 1
+                continue
+            if seg in clean:
+                memo.hits += 1
+                positions[index] = seg
+                continue
         position = index + 1
         tag = seg[0]
         if tag in ("ST", "SE"):
@@ -449,6 +464,7 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
                     memo.hits = 0
                     clean.clear()
                 clean[seg] = True
+                positions[index] = seg
             continue
         for message, hint, element in _element_findings(seg, pre_4010):
             raw.append((message, hint, tag, position, element, "segment"))
