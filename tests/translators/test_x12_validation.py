@@ -405,19 +405,20 @@ def test_clean_rules_never_pass_a_segment_the_full_check_reports(seed: int) -> N
 
 
 def test_clean_segment_memo_keeps_only_clean_segments() -> None:
-    # Segments the flat rules vouch for are remembered by content; a finding is never memoised,
-    # so the same bad segment is reported in every set that carries it.
-    from translators.x12.definitions.checker import _CLEAN
+    # Segments the flat rules vouch for are remembered by content, for the sets of one file; a
+    # finding is never memoised, so the same bad segment is reported in every set that carries it.
+    from translators.x12.definitions import CleanMemo
 
-    _CLEAN.paused = 0  # earlier tests may have sent enough unrepeated segments to pause it
+    memo = CleanMemo()
     good = ("DTM", "002", "20240115")
     bad = ("DTM", "002", "20241315")
 
-    def with_date(date: str) -> str:
-        return PO_HEAD + PO_BODY.replace("N1*", f"DTM*002*{date}~N1*", 1)
+    def with_date(date: str) -> list[str | None]:
+        tx = tx_from(PO_HEAD + PO_BODY.replace("N1*", f"DTM*002*{date}~N1*", 1))
+        return [e.ack_hint for e in validate(tx, None, memo)]
 
     for _ in range(2):
-        assert hints(with_date("20240115")) == []
-        assert good in _CLEAN.segments
-        assert hints(with_date("20241315")) == ["AK4:8"]
-        assert bad not in _CLEAN.segments
+        assert with_date("20240115") == []
+        assert good in memo.segments
+        assert with_date("20241315") == ["AK4:8"]
+        assert bad not in memo.segments

@@ -22,8 +22,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
+from ..edifact.records import Shape
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
 from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
@@ -67,6 +68,8 @@ class _Maps:
     mapped_sets: frozenset[str] | None
     #: to_canonical's result unwrapped (no MappedDocument per set); only used with to_canonical
     parts: Callable[[TransactionSet, TranslatorOptions], _Parts] | None = None
+    #: a validate for the sets of one file (it remembers what it found clean), made per file
+    validator: Callable[[], Callable[[TransactionSet], list[RemoteSyntaxError]]] | None = None
 
 
 def _load_maps() -> _Maps:
@@ -82,6 +85,7 @@ def _load_maps() -> _Maps:
         getattr(mod, "validate", None),
         frozenset(mapped) if mapped is not None else None,
         getattr(mod, "map_parts", None) if to_canonical is not None else None,
+        getattr(mod, "validator", None),
     )
 
 
@@ -95,24 +99,32 @@ def _maps() -> _Maps:
     return _MAPS
 
 
-_SET: Final = object.__setattr__
-
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], values: tuple[tuple[str, object], ...]) -> _T:
-    """An instance of a frozen dataclass of ``translators.result`` from every one of its fields.
-
-    Those dataclasses are shared by every standard and stay interpreted (mypyc cannot compile a
-    frozen dataclass), and their generated ``__init__`` (keyword parsing, one interpreted
-    ``object.__setattr__`` per field) cost more per transaction set than the envelope checks.
-    This sets the same fields the same way, from compiled code. ``values`` must name every field
-    (they have no ``__post_init__``); the compiled-vs-pure snapshot test compares the results.
-    """
-    instance = object.__new__(cls)
-    for name, value in values:
-        _SET(instance, name, value)
-    return instance
+#: The frozen dataclasses of ``translators.result`` made once per transaction set, built from
+#: compiled code instead of through their interpreted ``__init__`` (keyword parsing, then one
+#: ``object.__setattr__`` per field: ~0.9k instructions a field); see the EDIFACT translator's
+#: :class:`~translators.edifact.records.Shape`, shared so both standards build them one way.
+#: The envelope's transaction control number comes last: the rest is the same for a whole group.
+_ENVELOPE: Final = Shape(
+    Envelope,
+    (
+        "standard",
+        "sender_qualifier",
+        "sender_id",
+        "receiver_qualifier",
+        "receiver_id",
+        "interchange_control",
+        "group_control",
+        "version",
+        "application_sender",
+        "application_receiver",
+        "test_indicator",
+        "transaction_control",
+    ),
+)
+_DOCUMENT: Final = Shape(
+    TranslatedDocument,
+    ("document_type", "schema_version", "document", "envelope", "transaction_set", "extensions", "warnings"),
+)
 
 
 @dataclass(slots=True)
@@ -140,10 +152,14 @@ class _Session:
     generated_sets: int = 0
     _envelope_key: tuple[Segment, Segment] | None = None
     _envelope_base: dict[str, Any] = field(default_factory=dict)
-    _envelope_items: tuple[tuple[str, object], ...] = ()
+    #: _envelope_base's values in _ENVELOPE's order, without the transaction control number
+    _envelope_values: tuple[object, ...] = ()
+    validate_set: Callable[[TransactionSet], list[RemoteSyntaxError]] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.validator = EnvelopeValidator(self.options)
+        maps = _MAPS if _MAPS is not None else _maps()
+        self.validate_set = maps.validator() if maps.validator is not None else maps.validate
 
     def _envelope(self, tx_control: str | None) -> Envelope:
         isa = self.isa.segment if self.isa is not None else ()
@@ -156,17 +172,15 @@ class _Session:
         return Envelope(**self._envelope_base, transaction_control=tx_control)
 
     def _fast_envelope(self, tx_control: str) -> Envelope:
-        """:meth:`_envelope` for the hot path, through :func:`_build` (same object, built faster)."""
+        """:meth:`_envelope` for the hot path, through :data:`_ENVELOPE` (same object, built faster)."""
         isa = self.isa.segment if self.isa is not None else ()
         gs = self.gs
         key = (isa, gs)
         if self._envelope_key != key:
             self._envelope_key = key
-            self._envelope_base = self._envelope_fields(isa, gs)
-            self._envelope_items = tuple(self._envelope_base.items())
-        envelope = _build(Envelope, self._envelope_items)
-        _SET(envelope, "transaction_control", tx_control)
-        return envelope
+            base = self._envelope_base = self._envelope_fields(isa, gs)
+            self._envelope_values = tuple([base[name] for name in _ENVELOPE.names[:-1]])
+        return _ENVELOPE.make((*self._envelope_values, tx_control))
 
     @staticmethod
     def _envelope_fields(isa: Segment, gs: Segment) -> dict[str, Any]:
@@ -261,8 +275,9 @@ class _Session:
     def _transaction(self, tx: TransactionSet) -> list[X12Item | _Marker]:
         errors = self.validator.check_transaction(tx)
         maps = _MAPS if _MAPS is not None else _maps()
-        if maps.validate is not None and not (errors and any(e.scope == "transaction" for e in errors)):
-            errors.extend(maps.validate(tx))
+        validate = self.validate_set
+        if validate is not None and not (errors and any(e.scope == "transaction" for e in errors)):
+            errors.extend(validate(tx))
         if not errors:
             # The common case: a clean set (no list copies, no scans of an empty error list).
             try:
@@ -351,16 +366,17 @@ class _Session:
         ):
             if maps.parts is not None:
                 doc_type, schema_version, document, extensions, map_warnings = maps.parts(tx, options)
-                # What _build does, without a tuple of (name, value) pairs per set; every field.
-                translated = object.__new__(TranslatedDocument)
-                _SET(translated, "document_type", doc_type)
-                _SET(translated, "schema_version", schema_version)
-                _SET(translated, "document", document)
-                _SET(translated, "envelope", self._fast_envelope(tx.control))
-                _SET(translated, "transaction_set", tx.set_id)
-                _SET(translated, "extensions", extensions)
-                _SET(translated, "warnings", (*warnings, *map_warnings) if warnings or map_warnings else ())
-                return translated
+                return _DOCUMENT.make(
+                    (
+                        doc_type,
+                        schema_version,
+                        document,
+                        self._fast_envelope(tx.control),
+                        tx.set_id,
+                        extensions,
+                        (*warnings, *map_warnings) if warnings or map_warnings else (),
+                    )
+                )
             mapped = maps.to_canonical(tx, options)
         envelope = self._envelope(tx.control)
         if mapped is not None:

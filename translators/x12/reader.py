@@ -49,8 +49,10 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from sys import intern
 from typing import Final
 
+from ..edifact.records import Shape
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
 from .syntax import (
@@ -109,6 +111,14 @@ class TransactionSetError(RemoteSyntaxError):
     def __init__(self, message: str, *, set_id: str, ack_hint: str, location: Location) -> None:
         super().__init__(message, ack_hint=ack_hint, scope="transaction", location=location)
         self.set_id = set_id
+
+
+def _interned(tag: str) -> str:
+    # A segment's tag keys most later lookups (envelope checks, validation rules and structures,
+    # the maps' dispatch tables), whose keys are compiled literals, which are interned: the
+    # interned tag matches them by identity instead of by a compare of characters. X12 tags are
+    # 2-3 characters; anything longer is no tag and is left alone.
+    return intern(tag) if len(tag) <= 3 else tag
 
 
 def _utf8_length(lead: str) -> int:
@@ -501,10 +511,17 @@ class X12Reader:
         self._text = text[len(complete) :]
         self._text_offset += len(complete)
         parts.pop()  # complete ends with the joiner
-        if max(map(len, parts)) > self._max_segment:
+        limit = self._max_segment
+        big = -1
+        # An indexed loop, native once compiled: max(map(len, parts)) made a generic call of len()
+        # per segment (~300 instructions each).
+        for i in range(len(parts)):
+            if len(parts[i]) > limit:
+                big = i
+                break
+        if big >= 0:
             # Process what precedes the oversize segment first (as a chunked feed would), then
             # report it; what follows it is searched for the next ISA.
-            big = next(i for i, p in enumerate(parts) if len(p) > self._max_segment)
             jl = len(self._joiner)
             at = self._offset + sum(len(p) + jl for p in parts[:big])
             after = parts[big + 1 :]
@@ -640,6 +657,7 @@ class X12Reader:
                         fields = raw.split(esep)
                         if fields[0] in envelope:
                             break
+                        fields[0] = _interned(fields[0])
                         tx.append(tuple(fields))
                         size += len(raw)
                         idx += 1
@@ -653,6 +671,7 @@ class X12Reader:
                         fields = raw.split(esep)
                         if fields[0] in envelope:
                             break  # never memoised: envelope segments take the general path
+                        fields[0] = _interned(fields[0])
                         seg = tuple(fields)
                         if len(memo) >= _SEGMENT_MEMO_LIMIT:
                             if self._memo_hits < _SEGMENT_MEMO_LIMIT // 2:
@@ -677,7 +696,7 @@ class X12Reader:
             if not s:
                 continue
             fields = s.split(esep)
-            tag = fields[0]
+            tag = fields[0] = _interned(fields[0])
             if in_tx and tag not in envelope:
                 tx.append(tuple(fields))
                 continue
@@ -825,20 +844,21 @@ class X12Reader:
         n = len(st)
         g = len(gs)
         self._outbox.append(
-            # Keywords cost nothing here: mypyc binds them at compile time for a native call.
-            _transaction_set(
-                set_id=st[1] if n > 1 else "",
-                control=st[2] if n > 2 else "",
-                segments=tuple(segs),
-                version=gs[8] if g > 8 else "",
-                group_control=gs[6] if g > 6 else "",
-                interchange_control=self._isa_control,
-                delimiters=self._delims,
-                implementation_ref=st[3] if n > 3 and st[3] else None,
-                functional_id=gs[1] if g > 1 else "",
-                index=self._tx_count,
-                byte_offset=self._tx_offset,
-                plain=self._tx_plain,
+            _TRANSACTION_SET.make(
+                (
+                    st[1] if n > 1 else "",  # set_id
+                    st[2] if n > 2 else "",  # control
+                    tuple(segs),
+                    gs[8] if g > 8 else "",  # version
+                    gs[6] if g > 6 else "",  # group_control
+                    self._isa_control,
+                    self._delims,
+                    st[3] if n > 3 and st[3] else None,  # implementation_ref
+                    gs[1] if g > 1 else "",  # functional_id
+                    self._tx_count,  # index
+                    self._tx_offset,  # byte_offset
+                    self._tx_plain,  # plain
+                )
             )
         )
         self._state = _State.GROUP
@@ -871,46 +891,27 @@ class X12Reader:
         self._iea_suffix = "" if self._clean_parts else self._delims.segment_suffix
 
 
-_SET: Final = object.__setattr__
-
-
-def _transaction_set(
-    *,
-    set_id: str,
-    control: str,
-    segments: tuple[Segment, ...],
-    version: str,
-    group_control: str,
-    interchange_control: str,
-    delimiters: Delimiters,
-    implementation_ref: str | None,
-    functional_id: str,
-    index: int,
-    byte_offset: int,
-    plain: bool,
-) -> TransactionSet:
-    """``TransactionSet(...)`` with every field, without the dataclass ``__init__``.
-
-    The frozen dataclass's generated ``__init__`` stays interpreted under mypyc (one
-    ``object.__setattr__`` per field through an interpreted frame: 3.1-3.7 us for these twelve
-    fields in a compiled toy module); this sets the same fields the same way from compiled code
-    (1.7-2.3 us). Every field is set here (the class has no ``__post_init__``); the
-    compiled-vs-pure snapshot test compares the results.
-    """
-    tx = TransactionSet.__new__(TransactionSet)
-    _SET(tx, "set_id", set_id)
-    _SET(tx, "control", control)
-    _SET(tx, "segments", segments)
-    _SET(tx, "version", version)
-    _SET(tx, "group_control", group_control)
-    _SET(tx, "interchange_control", interchange_control)
-    _SET(tx, "delimiters", delimiters)
-    _SET(tx, "implementation_ref", implementation_ref)
-    _SET(tx, "functional_id", functional_id)
-    _SET(tx, "index", index)
-    _SET(tx, "byte_offset", byte_offset)
-    _SET(tx, "plain", plain)
-    return tx
+#: TransactionSet built from compiled code (see :class:`~translators.edifact.records.Shape`): its
+#: dataclass ``__init__`` stays interpreted under mypyc (keyword parsing, then one
+#: ``object.__setattr__`` per field through an interpreted frame); each field's slot setter
+#: stores the value directly. The compiled-vs-pure snapshot test compares the results.
+_TRANSACTION_SET: Final = Shape(
+    TransactionSet,
+    (
+        "set_id",
+        "control",
+        "segments",
+        "version",
+        "group_control",
+        "interchange_control",
+        "delimiters",
+        "implementation_ref",
+        "functional_id",
+        "index",
+        "byte_offset",
+        "plain",
+    ),
+)
 
 
 def _is_plain(text: str, term: str) -> bool:

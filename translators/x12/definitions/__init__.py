@@ -11,12 +11,14 @@ from __future__ import annotations
 from ...errors import RemoteSyntaxError
 from ...options import TranslatorOptions
 from ..syntax import TransactionSet
-from .checker import check
+from .checker import CleanMemo, check
 from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
 from .structures import SET_TAGS, STRUCTURES, Node
 
 
-def validate(tx: TransactionSet, options: TranslatorOptions | None = None) -> list[RemoteSyntaxError]:
+def validate(
+    tx: TransactionSet, options: TranslatorOptions | None = None, memo: CleanMemo | None = None
+) -> list[RemoteSyntaxError]:
     """Check one transaction set against its definition.
 
     Args:
@@ -24,6 +26,9 @@ def validate(tx: TransactionSet, options: TranslatorOptions | None = None) -> li
         options: unused today; strictness is applied by the caller, which
             rejects a set on any error when ``options.strict`` and otherwise
             only on ``transaction``-scope errors.
+        memo: one per file, shared by its sets: segments already found
+            clean are not checked again (findings are the same with or
+            without it).
 
     Returns:
         Every finding, in segment order: ``scope="segment"`` with
@@ -36,7 +41,17 @@ def validate(tx: TransactionSet, options: TranslatorOptions | None = None) -> li
         violated); ``scope="transaction"`` with ``AK5:<718 code>`` for
         set-level problems.  Empty for sets without a definition.
     """
-    return check(tx)
+    return check(tx, memo)
 
 
-__all__ = ["CODES", "CONDITIONS", "SEGMENTS", "SET_TAGS", "STRUCTURES", "ElementDef", "Node", "validate"]
+__all__ = [
+    "CODES",
+    "CONDITIONS",
+    "SEGMENTS",
+    "SET_TAGS",
+    "STRUCTURES",
+    "CleanMemo",
+    "ElementDef",
+    "Node",
+    "validate",
+]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -234,11 +233,13 @@ class _Checker:
                     position=position,
                 )
 
-    def structure(self, segments: Sequence[Segment]) -> list[bool]:
+    def structure(self, segments: tuple[Segment, ...]) -> list[bool]:
         """Check segment order; return, per segment, whether it had a defined place.
 
         The outcome depends only on the sequence of tags, so it is memoised (bounded).
         """
+        # Over a tuple, the comprehension is a native indexed loop once compiled (over a Sequence
+        # it was iterated generically).
         key = (self.tx.set_id, tuple([seg[0] for seg in segments]))
         hit = _STRUCTURE_CACHE.get(key)
         if hit is not None:
@@ -380,31 +381,41 @@ class _Checker:
             )
 
 
-class _CleanMemo:
-    """Segments the flat rules vouched for.
+class CleanMemo:
+    """Segments the flat rules vouched for, remembered for one file (or stream).
 
     A segment's element findings depend on its content alone (tag, elements) and the rules are
-    static, so a segment seen clean once is clean in any set. The reader hands out the same tuple
-    for a segment that repeats verbatim, so a hit is mostly an identity compare. Bounded; only
-    clean segments are kept. Input whose segments do not repeat fills it with few hits: it then
-    rests for a while (a hash and an insert per segment, and tuples kept alive, for nothing).
+    static, so a segment seen clean once is clean in any later set. The memo lives as long as the
+    translation of one file: the reader of that file hands out the same tuple for a segment that
+    repeats verbatim, so a hit is a tuple hash and an identity compare (a memo shared by every
+    file held tuples of other files, each hit then compared element by element, and it kept
+    partners' segments in memory between files). Bounded; only clean segments are kept. Input
+    whose segments do not repeat fills it with few hits: it then rests for a while (a hash and an
+    insert per segment, and tuples kept alive, for nothing).
     """
 
-    __slots__ = ("hits", "paused", "segments")
+    __slots__ = ("hits", "paused", "positions", "segments")
 
     def __init__(self) -> None:
         self.segments: dict[Segment, bool] = {}
+        #: a segment found clean, by its position in the set it was last seen at: a file's sets
+        #: mostly repeat their layout (header, parties, terms), so the same tuple at the same
+        #: position is found by an identity test, without hashing the tuple
+        self.positions: list[Segment | None] = []
         self.hits = 0  # since it last started afresh
         self.paused = 0  # transaction sets still to check without it
 
 
-_CLEAN: Final = _CleanMemo()
 _CLEAN_LIMIT = 4096
 _CLEAN_PAUSE_SETS = 2048
 
 
-def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
-    """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`."""
+def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSyntaxError]:
+    """Run every check that applies to ``tx``; see :func:`translators.x12.definitions.validate`.
+
+    ``memo`` carries the segments found clean in earlier sets of the same file; without one,
+    every segment is checked.
+    """
     if tx.set_id not in STRUCTURES:
         return []
     checker = _Checker(tx)
@@ -415,19 +426,29 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     pre_4010 = checker.pre_4010
     plain = tx.plain
     raw = checker.raw
-    memo = _CLEAN
+    if memo is None:
+        memo = CleanMemo()
     clean = memo.segments
+    positions = memo.positions
     use_memo = memo.paused <= 0
     if not use_memo:
         memo.paused -= 1
+    elif len(positions) < len(segments):
+        positions.extend([None] * (len(segments) - len(positions)))
     # Indexed, not zip(): a native loop once compiled (zip is iterated generically).
     for index in range(min(len(segments), len(placed))):
         if not placed[index]:
             continue
         seg = segments[index]
-        if use_memo and seg in clean:
-            memo.hits += 1
-            continue
+        if use_memo:
+            # Whatever a position holds was found clean (in this set or an earlier one).
+            if positions[index] is seg:
+                memo.hits += 1
+                continue
+            if seg in clean:
+                memo.hits += 1
+                positions[index] = seg
+                continue
         position = index + 1
         tag = seg[0]
         if tag in ("ST", "SE"):
@@ -443,6 +464,7 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
                     memo.hits = 0
                     clean.clear()
                 clean[seg] = True
+                positions[index] = seg
             continue
         for message, hint, element in _element_findings(seg, pre_4010):
             raw.append((message, hint, tag, position, element, "segment"))
@@ -451,4 +473,4 @@ def check(tx: TransactionSet) -> list[RemoteSyntaxError]:
     return checker.errors()
 
 
-__all__ = ["check"]
+__all__ = ["CleanMemo", "check"]

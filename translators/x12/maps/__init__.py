@@ -131,6 +131,24 @@ def validate(tx: TransactionSet, options: TranslatorOptions | None = None) -> li
 _CHECK: Callable[[TransactionSet, TranslatorOptions | None], list[RemoteSyntaxError]] | None = None
 
 
+def validator() -> Callable[[TransactionSet], list[RemoteSyntaxError]]:
+    """:func:`validate` for the sets of one file, which remembers the segments it found clean.
+
+    A partner's sets repeat most of their segments; each distinct one is checked once per file.
+    Make one per file or stream (never share it between files): the findings are the same as
+    :func:`validate` gives, set by set.
+    """
+    from ..definitions import CleanMemo
+    from ..definitions import validate as check
+
+    memo = CleanMemo()
+
+    def validate_in_file(tx: TransactionSet) -> list[RemoteSyntaxError]:
+        return check(tx, None, memo)
+
+    return validate_in_file
+
+
 def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions | None) -> MapContext:
     opts = options.map_options.get(set_id, {}) if options is not None else {}
     if tx is None:
@@ -324,4 +342,5 @@ __all__ = [
     "map_segments",
     "to_canonical",
     "validate",
+    "validator",
 ]

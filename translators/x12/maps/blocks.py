@@ -35,8 +35,9 @@ def make(tag: str, *elements: str | None) -> Segment:
 def put(target: Doc, key: str, value: Any) -> None:
     """Set ``key`` only when ``value`` carries something (not None, "", [] or {})."""
     # Type tests and a length, not ``value not in ("", [], {})``: that built a list and a dict
-    # per call, and compared generically.
-    if value is None or (isinstance(value, str | list | dict) and not value):
+    # per call, and compared generically. A tuple of types, not ``str | list | dict``: compiled,
+    # that union is a new types.UnionType built on every call.
+    if value is None or (isinstance(value, (str, list, dict)) and not value):
         return
     target[key] = value
 
