@@ -124,7 +124,8 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
     # and those include every tag asked about afterwards (REQUIRED, DTM): one pass notes them, as
     # bits of ``seen``.
     seen = 0
-    once: dict[str, int] = {}
+    # the seen bits of the tags that may occur once and were already reported as repeated
+    repeated = 0
     header_dates: list[str] = []
     in_header = True
     info = _TAG_INFO
@@ -138,6 +139,7 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         entry = info.get(tag)
         if entry is None:
             continue
+        before = seen
         seen |= entry
         kind = entry & _KIND_MASK
         index = i + 1
@@ -173,10 +175,11 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
             in_header = False
             if kind == _TRIGGER_KIND:
                 continue
-        # a segment that may occur once (BGM, UNS)
-        count = once.get(tag, 0) + 1
-        once[tag] = count
-        if count == 2:
+        # a segment that may occur once (BGM, UNS): its seen bit tells a repetition, reported the
+        # second time only
+        bit = entry & ~_KIND_MASK
+        if before & bit and not repeated & bit:
+            repeated |= bit
             errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
         if tag == "BGM" and not comp(seg, 2, 0) and msg.type != "IFTSTA":
             errors.append(
