@@ -120,20 +120,37 @@ def _trim(seg: list[Element]) -> Segment:
     return tuple(seg)
 
 
-def _message_segments(report: MessageReport) -> list[Segment]:
-    s009: list[str] = [report.type, report.version, report.release, report.agency]
+def _s009(report: MessageReport) -> tuple[str, ...]:
     if report.association:
-        s009.append(report.association)
+        return (report.type, report.version, report.release, report.agency, report.association)
+    return (report.type, report.version, report.release, report.agency)
+
+
+def _accepted(report: MessageReport) -> Segment:
+    # the action code is never empty, so there is nothing to trim
+    return ("UCM", report.reference, _s009(report), ACTION_ACKNOWLEDGED)
+
+
+def _add_messages(out: list[Segment], reports: Sequence[MessageReport]) -> None:
+    # An accepted message (nearly all of them) is one UCM: no list of its segments to extend by.
+    for report in reports:
+        if report.errors:
+            out.extend(_message_segments(report))
+        else:
+            out.append(_accepted(report))
+
+
+def _message_segments(report: MessageReport) -> list[Segment]:
     if not report.errors:
-        # the action code is never empty, so there is nothing to trim
-        return [("UCM", report.reference, tuple(s009), ACTION_ACKNOWLEDGED)]
+        return [_accepted(report)]
+    s009 = _s009(report)
     service = [
         e
         for e in report.errors
         if e.location.segment_tag in ("UNH", "UNT") or e.location.segment_position is None
     ]
     body = [e for e in report.errors if e not in service]
-    ucm: list[Element] = ["UCM", report.reference, tuple(s009), ACTION_REJECTED]
+    ucm: list[Element] = ["UCM", report.reference, s009, ACTION_REJECTED]
     if service:
         first = service[0]
         ucm += [_code(first), first.location.segment_tag or "", _position(first)]
@@ -195,8 +212,7 @@ def contrl_segments(
         out.append(("UCI", start.control_ref, sender, recipient, ACTION_RECEIVED))
     else:
         out.append(("UCI", start.control_ref, sender, recipient, ACTION_ACKNOWLEDGED))
-        for report in messages:
-            out.extend(_message_segments(report))
+        _add_messages(out, messages)
         for group in groups:
             if group.errors:
                 first = group.errors[0]
@@ -216,8 +232,7 @@ def contrl_segments(
                 )
                 continue
             out.append(("UCF", group.reference, _id(group.sender), _id(group.recipient), ACTION_ACKNOWLEDGED))
-            for report in group.messages:
-                out.extend(_message_segments(report))
+            _add_messages(out, group.messages)
     out.append(("UNT", str(len(out) + 1), reference))
     return out
 

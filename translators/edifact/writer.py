@@ -45,6 +45,8 @@ class _Escaper:
     def __init__(self, d: Delimiters) -> None:
         self.d = d
         self.specials = d.specials()
+        # the service characters a plain segment holds only inside a value
+        self.others = [c for c in self.specials if c not in (d.element, d.component)]
         rel = d.release
         self.table = {ord(c): rel + c for c in self.specials} if rel else None
 
@@ -70,31 +72,33 @@ class _Escaper:
     def segment(self, seg: Segment) -> str:
         """The segment's elements joined, without its terminator.
 
-        Fast path: when no value of a plain segment (text and composite
-        elements only) holds a service character, nothing needs releasing
-        and the values are joined as they are.
+        Fast path: a plain segment (text and composite elements only) is joined as it is, and kept
+        when the joined text holds no service character beyond the separators the join put in (a
+        value holding one would add to their count): two counts and a few scans of one string,
+        instead of a list of every value and a search of their concatenation.
         """
         d = self.d
         cs = d.component
-        plain: list[str] = []
-        leaves: list[str] = []
+        es = d.element
+        texts: list[str] = []
+        joined = 0  # component separators the join puts in
         for e in seg:
-            if isinstance(e, str):
-                plain.append(e)
-                leaves.append(e)
-            elif isinstance(e, tuple):
-                plain.append(cs.join(e))
-                leaves.extend(e)
+            if type(e) is str:
+                texts.append(e)
+            elif type(e) is tuple:
+                texts.append(cs.join(e))
+                if len(e) > 1:
+                    joined += len(e) - 1
             else:
-                break
-        else:
-            text = "".join(leaves)
-            for c in self.specials:
+                return es.join([self.element(e) for e in seg])
+        text = es.join(texts)
+        if text.count(es) == len(texts) - 1 and text.count(cs) == joined:
+            for c in self.others:
                 if c in text:
                     break
             else:
-                return d.element.join(plain)
-        return d.element.join([self.element(e) for e in seg])
+                return text
+        return es.join([self.element(e) for e in seg])
 
     def element(self, value: Element) -> str:
         if isinstance(value, Repeated):
@@ -308,12 +312,8 @@ def write_interchange(
         tail.pop()
     unb.extend(tail)
     esc = _Escaper(d)
-    out: list[str] = [d.una()] if una else []
-
-    def put(seg: Segment) -> None:
-        out.append(esc.segment(seg) + d.segment)
-
-    put(tuple(unb))
+    # Segments without their terminators: it goes in with the line break when they are joined.
+    out: list[str] = [esc.segment(tuple(unb))]
     count = 0
     for msg in messages:
         segs = list(msg)
@@ -323,10 +323,12 @@ def write_interchange(
             segs.pop()
         segs.append(("UNT", str(len(segs) + 1), element(segs[0], 1)))
         for s in segs:
-            put(s)
+            out.append(esc.segment(s))
         count += 1
-    put(("UNZ", str(count), control_reference))
-    return _encode(line_break.join(out) + line_break, charset.codec)
+    out.append(esc.segment(("UNZ", str(count), control_reference)))
+    end = d.segment + line_break
+    text = end.join(out) + end
+    return _encode(d.una() + line_break + text if una else text, charset.codec)
 
 
 __all__ = ["EdifactWriter", "render_segment", "write_interchange", "write_model"]

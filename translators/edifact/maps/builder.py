@@ -239,6 +239,13 @@ class Builder:
         A 718 period has no DateTime shape: it goes to ``extensions["periods"]``
         as an ISO 8601 interval and None is returned with no warning.
         """
+        found = self.date_parts(seg)
+        if found is None:
+            return None
+        return {"qualifier": found[0], "date": found[1], "time": found[2]}
+
+    def date_parts(self, seg: Segment) -> tuple[str, str | None, str | None] | None:
+        """What :meth:`date` returns, as ``(qualifier, date, time)``: no dict for a handler to unpack."""
         c = parts(seg, 1)
         n = len(c)
         qual = c[0] if n else ""
@@ -262,7 +269,7 @@ class Builder:
             )
             self.keep(seg)
             return None
-        return {"qualifier": qual, "date": parsed[0], "time": parsed[1]}
+        return qual, parsed[0], parsed[1]
 
     def keep(self, seg: Segment) -> None:
         """Record a segment verbatim (nothing the partner sent is dropped)."""
@@ -272,8 +279,8 @@ class Builder:
         self.unmapped.append(entry)
 
     def extensions(self) -> dict[str, Any]:
-        """The ``MappedDocument.extensions`` of this run."""
-        out = dict(self.extra)
+        """The ``MappedDocument.extensions`` of this run (the run's last use of ``extra``: no copy)."""
+        out = self.extra
         if self.unmapped:
             out["unmapped_segments"] = self.unmapped
         return out
@@ -296,6 +303,10 @@ def mapped_document(
     return _MAPPED.make((document_type, schema_version, document, extensions, warnings))
 
 
+#: the ``"*"`` scope of a table without one (read-only)
+_NO_HANDLERS: Final[dict[str, Handler]] = {}
+
+
 def walk(builder: Builder, msg: Message, table: Table) -> None:
     """Feed the body segments (between UNH and UNT) through the message table.
 
@@ -306,7 +317,7 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             the current scope has no handler for a tag.
     """
     segments = msg.segments
-    fallback = table.get("*", {})
+    fallback = table.get("*", _NO_HANDLERS)
     end = len(segments) - 1 if segments and segments[-1][0] == "UNT" else len(segments)
     start = 1 if segments and segments[0][0] == "UNH" else 0
     scope = builder.scope

@@ -37,25 +37,29 @@ def bgm(
     so a document without a type written out and read back is unchanged.
     """
 
-    fields = ((1, name), (2, number), (3, function), (4, response))
+    # element position -> the field it fills (index 0, the tag, fills none)
+    fields: tuple[str | None, ...] = (None, name, number, function, response)
 
     def handler(b: Builder, seg: Segment) -> bool:
         doc = b.doc
-        used: dict[int, int] = {}
-        n = len(seg)
-        for i, field in fields:
-            if i >= n:
-                break  # absent elements read as "" and place nothing
-            if field is None:
-                continue
-            value = seg[i]
-            if type(value) is not str:
-                value = comp(seg, i, 0)
-            if value:
+        # what place() with the elements used would find, noted on the way (no dict of them)
+        extra = False
+        for i in range(1, len(seg)):
+            e = seg[i]
+            field = fields[i] if i < 5 else None
+            value = e if type(e) is str else comp(seg, i, 0)
+            if field is not None and value:
                 if i != 1 or value != implied:
                     doc[field] = value
-                used[i] = 1
-        place(b, seg, used)
+                # one component placed: a composite may hold more, a repetition always does
+                if type(e) is not str and (type(e) is not tuple or any(e[1:])):
+                    extra = True
+            elif type(e) is tuple:
+                extra = extra or any(e)
+            elif type(e) is not str or e:
+                extra = True
+        if extra:
+            b.keep(seg)
         b.target_kind = "BGM"
         return True
 
@@ -146,19 +150,21 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
         if kind not in _HEADER_DATE_KINDS:
             return False
         b.target_kind = "DTM"
-        d = b.date(seg)
-        if d is None:
+        found = b.date_parts(seg)
+        if found is None:
             return True
-        spec = names.get(d["qualifier"])
-        if spec is not None and spec[0] not in b.doc and d["date"] is not None:
-            b.doc[spec[0]] = d["date"]
-            if d["time"] is not None:
+        qual, date, time = found
+        doc = b.doc
+        spec = names.get(qual)
+        if spec is not None and date is not None and spec[0] not in doc:
+            doc[spec[0]] = date
+            if time is not None:
                 if spec[1] is not None:
-                    b.doc[spec[1]] = d["time"]
+                    doc[spec[1]] = time
                 else:
-                    push(b.doc, "dates", _compact(d))
+                    push(doc, "dates", _date_time(qual, date, time))
             return True
-        push(b.doc, "dates", _compact(d))
+        push(doc, "dates", _date_time(qual, date, time))
         return True
 
     return handler
@@ -168,12 +174,13 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
 _HEADER_DATE_KINDS: Final = frozenset(("", "BGM", "DTM", "UNS", "MOA", "CNT"))
 
 
-def _compact(d: dict[str, Any]) -> dict[str, Any]:
-    if d["time"] is None:
-        del d["time"]
-    if d["date"] is None:
-        del d["date"]
-    return d
+def _date_time(qual: str, date: str | None, time: str | None) -> dict[str, Any]:
+    """A canonical DateTime without its absent parts (keys in the order of :meth:`Builder.date`)."""
+    if date is None:
+        return {"qualifier": qual} if time is None else {"qualifier": qual, "time": time}
+    if time is None:
+        return {"qualifier": qual, "date": date}
+    return {"qualifier": qual, "date": date, "time": time}
 
 
 def rff_line(b: Builder, seg: Segment) -> bool:
@@ -194,14 +201,15 @@ def dtm_line(named: Mapping[str, str] | None = None) -> Handler:
         line = b.line
         if line is None or b.target_kind not in ("LIN", "QTY", "PIA", "IMD", "PRI", "DTM"):
             return False
-        d = b.date(seg)
-        if d is None:
+        found = b.date_parts(seg)
+        if found is None:
             return True
-        field = names.get(d["qualifier"])
-        if field is not None and field not in line and d["date"] is not None and d["time"] is None:
-            line[field] = d["date"]
+        qual, date, time = found
+        field = names.get(qual) if names else None
+        if field is not None and field not in line and date is not None and time is None:
+            line[field] = date
             return True
-        push(line, "dates", _compact(d))
+        push(line, "dates", _date_time(qual, date, time))
         return True
 
     return handler
@@ -238,9 +246,12 @@ def cux(b: Builder, seg: Segment) -> bool:
     # 6347 '2' (reference currency) and 6343 '4'/'9' (invoicing/ordering) are
     # what every writer sends; anything else is kept.
     extra = comp(seg, 1, 0) not in ("", "2") or comp(seg, 1, 2) not in ("", "4", "9")
-    if extra or beyond(seg, {1: 3}):
+    if extra or beyond(seg, _CUX_USED):
         b.keep(seg)
     return True
+
+
+_CUX_USED: Final = {1: 3}
 
 
 # -- line items -----------------------------------------------------------------
@@ -397,11 +408,11 @@ def cnt(b: Builder, seg: Segment) -> bool:
     value = comp(seg, 1, 1)
     if qual == "2" and "line_count" not in totals and value.isdigit():
         totals["line_count"] = int(value)
-        place(b, seg, {1: 2})
+        place(b, seg, _TWO_USED)
         return True
     if qual == "1" and "quantity" not in totals:
         totals["quantity"] = b.decimal(value)
-        place(b, seg, {1: 2})
+        place(b, seg, _TWO_USED)
         return True
     if qual == "7" and "weight" not in totals:
         totals["weight"] = b.decimal(value)
@@ -413,6 +424,10 @@ def cnt(b: Builder, seg: Segment) -> bool:
     if not totals:
         del b.doc["totals"]
     return False
+
+
+#: element 1 with its two components placed (read-only)
+_TWO_USED: Final = {1: 2}
 
 
 def moa_totals(total_qualifiers: tuple[str, ...]) -> Handler:
@@ -449,8 +464,12 @@ def uns(b: Builder, seg: Segment) -> bool:
     b.target = None
     b.target_kind = "UNS"
     b.scope = "summary"
-    place(b, seg, {1: 1} if el(seg, 1) == "S" else {})
+    place(b, seg, _UNS_USED if el(seg, 1) == "S" else _NOTHING_USED)
     return True
+
+
+_UNS_USED: Final = {1: 1}
+_NOTHING_USED: Final[dict[int, int]] = {}
 
 
 #: MEA C502 6313 dimension -> Measure.kind.  UNTDID 6313 codes first (AAA

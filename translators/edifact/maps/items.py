@@ -40,19 +40,26 @@ def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -
 def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, Any]:
     """LIN: open a line item (1082 line number, C212 item number)."""
     product: dict[str, Any] = {}
-    line: dict[str, Any] = {"product": product}
     n = len(seg)
     number = seg[1] if n > 1 else ""
     if type(number) is not str:
         number = el(seg, 1)
-    if number:
-        line["line_number"] = number
-    b.slot_codes = {}
+    # one dict literal where the number is there (the usual case): no insert after it is built
+    line: dict[str, Any] = {"product": product, "line_number": number} if number else {"product": product}
     c = seg[3] if n > 3 else ()
     if type(c) is not tuple:
         c = parts(seg, 3)
-    if c:
-        add_product_id(b, product, c[1] if len(c) > 1 else "", c[0])
+    value = c[0] if c else ""
+    code = c[1] if len(c) > 1 else ""
+    slot = b.slots.get(code, "other") if value else "other"
+    if slot != "other":
+        # the line's first item number takes its slot: what add_product_id does, without a
+        # lookup in the codes just emptied
+        product[slot] = value
+        b.slot_codes = {slot: code}
+    else:
+        b.slot_codes = {}
+        add_product_id(b, product, code, value)
     # typed: compiled, a native append instead of a generic method call on Any
     lines: list[dict[str, Any]] | None = b.doc.get(lines_key)
     if lines is None:
@@ -86,11 +93,12 @@ def pia(b: Builder, seg: Segment) -> bool:
             value, code = e
             if value:
                 slot = b.slots.get(code, "other")
+                product: dict[str, Any] = line["product"]
                 if slot != "other" and slot not in b.slot_codes:
-                    line["product"][slot] = value
+                    product[slot] = value
                     b.slot_codes[slot] = code
                 else:
-                    add_product_id(b, line["product"], code, value)
+                    add_product_id(b, product, code, value)
             b.target_kind = "PIA"
             return True
     product = line["product"]
@@ -118,10 +126,13 @@ def imd(b: Builder, seg: Segment) -> bool:
     if len(seg) == 4:
         # hot path, "IMD+F++:::TEXT[:TEXT]": nothing beyond the placed parts
         f, e2, e = seg[1], seg[2], seg[3]
+        # type(...) is str first: compiled, the comparisons are then native string compares
         if (
             type(e) is tuple
             and 4 <= len(e) <= 5
+            and type(e2) is str
             and e2 == ""
+            and type(f) is str
             and f in ("", "F")
             and not (e[0] or e[1] or e[2])
         ):

@@ -21,16 +21,21 @@ _NAD_PLACED: Final = {1: 1, 2: 1, 4: 5, 5: 4, 6: 1, 7: 1, 8: 1, 9: 1}
 
 def party(b: Builder, seg: Segment) -> dict[str, Any]:
     """A canonical Party dict from NAD (the 3055 agency becomes ``id_qualifier``)."""
-    p: dict[str, Any] = {"role": el(seg, 1)}
     used_c058 = False
     c = parts(seg, 2)
     n = len(c)
     pid = c[0] if n else ""
-    if pid:
-        p["id"] = pid
     agency = c[2] if n > 2 else ""
-    if agency:
-        p["id_qualifier"] = agency
+    # one dict literal in the usual shape (an id and its agency): no inserts after it is built
+    p: dict[str, Any]
+    if pid and agency:
+        p = {"role": el(seg, 1), "id": pid, "id_qualifier": agency}
+    else:
+        p = {"role": el(seg, 1)}
+        if pid:
+            p["id"] = pid
+        if agency:
+            p["id_qualifier"] = agency
     if len(seg) <= 3:
         # the common EANCOM "NAD+BY+GLN::9": only the code list qualifier
         # (1131) or trailing C082 parts could be unplaced
@@ -120,8 +125,14 @@ def cta(b: Builder, seg: Segment) -> bool:
     b.state["party"] = p
     b.target = c
     b.target_kind = "CTA"
-    place(b, seg, {1: 1, 2: 0 if comp(seg, 2, 0) else 2})
+    place(b, seg, _CTA_NAME_USED if not comp(seg, 2, 0) else _CTA_FUNCTION_USED)
     return True
+
+
+#: what :func:`cta` places: the function and the C056 name, or only the function when the
+#: 3413 contact identifier is sent (read-only)
+_CTA_NAME_USED: Final = {1: 1, 2: 2}
+_CTA_FUNCTION_USED: Final = {1: 1, 2: 0}
 
 
 #: COM 3155 channel -> Contact field (UNTDID 3155: TE telephone, FX fax, EM e-mail).
@@ -140,8 +151,11 @@ def com(b: Builder, seg: Segment) -> bool:
         c[field] = number
     else:
         push(c, "other", {"qualifier": channel, "value": number})
-    place(b, seg, {1: 2})
+    place(b, seg, _COM_USED)
     return True
+
+
+_COM_USED: Final = {1: 2}
 
 
 # -- references and dates -----------------------------------------------------

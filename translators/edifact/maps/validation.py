@@ -75,6 +75,10 @@ _TAG_INFO: Final[dict[str, int]] = {
 }
 _KIND_MASK: Final = (1 << _KIND_BITS) - 1
 _DTM_SEEN: Final = _TAG_INFO["DTM"] & ~_KIND_MASK
+#: message type -> the seen bits of its REQUIRED tags: one test when all are there (the usual case)
+_REQUIRED_SEEN: Final[dict[str, int]] = {
+    name: sum({_TAG_INFO[tag] & ~_KIND_MASK for tag in tags}) for name, tags in REQUIRED.items()
+}
 
 #: message types whose header must carry the document date (DTM 2005 '137');
 #: D93A invoices use '3' (invoice date) instead, which is accepted too.
@@ -115,7 +119,7 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         has no map); each has scope ``transaction``, ``ack_hint`` 13/12/35 and
         the segment position counted from UNH = 1.
     """
-    required = REQUIRED.get(msg.type)
+    required = _REQUIRED_SEEN.get(msg.type)
     if required is None:
         return []
     errors: list[RemoteSyntaxError] = []
@@ -124,7 +128,8 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
     # and those include every tag asked about afterwards (REQUIRED, DTM): one pass notes them, as
     # bits of ``seen``.
     seen = 0
-    once: dict[str, int] = {}
+    # the seen bits of the tags that may occur once and were already reported as repeated
+    repeated = 0
     header_dates: list[str] = []
     in_header = True
     info = _TAG_INFO
@@ -138,6 +143,7 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
         entry = info.get(tag)
         if entry is None:
             continue
+        before = seen
         seen |= entry
         kind = entry & _KIND_MASK
         index = i + 1
@@ -173,18 +179,20 @@ def validate(msg: Message) -> list[RemoteSyntaxError]:
             in_header = False
             if kind == _TRIGGER_KIND:
                 continue
-        # a segment that may occur once (BGM, UNS)
-        count = once.get(tag, 0) + 1
-        once[tag] = count
-        if count == 2:
+        # a segment that may occur once (BGM, UNS): its seen bit tells a repetition, reported the
+        # second time only
+        bit = entry & ~_KIND_MASK
+        if before & bit and not repeated & bit:
+            repeated |= bit
             errors.append(_error(msg, f"{tag} occurs more than once", TOO_MANY, tag, position=index))
         if tag == "BGM" and not comp(seg, 2, 0) and msg.type != "IFTSTA":
             errors.append(
                 _error(msg, "BGM has no document number (1004)", MISSING, tag, position=index, element=2)
             )
-    for tag in required:
-        if not seen & info[tag] & ~_KIND_MASK:
-            errors.append(_error(msg, f"mandatory segment {tag} is missing", MISSING, tag, position=None))
+    if seen & required != required:
+        for tag in REQUIRED[msg.type]:
+            if not seen & info[tag] & ~_KIND_MASK:
+                errors.append(_error(msg, f"mandatory segment {tag} is missing", MISSING, tag, position=None))
     wanted = DOCUMENT_DATE.get(msg.type)
     if wanted is not None and seen & _DTM_SEEN and not any(q in wanted for q in header_dates):
         errors.append(
