@@ -69,7 +69,7 @@ NATIVE_MODULES: list[str] = [
     "translators/edifact/__init__.py",
     "translators/edifact/syntax.py",
     "translators/edifact/charset.py",
-    "translators/edifact/records.py",
+    "translators/shapes.py",
     "translators/edifact/envelope.py",
     "translators/edifact/reader.py",
     "translators/edifact/translator.py",

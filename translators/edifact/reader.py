@@ -55,9 +55,9 @@ from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
+from ..shapes import Shape
 from . import envelope
 from .charset import CHARSETS, Charset, lenient_decode
-from .records import Shape
 from .syntax import (
     NEED_DATA,
     Delimiters,

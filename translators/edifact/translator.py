@@ -35,9 +35,9 @@ from typing import Any, Final
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
 from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
+from ..shapes import Shape
 from . import acks
 from .reader import EdifactReader
-from .records import Shape
 from .syntax import Event, GroupEnd, GroupStart, InterchangeEnd, InterchangeStart, Message, Sentinel
 from .syntax_model import SCHEMA_VERSION, message_document
 
@@ -51,7 +51,7 @@ _Validator = Callable[[Message], list[RemoteSyntaxError]]
 _MAPS: tuple[_Mapper | None, _Validator | None] | None = None
 
 #: Per message (the hot path): built from compiled code instead of through the interpreted
-#: ``__init__`` of these dataclasses of ``translators.result`` (see :mod:`.records`).
+#: ``__init__`` of these dataclasses of ``translators.result`` (see :mod:`translators.shapes`).
 _ENVELOPE: Final = Shape(
     Envelope,
     (

@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..edifact.records import Shape
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
 from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
+from ..shapes import Shape
 from .acks import (
     GroupOutcome,
     InterchangeOutcome,
@@ -102,7 +102,7 @@ def _maps() -> _Maps:
 #: The frozen dataclasses of ``translators.result`` made once per transaction set, built from
 #: compiled code instead of through their interpreted ``__init__`` (keyword parsing, then one
 #: ``object.__setattr__`` per field: ~0.9k instructions a field); see the EDIFACT translator's
-#: :class:`~translators.edifact.records.Shape`, shared so both standards build them one way.
+#: :class:`~translators.shapes.Shape`, shared so both standards build them one way.
 #: The envelope's transaction control number comes last: the rest is the same for a whole group.
 _ENVELOPE: Final = Shape(
     Envelope,

@@ -52,9 +52,9 @@ from collections import deque
 from sys import intern
 from typing import Final
 
-from ..edifact.records import Shape
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
+from ..shapes import Shape
 from .syntax import (
     NEED_DATA,
     Delimiters,
@@ -891,7 +891,7 @@ class X12Reader:
         self._iea_suffix = "" if self._clean_parts else self._delims.segment_suffix
 
 
-#: TransactionSet built from compiled code (see :class:`~translators.edifact.records.Shape`): its
+#: TransactionSet built from compiled code (see :class:`~translators.shapes.Shape`): its
 #: dataclass ``__init__`` stays interpreted under mypyc (keyword parsing, then one
 #: ``object.__setattr__`` per field through an interpreted frame); each field's slot setter
 #: stores the value directly. The compiled-vs-pure snapshot test compares the results.

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, cast
 
 from ...models import MappedDocument
-from ..records import Shape
+from ...shapes import Shape
 from ..syntax import Message, Segment
 from .segment import parts, segment_json
 from .values import edi_date_to_iso, edi_decimal, edi_period_to_iso

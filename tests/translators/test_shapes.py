@@ -13,10 +13,10 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from translators.edifact.records import Shape
 from translators.edifact.syntax import Delimiters, Message
 from translators.models import MappedDocument
 from translators.result import Envelope, TranslatedDocument
+from translators.shapes import Shape
 
 _ENVELOPE_VALUES = {
     "standard": "edifact",
