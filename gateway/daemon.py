@@ -640,6 +640,9 @@ class Daemon:
         if self.pipeline is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pipeline.idle(), timeout=10)
+            owed = self.pipeline.stop_ack_retries()
+            if owed:
+                log.warning("%d message(s) still owe acknowledgments; the next start sends them", owed)
         if self.engine is not None:
             self.engine.stop()
             await self.engine.drain(timeout=10)

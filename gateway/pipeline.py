@@ -49,6 +49,10 @@ from .states import MessageState
 
 log = logging.getLogger("edigate.pipeline")
 
+#: first and longest wait before an acknowledgment whose write failed is written again
+_ACK_RETRY_FIRST = 1.0
+_ACK_RETRY_MAX = 60.0
+
 
 class ProfileLike(Protocol):
     """What the pipeline needs from a partner profile (``partners.Profile``)."""
@@ -205,6 +209,12 @@ class Pipeline:
         self.stats = PipelineStats()
         self.in_flight = 0
         self._budget = _ByteBudget(max_inflight_bytes)
+        #: acknowledgments being written; a message's translation does not wait for them
+        self._ack_tasks: set[asyncio.Task[None]] = set()
+        #: acknowledgments whose write failed, tried again after ``_ack_retry_delay``
+        self._ack_retry: list[tuple[str, int, list[tuple[str, bytes]]]] = []
+        self._ack_retry_handle: asyncio.TimerHandle | None = None
+        self._ack_retry_delay = _ACK_RETRY_FIRST
 
     def submit(self, message_id: int) -> None:
         """Queue a received message for translation."""
@@ -230,8 +240,10 @@ class Pipeline:
                 tg.create_task(self._worker())
 
     async def idle(self) -> None:
-        """Wait until nothing is queued or in flight."""
+        """Wait until nothing is queued or in flight (acknowledgments being written included)."""
         await self._queue.join()
+        while self._ack_tasks:
+            await asyncio.gather(*self._ack_tasks, return_exceptions=True)
 
     async def _worker(self) -> None:
         while True:
@@ -290,7 +302,7 @@ class Pipeline:
             await self._reject(
                 message_id, reason, partner=partner, standard=translation.standard, replies=dict(ack_pairs)
             )
-            await self._send_acks(partner, message_id, ack_pairs)
+            self._send_acks_soon(partner, message_id, ack_pairs)
             return
         sinks = list(profile.sinks) if profile is not None and profile.sinks else list(self.default_sinks)
         unknown = [n for n in sinks if self.known_sinks is not None and n not in self.known_sinks]
@@ -342,7 +354,7 @@ class Pipeline:
         if delivery_ids:
             per_doc = len(sinks)
             self._on_queued([(d, sinks[i % per_doc]) for i, d in enumerate(delivery_ids)])
-        await self._send_acks(partner, message_id, ack_pairs)
+        self._send_acks_soon(partner, message_id, ack_pairs)
         log.info(
             "translated into %d document(s)",
             len(records),
@@ -461,6 +473,60 @@ class Pipeline:
         if acks and self._on_acks is not None:
             await self._on_acks(partner, message_id, acks)
             self.journal.replies_sent(message_id)
+
+    def _send_acks_soon(self, partner: str, message_id: int, acks: list[tuple[str, bytes]]) -> None:
+        """Write a message's acknowledgments without holding its translation slot.
+
+        They are already in the journal (stored with the translation, marked
+        sent once written): a crash before the write is answered by
+        :meth:`resend_acks` at the next start, and a failed write is tried
+        again here, with a growing delay, while the gateway runs.  Waiting
+        for the write (a shared flush) held a translation slot for a third of
+        its time under a burst.
+        """
+        if not acks or self._on_acks is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._write_acks_once(partner, message_id, acks))
+        self._ack_tasks.add(task)
+        task.add_done_callback(self._ack_tasks.discard)
+
+    async def _write_acks_once(self, partner: str, message_id: int, acks: list[tuple[str, bytes]]) -> None:
+        try:
+            await self._send_acks(partner, message_id, acks)
+        except OSError as exc:
+            self.stats.last_error = f"acknowledgments of message {message_id} not written: {exc}"
+            log.error(
+                "acknowledgments not written (tried again in %.0f s): %s",
+                self._ack_retry_delay,
+                exc,
+                extra={"message_id": message_id, "partner": partner},
+            )
+            self._ack_retry.append((partner, message_id, acks))
+            if self._ack_retry_handle is None:
+                self._ack_retry_handle = asyncio.get_running_loop().call_later(
+                    self._ack_retry_delay, self._retry_acks
+                )
+                self._ack_retry_delay = min(self._ack_retry_delay * 2, _ACK_RETRY_MAX)
+            return
+        self._ack_retry_delay = _ACK_RETRY_FIRST
+
+    def _retry_acks(self) -> None:
+        self._ack_retry_handle = None
+        owed, self._ack_retry = self._ack_retry, []
+        for partner, message_id, acks in owed:
+            self._send_acks_soon(partner, message_id, acks)
+
+    def stop_ack_retries(self) -> int:
+        """Give up retrying failed acknowledgment writes (shutdown); returns how many were owed.
+
+        They stay unsent in the journal, and the next start sends them.
+        """
+        if self._ack_retry_handle is not None:
+            self._ack_retry_handle.cancel()
+            self._ack_retry_handle = None
+        owed = len(self._ack_retry)
+        self._ack_retry = []
+        return owed
 
     async def resend_acks(self) -> int:
         """Send the acknowledgments a crash kept from the partner after their commit.
