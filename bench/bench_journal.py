@@ -136,6 +136,7 @@ def start_time(root: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--bursts", type=int, default=3, help="drop->delivered bursts, each reported")
     ap.add_argument("--latency-files", type=int, default=1000)
     ap.add_argument("--rows", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -154,7 +155,9 @@ def main() -> None:
         print(f"   the same, writer on a thread (tools)           : {args.files / jt:8.0f} files/s")
         print(f"   ratio journaled/raw                            : {raw / jr:8.2f}x  (goal >= 1)")
 
-        print(f"2. drop->delivered throughput, real gateway process, {args.files} X12 850 files")
+        print(
+            f"2. drop->delivered throughput, real gateway process, {args.bursts} bursts of {args.files} X12 850 files"
+        )
         root = work / "gw"
         root.mkdir()
         write_config(root)
@@ -162,13 +165,20 @@ def main() -> None:
         gw.start()
         try:
             inbox = root / "inbox" / "acme"
-            t0 = time.time()
-            dropped = drop_files(inbox, 1, args.files, rate=None)
-            done = wait_delivered(gw, set(dropped))
-            elapsed = max(done.values()) - t0
-            print(
-                f"   {args.files} files in {elapsed:.2f} s = {args.files / elapsed:8.0f} files/s (goal >= 500)"
-            )
+            # Several bursts, each reported: one burst on this shared VM ranged
+            # from 300 to 560 files/s between runs minutes apart.
+            rates: list[float] = []
+            for burst in range(args.bursts):
+                first = 1 + burst * args.files
+                t0 = time.time()
+                dropped = drop_files(inbox, first, args.files, rate=None)
+                done = wait_delivered(gw, set(dropped))
+                elapsed = max(done.values()) - t0
+                rates.append(args.files / elapsed)
+                print(
+                    f"   burst {burst + 1}: {args.files} files in {elapsed:.2f} s = {rates[-1]:8.0f} files/s"
+                )
+            print(f"   median of {len(rates)} bursts: {statistics.median(rates):8.0f} files/s (goal >= 500)")
 
             n = args.latency_files
             print(f"3. latency at 100 files/s ({n} files)")
