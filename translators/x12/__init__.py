@@ -101,8 +101,8 @@ def _maps() -> _Maps:
 
 #: The frozen dataclasses of ``translators.result`` made once per transaction set, built from
 #: compiled code instead of through their interpreted ``__init__`` (keyword parsing, then one
-#: ``object.__setattr__`` per field: ~0.9k instructions a field); see the EDIFACT translator's
-#: :class:`~translators.shapes.Shape`, shared so both standards build them one way.
+#: ``object.__setattr__`` per field: ~0.9k instructions a field); see
+#: :class:`~translators.shapes.Shape`, which both standards share.
 #: The envelope's transaction control number comes last: the rest is the same for a whole group.
 _ENVELOPE: Final = Shape(
     Envelope,
