@@ -19,7 +19,9 @@ descriptor was opened, so each batch opens its own.
 
 ``syncfs`` covers one filesystem: a file whose folder lies on another one
 (a mount inside the tree) is made durable the classic way instead.  Where
-the C library has no ``syncfs`` (not Linux), every file is.
+the C library has no ``syncfs`` (not Linux), every file is; so, under
+``auto``, once a sandbox refuses the call (ENOSYS, EPERM...).  A disk error
+from ``syncfs`` is never taken for that: it fails the batch.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -37,6 +40,9 @@ from typing import Literal
 from .iopool import run_blocking
 
 SyncMode = Literal["auto", "filesystem", "file"]
+
+#: syncfs errors that mean "not here" rather than "the disk failed"
+_UNSUPPORTED = frozenset({errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM})
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -73,8 +79,8 @@ def syncfs(fd: int) -> None:
         raise OSError("syncfs is not available on this platform")
     # A CDLL call releases the GIL for its duration, like os.fsync.
     if _SYNCFS(fd) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"syncfs: {os.strerror(errno)}")
+        code = ctypes.get_errno()
+        raise OSError(code, f"syncfs: {os.strerror(code)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,8 @@ class FileBatch:
         self.mode: Literal["filesystem", "file"] = (
             "file" if mode == "file" or (mode == "auto" and not syncfs_available()) else "filesystem"
         )
+        #: the mode was left to us ("auto"): an unsupported syncfs falls back to fsyncs
+        self._chosen = mode == "auto"
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._device = os.stat(anchor).st_dev
@@ -196,7 +204,13 @@ class FileBatch:
                 return
             try:
                 syncfs(anchor)  # every temporary file's data, before any rename
-            except OSError:
+            except OSError as exc:
+                if self._chosen and exc.errno in _UNSUPPORTED:
+                    # A sandbox or filesystem without syncfs (seccomp, gVisor):
+                    # "auto" means the classic way then, from this batch on.
+                    self.mode = "file"
+                    self._write_classic(files, written, errors)
+                    return
                 _remove_temporaries(files, written)
                 raise
             for i in written:

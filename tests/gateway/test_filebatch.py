@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -99,3 +100,43 @@ def test_filesystem_mode_is_refused_where_there_is_no_syncfs(
     auto = FileBatch(str(tmp_path), "auto")
     assert auto.mode == "file"
     auto.close()
+
+
+@pytest.mark.skipif(not filebatch.syncfs_available(), reason="syncfs(2) is Linux-only")
+@pytest.mark.parametrize("code", [errno.ENOSYS, errno.EPERM])
+def test_auto_falls_back_to_fsyncs_where_a_sandbox_refuses_syncfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    def refused(fd: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(filebatch, "syncfs", refused)
+    batch = FileBatch(str(tmp_path), "auto")
+    try:
+        assert batch.mode == "filesystem"
+        assert batch.write([_pending(tmp_path, "a.json", b"a"), _pending(tmp_path, "b.json", b"b")]) == [
+            None,
+            None,
+        ]
+        assert batch.mode == "file", "the next batches go the classic way at once"
+        assert batch.write([_pending(tmp_path, "c.json", b"c")]) == [None]
+        assert [(tmp_path / n).read_bytes() for n in ("a.json", "b.json", "c.json")] == [b"a", b"b", b"c"]
+        assert not list(tmp_path.glob(".*.tmp"))
+    finally:
+        batch.close()
+
+
+@pytest.mark.skipif(not filebatch.syncfs_available(), reason="syncfs(2) is Linux-only")
+def test_a_disk_error_from_syncfs_is_never_taken_for_a_missing_syscall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(filebatch, "syncfs", failing)
+    for mode in ("auto", "filesystem"):
+        batch = FileBatch(str(tmp_path), mode)  # type: ignore[arg-type]
+        with pytest.raises(OSError, match="Input/output error"):
+            batch.write([_pending(tmp_path, f"{mode}.json", b"x")])
+        assert not (tmp_path / f"{mode}.json").exists()
+        batch.close()
