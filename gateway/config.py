@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .alerts import AlertsSection
 from .errors import ConfigError
+from .filebatch import SyncMode
 
 DEFAULT_CONFIG = Path("/etc/edigate/edigate.toml")
 
@@ -66,7 +67,7 @@ class JournalSection(_Strict):
         default="process",
         description="where the database writer runs: its own process (faster under load) or a daemon thread",
     )
-    sync: Literal["auto", "filesystem", "file"] = Field(
+    sync: SyncMode = Field(
         default="auto",
         description="how spool files are made durable: 'filesystem' flushes each batch with syncfs "
         "(Linux; the state folder's whole filesystem is flushed), 'file' fsyncs every file and folder; "

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.filebatch import BatchWriter, FileBatch, PendingFile
+from gateway.filebatch import BatchWriter, FileBatch, PendingFile, SyncMode
 
 from ..errors import PermanentDeliveryError, TransientDeliveryError
 from .base import Delivery
@@ -41,7 +41,7 @@ class DirectorySinkConfig(BaseModel):
         le=4096,
         description="documents written at once (the delivery lane's width for this sink)",
     )
-    sync: Literal["auto", "filesystem", "file"] = Field(
+    sync: SyncMode = Field(
         default="auto",
         description="how a batch of documents is made durable: 'filesystem' flushes the folder's "
         "filesystem with syncfs (Linux), 'file' fsyncs every file and folder; 'auto' picks "
