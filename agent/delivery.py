@@ -38,15 +38,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import heapq
-import json
 import logging
 import random
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from gateway.errors import UnknownMessageError
 from gateway.journal import DeliveryPayload, Journal
@@ -143,16 +140,6 @@ class SinkLane:
 def _concurrency(sink: Sink, default: int) -> int:
     own = getattr(sink, "concurrency", None)
     return own if isinstance(own, int) and own > 0 else default
-
-
-def _loads(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        value = json.loads(body)  # what orjson refuses and the stdlib reads (integers past 64 bits)
-    if not isinstance(value, dict):
-        raise TypeError(f"envelope is a JSON {type(value).__name__}, not an object")
-    return value
 
 
 class SuccessLog:
@@ -459,7 +446,6 @@ class DeliveryEngine:
                 idempotency_key=payload.idempotency_key,
                 partner=payload.partner,
                 document_type=payload.document_type,
-                envelope=_loads(body),
                 body=body,
                 attempt=payload.attempts + 1,
             )

@@ -512,12 +512,12 @@ class Daemon:
             writer = self._ack_writer = BatchWriter(
                 FileBatch(str(root), self.config.journal.sync, make_folders=True)
             )
-        folder = root / partner
+        folder = os.path.join(root, partner)
         pid = os.getpid()
         files = [
             PendingFile(
-                str(folder / f".{message_id}-{kind}.edi.tmp-{pid}"),
-                str(folder / f"{message_id}-{kind}.edi"),
+                os.path.join(folder, f".{message_id}-{kind}.edi.tmp-{pid}"),
+                os.path.join(folder, f"{message_id}-{kind}.edi"),
                 payload,
             )
             for kind, payload in acks

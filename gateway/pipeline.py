@@ -29,8 +29,6 @@ from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
 from translators import (
     ControlNumbers,
     RemoteSyntaxError,
@@ -41,8 +39,8 @@ from translators import (
     peek_ids,
     translate,
 )
-from translators.models.envelope import CanonicalEnvelope, Source
 
+from .envelopes import encode_document, encode_envelope
 from .errors import JournalWriteError, UnknownMessageError
 from .journal import DocumentRecord, DuplicateRule, Journal
 from .states import MessageState
@@ -135,14 +133,14 @@ class _ByteBudget:
                 freed.notify_all()
 
 
-def idempotency_key(partner: str, doc: TranslatedDocument, canonical_json: str) -> str:
+def idempotency_key(partner: str, doc: TranslatedDocument, canonical_json: bytes) -> str:
     """partner + interchange/group/transaction control numbers + content hash.
 
     Stable across retries, restarts and replays of the same bytes, different
     for a re-sent interchange with new control numbers.
     """
     env = doc.envelope
-    digest = hashlib.sha256(canonical_json.encode()).hexdigest()[:20]
+    digest = hashlib.sha256(canonical_json).hexdigest()[:20]
     parts = [
         partner,
         env.standard,
@@ -418,41 +416,22 @@ class Pipeline:
     def _record(
         self, doc: TranslatedDocument, partner: str, message_id: int, row: Any, received_at: _dt.datetime
     ) -> DocumentRecord:
-        canonical = orjson.dumps(
-            doc.document, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
-        ).decode()
+        canonical = encode_document(doc.document)
         key = idempotency_key(partner, doc, canonical)
-        env = doc.envelope
-        envelope = CanonicalEnvelope(
-            idempotency_key=key,
-            message_id=str(message_id),
-            partner=partner,
-            document_type=doc.document_type,
-            document_schema_version=doc.schema_version,
-            received_at=received_at,
-            source=Source(
-                transport=str(row["transport"]),
-                file_name=row["file_name"],
-                standard=env.standard,
-                transaction_set=doc.transaction_set,
-                version=env.version,
-                sender_qualifier=env.sender_qualifier,
-                sender_id=env.sender_id,
-                receiver_qualifier=env.receiver_qualifier,
-                receiver_id=env.receiver_id,
-                interchange_control=env.interchange_control,
-                group_control=env.group_control,
-                transaction_control=env.transaction_control,
-                test_indicator=env.test_indicator,
-            ),
-            document=doc.document,
-            extensions=doc.extensions,
-            raw_sha256=str(row["sha256"]),
-        )
         return DocumentRecord(
             idempotency_key=key,
             document_type=doc.document_type,
-            envelope_json=envelope.model_dump_json(by_alias=True),
+            envelope_json=encode_envelope(
+                doc=doc,
+                document_json=canonical,
+                idempotency_key=key,
+                message_id=message_id,
+                partner=partner,
+                received_at=received_at,
+                transport=str(row["transport"]),
+                file_name=row["file_name"],
+                raw_sha256=str(row["sha256"]),
+            ),
         )
 
     async def _reject(

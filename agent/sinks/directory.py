@@ -88,18 +88,15 @@ class DirectorySink:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Write the envelope; returns once file and folder entry are durable."""
-        folder = (
-            self.config.path / _UNSAFE.sub("_", delivery.partner)
-            if self.config.per_partner
-            else self.config.path
-        )
-        target = folder / file_name_for(delivery.idempotency_key, delivery.document_type)
-        tmp = folder / f".{target.name}.{os.getpid()}.{delivery.delivery_id}.tmp"
+        # os.path on str, not pathlib: a burst delivers hundreds of documents a second.
+        root = os.fspath(self.config.path)
+        folder = os.path.join(root, _UNSAFE.sub("_", delivery.partner)) if self.config.per_partner else root
+        name = file_name_for(delivery.idempotency_key, delivery.document_type)
+        target = os.path.join(folder, name)
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}.{delivery.delivery_id}.tmp")
         try:
             writer = self._writer or self._open_writer()
-            (error,) = await writer.write(
-                [PendingFile(str(tmp), str(target), delivery.body, self.config.mode)]
-            )
+            (error,) = await writer.write([PendingFile(tmp, target, delivery.body, self.config.mode)])
         except OSError as exc:
             # The flush failed (or the folder could not be made): nothing of
             # the batch may count as delivered.
@@ -120,7 +117,7 @@ class DirectorySink:
             self._writer.close()
 
 
-def _delivery_error(target: Path, exc: OSError) -> Exception:
+def _delivery_error(target: str, exc: OSError) -> Exception:
     if isinstance(exc, PermissionError):
         return PermanentDeliveryError(f"cannot write {target}: permission denied")
     if isinstance(exc, FileNotFoundError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -70,7 +69,13 @@ def test_a_burst_shares_batches_and_every_document_lands_whole(
 def test_the_same_document_delivered_twice_is_one_file(tmp_path: Path) -> None:
     sink = DirectorySink(DirectorySinkConfig(name="out", path=tmp_path / "out"))
     d = _delivery(7)
-    again = dataclasses.replace(d, delivery_id=8)
+    again = Delivery(
+        delivery_id=8,
+        idempotency_key=d.idempotency_key,
+        partner=d.partner,
+        document_type=d.document_type,
+        body=d.body,
+    )
 
     async def main() -> None:
         await asyncio.gather(sink.deliver(d), sink.deliver(again))

@@ -1,0 +1,86 @@
+"""The canonical envelope's JSON, written without building the pydantic model.
+
+:class:`translators.models.envelope.CanonicalEnvelope` is the published
+shape (``edigate schema``).  Building it and calling ``model_dump_json`` for
+every document cost a validation pass and a second serialisation of the
+document, which the pipeline has already encoded once (sorted keys) for the
+idempotency hash.  :func:`encode_envelope` writes the same fields in the
+model's order around that encoding.  ``tests/gateway/test_envelopes.py``
+holds it to the model: its output validates as a ``CanonicalEnvelope`` and
+reads back equal to ``model_dump_json``'s.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import orjson
+
+from translators.models.envelope import ENVELOPE_SCHEMA, ENVELOPE_SCHEMA_VERSION
+from translators.result import TranslatedDocument
+
+#: how documents and extensions are encoded: sorted keys, so equal documents are equal bytes
+JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def encode_document(document: dict[str, Any]) -> bytes:
+    """A canonical document as JSON (sorted keys; what is not JSON becomes its ``str``)."""
+    return orjson.dumps(document, option=JSON_OPTIONS, default=str)
+
+
+def encode_envelope(
+    *,
+    doc: TranslatedDocument,
+    document_json: bytes,
+    idempotency_key: str,
+    message_id: int,
+    partner: str,
+    received_at: _dt.datetime,
+    transport: str,
+    file_name: str | None,
+    raw_sha256: str,
+) -> str:
+    """The envelope of ``doc`` as JSON text; ``document_json`` is ``encode_document(doc.document)``."""
+    env = doc.envelope
+    head = {
+        "schema": ENVELOPE_SCHEMA,
+        "schema_version": ENVELOPE_SCHEMA_VERSION,
+        "idempotency_key": idempotency_key,
+        "message_id": str(message_id),
+        "partner": partner,
+        "document_type": doc.document_type,
+        "document_schema_version": doc.schema_version,
+        # As pydantic writes it (OPT_UTC_Z): UTC as "Z", microseconds only when there are some.
+        "received_at": received_at,
+        "source": {
+            "transport": transport,
+            "file_name": file_name,
+            "standard": env.standard,
+            "transaction_set": doc.transaction_set,
+            "version": env.version,
+            "sender_qualifier": env.sender_qualifier,
+            "sender_id": env.sender_id,
+            "receiver_qualifier": env.receiver_qualifier,
+            "receiver_id": env.receiver_id,
+            "interchange_control": env.interchange_control,
+            "group_control": env.group_control,
+            "transaction_control": env.transaction_control,
+            "test_indicator": bool(env.test_indicator),
+        },
+    }
+    # The head ends with "}" and the tail is spliced in before it: the document is not encoded twice.
+    parts = (
+        orjson.dumps(head, option=orjson.OPT_UTC_Z)[:-1],
+        b',"document":',
+        document_json,
+        b',"extensions":',
+        orjson.dumps(doc.extensions, option=JSON_OPTIONS, default=str),
+        b',"raw_sha256":',
+        orjson.dumps(raw_sha256),
+        b"}",
+    )
+    return b"".join(parts).decode()
+
+
+__all__ = ["JSON_OPTIONS", "encode_document", "encode_envelope"]
