@@ -38,7 +38,7 @@ from .notify import sd_notify, watchdog_interval
 from .pipeline import Pipeline, RegistryLike
 from .resources import Resource, find_conflicts
 from .sources.dirwatch import DirectorySource, DirectorySourceConfig
-from .workers import translation_pool, warm
+from .workers import settle_collector, translation_pool, warm
 
 log = logging.getLogger("edigate.daemon")
 
@@ -294,8 +294,11 @@ class Daemon:
         config: the loaded configuration.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, tune_collector: bool = False) -> None:
         self.config = config
+        #: freeze the long-lived objects out of the collector once ready (the
+        #: process is ours: ``edigate run``, not a test embedding the daemon)
+        self.tune_collector = tune_collector
         self.state = GatewayState()
         self.should_exit = False
         self.force_exit = False
@@ -435,6 +438,9 @@ class Daemon:
             if pending_w:
                 raise GatewayError("a source did not start listening within 30 s")
         self.state.ready = True
+        if self.tune_collector:
+            # Everything long-lived exists now (modules, config, journal, sources).
+            settle_collector()
         sd_notify(
             f"READY=1\nSTATUS=edigate {VERSION}: {len(self.sources)} source(s), {len(self.sinks)} sink(s)"
         )
@@ -1185,7 +1191,7 @@ def _source_status(source: SourceLike) -> dict[str, Any]:
 
 def run(config: Config) -> int:
     """Run the daemon in the foreground; returns the exit code."""
-    daemon = Daemon(config)
+    daemon = Daemon(config, tune_collector=True)
     try:
         return asyncio.run(daemon.serve())
     except JournalWriteError as exc:

@@ -53,13 +53,25 @@ def _start_worker(parent_pid: int) -> None:
     # starts from an empty interpreter, and the imports take a second or more.
     for module in _PRELOAD:
         importlib.import_module(module)
-    # A translation builds tens of thousands of small containers that live
-    # until the document is returned: with the default gen-0 threshold (700)
-    # the collector ran dozens of times per large file, re-scanning the
-    # imported modules' objects each time (20-27 % of translation time in the
-    # X12 and EDIFACT benchmarks).  Frozen imports are never scanned again;
-    # the higher threshold still collects cycles, just in larger batches.
-    gc.collect()  # garbage of the imports is freed, not frozen
+    settle_collector()
+
+
+def settle_collector() -> None:
+    """Freeze what exists now out of every collection and collect in larger batches.
+
+    Called once the long-lived objects are built: in a worker after the
+    imports, in the daemon once it is ready.  A translation builds tens of
+    thousands of small containers that live until the document is returned:
+    with the default gen-0 threshold (700) the collector ran dozens of times
+    per large file, re-scanning the imported modules' objects each time
+    (20-27 % of translation time in the X12 and EDIFACT benchmarks).  The
+    daemon translates small files itself and had the same cost: a burst of
+    3,000 files spent ~0.7 s in the collector, most of it in full
+    collections walking every module, model and journal object.  Frozen
+    objects are never scanned again; the higher threshold still collects
+    cycles, just in larger batches.
+    """
+    gc.collect()  # garbage is freed, not frozen
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
 
@@ -97,4 +109,4 @@ def _hold() -> int:
     return os.getpid()
 
 
-__all__ = ["die_with_parent", "translation_pool", "warm"]
+__all__ = ["die_with_parent", "settle_collector", "translation_pool", "warm"]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
+import subprocess
 import sys
+from typing import Any, cast
+
+import pytest
 
 from gateway.workers import translation_pool, warm
 
@@ -70,3 +75,35 @@ def test_the_byte_budget_holds_back_a_worker_until_bytes_are_freed() -> None:
     b_in = next(i for i, o in enumerate(order) if o.startswith("b in"))
     assert b_in > order.index("a out")
     assert order[-1] == "huge alone"
+
+
+def test_settle_collector_freezes_what_exists_and_raises_the_threshold() -> None:
+    # In a child: freezing pytest's own heap would keep this session's garbage forever.
+    code = (
+        "import gc; from gateway.workers import settle_collector; settle_collector(); "
+        "print(gc.get_threshold(), gc.get_freeze_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    threshold, frozen = out.rsplit(")", 1)
+    assert threshold + ")" == "(50000, 20, 20)"
+    assert int(frozen) > 10_000, "the daemon's modules should be frozen out of collections"
+
+
+def test_the_edigate_run_daemon_settles_its_collector_and_embedded_ones_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gateway.daemon as daemon_module
+
+    assert inspect.signature(daemon_module.Daemon.__init__).parameters["tune_collector"].default is False
+    made: list[bool] = []
+
+    class Recorder(daemon_module.Daemon):
+        def __init__(self, config: Any, *, tune_collector: bool = False) -> None:
+            made.append(tune_collector)
+
+        async def serve(self) -> int:
+            return 0
+
+    monkeypatch.setattr(daemon_module, "Daemon", Recorder)
+    assert daemon_module.run(cast(Any, None)) == 0
+    assert made == [True]
