@@ -186,6 +186,8 @@ class DirectorySource:
         ready.set()
         try:
             while not self._stopping:
+                # Cleared before the listing: a file written while it runs wakes the next scan.
+                wake.clear()
                 listing = await run_blocking(self._list)
                 now = self._clock()
                 scanned_at = now
@@ -197,7 +199,6 @@ class DirectorySource:
                     task = asyncio.create_task(self._take(journal, path, sem))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=self.config.poll_seconds)
                 # A burst of drops wakes us once per file event; a scan lists
@@ -381,15 +382,23 @@ class _Nudge(FileSystemEventHandler):
     def __init__(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
         self._loop = loop
         self._wake = wake
+        #: a wake-up is on its way to the loop; a burst's events share it
+        self._pending = False
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
+        if event.event_type in ("opened", "closed_no_write") or self._pending:
             return
+        # Set here, cleared on the loop: at worst one extra wake-up, never a lost one.
+        self._pending = True
         try:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._set)
         except RuntimeError:
             # The loop closed during shutdown; nothing left to wake.
             return
+
+    def _set(self) -> None:
+        self._pending = False
+        self._wake.set()
 
 
 __all__ = ["DirectorySource", "DirectorySourceConfig", "is_temporary_name"]

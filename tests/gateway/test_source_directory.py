@@ -13,7 +13,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -313,9 +315,41 @@ def test_an_archive_folder_removed_behind_our_back_is_made_again(tmp_path: Path)
     for n in (1, 2, 3):
         dropped = tmp_path / "in" / "acme" / f"f{n}.edi"
         dropped.write_bytes(b"x%d" % n)
-        source._dispose(dropped, "acme", str(n))
+        source._dispose(str(dropped), "acme", str(n))
         assert not dropped.exists()
         archived = list((tmp_path / "archive" / "acme").glob(f"*/{n}-f{n}.edi"))
         assert [p.read_bytes() for p in archived] == [b"x%d" % n]
         if n == 2:
             shutil.rmtree(tmp_path / "archive")
+
+
+def test_a_burst_of_file_events_wakes_the_scan_once_until_the_loop_has_seen_it() -> None:
+    from watchdog.events import FileClosedEvent
+
+    from gateway.sources.dirwatch import _Nudge
+
+    async def main() -> tuple[int, bool, int, bool]:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        scheduled: list[object] = []
+
+        class CountingLoop:
+            def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
+                scheduled.append(callback)
+                loop.call_soon_threadsafe(callback)
+
+        nudge = _Nudge(cast(asyncio.AbstractEventLoop, CountingLoop()), wake)
+        # The events of a burst, all before the loop gets a turn (watchdog's thread is faster).
+        for i in range(500):
+            nudge.on_any_event(FileClosedEvent(f"/in/acme/f{i}.edi"))
+        await asyncio.sleep(0)
+        burst = (len(scheduled), wake.is_set())
+        # Once the loop has taken the wake-up, the next event is not lost.
+        wake.clear()
+        await asyncio.to_thread(nudge.on_any_event, FileClosedEvent("/in/acme/late.edi"))
+        await asyncio.sleep(0.05)
+        return burst[0], burst[1], len(scheduled), wake.is_set()
+
+    burst_wakes, woken, total_wakes, woken_again = asyncio.run(main())
+    assert (burst_wakes, woken) == (1, True)
+    assert (total_wakes, woken_again) == (2, True)
