@@ -8,9 +8,9 @@ translator options, layouts) without exposing TOML details.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from translators import ControlNumbers, TranslatorOptions
 from translators.flatfile import FlatLayout
@@ -34,6 +34,11 @@ class Profile:
     model: PartnerProfile
     source_path: Path
     digest: str = ""
+    #: what translator_options takes from the model, worked out once (it is asked per message)
+    _options: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_options", _static_options(self.model))
 
     @property
     def id(self) -> str:
@@ -109,33 +114,35 @@ class Profile:
             Options carrying this partner's ack policy, strictness, limits,
             map deviations (keyed by map name) and our identity.
         """
-        model = self.model
-        map_options: dict[str, dict[str, object]] = {}
-        for doc in model.documents:
-            if doc.standard not in ("x12", "edifact"):
-                continue
-            options = doc.deviations.as_map_options()
-            if options:
-                map_options.setdefault(doc.map_name, {}).update(options)
-        our_ids: tuple[str, str] | None = None
-        if model.our_ids.x12 is not None:
-            our_ids = (model.our_ids.x12.qualifier, model.our_ids.x12.id)
-        elif model.our_ids.edifact is not None:
-            our_ids = (model.our_ids.edifact.qualifier or "", model.our_ids.edifact.id)
-        return TranslatorOptions(
-            now=now,
-            control_numbers=control_numbers,
-            strict=model.translation.strict,
-            max_interchange_bytes=model.translation.max_interchange_bytes,
-            x12_ack=model.acks.x12_kind,
-            functional_ack=model.acks.functional_ack,
-            ta1=model.acks.ta1,
-            lenient_charset=model.translation.lenient_charset,
-            map_business=model.translation.map_business,
-            reject_unmapped=model.translation.reject_unmapped,
-            map_options=map_options,
-            our_ids=our_ids,
-        )
+        return TranslatorOptions(now=now, control_numbers=control_numbers, **self._options)
+
+
+def _static_options(model: PartnerProfile) -> dict[str, Any]:
+    """The TranslatorOptions fields a profile fixes: all but the clock and the control numbers."""
+    map_options: dict[str, dict[str, object]] = {}
+    for doc in model.documents:
+        if doc.standard not in ("x12", "edifact"):
+            continue
+        options = doc.deviations.as_map_options()
+        if options:
+            map_options.setdefault(doc.map_name, {}).update(options)
+    our_ids: tuple[str, str] | None = None
+    if model.our_ids.x12 is not None:
+        our_ids = (model.our_ids.x12.qualifier, model.our_ids.x12.id)
+    elif model.our_ids.edifact is not None:
+        our_ids = (model.our_ids.edifact.qualifier or "", model.our_ids.edifact.id)
+    return {
+        "strict": model.translation.strict,
+        "max_interchange_bytes": model.translation.max_interchange_bytes,
+        "x12_ack": model.acks.x12_kind,
+        "functional_ack": model.acks.functional_ack,
+        "ta1": model.acks.ta1,
+        "lenient_charset": model.translation.lenient_charset,
+        "map_business": model.translation.map_business,
+        "reject_unmapped": model.translation.reject_unmapped,
+        "map_options": map_options,
+        "our_ids": our_ids,
+    }
 
 
 __all__ = ["DuplicatePolicy", "Profile"]
