@@ -87,13 +87,27 @@ class PipelineSection(_Strict):
     processes: int | None = Field(
         default=None, ge=0, le=64, description="translation processes; default one per core, 0 = threads"
     )
-    inline_max_kb: int = Field(
-        default=16,
+    inline_max_kb: int | None = Field(
+        default=None,
         ge=0,
         le=1024,
-        description="files up to this size translate in the daemon itself (a worker round trip costs "
-        "more than translating them); 0 sends every file to the translation processes",
+        description="files up to this size translate in the daemon itself; default 0 with translation "
+        "processes (small files go to them in batches), 16 with processes = 0 (a thread costs more than "
+        "translating a small file)",
     )
+    batch_max_kb: int = Field(
+        default=64,
+        ge=0,
+        le=16 * 1024,
+        description="files up to this size (and over inline_max_kb) go to the translation processes "
+        "many at a time: a burst costs one round trip per batch, not per file; 0 sends each on its own",
+    )
+
+    def inline_max_bytes(self) -> int:
+        """``inline_max_kb`` in bytes, its default resolved."""
+        if self.inline_max_kb is not None:
+            return self.inline_max_kb * 1024
+        return 16 * 1024 if self.processes == 0 else 0
 
 
 class DeliverySection(_Strict):

@@ -406,7 +406,9 @@ class Daemon:
             translate_fn=translate_fn,
             workers=cfg.pipeline.workers,
             max_inflight_bytes=cfg.pipeline.max_inflight_mb * 1024 * 1024,
-            inline_max_bytes=cfg.pipeline.inline_max_kb * 1024,
+            inline_max_bytes=cfg.pipeline.inline_max_bytes(),
+            batch_max_bytes=cfg.pipeline.batch_max_kb * 1024,
+            processes=self._processes(),
             executor=self._translation_pool(),
         )
         self.pipeline.known_sinks = frozenset(self.sinks)
@@ -446,11 +448,16 @@ class Daemon:
         )
         log.info("ready: %d source(s), %d sink(s)", len(self.sources), len(self.sinks))
 
-    def _translation_pool(self) -> Executor | None:
+    def _processes(self) -> int:
+        """How many translation processes run (0: translations run on threads)."""
         processes = self.config.pipeline.processes
+        return (os.cpu_count() or 1) if processes is None else processes
+
+    def _translation_pool(self) -> Executor | None:
+        processes = self._processes()
         if processes == 0:
             return None
-        self._pool = translation_pool(processes or os.cpu_count() or 1)
+        self._pool = translation_pool(processes)
         return self._pool
 
     async def _warm_translation_pool(self) -> None:

@@ -33,6 +33,7 @@ def encode_envelope(
     *,
     doc: TranslatedDocument,
     document_json: bytes,
+    extensions_json: bytes | None = None,
     idempotency_key: str,
     message_id: int,
     partner: str,
@@ -41,7 +42,11 @@ def encode_envelope(
     file_name: str | None,
     raw_sha256: str,
 ) -> str:
-    """The envelope of ``doc`` as JSON text; ``document_json`` is ``encode_document(doc.document)``."""
+    """The envelope of ``doc`` as JSON text.
+
+    ``document_json`` is ``encode_document(doc.document)``, and ``extensions_json``
+    ``encode_document(doc.extensions)`` when the caller has it (a translation worker made it).
+    """
     env = doc.envelope
     head = {
         "schema": ENVELOPE_SCHEMA,
@@ -75,7 +80,7 @@ def encode_envelope(
         b',"document":',
         document_json,
         b',"extensions":',
-        orjson.dumps(doc.extensions, option=JSON_OPTIONS, default=str),
+        encode_document(doc.extensions) if extensions_json is None else extensions_json,
         b',"raw_sha256":',
         orjson.dumps(raw_sha256),
         b"}",

@@ -40,6 +40,7 @@ from translators import (
     translate,
 )
 
+from .batcher import TranslationBatcher
 from .envelopes import encode_document, encode_envelope
 from .errors import JournalWriteError, UnknownMessageError
 from .journal import DocumentRecord, DuplicateRule, Journal
@@ -189,6 +190,8 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         max_inflight_bytes: int = 256 * 1024 * 1024,
         inline_max_bytes: int = 0,
+        batch_max_bytes: int = 0,
+        processes: int = 1,
     ) -> None:
         self.journal = journal
         self._registry = registry
@@ -201,6 +204,12 @@ class Pipeline:
         self._workers = workers
         self._executor = executor
         self._inline_max = inline_max_bytes
+        self._batcher = (
+            TranslationBatcher(executor, self._translate, processes=processes)
+            if executor is not None and batch_max_bytes > 0
+            else None
+        )
+        self._batch_max = batch_max_bytes
         self._clock = clock
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._pending: set[int] = set()
@@ -277,7 +286,7 @@ class Pipeline:
         now = self._clock()
         options = await self._options(profile, partner, now)
         try:
-            translation = await self._run_translation(profile, data, options)
+            translation, encoded = await self._run_translation(profile, data, options)
         except RemoteSyntaxError as exc:
             await self._reject(message_id, str(exc), partner=partner)
             return
@@ -322,7 +331,12 @@ class Pipeline:
             )
             return
         received_at = _dt.datetime.fromtimestamp(float(row["received_at"]), tz=_dt.UTC)
-        records = [self._record(doc, partner, message_id, row, received_at) for doc in translation.documents]
+        records = [
+            self._record(
+                doc, partner, message_id, row, received_at, encoded=None if encoded is None else encoded[i]
+            )
+            for i, doc in enumerate(translation.documents)
+        ]
         warnings = [w for doc in translation.documents for w in doc.warnings]
         warnings += [str(e) for e in translation.errors]
         interchanges = sorted(_interchanges(translation))
@@ -359,21 +373,27 @@ class Pipeline:
             extra={"message_id": message_id, "partner": partner},
         )
 
-    async def _run_translation(self, profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+    async def _run_translation(
+        self, profile: Any, data: bytes, options: TranslatorOptions
+    ) -> tuple[Translation, tuple[tuple[bytes, bytes], ...] | None]:
+        """The translation, and its documents' JSON when a worker encoded it already."""
         if len(data) <= self._inline_max:
             # Bounded by the size limit: translators are linear in their input,
             # so this holds the loop for a few milliseconds at most.
-            return self._translate(profile, data, options)
+            return self._translate(profile, data, options), None
         if self._executor is None:
-            return await asyncio.to_thread(self._translate, profile, data, options)
+            return await asyncio.to_thread(self._translate, profile, data, options), None
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._translate, profile, data, options)
+            if self._batcher is not None and len(data) <= self._batch_max:
+                done = await self._batcher.translate(profile, data, options)
+                return done.translation, done.encoded
+            return await loop.run_in_executor(self._executor, self._translate, profile, data, options), None
         except BrokenExecutor:
             # A worker died (killed, or a translator crashed the interpreter):
             # fall back to threads for this message rather than wedge it.
             log.error("translation worker pool broke; translating on a thread instead")
-            return await asyncio.to_thread(self._translate, profile, data, options)
+            return await asyncio.to_thread(self._translate, profile, data, options), None
 
     def _identify(
         self, registry: RegistryLike | None, hint: str | None, data: bytes
@@ -414,9 +434,16 @@ class Pipeline:
         return TranslatorOptions(now=stamp, control_numbers=control)
 
     def _record(
-        self, doc: TranslatedDocument, partner: str, message_id: int, row: Any, received_at: _dt.datetime
+        self,
+        doc: TranslatedDocument,
+        partner: str,
+        message_id: int,
+        row: Any,
+        received_at: _dt.datetime,
+        *,
+        encoded: tuple[bytes, bytes] | None,
     ) -> DocumentRecord:
-        canonical = encode_document(doc.document)
+        canonical, extensions = encoded if encoded is not None else (encode_document(doc.document), None)
         key = idempotency_key(partner, doc, canonical)
         return DocumentRecord(
             idempotency_key=key,
@@ -424,6 +451,7 @@ class Pipeline:
             envelope_json=encode_envelope(
                 doc=doc,
                 document_json=canonical,
+                extensions_json=extensions,
                 idempotency_key=key,
                 message_id=message_id,
                 partner=partner,

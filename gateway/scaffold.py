@@ -25,7 +25,7 @@ max_message_mb = 64            # larger files are refused
 [pipeline]
 workers = 128                   # messages in translation at once (they share fsyncs)
 max_inflight_mb = 256           # and at most this much of their raw bytes in memory
-inline_max_kb = 16              # smaller files translate in the daemon, larger in worker processes
+batch_max_kb = 64               # smaller files reach the worker processes many at a time
 
 [delivery]
 max_attempts = 25

@@ -118,6 +118,11 @@ def test_a_translator_crash_on_the_loop_rejects_the_file_and_spares_the_others(t
     assert "internal error in the translator (RuntimeError: simulated translator bug)" in reason
 
 
-def test_the_default_limit_is_16_kib_and_bounded() -> None:
-    assert PipelineSection().inline_max_kb == 16
-    assert PipelineSection(inline_max_kb=0).inline_max_kb == 0
+def test_small_files_stay_in_the_daemon_only_without_translation_processes() -> None:
+    # With processes, small files go to them in batches (tests/gateway/test_batcher.py).
+    assert PipelineSection().inline_max_bytes() == 0
+    assert PipelineSection(processes=2).inline_max_bytes() == 0
+    assert PipelineSection(processes=0).inline_max_bytes() == 16 * 1024
+    assert PipelineSection(processes=0, inline_max_kb=4).inline_max_bytes() == 4 * 1024
+    assert PipelineSection(inline_max_kb=8).inline_max_bytes() == 8 * 1024
+    assert PipelineSection().batch_max_kb == 64

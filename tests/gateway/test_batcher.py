@@ -1,0 +1,211 @@
+"""gateway.batcher: small files reach the translation processes in batches, each with its own outcome.
+
+The pool is a thread pool whose calls can be held open (so a batch is "in flight" as long as the
+test wants) or the real spawn pool of the daemon (pickling across processes).  The pipeline-level
+tests check that a batched translation stores exactly what an inline one stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from gateway.batcher import TranslationBatcher, TranslatorCrash, encode_translation, translate_many
+from gateway.envelopes import encode_document
+from gateway.journal import Intake, Journal, JournalOptions
+from gateway.pipeline import Pipeline, _default_translate
+from gateway.workers import translation_pool
+from tests.harness import make_850
+from translators.errors import RemoteSyntaxError
+from translators.options import TranslatorOptions
+from translators.result import Translation
+
+
+class _GatedPool(ThreadPoolExecutor):
+    """Counts calls and holds each open until ``gate`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.batches.append(len(args[1]))
+
+        def held() -> Any:
+            self.gate.wait(10)
+            return fn(*args, **kwargs)
+
+        return super().submit(held)
+
+
+def _picky(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+    if b"PO-SYNTAX" in data:
+        raise RemoteSyntaxError("segment terminator missing", scope="interchange")
+    if b"PO-BUG" in data:
+        raise KeyError("simulated translator bug")
+    return _default_translate(profile, data, options)
+
+
+def test_files_arriving_while_a_batch_runs_share_the_next_one() -> None:
+    pool = _GatedPool()
+    files = [make_850(i, f"PO-{i}", lines=1) for i in range(1, 12)]
+
+    async def main() -> list[Any]:
+        batcher = TranslationBatcher(pool, _default_translate, processes=1)
+        calls = [asyncio.ensure_future(batcher.translate(None, f, TranslatorOptions())) for f in files]
+        await asyncio.sleep(0.05)
+        pool.gate.set()
+        return list(await asyncio.gather(*calls))
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        pool.shutdown()
+    # The first file went alone (the pool was idle); the ten behind it, together.
+    assert pool.batches == [1, 10]
+    for data, result in zip(files, results, strict=True):
+        inline = _default_translate(None, data, TranslatorOptions())
+        assert result.encoded == tuple(
+            (encode_document(d.document), encode_document(d.extensions)) for d in inline.documents
+        )
+        assert [d.document_type for d in result.translation.documents] == ["purchase_order"]
+        assert result.translation.acks == inline.acks
+
+
+def test_batches_respect_the_item_and_byte_limits() -> None:
+    pool = _GatedPool()
+    small = [make_850(i, f"PO-{i}", lines=1) for i in range(1, 9)]
+
+    async def main() -> None:
+        batcher = TranslationBatcher(pool, _default_translate, processes=1, max_items=3, max_bytes=10**6)
+        calls = [asyncio.ensure_future(batcher.translate(None, f, TranslatorOptions())) for f in small]
+        await asyncio.sleep(0.05)
+        pool.gate.set()
+        await asyncio.gather(*calls)
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.shutdown()
+    assert pool.batches == [1, 3, 3, 1]
+
+
+def test_each_file_keeps_its_own_outcome() -> None:
+    pool = _GatedPool()
+    pool.gate.set()
+    files = [make_850(1, "PO-FINE"), make_850(2, "PO-SYNTAX"), make_850(3, "PO-BUG"), make_850(4, "PO-OK")]
+
+    async def main() -> list[Any]:
+        batcher = TranslationBatcher(pool, _picky, processes=1)
+        calls = [batcher.translate(None, f, TranslatorOptions()) for f in files]
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    try:
+        fine, syntax, bug, ok = asyncio.run(main())
+    finally:
+        pool.shutdown()
+    assert len(fine.encoded) == 1 and len(ok.encoded) == 1
+    assert isinstance(syntax, RemoteSyntaxError) and syntax.scope == "interchange"
+    assert isinstance(bug, TranslatorCrash)
+    assert str(bug) == "KeyError: 'simulated translator bug'"
+
+
+def test_a_broken_pool_fails_every_waiting_caller_with_it() -> None:
+    class Broken(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            raise BrokenExecutor("a worker died")
+
+    pool = Broken()
+
+    async def main() -> list[Any]:
+        batcher = TranslationBatcher(pool, _default_translate, processes=1)
+        calls = [batcher.translate(None, make_850(i, "PO"), TranslatorOptions()) for i in (1, 2)]
+        return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        pool.shutdown()
+    assert all(isinstance(o, BrokenExecutor) for o in outcomes)
+
+
+def test_the_real_worker_processes_send_back_translations_and_errors() -> None:
+    pool = translation_pool(1)
+    files = [make_850(1, "PO-FINE", lines=3), make_850(2, "PO-SYNTAX"), make_850(3, "PO-BUG")]
+    try:
+        outcomes = pool.submit(
+            translate_many, _picky, [(None, f, TranslatorOptions()) for f in files]
+        ).result(60)
+    finally:
+        pool.shutdown()
+    fine, syntax, bug = outcomes
+    assert not isinstance(fine, Exception)
+    assert fine == encode_translation(_default_translate(None, files[0], TranslatorOptions()))
+    assert isinstance(syntax, RemoteSyntaxError) and str(syntax) == "segment terminator missing"
+    assert isinstance(bug, TranslatorCrash) and bug.kind == "KeyError"
+
+
+def _stored(tmp_path: Path, files: list[bytes], **pipeline: Any) -> list[tuple[str, str]]:
+    async def main() -> list[tuple[str, str]]:
+        journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
+        pipe = Pipeline(
+            journal,
+            registry=lambda: None,
+            default_sinks=["out"],
+            on_queued=lambda pairs: None,
+            **pipeline,
+        )
+        try:
+            ids = []
+            for data in files:
+                result = await journal.append(Intake(transport="directory", data=data, partner="acme"))
+                ids.append(int(result.message_id))
+            await asyncio.gather(*(pipe.process(mid) for mid in ids))
+            rows = journal.read_sync(
+                lambda c: c.execute(
+                    "SELECT m.state, d.envelope FROM messages m LEFT JOIN documents d ON d.message_id = m.id"
+                    " ORDER BY m.id"
+                ).fetchall()
+            )
+            return [(str(r[0]), str(r[1])) for r in rows]
+        finally:
+            journal.close()
+
+    return asyncio.run(main())
+
+
+def test_a_batched_translation_stores_what_an_inline_one_stores(tmp_path: Path) -> None:
+    files = [make_850(i, f"PO-{i}", lines=i) for i in range(1, 6)] + [b"ISA*garbage"]
+    inline = _stored(tmp_path / "inline", files, inline_max_bytes=1 << 20)
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        batched = _stored(tmp_path / "batched", files, executor=pool, batch_max_bytes=1 << 20, processes=2)
+    finally:
+        pool.shutdown()
+    assert [state for state, _ in inline] == ["queued"] * 5 + ["rejected"]
+    # Byte for byte, once the receipt time (the journal's clock) is set aside.
+    assert [_without_receipt_time(e) for _, e in batched] == [_without_receipt_time(e) for _, e in inline]
+    assert [s for s, _ in batched] == [s for s, _ in inline]
+
+
+def _without_receipt_time(envelope: str) -> str:
+    return re.sub(r'"received_at":"[^"]*"', '"received_at":"-"', envelope)
+
+
+def test_a_broken_pool_under_the_pipeline_falls_back_to_threads(tmp_path: Path) -> None:
+    class Broken(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            raise BrokenExecutor("a worker died")
+
+    pool = Broken()
+    try:
+        stored = _stored(tmp_path, [make_850(1, "PO-1")], executor=pool, batch_max_bytes=1 << 20)
+    finally:
+        pool.shutdown()
+    assert [state for state, _ in stored] == ["queued"]
