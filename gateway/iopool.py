@@ -163,6 +163,9 @@ class IoPool:
 
 #: the process's pool for blocking file work
 io_pool = IoPool()
+#: the journal's reads on threads: they share one reader connection (and its lock), so two
+#: threads are enough; apart from the file pool, a report query never holds up a rename
+read_pool = IoPool(size=2, name="edigate-read")
 
 
 async def run_blocking(fn: Callable[..., _T], *args: Any) -> _T:
@@ -170,4 +173,4 @@ async def run_blocking(fn: Callable[..., _T], *args: Any) -> _T:
     return await io_pool.run(fn, *args)
 
 
-__all__ = ["IoPool", "io_pool", "run_blocking"]
+__all__ = ["IoPool", "io_pool", "read_pool", "run_blocking"]
