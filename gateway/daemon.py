@@ -410,6 +410,7 @@ class Daemon:
             batch_max_bytes=cfg.pipeline.batch_max_kb * 1024,
             processes=self._processes(),
             executor=self._translation_pool(),
+            pool_factory=self._new_translation_pool,
         )
         self.pipeline.known_sinks = frozenset(self.sinks)
         self.journal.on_received = self.pipeline.submit
@@ -458,6 +459,11 @@ class Daemon:
         if processes == 0:
             return None
         self._pool = translation_pool(processes)
+        return self._pool
+
+    def _new_translation_pool(self) -> Executor:
+        """A pool in place of one a dead worker broke (the pipeline shut the old one down)."""
+        self._pool = translation_pool(max(1, self._processes()))
         return self._pool
 
     async def _warm_translation_pool(self) -> None:

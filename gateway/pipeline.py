@@ -40,7 +40,7 @@ from translators import (
     translate,
 )
 
-from .batcher import TranslationBatcher
+from .batcher import TranslationBatcher, TranslatorCrash
 from .envelopes import encode_document, encode_envelope
 from .errors import JournalWriteError, UnknownMessageError
 from .journal import DocumentRecord, DuplicateRule, Journal
@@ -192,6 +192,7 @@ class Pipeline:
         inline_max_bytes: int = 0,
         batch_max_bytes: int = 0,
         processes: int = 1,
+        pool_factory: Callable[[], Executor] | None = None,
     ) -> None:
         self.journal = journal
         self._registry = registry
@@ -204,12 +205,11 @@ class Pipeline:
         self._workers = workers
         self._executor = executor
         self._inline_max = inline_max_bytes
-        self._batcher = (
-            TranslationBatcher(executor, self._translate, processes=processes)
-            if executor is not None and batch_max_bytes > 0
-            else None
-        )
+        self._processes = processes
         self._batch_max = batch_max_bytes
+        self._pool_factory = pool_factory
+        self._batcher: TranslationBatcher | None = None
+        self._use_executor(executor)
         self._clock = clock
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._pending: set[int] = set()
@@ -296,10 +296,11 @@ class Pipeline:
         except Exception as exc:
             log.exception("translator crashed on message %s", message_id, extra={"message_id": message_id})
             self.stats.errors += 1
+            # A crash in a worker arrives as TranslatorCrash, already "Type: words".
+            detail = str(exc) if isinstance(exc, TranslatorCrash) else f"{type(exc).__name__}: {exc}"
             await self._reject(
                 message_id,
-                f"internal error in the translator ({type(exc).__name__}: {exc}); "
-                "please report it; replay after upgrading",
+                f"internal error in the translator ({detail}); please report it; replay after upgrading",
                 partner=partner,
             )
             return
@@ -373,6 +374,28 @@ class Pipeline:
             extra={"message_id": message_id, "partner": partner},
         )
 
+    def _use_executor(self, executor: Executor | None) -> None:
+        self._executor = executor
+        self._batcher = (
+            TranslationBatcher(executor, self._translate, processes=self._processes)
+            if executor is not None and self._batch_max > 0
+            else None
+        )
+
+    def _replace_broken(self, broken: Executor) -> None:
+        """A worker died: start a new pool (once per broken one) so later files are not all on threads."""
+        if self._pool_factory is None or broken is not self._executor:
+            return
+        broken.shutdown(wait=False, cancel_futures=True)
+        try:
+            self._use_executor(self._pool_factory())
+        except OSError as exc:
+            # No new processes (out of memory, pid limit): translate on threads from now on.
+            log.error("cannot start new translation workers (%s); translating on threads", exc)
+            self._use_executor(None)
+            return
+        log.warning("translation worker pool replaced after a worker died")
+
     async def _run_translation(
         self, profile: Any, data: bytes, options: TranslatorOptions
     ) -> tuple[Translation, tuple[tuple[bytes, bytes], ...] | None]:
@@ -384,15 +407,17 @@ class Pipeline:
         if self._executor is None:
             return await asyncio.to_thread(self._translate, profile, data, options), None
         loop = asyncio.get_running_loop()
+        executor = self._executor
         try:
             if self._batcher is not None and len(data) <= self._batch_max:
                 done = await self._batcher.translate(profile, data, options)
                 return done.translation, done.encoded
-            return await loop.run_in_executor(self._executor, self._translate, profile, data, options), None
+            return await loop.run_in_executor(executor, self._translate, profile, data, options), None
         except BrokenExecutor:
             # A worker died (killed, or a translator crashed the interpreter):
-            # fall back to threads for this message rather than wedge it.
+            # this message goes to a thread rather than wedge, and later ones to a new pool.
             log.error("translation worker pool broke; translating on a thread instead")
+            self._replace_broken(executor)
             return await asyncio.to_thread(self._translate, profile, data, options), None
 
     def _identify(

@@ -8,10 +8,13 @@ tests check that a batched translation stores exactly what an inline one stores.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import re
+import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +212,69 @@ def test_a_broken_pool_under_the_pipeline_falls_back_to_threads(tmp_path: Path) 
     finally:
         pool.shutdown()
     assert [state for state, _ in stored] == ["queued"]
+
+
+def _dies_in_a_worker(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+    if b"PO-KILL" in data:
+        if multiprocessing.parent_process() is not None:  # in a worker, not in this test
+            os.kill(os.getpid(), signal.SIGKILL)  # a worker dying as under the OOM killer
+        raise RuntimeError("would have killed a worker")
+    return _default_translate(profile, data, options)
+
+
+def test_a_dead_worker_is_replaced_by_a_new_pool_and_no_file_is_lost(tmp_path: Path) -> None:
+    first = translation_pool(1)
+    made: list[Executor] = []
+    reasons: list[str] = []
+
+    def factory() -> Executor:
+        made.append(translation_pool(1))
+        return made[-1]
+
+    async def main() -> list[str]:
+        journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
+        pipe = Pipeline(
+            journal,
+            registry=lambda: None,
+            default_sinks=["out"],
+            on_queued=lambda pairs: None,
+            translate_fn=_dies_in_a_worker,
+            executor=first,
+            batch_max_bytes=1 << 20,
+            pool_factory=factory,
+        )
+        try:
+            ids = []
+            for data in (make_850(1, "PO-KILL"), make_850(2, "PO-BEFORE")):
+                ids.append(
+                    int(
+                        (
+                            await journal.append(Intake(transport="directory", data=data, partner="acme"))
+                        ).message_id
+                    )
+                )
+            await asyncio.gather(*(pipe.process(mid) for mid in ids))
+            # Later files go to the new pool, not to threads.
+            assert made and pipe._executor is made[0]
+            late = await journal.append(
+                Intake(transport="directory", data=make_850(3, "PO-AFTER"), partner="acme")
+            )
+            await pipe.process(int(late.message_id))
+            rows = journal.read_sync(
+                lambda c: c.execute("SELECT state, reason FROM messages ORDER BY id").fetchall()
+            )
+            reasons.extend(str(r[1]) for r in rows)
+            return [str(r[0]) for r in rows]
+        finally:
+            journal.close()
+
+    try:
+        states = asyncio.run(main())
+    finally:
+        first.shutdown()
+        for pool in made:
+            pool.shutdown()
+    # The killer is rejected (it failed on the fallback thread too); the others are queued.
+    assert states == ["rejected", "queued", "queued"]
+    assert "internal error in the translator (RuntimeError: would have killed a worker)" in reasons[0]
+    assert len(made) == 1, "one dead worker, one new pool"
