@@ -191,6 +191,19 @@ class Nginx:
         path = self.work / "access.log"
         return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
+    def access_log_after(self, before: int, count: int, timeout: float = 10.0) -> list[list[str]]:
+        """The lines after the first ``before``, once there are ``count`` of them (or the timeout).
+
+        nginx writes a request's line after it has sent the response, so a client
+        can hold its answer before the line is in the file.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.access_log()[before:]
+            if len(lines) >= count or time.monotonic() >= deadline:
+                return lines
+            time.sleep(0.02)
+
     def error_log(self) -> str:
         """The nginx error log so far (for assertion messages)."""
         path = self.work / "error.log"
