@@ -81,6 +81,8 @@ _SEGMENT_MEMO_LIMIT = 4096
 #: whose segments do not repeat: the memo then costs a hash, an insert and the longer life of
 #: every tuple, and pays nothing), before it is tried again.
 _SEGMENT_MEMO_PAUSE = 16 * _SEGMENT_MEMO_LIMIT
+#: Places of a set whose last raw segment the reader keeps (see ``X12Reader._recent_raw``).
+_RECENT_LIMIT = 512
 
 
 class _State(enum.Enum):
@@ -185,6 +187,10 @@ class X12Reader:
         self._memo: dict[str, Segment] = {}
         self._memo_hits = 0  # since the memo last started afresh
         self._memo_paused = 0  # segments still to read without it
+        # The raw text and tuple of the segment last read at each place of a set (index 0, the
+        # ST, is never used): the memo's first look, under the same element separator.
+        self._recent_raw: list[str] = [""]
+        self._recent_segs: list[Segment] = [()]
         self._tx_plain = False  # ... and so did every chunk the open transaction set came from
         # envelope context
         self._delims = Delimiters()
@@ -438,6 +444,8 @@ class X12Reader:
         if delims.element != self._delims.element:
             self._memo = {}
             self._memo_hits = 0
+            self._recent_raw = [""]
+            self._recent_segs = [()]
         self._delims = delims
         self._line_is_data = term in _LINE
         # Splitting removes the terminator, its CR/LF suffix and the element separator (the
@@ -663,8 +671,19 @@ class X12Reader:
                         size += len(raw)
                         idx += 1
                     self._memo_paused -= idx - start
+                recent = self._recent_raw
+                recent_segs = self._recent_segs
                 while idx < n and self._memo_paused <= 0:
                     raw = parts[idx]
+                    k = len(tx)  # the segment's place in its set (ST is 0)
+                    if 0 < k < len(recent) and recent[k] == raw:
+                        # A partner's sets mostly repeat the one before, place by place: a
+                        # compare with the text read there last time costs less than hashing.
+                        tx.append(recent_segs[k])
+                        self._memo_hits += 1
+                        size += len(raw)
+                        idx += 1
+                        continue
                     seg = memo.get(raw)
                     if seg is None:
                         if not raw:
@@ -682,6 +701,12 @@ class X12Reader:
                         memo[raw] = seg
                     else:
                         self._memo_hits += 1
+                    if 0 < k < len(recent):
+                        recent[k] = raw
+                        recent_segs[k] = seg
+                    elif k == len(recent) and k < _RECENT_LIMIT:
+                        recent.append(raw)
+                        recent_segs.append(seg)
                     tx.append(seg)
                     size += len(raw)
                     idx += 1
