@@ -440,6 +440,11 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
         if not placed[index]:
             continue
         seg = segments[index]
+        tag = seg[0]
+        if tag in ("ST", "SE"):
+            # Judged by the envelope checks; first, as no memo ever holds them (their control
+            # numbers differ from set to set, so looking them up hashed a new tuple twice a set).
+            continue
         if use_memo:
             # Whatever a position holds was found clean (in this set or an earlier one).
             if positions[index] is seg:
@@ -450,9 +455,6 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
                 positions[index] = seg
                 continue
         position = index + 1
-        tag = seg[0]
-        if tag in ("ST", "SE"):
-            continue  # judged by the envelope checks
         rule = RULES.get(tag)
         if rule is None:
             continue
