@@ -361,18 +361,23 @@ def run(segments: Sequence[Segment], table: dict[str, Entry], state: Any, ctx: M
             ctx.unplaced(position, seg)
             unplaced += 1
             continue
-        n = len(seg)
-        if n > spec.quiet:
-            stop = spec.stop
-            if n > stop and any(seg[stop:]):
-                ctx.leftover(position, seg, range(stop, n))
-            if n > spec.first_hole:
-                holes = spec.holes
-                for i in holes:
-                    if i < n and seg[i]:
-                        ctx.leftover(position, seg, [h for h in holes if h < n])
-                        break
+        if len(seg) > spec.quiet:
+            leftovers(ctx, seg, position, spec)
     ctx.placed += max(last - 1, 0) - unplaced
+
+
+def leftovers(ctx: MapContext, seg: Segment, position: int, spec: Placement) -> None:
+    """Keep what a placed segment holds beyond ``spec``: for one longer than ``spec.quiet``."""
+    n = len(seg)
+    stop = spec.stop
+    if n > stop and any(seg[stop:]):
+        ctx.leftover(position, seg, range(stop, n))
+    if n > spec.first_hole:
+        holes = spec.holes
+        for i in holes:
+            if i < n and seg[i]:
+                ctx.leftover(position, seg, [h for h in holes if h < n])
+                break
 
 
 __all__ = [
@@ -383,6 +388,7 @@ __all__ = [
     "HandlerTable",
     "MapContext",
     "Placement",
+    "leftovers",
     "missing",
     "placed",
     "run",
