@@ -115,12 +115,26 @@ class TransactionSetError(RemoteSyntaxError):
         self.set_id = set_id
 
 
+#: Tags interned so far, each by itself: a dict lookup costs less than a call of ``sys.intern``.
+#: Bounded, as hostile input can spell any number of 2-3 character tags.
+_TAGS: dict[str, str] = {}
+_TAGS_LIMIT = 4096
+
+
 def _interned(tag: str) -> str:
     # A segment's tag keys most later lookups (envelope checks, validation rules and structures,
     # the maps' dispatch tables), whose keys are compiled literals, which are interned: the
     # interned tag matches them by identity instead of by a compare of characters. X12 tags are
     # 2-3 characters; anything longer is no tag and is left alone.
-    return intern(tag) if len(tag) <= 3 else tag
+    known = _TAGS.get(tag)
+    if known is not None:
+        return known
+    if len(tag) > 3:
+        return tag
+    known = intern(tag)
+    if len(_TAGS) < _TAGS_LIMIT:
+        _TAGS[known] = known
+    return known
 
 
 def _utf8_length(lead: str) -> int:
