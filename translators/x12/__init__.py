@@ -32,6 +32,7 @@ from .acks import (
     GroupOutcome,
     InterchangeOutcome,
     TransactionOutcome,
+    accepted_outcome,
     build_functional_ack,
     build_ta1,
     parse_functional_ack,
@@ -300,7 +301,7 @@ class _Session:
             out.append(document)
             group = self.group
             if group is not None:
-                group.add(TransactionOutcome(tx.set_id, tx.control, tx.implementation_ref, (), False))
+                group.add(accepted_outcome(tx.set_id, tx.control, tx.implementation_ref))
             return out
         strict = self.options.strict
         rejected = any(e.scope != "segment" for e in errors) or (strict and bool(errors))
