@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -838,3 +839,99 @@ def test_mutated_sets_never_raise_anything_else(index: int, edits: list[tuple[in
     DOCUMENT_MODELS[doc.document_type].model_validate(doc.document)
     with contextlib.suppress(LocalTranslationError):  # refusing to render is fine; crashing is not
         from_canonical(doc.document_type, doc.document, set_id=tx.set_id)
+
+
+# -- the 850's direct dispatch does what its handler table says ----------------------------------------
+
+
+def _table_walk_850(segments: tuple[tuple[str, ...], ...], ctx: MapContext) -> dict[str, Any]:
+    """An 850 read the generic way: context.run over purchase_order.TABLE."""
+    from translators.x12.maps import purchase_order as po
+    from translators.x12.maps.context import missing, run
+    from translators.x12.maps.walker import finish_totals
+
+    doc: dict[str, Any] = {"order_number": "", "lines": []}
+    state = po._PO(ctx, doc)
+    run(segments, po.TABLE, state, ctx)
+    if not state.seen:
+        raise missing("850", "BEG", "the purchase order number")
+    finish_totals(state)
+    if not doc["lines"]:
+        del doc["lines"]
+    return doc
+
+
+_850_EXTRA = [
+    "SLN*1**I*2*EA*3.5***UP*12345*VN*X",
+    "SAC*A*C310***500**5",
+    "TXI*ST*12.5*6",
+    "AMT*TT*100",
+    "AMT*ZZ*5",
+    "NTE*GEN*HELLO",
+    "N9*L1*X",
+    "MSG*TEXT",
+    "N2*NAME2*NAME3",
+    "PER*IC*BOB*EM*a@b*TE*1*FX*2",
+    "TD3*TL**123",
+    "DTM*002*240115*1230",
+    "DTM*002*20241399",
+    "PO4*1*2*EA*PKG*G*3*LB*4*CF*1*2*3*IN*5",
+    "PO4*1**EA************IN",
+    "REF*ZZ*Q*DESC*EXTRA",
+    "N1*BY*X*92*9*EXTRA",
+    "N3*A*B*C",
+    "N4*C*S*P*US*EXTRA",
+    "TD5*B*2*SCAC*M*NAME******CG",
+    "ITD*01*3*2*20241399*30*20240101*60*150**X**TEXT",
+    "CUR*BY*USD*2",
+    "FOB*PP*EXTRA",
+    "CTT*3*10*5*LB*2*CF",
+    "PID*F****DESC*EXTRA",
+    "PO1*9*X*EA*abc**UP*1*UP*2*ZZ*3",
+    "BEG*00*SA*PO9**20241399*C*EXTRA",
+    "ZZZ*1",
+    "MEA*PD*WT*5*LB",
+]
+
+
+def _850_variants() -> list[tuple[tuple[str, ...], ...]]:
+    import random
+
+    base = [tx.segments for name in MAPPED_FILES for tx in corpus_sets(name) if tx.set_id == "850"]
+    rng = random.Random(850)
+    out = list(base)
+    for _ in range(300):
+        segs = list(rng.choice(base))
+        for _ in range(rng.randint(1, 6)):
+            k = rng.randint(1, len(segs) - 1)
+            extra = tuple(rng.choice(_850_EXTRA).split("*"))
+            if rng.random() < 0.3 and 1 <= k < len(segs) - 1:
+                segs[k] = extra
+            else:
+                segs.insert(k, extra)
+        out.append(tuple(segs))
+    return out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"store_reference": "DP", "unit_codes": {"EA": "EACH"}, "store_party_role": "BY"}],
+    ids=["defaults", "partner"],
+)
+def test_850_direct_dispatch_matches_the_table(options: dict[str, Any]) -> None:
+    from translators.x12.maps import purchase_order as po
+
+    assert set(po._DIRECT) <= set(po.TABLE)
+    for segments in _850_variants():
+        fast_ctx = MapContext("850", options=options)
+        table_ctx = MapContext("850", options=options)
+        try:
+            fast = po.read(segments, fast_ctx)
+        except RemoteSyntaxError as exc:
+            with pytest.raises(RemoteSyntaxError, match=re.escape(str(exc))):
+                _table_walk_850(segments, table_ctx)
+            continue
+        assert fast == _table_walk_850(segments, table_ctx)
+        assert fast_ctx.extensions == table_ctx.extensions
+        assert fast_ctx.warnings == table_ctx.warnings
+        assert fast_ctx.placed == table_ctx.placed

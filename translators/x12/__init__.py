@@ -32,6 +32,7 @@ from .acks import (
     GroupOutcome,
     InterchangeOutcome,
     TransactionOutcome,
+    accepted_outcome,
     build_functional_ack,
     build_ta1,
     parse_functional_ack,
@@ -152,8 +153,11 @@ class _Session:
     generated_sets: int = 0
     _envelope_key: tuple[Segment, Segment] | None = None
     _envelope_base: dict[str, Any] = field(default_factory=dict)
-    #: _envelope_base's values in _ENVELOPE's order, without the transaction control number
+    #: the envelope fields of _fast_envelope's headers in _ENVELOPE's order, without the
+    #: transaction control number; those headers (ISA, GS) follow
     _envelope_values: tuple[object, ...] = ()
+    _fast_isa: Segment | None = None
+    _fast_gs: Segment | None = None
     validate_set: Callable[[TransactionSet], list[RemoteSyntaxError]] | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -175,10 +179,12 @@ class _Session:
         """:meth:`_envelope` for the hot path, through :data:`_ENVELOPE` (same object, built faster)."""
         isa = self.isa.segment if self.isa is not None else ()
         gs = self.gs
-        key = (isa, gs)
-        if self._envelope_key != key:
-            self._envelope_key = key
-            base = self._envelope_base = self._envelope_fields(isa, gs)
+        # By identity: the same header tuples for a whole group (an equality test of the key
+        # compared ~26 elements per set). Equal headers in other tuples only recompute the same.
+        if isa is not self._fast_isa or gs is not self._fast_gs:
+            self._fast_isa = isa
+            self._fast_gs = gs
+            base = self._envelope_fields(isa, gs)
             self._envelope_values = tuple([base[name] for name in _ENVELOPE.names[:-1]])
         return _ENVELOPE.make((*self._envelope_values, tx_control))
 
@@ -295,7 +301,7 @@ class _Session:
             out.append(document)
             group = self.group
             if group is not None:
-                group.add(TransactionOutcome(tx.set_id, tx.control, tx.implementation_ref, (), False))
+                group.add(accepted_outcome(tx.set_id, tx.control, tx.implementation_ref))
             return out
         strict = self.options.strict
         rejected = any(e.scope != "segment" for e in errors) or (strict and bool(errors))

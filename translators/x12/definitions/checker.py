@@ -233,24 +233,44 @@ class _Checker:
                     position=position,
                 )
 
-    def structure(self, segments: tuple[Segment, ...]) -> list[bool]:
+    def structure(self, segments: tuple[Segment, ...], memo: CleanMemo | None = None) -> list[bool]:
         """Check segment order; return, per segment, whether it had a defined place.
 
-        The outcome depends only on the sequence of tags, so it is memoised (bounded).
+        The outcome depends only on the sequence of tags, so it is memoised (bounded); ``memo``
+        also keeps the last set's tags and outcome, for a file whose sets share their layout.
         """
+        set_id = self.tx.set_id
+        if memo is not None and memo.layout_set == set_id:
+            # Tags are interned by the reader, so equal layouts are mostly told by identity tests
+            # alone (a tag that is not the same object only sends the set down the longer path):
+            # no tuple of tags is built and hashed for the cache.
+            tags = memo.layout
+            count = len(segments)
+            if len(tags) == count:
+                index = 0
+                while index < count and tags[index] is segments[index][0]:
+                    index += 1
+                if index == count:
+                    same = memo.layout_outcome
+                    self.raw.extend(same[1])
+                    return same[0]
         # Over a tuple, the comprehension is a native indexed loop once compiled (over a Sequence
         # it was iterated generically).
-        key = (self.tx.set_id, tuple([seg[0] for seg in segments]))
+        key = (set_id, tuple([seg[0] for seg in segments]))
         hit = _STRUCTURE_CACHE.get(key)
-        if hit is not None:
+        if hit is None:
+            start = len(self.raw)
+            placed = self._structure(segments)
+            if len(_STRUCTURE_CACHE) >= _STRUCTURE_LIMIT:
+                _STRUCTURE_CACHE.clear()
+            hit = _STRUCTURE_CACHE[key] = (placed, self.raw[start:])
+        else:
             self.raw.extend(hit[1])
-            return hit[0]
-        start = len(self.raw)
-        placed = self._structure(segments)
-        if len(_STRUCTURE_CACHE) >= _STRUCTURE_LIMIT:
-            _STRUCTURE_CACHE.clear()
-        _STRUCTURE_CACHE[key] = (placed, self.raw[start:])
-        return placed
+        if memo is not None:
+            memo.layout_set = set_id
+            memo.layout = key[1]
+            memo.layout_outcome = hit
+        return hit[0]
 
     def _structure(self, segments: Sequence[Segment]) -> list[bool]:
         nodes = STRUCTURES[self.tx.set_id]
@@ -394,9 +414,13 @@ class CleanMemo:
     insert per segment, and tuples kept alive, for nothing).
     """
 
-    __slots__ = ("hits", "paused", "positions", "segments")
+    __slots__ = ("hits", "layout", "layout_outcome", "layout_set", "paused", "positions", "segments")
 
     def __init__(self) -> None:
+        #: the tags of the last set checked, its set id, and the outcome of its structure check
+        self.layout: tuple[str, ...] = ()
+        self.layout_set = ""
+        self.layout_outcome: tuple[list[bool], list[Raw]] = ([], [])
         self.segments: dict[Segment, bool] = {}
         #: a segment found clean, by its position in the set it was last seen at: a file's sets
         #: mostly repeat their layout (header, parties, terms), so the same tuple at the same
@@ -420,14 +444,14 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
         return []
     checker = _Checker(tx)
     segments = tx.segments
-    placed = checker.structure(segments)
+    if memo is None:
+        memo = CleanMemo()
+    placed = checker.structure(segments, memo)
     # Most segments are valid: the flat rules vouch for those without building anything, and only
     # the others pay for the full check, which words every finding.
     pre_4010 = checker.pre_4010
     plain = tx.plain
     raw = checker.raw
-    if memo is None:
-        memo = CleanMemo()
     clean = memo.segments
     positions = memo.positions
     use_memo = memo.paused <= 0
@@ -440,6 +464,11 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
         if not placed[index]:
             continue
         seg = segments[index]
+        tag = seg[0]
+        if tag in ("ST", "SE"):
+            # Judged by the envelope checks; first, as no memo ever holds them (their control
+            # numbers differ from set to set, so looking them up hashed a new tuple twice a set).
+            continue
         if use_memo:
             # Whatever a position holds was found clean (in this set or an earlier one).
             if positions[index] is seg:
@@ -450,9 +479,6 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
                 positions[index] = seg
                 continue
         position = index + 1
-        tag = seg[0]
-        if tag in ("ST", "SE"):
-            continue  # judged by the envelope checks
         rule = RULES.get(tag)
         if rule is None:
             continue

@@ -38,6 +38,11 @@ _OTHER: Final = 5
 
 _NOTE_KINDS: Final = {"P": _PAIRED, "R": _REQUIRED, "E": _EXCLUSION, "C": _CONDITIONAL, "L": _LIST}
 
+#: Whether an 8-digit DT value is a real date, by value: a partner's dates repeat from set to set,
+#: and iso_date (slices, three int() and a format) cost ~3.5k instructions a call. Bounded.
+_DATES: Final[dict[str, bool]] = {}
+_DATES_LIMIT: Final = 4096
+
 
 def _kind(type_: str) -> int:
     if type_ == "DT":
@@ -143,7 +148,15 @@ class SegmentRule:
                 continue
             elif kind == _DATE:
                 # CCYYMMDD only: a 6-digit date is legal before 004010 alone, the full check knows.
-                if length != 8 or iso_date(value) is None:
+                if length != 8:
+                    return False
+                valid = _DATES.get(value)
+                if valid is None:
+                    valid = iso_date(value) is not None
+                    if len(_DATES) >= _DATES_LIMIT:
+                        _DATES.clear()
+                    _DATES[value] = valid
+                if not valid:
                     return False
                 continue
             elif kind == _TIME:

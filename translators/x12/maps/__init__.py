@@ -149,8 +149,12 @@ def validator() -> Callable[[TransactionSet], list[RemoteSyntaxError]]:
     return validate_in_file
 
 
+#: No partner options (MapContext only reads them): shared, not a new dict per set.
+_NO_OPTIONS: Mapping[str, object] = {}
+
+
 def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions | None) -> MapContext:
-    opts = options.map_options.get(set_id, {}) if options is not None else {}
+    opts = options.map_options.get(set_id, _NO_OPTIONS) if options is not None else _NO_OPTIONS
     if tx is None:
         return MapContext(set_id, options=opts)
     delimiters = tx.delimiters

@@ -68,8 +68,11 @@ PRODUCT_FIELDS = ("gtin", "upc", "vendor_part", "buyer_part", "sku")
 
 
 _EMPTY: dict[str, str] = {}
-#: ISO dates by (value, partner format); dates repeat across sets, so conversions are memoised.
-_DATES: dict[tuple[str, str | None], str | None] = {}
+#: ISO dates by value (CCYYMMDD/YYMMDD) and by (value, partner format); dates repeat across sets,
+#: so conversions are memoised. Keyed by the value alone when the partner does not deviate (nearly
+#: always): a (value, format) key was a tuple built and hashed per date.
+_DATES: dict[str, str | None] = {}
+_PARTNER_DATES: dict[tuple[str, str], str | None] = {}
 #: canonical decimals by raw value (prices repeat across sets), memoised the same way.
 _DECIMALS: dict[str, str | None] = {}
 
@@ -194,14 +197,24 @@ class MapContext:
         raw = segment[index] if index < len(segment) else ""
         if not raw:
             return None
-        key = (raw, self.date_format)
-        try:
-            iso = _DATES[key]
-        except KeyError:
-            iso = values.iso_date(raw, self.date_format)
-            if len(_DATES) > 4096:
-                _DATES.clear()
-            _DATES[key] = iso
+        fmt = self.date_format
+        if fmt is None:
+            try:
+                iso = _DATES[raw]
+            except KeyError:
+                iso = values.iso_date(raw, None)
+                if len(_DATES) > 4096:
+                    _DATES.clear()
+                _DATES[raw] = iso
+        else:
+            key = (raw, fmt)
+            try:
+                iso = _PARTNER_DATES[key]
+            except KeyError:
+                iso = values.iso_date(raw, fmt)
+                if len(_PARTNER_DATES) > 4096:
+                    _PARTNER_DATES.clear()
+                _PARTNER_DATES[key] = iso
         if iso is None:
             self.invalid(position, segment, index, "date")
         return iso
@@ -348,18 +361,23 @@ def run(segments: Sequence[Segment], table: dict[str, Entry], state: Any, ctx: M
             ctx.unplaced(position, seg)
             unplaced += 1
             continue
-        n = len(seg)
-        if n > spec.quiet:
-            stop = spec.stop
-            if n > stop and any(seg[stop:]):
-                ctx.leftover(position, seg, range(stop, n))
-            if n > spec.first_hole:
-                holes = spec.holes
-                for i in holes:
-                    if i < n and seg[i]:
-                        ctx.leftover(position, seg, [h for h in holes if h < n])
-                        break
+        if len(seg) > spec.quiet:
+            leftovers(ctx, seg, position, spec)
     ctx.placed += max(last - 1, 0) - unplaced
+
+
+def leftovers(ctx: MapContext, seg: Segment, position: int, spec: Placement) -> None:
+    """Keep what a placed segment holds beyond ``spec``: for one longer than ``spec.quiet``."""
+    n = len(seg)
+    stop = spec.stop
+    if n > stop and any(seg[stop:]):
+        ctx.leftover(position, seg, range(stop, n))
+    if n > spec.first_hole:
+        holes = spec.holes
+        for i in holes:
+            if i < n and seg[i]:
+                ctx.leftover(position, seg, [h for h in holes if h < n])
+                break
 
 
 __all__ = [
@@ -370,6 +388,7 @@ __all__ = [
     "HandlerTable",
     "MapContext",
     "Placement",
+    "leftovers",
     "missing",
     "placed",
     "run",
