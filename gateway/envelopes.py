@@ -25,8 +25,27 @@ JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def encode_document(document: dict[str, Any]) -> bytes:
-    """A canonical document as JSON (sorted keys; what is not JSON becomes its ``str``)."""
-    return orjson.dumps(document, option=JSON_OPTIONS, default=str)
+    """A canonical document as JSON (sorted keys; what is not JSON becomes its ``str``).
+
+    Raises:
+        orjson.JSONEncodeError: something no JSON can hold (a key of a type orjson refuses).
+    """
+    try:
+        return orjson.dumps(document, option=JSON_OPTIONS, default=str)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers past 64 bits without asking ``default`` (a 20-digit count in
+        # a malformed file mapped to an int): they are written as their digits, in a string.
+        return orjson.dumps(_big_ints_as_text(document), option=JSON_OPTIONS, default=str)
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_text(v) for v in value]
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
 
 
 def encode_envelope(

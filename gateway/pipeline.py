@@ -332,12 +332,31 @@ class Pipeline:
             )
             return
         received_at = _dt.datetime.fromtimestamp(float(row["received_at"]), tz=_dt.UTC)
-        records = [
-            self._record(
-                doc, partner, message_id, row, received_at, encoded=None if encoded is None else encoded[i]
+        try:
+            records = [
+                self._record(
+                    doc,
+                    partner,
+                    message_id,
+                    row,
+                    received_at,
+                    encoded=None if encoded is None else encoded[i],
+                )
+                for i, doc in enumerate(translation.documents)
+            ]
+        except (TypeError, ValueError) as exc:
+            # A document no JSON can hold is a translator bug: this file is rejected, the pipeline goes on.
+            log.exception(
+                "document of message %s cannot be encoded", message_id, extra={"message_id": message_id}
             )
-            for i, doc in enumerate(translation.documents)
-        ]
+            self.stats.errors += 1
+            await self._reject(
+                message_id,
+                f"internal error: a translated document cannot be written as JSON ({type(exc).__name__}: "
+                f"{exc}); please report it; replay after upgrading",
+                partner=partner,
+            )
+            return
         warnings = [w for doc in translation.documents for w in doc.warnings]
         warnings += [str(e) for e in translation.errors]
         interchanges = sorted(_interchanges(translation))

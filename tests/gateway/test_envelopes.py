@@ -130,3 +130,21 @@ def test_document_keys_are_sorted_so_equal_documents_are_equal_bytes() -> None:
     fast, _ = _both(_sample(), _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC))
     document = fast[fast.index('"document":') : fast.index(',"extensions":')]
     assert document == '"document":{"a":{"b":true,"y":[1.5,null,"x"]},"amount":"10.50","z":1}'
+
+
+def test_integers_past_64_bits_are_written_as_their_digits() -> None:
+    # orjson refuses them without asking ``default``; a malformed count (CTT01 of 20 digits) made one.
+    big = 2**70
+    document = {"totals": {"line_count": big}, "lines": [{"quantity": -big}, {"quantity": 3}]}
+    encoded = orjson.loads(encode_document(document))
+    assert encoded == {
+        "lines": [{"quantity": str(-big)}, {"quantity": 3}],
+        "totals": {"line_count": str(big)},
+    }
+    # Within 64 bits numbers stay numbers.
+    assert orjson.loads(encode_document({"n": 2**64 - 1, "m": -(2**63)})) == {"n": 2**64 - 1, "m": -(2**63)}
+
+
+def test_a_key_no_json_can_hold_is_an_encode_error() -> None:
+    with pytest.raises(orjson.JSONEncodeError):
+        encode_document({("a", "b"): 1})  # type: ignore[dict-item]

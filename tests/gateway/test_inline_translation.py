@@ -9,6 +9,7 @@ where each file runs and that an inline failure is still a rejection.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -126,3 +127,23 @@ def test_small_files_stay_in_the_daemon_only_without_translation_processes() -> 
     assert PipelineSection(processes=0, inline_max_kb=4).inline_max_bytes() == 4 * 1024
     assert PipelineSection(inline_max_kb=8).inline_max_bytes() == 8 * 1024
     assert PipelineSection().batch_max_kb == 64
+
+
+def test_a_document_that_cannot_be_encoded_rejects_its_file_and_spares_the_others(tmp_path: Path) -> None:
+    bad = make_850(1, "PO-TUPLEKEY", lines=1)
+    good = make_850(2, "PO-FINE", lines=1)
+
+    def translate(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+        result = _default_translate(profile, data, options)
+        if b"PO-TUPLEKEY" not in data:
+            return result
+        doc = dataclasses.replace(result.documents[0], document={("a", "b"): 1})
+        return dataclasses.replace(result, documents=(doc,))
+
+    for inline_max in (64 * 1024, 0):  # on the loop, and in the pool (which encodes there)
+        states, _, reasons = _run(
+            tmp_path / str(inline_max), [bad, good], inline_max=inline_max, translate=translate
+        )
+        assert states == {"rejected": 1, "queued": 1}
+        (reason,) = reasons.values()
+        assert "internal error: a translated document cannot be written as JSON" in reason
