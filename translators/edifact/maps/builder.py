@@ -354,10 +354,15 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
 def push(owner: dict[str, Any], key: str, value: object) -> None:
     """``owner.setdefault(key, []).append(value)``: the list typed, so compiled this is a native append.
 
-    (``setdefault`` on a ``dict[str, Any]`` gives ``Any``, whose ``append`` is a generic method call.)
+    (``setdefault`` on a ``dict[str, Any]`` gives ``Any``, whose ``append`` is a generic method call.
+    Nor ``setdefault`` at all: compiled, it looks the key up with ``owner[key]`` and so raises and
+    clears a KeyError for every new key, which cost more than the rest of a handler.)
     """
-    items: list[object] = owner.setdefault(key, [])
-    items.append(value)
+    items: list[object] | None = owner.get(key)
+    if items is None:
+        owner[key] = [value]
+    else:
+        items.append(value)
 
 
 def beyond(seg: Segment, placed: dict[int, int]) -> bool:
