@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ...errors import LocalTranslationError
+from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, mapped_document, push, walk
+from .builder import Builder, Handler, Table, mapped_document, push, steps, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -162,19 +162,27 @@ TABLE: Final[Table] = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one ORDERS message to a ``purchase_order`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["ORDERS"]`` (see
             :data:`~.builder.MAP_OPTION_KEYS`).
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     doc = b.doc
     if "order_number" not in doc:
         doc["order_number"] = ""
