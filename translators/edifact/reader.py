@@ -51,6 +51,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from sys import intern
 from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
@@ -128,6 +129,8 @@ _BODY: Final = 0
 _SERVICE: Final = 1
 _BODY_UNMEMOISED: Final = 2
 _MEMO_CROWD = 4
+#: bound of a reader's interned tag names (a file of garbage tags must not grow it without end)
+_MAX_TAG_NAMES: Final = 1024
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
@@ -255,6 +258,7 @@ class EdifactReader:
         # Tags already checked well-formed -> whether they are service tags (UNH, UNT...): one
         # lookup per segment answers both questions. A malformed tag is never recorded.
         self._known_tags: dict[Element, int] = {}  # _BODY, _SERVICE or _BODY_UNMEMOISED
+        self._tag_names: dict[str, str] = {}  # tag -> the same tag interned (see _named)
         self._memo: dict[str, Segment] = {}
         self._memo_chars = 0
         self._memo_delims = self._delims
@@ -878,17 +882,10 @@ class EdifactReader:
             return [
                 _split_escaped(p, d, token)
                 if (rel is not None and rel in p) or (rep is not None and rep in p)
-                else tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
-                if cs in p
-                else tuple(p.split(es))
+                else _split_plain(p, es, cs)
                 for p in texts
             ]
-        return [
-            tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
-            if cs in p
-            else tuple(p.split(es))
-            for p in texts
-        ]
+        return [_split_plain(p, es, cs) for p in texts]
 
     def _split_run_memo(
         self, texts: list[str], need_esc: bool, chars: int, marks: list[int], bad_tags: set[Element]
@@ -904,6 +901,7 @@ class EdifactReader:
         d = self._delims
         es, cs, rel, rep = d.element, d.component, d.release, d.repetition
         token = self._token
+        names = self._tag_names
         memo = self._memo
         if self._memo_delims is not d or self._memo_chars > _MEMO_CHARS or len(memo) > _MEMO_ENTRIES:
             if self._memo_delims is d and len(memo) > _MEMO_ENTRIES:
@@ -923,12 +921,10 @@ class EdifactReader:
                 misses += 1
                 if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
                     seg = _split_escaped(p, d, token)
-                elif cs in p:
-                    seg = tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
                 else:
-                    seg = tuple(p.split(es))
+                    seg = _split_plain(p, es, cs)
                 if self._classify(seg, i, marks, bad_tags):
-                    memo[p] = seg
+                    seg = memo[p] = _named(seg, names)
             segs_all.append(seg)
         if (len(texts) - misses) * _MEMO_MIN_HITS < len(texts):
             self._memo_rest = _MEMO_REST
@@ -1427,6 +1423,32 @@ class EdifactReader:
         )
         self._ic = None
         self.state = ReaderState.HEADER
+
+
+def _named(seg: Segment, names: dict[str, str]) -> Segment:
+    """``seg`` with its tag interned (``names``: tag -> the interned tag, a reader's, bounded).
+
+    For the segments the memo keeps, which every later message shares: the maps and the validation
+    look each tag up in dicts keyed by literals, which mypyc interns, and an interned tag is found
+    there by identity, where another copy is compared character by character on each lookup.
+    (Only these: interning every split segment's tag cost more than the lookups it sped up.)
+    """
+    tag = seg[0]
+    if type(tag) is not str:
+        return seg
+    name = names.get(tag)
+    if name is None:
+        if len(names) >= _MAX_TAG_NAMES:  # tags are partner data
+            names.clear()
+        name = names[tag] = intern(tag)
+    return seg if name is tag else (name,) + seg[1:]  # noqa: RUF005 - compiled, (name, *seg[1:]) builds a list first
+
+
+def _split_plain(text: str, es: str, cs: str) -> Segment:
+    """Split a segment without release or repetition characters."""
+    if cs in text:
+        return tuple([tuple(x.split(cs)) if cs in x else x for x in text.split(es)])
+    return tuple(text.split(es))
 
 
 def _occurrences(text: str, pattern: str) -> list[int]:
