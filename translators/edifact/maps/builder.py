@@ -131,6 +131,7 @@ class Builder:
             allowance, tax, package...) for the segments that qualify it.
         target_kind: the trigger tag that created ``target``.
         state: per-message scratch space (package tree, current order...).
+        parent: the last ORDERS line, which a sub-line names as its parent.
         unmapped: segments kept verbatim, as JSON data.
         extra: other extension data (date periods...).
         warnings: plain-language deviations found while mapping.
@@ -142,6 +143,7 @@ class Builder:
         "extra",
         "line",
         "mark",
+        "parent",
         "position",
         "preference",
         "scope",
@@ -174,7 +176,9 @@ class Builder:
         self.extra: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.position = 0
-        self.slot_codes: dict[str, str] = {}
+        # the open line's filled ProductIds slots and their codes: slot, code, slot, code...
+        self.slot_codes: list[str] = []
+        self.parent: dict[str, Any] | None = None
         if not options:
             # no partner deviations (the common case): skip the option parsing
             self.preference = DEFAULT_PRODUCT_ID_PREFERENCE

@@ -226,7 +226,7 @@ def _lin(b: Builder, seg: Segment) -> bool:
         item["line_number"] = el(seg, 1)
     if el(seg, 2):
         item["status"] = el(seg, 2)
-    b.slot_codes = {}
+    b.slot_codes = []
     h.add_product_id(b, item["product"], comp(seg, 3, 1), comp(seg, 3, 0))
     node.setdefault("items", []).append(item)
     b.line = item
