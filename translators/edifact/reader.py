@@ -201,6 +201,24 @@ class _Offsets:
         return offset
 
 
+class _Memo:
+    """A memoised segment, and the piece that followed its text the last time it was read.
+
+    Interchanges repeat whole runs of segments in the same order (a party with its contact,
+    a line's PIA-IMD-QTY-PRI, UNS-CNT): when a piece is the text that followed the previous
+    piece's entry last time, one string comparison finds its entry, where the memo's dict hashes
+    the piece and compares it again (see :meth:`EdifactReader._split_run_memo`).  An entry holds
+    one such text at most, no longer than a segment: the memo's bound at most doubles.
+    """
+
+    __slots__ = ("after", "next", "seg")
+
+    def __init__(self, seg: Segment) -> None:
+        self.seg = seg
+        self.after: str | None = None  # the text of the piece that followed
+        self.next: _Memo | None = None  # and its entry
+
+
 class _Open:
     # A plain class, not a dataclass: one per message, and a dataclass
     # ``__init__`` (default factories) costs ten times more, even compiled.
@@ -259,7 +277,7 @@ class EdifactReader:
         # lookup per segment answers both questions. A malformed tag is never recorded.
         self._known_tags: dict[Element, int] = {}  # _BODY, _SERVICE or _BODY_UNMEMOISED
         self._tag_names: dict[str, str] = {}  # tag -> the same tag interned (see _named)
-        self._memo: dict[str, Segment] = {}
+        self._memo: dict[str, _Memo] = {}
         self._memo_chars = 0
         self._memo_delims = self._delims
         self._memo_rest = 0  # runs left with the memo off (see _MEMO_REST)
@@ -863,11 +881,11 @@ class EdifactReader:
             return False
         return kind == _BODY
 
-    def _unmemoise_crowding_tags(self, memo: dict[str, Segment]) -> None:
+    def _unmemoise_crowding_tags(self, memo: dict[str, _Memo]) -> None:
         """Keep the tags that fill the overflowing memo out of it (see :data:`_MEMO_CROWD`)."""
         counts: dict[Element, int] = {}
-        for seg in memo.values():
-            tg = seg[0]
+        for entry in memo.values():
+            tg = entry.seg[0]
             counts[tg] = counts.get(tg, 0) + 1
         for tg, n in counts.items():
             if n * _MEMO_CROWD > len(memo):
@@ -912,20 +930,38 @@ class EdifactReader:
         self._memo_chars += chars
         misses = 0
         segs_all: list[Segment] = []
-        # A hit costs one hash lookup (memo.get called on the dict, not through a bound-method
-        # alias: compiled, a direct C call); a miss splits and classifies the segment.
+        # The entry of the previous piece (None after a piece the memo does not keep): when this
+        # piece is the text that followed it last time, its entry is known without a lookup (one
+        # string comparison, where the lookup hashes the piece and compares it too). Otherwise a
+        # hit costs one hash lookup (memo.get called on the dict, not through a bound-method
+        # alias: compiled, a direct C call), and the previous entry learns what followed it; a
+        # miss splits and classifies the segment.
+        prev: _Memo | None = None
         for i in range(len(texts)):
             p = texts[i]
-            seg = memo.get(p)
-            if seg is None:
-                misses += 1
-                if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
-                    seg = _split_escaped(p, d, token)
-                else:
-                    seg = _split_plain(p, es, cs)
-                if self._classify(seg, i, marks, bad_tags):
-                    seg = memo[p] = _named(seg, names)
-            segs_all.append(seg)
+            entry: _Memo | None = None
+            if prev is not None:
+                after = prev.after
+                if after is not None and after == p:
+                    entry = prev.next
+            if entry is None:
+                entry = memo.get(p)
+                if entry is None:
+                    misses += 1
+                    if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
+                        seg = _split_escaped(p, d, token)
+                    else:
+                        seg = _split_plain(p, es, cs)
+                    if not self._classify(seg, i, marks, bad_tags):
+                        segs_all.append(seg)
+                        prev = None
+                        continue
+                    entry = memo[p] = _Memo(_named(seg, names))
+                if prev is not None:
+                    prev.after = p
+                    prev.next = entry
+            segs_all.append(entry.seg)
+            prev = entry
         if (len(texts) - misses) * _MEMO_MIN_HITS < len(texts):
             self._memo_rest = _MEMO_REST
         return segs_all
