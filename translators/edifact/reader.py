@@ -829,30 +829,41 @@ class EdifactReader:
         # Where the service segments are (the message boundaries), and which tags are malformed.
         marks: list[int] = []
         bad_tags: set[Element] = set()
+        # where each mark's piece starts, from ``off``: summed on the way through the pieces
+        # (:class:`_Offsets` is left for the rare error about another segment)
+        mark_at: list[int] = []
         if self._memo_rest > 0:
             self._memo_rest -= 1
             segs_all = self._split_run(texts, need_esc)
+            at = 0
             for i in range(len(segs_all)):
+                count = len(marks)
                 self._classify(segs_all[i], i, marks, bad_tags)
+                if len(marks) > count:
+                    mark_at.append(at)
+                at += len(pieces[i]) + step
         else:
             chars = 0
             for p in pieces:
                 chars += len(p)
-            segs_all = self._split_run_memo(texts, need_esc, chars, marks, bad_tags)
+            segs_all = self._split_run_memo(
+                texts, need_esc, chars, marks, bad_tags, pieces=pieces, step=step, mark_at=mark_at
+            )
         marks.append(len(segs_all))
 
         def start(i: int) -> int:
             return offsets.of(i) + (len(pieces[i]) - len(texts[i]))
 
         prev = 0
-        for i in marks:
+        for k in range(len(marks)):
+            i = marks[k]
             if i > prev:
                 self._body(segs_all, bad_tags, (prev, i), start)
             if i == len(segs_all):
                 break
-            # start first: offsets are summed forwards
-            seg_start = start(i)
-            seg_end = offsets.of(i + 1) - step + 1
+            piece = pieces[i]
+            seg_start = off + mark_at[k] + (len(piece) - len(texts[i]))
+            seg_end = off + mark_at[k] + len(piece) + 1
             if self._service(segs_all[i], seg_start, seg_end):
                 self._pos = seg_end - self._base  # UNZ: the header parser takes over
                 return True
@@ -906,7 +917,16 @@ class EdifactReader:
         return [_split_plain(p, es, cs) for p in texts]
 
     def _split_run_memo(
-        self, texts: list[str], need_esc: bool, chars: int, marks: list[int], bad_tags: set[Element]
+        self,
+        texts: list[str],
+        need_esc: bool,
+        chars: int,
+        marks: list[int],
+        bad_tags: set[Element],
+        *,
+        pieces: list[str],
+        step: int,
+        mark_at: list[int],
     ) -> list[Segment]:
         """Split every piece of a run through the memo; turn the memo off when it found little.
 
@@ -914,7 +934,8 @@ class EdifactReader:
         those of a tag that crowded it, see :data:`_MEMO_CROWD`), so a memo hit needs no tag
         check: the service segments (UNH and UNT carry the message reference, they do not repeat)
         and the malformed tags are classified when they are split, into ``marks`` and
-        ``bad_tags`` (see :meth:`_classify`).
+        ``bad_tags`` (see :meth:`_classify`).  ``mark_at`` gets where each mark's piece starts
+        in the run (``pieces``, each followed by ``step`` characters).
         """
         d = self._delims
         es, cs, rel, rep = d.element, d.component, d.release, d.repetition
@@ -937,8 +958,11 @@ class EdifactReader:
         # alias: compiled, a direct C call), and the previous entry learns what followed it; a
         # miss splits and classifies the segment.
         prev: _Memo | None = None
+        at = 0
         for i in range(len(texts)):
             p = texts[i]
+            here = at
+            at += len(pieces[i]) + step
             entry: _Memo | None = None
             if prev is not None:
                 after = prev.after
@@ -952,7 +976,10 @@ class EdifactReader:
                         seg = _split_escaped(p, d, token)
                     else:
                         seg = _split_plain(p, es, cs)
+                    count = len(marks)
                     if not self._classify(seg, i, marks, bad_tags):
+                        if len(marks) > count:
+                            mark_at.append(here)
                         segs_all.append(seg)
                         prev = None
                         continue
