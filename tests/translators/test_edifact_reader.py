@@ -515,8 +515,8 @@ def test_a_tag_that_crowds_the_memo_is_kept_out_of_it(monkeypatch: pytest.Monkey
     reader, events = read()
     assert reader._known_tags["LIN"] == reader_module._BODY_UNMEMOISED
     assert reader._known_tags["DTM"] == reader_module._BODY
-    assert not any(seg[0] == "LIN" for seg in reader._memo.values())
-    assert any(seg[0] == "DTM" for seg in reader._memo.values())
+    assert not any(entry.seg[0] == "LIN" for entry in reader._memo.values())
+    assert any(entry.seg[0] == "DTM" for entry in reader._memo.values())
     monkeypatch.setattr(reader_module, "_MEMO_CROWD", 1)  # n * 1 > len(memo) never holds
     never, same = read()
     assert never._known_tags["LIN"] == reader_module._BODY

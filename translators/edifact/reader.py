@@ -51,6 +51,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from sys import intern
 from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
@@ -128,6 +129,8 @@ _BODY: Final = 0
 _SERVICE: Final = 1
 _BODY_UNMEMOISED: Final = 2
 _MEMO_CROWD = 4
+#: bound of a reader's interned tag names (a file of garbage tags must not grow it without end)
+_MAX_TAG_NAMES: Final = 1024
 _SERVICE_TAGS = frozenset({"UNH", "UNT", "UNG", "UNE", "UNZ", "UNB", "UNA"})
 _TAG_RE = re.compile(r"[A-Z0-9]{3}")
 _NEVER = re.compile(r"(?!)")
@@ -198,6 +201,24 @@ class _Offsets:
         return offset
 
 
+class _Memo:
+    """A memoised segment, and the piece that followed its text the last time it was read.
+
+    Interchanges repeat whole runs of segments in the same order (a party with its contact,
+    a line's PIA-IMD-QTY-PRI, UNS-CNT): when a piece is the text that followed the previous
+    piece's entry last time, one string comparison finds its entry, where the memo's dict hashes
+    the piece and compares it again (see :meth:`EdifactReader._split_run_memo`).  An entry holds
+    one such text at most, no longer than a segment: the memo's bound at most doubles.
+    """
+
+    __slots__ = ("after", "next", "seg")
+
+    def __init__(self, seg: Segment) -> None:
+        self.seg = seg
+        self.after: str | None = None  # the text of the piece that followed
+        self.next: _Memo | None = None  # and its entry
+
+
 class _Open:
     # A plain class, not a dataclass: one per message, and a dataclass
     # ``__init__`` (default factories) costs ten times more, even compiled.
@@ -255,7 +276,8 @@ class EdifactReader:
         # Tags already checked well-formed -> whether they are service tags (UNH, UNT...): one
         # lookup per segment answers both questions. A malformed tag is never recorded.
         self._known_tags: dict[Element, int] = {}  # _BODY, _SERVICE or _BODY_UNMEMOISED
-        self._memo: dict[str, Segment] = {}
+        self._tag_names: dict[str, str] = {}  # tag -> the same tag interned (see _named)
+        self._memo: dict[str, _Memo] = {}
         self._memo_chars = 0
         self._memo_delims = self._delims
         self._memo_rest = 0  # runs left with the memo off (see _MEMO_REST)
@@ -807,30 +829,41 @@ class EdifactReader:
         # Where the service segments are (the message boundaries), and which tags are malformed.
         marks: list[int] = []
         bad_tags: set[Element] = set()
+        # where each mark's piece starts, from ``off``: summed on the way through the pieces
+        # (:class:`_Offsets` is left for the rare error about another segment)
+        mark_at: list[int] = []
         if self._memo_rest > 0:
             self._memo_rest -= 1
             segs_all = self._split_run(texts, need_esc)
+            at = 0
             for i in range(len(segs_all)):
+                count = len(marks)
                 self._classify(segs_all[i], i, marks, bad_tags)
+                if len(marks) > count:
+                    mark_at.append(at)
+                at += len(pieces[i]) + step
         else:
             chars = 0
             for p in pieces:
                 chars += len(p)
-            segs_all = self._split_run_memo(texts, need_esc, chars, marks, bad_tags)
+            segs_all = self._split_run_memo(
+                texts, need_esc, chars, marks, bad_tags, pieces=pieces, step=step, mark_at=mark_at
+            )
         marks.append(len(segs_all))
 
         def start(i: int) -> int:
             return offsets.of(i) + (len(pieces[i]) - len(texts[i]))
 
         prev = 0
-        for i in marks:
+        for k in range(len(marks)):
+            i = marks[k]
             if i > prev:
                 self._body(segs_all, bad_tags, (prev, i), start)
             if i == len(segs_all):
                 break
-            # start first: offsets are summed forwards
-            seg_start = start(i)
-            seg_end = offsets.of(i + 1) - step + 1
+            piece = pieces[i]
+            seg_start = off + mark_at[k] + (len(piece) - len(texts[i]))
+            seg_end = off + mark_at[k] + len(piece) + 1
             if self._service(segs_all[i], seg_start, seg_end):
                 self._pos = seg_end - self._base  # UNZ: the header parser takes over
                 return True
@@ -859,11 +892,11 @@ class EdifactReader:
             return False
         return kind == _BODY
 
-    def _unmemoise_crowding_tags(self, memo: dict[str, Segment]) -> None:
+    def _unmemoise_crowding_tags(self, memo: dict[str, _Memo]) -> None:
         """Keep the tags that fill the overflowing memo out of it (see :data:`_MEMO_CROWD`)."""
         counts: dict[Element, int] = {}
-        for seg in memo.values():
-            tg = seg[0]
+        for entry in memo.values():
+            tg = entry.seg[0]
             counts[tg] = counts.get(tg, 0) + 1
         for tg, n in counts.items():
             if n * _MEMO_CROWD > len(memo):
@@ -878,20 +911,22 @@ class EdifactReader:
             return [
                 _split_escaped(p, d, token)
                 if (rel is not None and rel in p) or (rep is not None and rep in p)
-                else tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
-                if cs in p
-                else tuple(p.split(es))
+                else _split_plain(p, es, cs)
                 for p in texts
             ]
-        return [
-            tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
-            if cs in p
-            else tuple(p.split(es))
-            for p in texts
-        ]
+        return [_split_plain(p, es, cs) for p in texts]
 
     def _split_run_memo(
-        self, texts: list[str], need_esc: bool, chars: int, marks: list[int], bad_tags: set[Element]
+        self,
+        texts: list[str],
+        need_esc: bool,
+        chars: int,
+        marks: list[int],
+        bad_tags: set[Element],
+        *,
+        pieces: list[str],
+        step: int,
+        mark_at: list[int],
     ) -> list[Segment]:
         """Split every piece of a run through the memo; turn the memo off when it found little.
 
@@ -899,11 +934,13 @@ class EdifactReader:
         those of a tag that crowded it, see :data:`_MEMO_CROWD`), so a memo hit needs no tag
         check: the service segments (UNH and UNT carry the message reference, they do not repeat)
         and the malformed tags are classified when they are split, into ``marks`` and
-        ``bad_tags`` (see :meth:`_classify`).
+        ``bad_tags`` (see :meth:`_classify`).  ``mark_at`` gets where each mark's piece starts
+        in the run (``pieces``, each followed by ``step`` characters).
         """
         d = self._delims
         es, cs, rel, rep = d.element, d.component, d.release, d.repetition
         token = self._token
+        names = self._tag_names
         memo = self._memo
         if self._memo_delims is not d or self._memo_chars > _MEMO_CHARS or len(memo) > _MEMO_ENTRIES:
             if self._memo_delims is d and len(memo) > _MEMO_ENTRIES:
@@ -914,22 +951,44 @@ class EdifactReader:
         self._memo_chars += chars
         misses = 0
         segs_all: list[Segment] = []
-        # A hit costs one hash lookup (memo.get called on the dict, not through a bound-method
-        # alias: compiled, a direct C call); a miss splits and classifies the segment.
+        # The entry of the previous piece (None after a piece the memo does not keep): when this
+        # piece is the text that followed it last time, its entry is known without a lookup (one
+        # string comparison, where the lookup hashes the piece and compares it too). Otherwise a
+        # hit costs one hash lookup (memo.get called on the dict, not through a bound-method
+        # alias: compiled, a direct C call), and the previous entry learns what followed it; a
+        # miss splits and classifies the segment.
+        prev: _Memo | None = None
+        at = 0
         for i in range(len(texts)):
             p = texts[i]
-            seg = memo.get(p)
-            if seg is None:
-                misses += 1
-                if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
-                    seg = _split_escaped(p, d, token)
-                elif cs in p:
-                    seg = tuple([tuple(x.split(cs)) if cs in x else x for x in p.split(es)])
-                else:
-                    seg = tuple(p.split(es))
-                if self._classify(seg, i, marks, bad_tags):
-                    memo[p] = seg
-            segs_all.append(seg)
+            here = at
+            at += len(pieces[i]) + step
+            entry: _Memo | None = None
+            if prev is not None:
+                after = prev.after
+                if after is not None and after == p:
+                    entry = prev.next
+            if entry is None:
+                entry = memo.get(p)
+                if entry is None:
+                    misses += 1
+                    if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
+                        seg = _split_escaped(p, d, token)
+                    else:
+                        seg = _split_plain(p, es, cs)
+                    count = len(marks)
+                    if not self._classify(seg, i, marks, bad_tags):
+                        if len(marks) > count:
+                            mark_at.append(here)
+                        segs_all.append(seg)
+                        prev = None
+                        continue
+                    entry = memo[p] = _Memo(_named(seg, names))
+                if prev is not None:
+                    prev.after = p
+                    prev.next = entry
+            segs_all.append(entry.seg)
+            prev = entry
         if (len(texts) - misses) * _MEMO_MIN_HITS < len(texts):
             self._memo_rest = _MEMO_REST
         return segs_all
@@ -1427,6 +1486,32 @@ class EdifactReader:
         )
         self._ic = None
         self.state = ReaderState.HEADER
+
+
+def _named(seg: Segment, names: dict[str, str]) -> Segment:
+    """``seg`` with its tag interned (``names``: tag -> the interned tag, a reader's, bounded).
+
+    For the segments the memo keeps, which every later message shares: the maps and the validation
+    look each tag up in dicts keyed by literals, which mypyc interns, and an interned tag is found
+    there by identity, where another copy is compared character by character on each lookup.
+    (Only these: interning every split segment's tag cost more than the lookups it sped up.)
+    """
+    tag = seg[0]
+    if type(tag) is not str:
+        return seg
+    name = names.get(tag)
+    if name is None:
+        if len(names) >= _MAX_TAG_NAMES:  # tags are partner data
+            names.clear()
+        name = names[tag] = intern(tag)
+    return seg if name is tag else (name,) + seg[1:]  # noqa: RUF005 - compiled, (name, *seg[1:]) builds a list first
+
+
+def _split_plain(text: str, es: str, cs: str) -> Segment:
+    """Split a segment without release or repetition characters."""
+    if cs in text:
+        return tuple([tuple(x.split(cs)) if cs in x else x for x in text.split(es)])
+    return tuple(text.split(es))
 
 
 def _occurrences(text: str, pattern: str) -> list[int]:

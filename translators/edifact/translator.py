@@ -42,13 +42,16 @@ from .syntax import Event, GroupEnd, GroupStart, InterchangeEnd, InterchangeStar
 from .syntax_model import SCHEMA_VERSION, message_document
 
 MAX_LISTED = 10_000
+#: message types read by :mod:`.acks` (acknowledgment reconciliation), not by a business map
+_ACKNOWLEDGMENTS: Final = frozenset(("CONTRL", "APERAK"))
 
 Output = TranslatedDocument | Acknowledgment | RemoteSyntaxError
 _Mapper = Callable[[Message, TranslatorOptions], Any]
 _Validator = Callable[[Message], list[RemoteSyntaxError]]
+_CheckedMapper = Callable[[Message, TranslatorOptions], tuple[Any, list[RemoteSyntaxError]]]
 
 
-_MAPS: tuple[_Mapper | None, _Validator | None] | None = None
+_MAPS: tuple[_Mapper | None, _Validator | None, _CheckedMapper | None] | None = None
 
 #: Per message (the hot path): built from compiled code instead of through the interpreted
 #: ``__init__`` of these dataclasses of ``translators.result`` (see :mod:`translators.shapes`).
@@ -75,7 +78,7 @@ _DOCUMENT: Final = Shape(
 )
 
 
-def _load_maps() -> tuple[_Mapper | None, _Validator | None]:
+def _load_maps() -> tuple[_Mapper | None, _Validator | None, _CheckedMapper | None]:
     # The maps package is delivered separately; the syntax layer works without it.  Looked up
     # once per process, not once per file.
     global _MAPS  # noqa: PLW0603 - loaded lazily (import cycle), then fixed
@@ -83,8 +86,12 @@ def _load_maps() -> tuple[_Mapper | None, _Validator | None]:
         try:
             from . import maps
         except ImportError:
-            return None, None
-        _MAPS = (getattr(maps, "to_canonical", None), getattr(maps, "validate", None))
+            return None, None, None
+        _MAPS = (
+            getattr(maps, "to_canonical", None),
+            getattr(maps, "validate", None),
+            getattr(maps, "to_canonical_checked", None),
+        )
     return _MAPS
 
 
@@ -108,7 +115,9 @@ class EdifactTranslator:
         # attribute lookup per message once this module is compiled).
         self._strict = options.strict
         self._reject_unmapped = options.reject_unmapped
-        self._to_canonical, self._validate = _load_maps() if options.map_business else (None, None)
+        self._to_canonical, self._validate, self._checked = (
+            _load_maps() if options.map_business else (None, None, None)
+        )
         self._start: InterchangeStart | None = None
         self._ic_errors: list[RemoteSyntaxError] = []
         self._msg_errors: list[RemoteSyntaxError] = []
@@ -213,15 +222,23 @@ class EdifactTranslator:
         # neither errors nor warnings (hot path, once per message).
         errors: list[RemoteSyntaxError] = list(msg.errors) if msg.errors else []
         warnings: list[str] = list(msg.warnings) if msg.warnings else []
-        if not errors and self._validate is not None:
-            for err in self._validate(msg):
+        mapped: Any = None
+        if not errors:
+            found: list[RemoteSyntaxError] = []
+            if self._checked is not None and msg.type not in _ACKNOWLEDGMENTS:
+                # validated and mapped in one pass over the segments (instead of a validation pass,
+                # then the map's): the map is used only when no error is kept
+                mapped, found = self._checked(msg, self.options)
+            elif self._validate is not None:
+                found = self._validate(msg)
+            for err in found:
                 if self._strict or err.scope != "segment":
                     errors.append(err)
                 else:
                     warnings.append(str(err))
         doc: TranslatedDocument | None = None
         if not errors:
-            doc = self._document(msg, warnings, errors)
+            doc = self._document(msg, warnings, errors, mapped)
         if errors:
             self._had_errors = True
         if errors or self._listed < MAX_LISTED:
@@ -234,8 +251,10 @@ class EdifactTranslator:
             self._docs.append(doc)
 
     def _document(
-        self, msg: Message, warnings: list[str], errors: list[RemoteSyntaxError]
+        self, msg: Message, warnings: list[str], errors: list[RemoteSyntaxError], mapped: Any
     ) -> TranslatedDocument | None:
+        # ``mapped``: what the one-pass map and validation made (``self._checked``); without it the
+        # map runs here, after the validation.
         env = self._envelope(msg)
         if msg.type == "CONTRL":
             return TranslatedDocument(
@@ -257,7 +276,8 @@ class EdifactTranslator:
                 extensions={"application_errors": app},
                 warnings=tuple(warnings),
             )
-        mapped = self._to_canonical(msg, self.options) if self._to_canonical is not None else None
+        if self._checked is None and self._to_canonical is not None:
+            mapped = self._to_canonical(msg, self.options)
         if mapped is not None:
             # The map made ``extensions`` for this message alone: no copy.
             return _DOCUMENT.make(

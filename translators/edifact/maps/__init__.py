@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from ...errors import LocalTranslationError
+from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import DOCUMENT_MODELS, MappedDocument
 from ...options import TranslatorOptions
 from ..syntax import Message, Segment
@@ -40,6 +40,8 @@ from .validation import validate
 from .writer import Writer, envelope
 
 Reader = Callable[[Message, Mapping[str, object]], MappedDocument]
+#: A map that also validates the message in its walk, into the list it is given.
+CheckedReader = Callable[[Message, Mapping[str, object], list[RemoteSyntaxError] | None], MappedDocument]
 
 #: UNH 0065 message type -> inbound map.
 READERS: dict[str, Reader] = {
@@ -53,6 +55,18 @@ READERS: dict[str, Reader] = {
     "IFTMIN": iftmin.read,
     "APERAK": acknowledgments.read_aperak,
     "CONTRL": acknowledgments.read_contrl,
+}
+
+#: The maps of :data:`READERS` that walk a table: they validate the message in the same pass.
+_CHECKED_READERS: dict[str, CheckedReader] = {
+    "ORDERS": orders.read,
+    "ORDRSP": ordrsp.read,
+    "DESADV": desadv.read,
+    "INVOIC": invoic.read,
+    "RECADV": recadv.read,
+    "IFTSTA": iftsta.read,
+    "INVRPT": invrpt.read,
+    "IFTMIN": iftmin.read,
 }
 
 _OUTBOUND: dict[str, ModuleType] = {
@@ -102,6 +116,30 @@ def to_canonical(msg: Message, options: TranslatorOptions) -> MappedDocument | N
     if reader is None:
         return None
     return reader(msg, options.map_options.get(msg.type, {}))
+
+
+def to_canonical_checked(
+    msg: Message, options: TranslatorOptions
+) -> tuple[MappedDocument | None, list[RemoteSyntaxError]]:
+    """:func:`validate` and :func:`to_canonical` of one message, in one pass over its segments.
+
+    The map runs whatever the validation finds (the walk is where it looks): the caller drops the
+    document when it keeps an error.
+
+    Args:
+        msg: a message event from the EDIFACT reader (UNH..UNT).
+        options: as for :func:`to_canonical`.
+
+    Returns:
+        What :func:`to_canonical` returns (None as well when a type without a walk fails
+        :func:`validate`, which then maps nothing, as before), and what :func:`validate` returns.
+    """
+    reader = _CHECKED_READERS.get(msg.type)
+    if reader is None:
+        errors = validate(msg)
+        return (None if errors else to_canonical(msg, options)), errors
+    found: list[RemoteSyntaxError] = []
+    return reader(msg, options.map_options.get(msg.type, {}), found), found
 
 
 def from_canonical(
@@ -168,5 +206,6 @@ __all__ = [
     "READERS",
     "from_canonical",
     "to_canonical",
+    "to_canonical_checked",
     "validate",
 ]

@@ -22,10 +22,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, cast
 
+from ...errors import RemoteSyntaxError
 from ...models import MappedDocument
 from ...shapes import Shape
 from ..syntax import Message, Segment
 from .segment import parts, segment_json
+from .validation import TAG_CHECKS, checker
 from .values import edi_date_to_iso, edi_decimal, edi_period_to_iso
 
 Handler = Callable[["Builder", Segment], bool]
@@ -129,6 +131,7 @@ class Builder:
             allowance, tax, package...) for the segments that qualify it.
         target_kind: the trigger tag that created ``target``.
         state: per-message scratch space (package tree, current order...).
+        parent: the last ORDERS line, which a sub-line names as its parent.
         unmapped: segments kept verbatim, as JSON data.
         extra: other extension data (date periods...).
         warnings: plain-language deviations found while mapping.
@@ -140,6 +143,7 @@ class Builder:
         "extra",
         "line",
         "mark",
+        "parent",
         "position",
         "preference",
         "scope",
@@ -172,7 +176,9 @@ class Builder:
         self.extra: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.position = 0
-        self.slot_codes: dict[str, str] = {}
+        # the open line's filled ProductIds slots and their codes: slot, code, slot, code...
+        self.slot_codes: list[str] = []
+        self.parent: dict[str, Any] | None = None
         if not options:
             # no partner deviations (the common case): skip the option parsing
             self.preference = DEFAULT_PRODUCT_ID_PREFERENCE
@@ -307,19 +313,57 @@ def mapped_document(
 _NO_HANDLERS: Final[dict[str, Handler]] = {}
 
 
-def walk(builder: Builder, msg: Message, table: Table) -> None:
+class Step:
+    """What the walk does with one tag in one scope: its handler (None: keep the segment) and its
+    :data:`~.validation.TAG_CHECKS` entry (0: not checked)."""
+
+    __slots__ = ("check", "handler")
+
+    def __init__(self, handler: Handler | None, check: int) -> None:
+        self.handler = handler
+        self.check = check
+
+
+#: A message table as the walk reads it (:func:`steps`): ``{scope: {tag: step}}``.
+Steps = dict[str, dict[str, Step]]
+
+
+def steps(table: Table) -> Steps:
+    """The walk's form of a message table, made once per table.
+
+    Each scope lists every tag it has a handler for (its own, else the ``"*"`` scope's, as the
+    table says) and every tag the validation checks: one lookup per segment answers both.
+    """
+    fallback = table.get("*", _NO_HANDLERS)
+    out: Steps = {}
+    for scope, handlers in table.items():
+        merged: dict[str, Step] = {}
+        for tag in (*handlers, *fallback, *TAG_CHECKS):
+            if tag not in merged:
+                handler = handlers.get(tag)
+                if handler is None:
+                    handler = fallback.get(tag)
+                merged[tag] = Step(handler, TAG_CHECKS.get(tag, 0))
+        out[scope] = merged
+    return out
+
+
+def walk(builder: Builder, msg: Message, table: Steps, errors: list[RemoteSyntaxError] | None = None) -> None:
     """Feed the body segments (between UNH and UNT) through the message table.
 
     Args:
         builder: the state, holding the document to fill.
         msg: the message; UNH and UNT are envelope, not body.
-        table: ``{scope: {tag: handler}}``; scope ``"*"`` is consulted when
-            the current scope has no handler for a tag.
+        table: :func:`steps` of ``{scope: {tag: handler}}``; scope ``"*"``
+            answers for a tag the current scope has no handler for.
+        errors: when given, the message is also validated in this pass
+            (what :func:`~.validation.validate` reports, in its order, is
+            appended); UNH and UNT carry no checked tag.
     """
     segments = msg.segments
-    fallback = table.get("*", _NO_HANDLERS)
     end = len(segments) - 1 if segments and segments[-1][0] == "UNT" else len(segments)
     start = 1 if segments and segments[0][0] == "UNH" else 0
+    check = checker(msg, errors) if errors is not None else None
     scope = builder.scope
     current = table[scope]
     position = start
@@ -336,9 +380,13 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             # handlers move the scope rarely (LIN, UNS, CPS): look the table up then
             scope = builder.scope
             current = table[scope]
-        handler = current.get(tag)
-        if handler is None:
-            handler = fallback.get(tag)
+        step = current.get(tag)
+        if step is None:
+            builder.keep(seg)
+            continue
+        if check is not None and step.check:
+            check.note(seg, i, tag, step.check)
+        handler = step.handler
         try:
             placed = handler is not None and handler(builder, seg)
         except BadValue as exc:
@@ -349,15 +397,22 @@ def walk(builder: Builder, msg: Message, table: Table) -> None:
             placed = False
         if not placed:
             builder.keep(seg)
+    if check is not None:
+        check.finish()
 
 
 def push(owner: dict[str, Any], key: str, value: object) -> None:
     """``owner.setdefault(key, []).append(value)``: the list typed, so compiled this is a native append.
 
-    (``setdefault`` on a ``dict[str, Any]`` gives ``Any``, whose ``append`` is a generic method call.)
+    (``setdefault`` on a ``dict[str, Any]`` gives ``Any``, whose ``append`` is a generic method call.
+    Nor ``setdefault`` at all: compiled, it looks the key up with ``owner[key]`` and so raises and
+    clears a KeyError for every new key, which cost more than the rest of a handler.)
     """
-    items: list[object] = owner.setdefault(key, [])
-    items.append(value)
+    items: list[object] | None = owner.get(key)
+    if items is None:
+        owner[key] = [value]
+    else:
+        items.append(value)
 
 
 def beyond(seg: Segment, placed: dict[int, int]) -> bool:
@@ -393,10 +448,13 @@ __all__ = [
     "PRODUCT_ID_SLOTS",
     "Builder",
     "Handler",
+    "Step",
+    "Steps",
     "Table",
     "beyond",
     "mapped_document",
     "place",
     "push",
+    "steps",
     "walk",
 ]

@@ -31,14 +31,14 @@ and packs each hold one order's items, is regrouped into those orders.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-from ...errors import LocalTranslationError
+from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.ship_notice import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, mapped_document, walk
+from .builder import Builder, Handler, Table, mapped_document, steps, walk
 from .segment import comp, el
 from .writer import Writer
 
@@ -226,7 +226,7 @@ def _lin(b: Builder, seg: Segment) -> bool:
         item["line_number"] = el(seg, 1)
     if el(seg, 2):
         item["status"] = el(seg, 2)
-    b.slot_codes = {}
+    b.slot_codes = []
     h.add_product_id(b, item["product"], comp(seg, 3, 1), comp(seg, 3, 0))
     node.setdefault("items", []).append(item)
     b.line = item
@@ -416,18 +416,26 @@ TABLE: Table = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one DESADV message to a ``ship_notice`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["DESADV"]``.
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     _split_orders(b)
     doc = b.doc
     if "shipment_id" not in doc:

@@ -401,9 +401,17 @@ def tdt(b: Builder, seg: Segment) -> bool:
     return True
 
 
+def _totals(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc.setdefault("totals", {})`` without the KeyError compiled ``setdefault`` raises for a new key."""
+    totals: dict[str, Any] | None = doc.get("totals")
+    if totals is None:
+        totals = doc["totals"] = {}
+    return totals
+
+
 def cnt(b: Builder, seg: Segment) -> bool:
     """CNT: 2 number of lines, 1 quantity hash total, 7 gross weight (6069)."""
-    totals = b.doc.setdefault("totals", {})
+    totals = _totals(b.doc)
     qual = comp(seg, 1, 0)
     value = comp(seg, 1, 1)
     if qual == "2" and "line_count" not in totals and value.isdigit():
@@ -445,7 +453,7 @@ def moa_totals(total_qualifiers: tuple[str, ...]) -> Handler:
         amount = b.decimal(comp(seg, 1, 1))
         if amount is None:
             return False
-        totals = b.doc.setdefault("totals", {})
+        totals = _totals(b.doc)
         if qual in total_qualifiers and "amount" not in totals:
             totals["amount"] = amount
             b.state["total_qualifier"] = qual

@@ -11,12 +11,14 @@ load-tender field in this map and is kept in extensions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
+from ...errors import RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.load_tender import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, mapped_document, walk
+from .builder import Builder, Table, mapped_document, steps, walk
 from .segment import comp, el
 
 MESSAGE = "IFTMIN"
@@ -65,18 +67,26 @@ TABLE: Table = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one IFTMIN message to a ``load_tender`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["IFTMIN"]``.
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     if "shipment_id" not in b.doc:
         b.doc["shipment_id"] = ""
         b.warnings.append("IFTMIN has no document number (BGM 1004); shipment_id left empty")

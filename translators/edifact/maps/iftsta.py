@@ -14,13 +14,14 @@ party whose role is its 3227 qualifier); RFF after it an order reference.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
+from ...errors import RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.shipment_status import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, mapped_document, walk
+from .builder import Builder, Table, mapped_document, steps, walk
 from .segment import comp, el
 from .writer import Writer
 
@@ -142,18 +143,26 @@ TABLE: Table = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one IFTSTA message to a ``shipment_status`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["IFTSTA"]``.
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, b.doc, b.extensions(), tuple(b.warnings))
 
 

@@ -10,13 +10,14 @@ NAD, ALC-MOA); UNS; MOA; SG48 ALC-MOA; SG50 TAX-MOA; CNT.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
+from ...errors import RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.invoice import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, mapped_document, walk
+from .builder import Builder, Table, mapped_document, steps, walk
 from .segment import parts
 from .writer import Writer
 
@@ -92,18 +93,26 @@ TABLE: Table = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one INVOIC message to an ``invoice`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["INVOIC"]``.
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     doc = b.doc
     if "invoice_number" not in doc:
         doc["invoice_number"] = ""

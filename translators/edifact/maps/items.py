@@ -15,16 +15,30 @@ from .builder import Builder, Handler, beyond, place, push
 from .segment import comp, el, parts
 
 
+def held_code(codes: list[str], slot: str) -> str | None:
+    """The 7143 code that filled ``slot`` of the open line's product, None while it is empty.
+
+    ``codes`` is :attr:`Builder.slot_codes`: slot, code, slot, code... (at most the five slots of
+    ProductIds): a list of two made per line where a dict cost about four times as much.
+    """
+    for i in range(0, len(codes) - 1, 2):
+        if codes[i] == slot:
+            return codes[i + 1]
+    return None
+
+
 def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -> None:
     """Place one item number in ProductIds, resolving slot conflicts by preference."""
     if not value:
         return
     slot = b.slots.get(code, "other")
     if slot != "other":
-        held = b.slot_codes.get(slot)
+        codes = b.slot_codes
+        held = held_code(codes, slot)
         if held is None:
             product[slot] = value
-            b.slot_codes[slot] = code
+            codes.append(slot)
+            codes.append(code)
             return
         pref = b.preference
         rank_new = pref.index(code) if code in pref else len(pref)
@@ -32,7 +46,9 @@ def add_product_id(b: Builder, product: dict[str, Any], code: str, value: str) -
         if rank_new < rank_old:
             push(product, "other", {"qualifier": held, "value": product[slot]})
             product[slot] = value
-            b.slot_codes[slot] = code
+            for i in range(0, len(codes) - 1, 2):
+                if codes[i] == slot:
+                    codes[i + 1] = code
             return
     push(product, "other", {"qualifier": code, "value": value})
 
@@ -56,9 +72,9 @@ def open_line(b: Builder, seg: Segment, lines_key: str = "lines") -> dict[str, A
         # the line's first item number takes its slot: what add_product_id does, without a
         # lookup in the codes just emptied
         product[slot] = value
-        b.slot_codes = {slot: code}
+        b.slot_codes = [slot, code]
     else:
-        b.slot_codes = {}
+        b.slot_codes = []
         add_product_id(b, product, code, value)
     # typed: compiled, a native append instead of a generic method call on Any
     lines: list[dict[str, Any]] | None = b.doc.get(lines_key)
@@ -94,9 +110,11 @@ def pia(b: Builder, seg: Segment) -> bool:
             if value:
                 slot = b.slots.get(code, "other")
                 product: dict[str, Any] = line["product"]
-                if slot != "other" and slot not in b.slot_codes:
+                codes = b.slot_codes
+                if slot != "other" and held_code(codes, slot) is None:
                     product[slot] = value
-                    b.slot_codes[slot] = code
+                    codes.append(slot)
+                    codes.append(code)
                 else:
                     add_product_id(b, product, code, value)
             b.target_kind = "PIA"
@@ -226,4 +244,4 @@ def pri(b: Builder, seg: Segment) -> bool:
     return True
 
 
-__all__ = ["UNIT_PRICE_QUALIFIERS", "add_product_id", "imd", "open_line", "pia", "pri", "qty"]
+__all__ = ["UNIT_PRICE_QUALIFIERS", "add_product_id", "held_code", "imd", "open_line", "pia", "pri", "qty"]

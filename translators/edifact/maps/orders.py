@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ...errors import LocalTranslationError
+from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Handler, Table, mapped_document, push, walk
+from .builder import Builder, Handler, Table, mapped_document, push, steps, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -59,7 +59,7 @@ _LIN_USED: Final = {1: 1, 3: 2}
 def _lin(b: Builder, seg: Segment) -> bool:
     if len(seg) > 4:
         sub = parts(seg, 4)
-        parent: dict[str, Any] | None = b.state.get("parent")
+        parent = b.parent
         if (
             parent is not None
             and len(sub) > 1
@@ -69,7 +69,7 @@ def _lin(b: Builder, seg: Segment) -> bool:
         ):
             return _sub_line(b, seg, parent)
     line = h.open_line(b, seg)
-    b.state["parent"] = line
+    b.parent = line
     # 1229 action code and C829 sub-line information have no line field.
     # fast path: "LIN+1++GTIN:EN" has nothing beyond the placed parts
     if len(seg) > 2 and (seg[2] or len(seg) > 4 or len(parts(seg, 3)) > 2) and h.beyond(seg, _LIN_USED):
@@ -88,7 +88,7 @@ def _sub_line(b: Builder, seg: Segment, parent: dict[str, Any]) -> bool:
         sub["line_number"] = el(seg, 1)
     if el(seg, 2):
         sub["relationship"] = el(seg, 2)
-    b.slot_codes = {}
+    b.slot_codes = []
     item = parts(seg, 3)
     if item:
         h.add_product_id(b, sub["product"], item[1] if len(item) > 1 else "", item[0])
@@ -162,19 +162,27 @@ TABLE: Final[Table] = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one ORDERS message to a ``purchase_order`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["ORDERS"]`` (see
             :data:`~.builder.MAP_OPTION_KEYS`).
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     doc = b.doc
     if "order_number" not in doc:
         doc["order_number"] = ""

@@ -17,14 +17,14 @@ code, QTY 113 and DTMs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-from ...errors import LocalTranslationError
+from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import MappedDocument
 from ...models.order_response import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Table, mapped_document, walk
+from .builder import Builder, Table, mapped_document, steps, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -144,18 +144,26 @@ TABLE: Table = {
 }
 
 
-def read(msg: Message, options: Mapping[str, object]) -> MappedDocument:
+#: :data:`TABLE` as the walk reads it
+_STEPS: Final = steps(TABLE)
+
+
+def read(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedDocument:
     """Map one ORDRSP message to an ``order_response`` document.
 
     Args:
         msg: the message event (UNH..UNT).
         options: the partner's ``map_options["ORDRSP"]``.
+        errors: when given, the message is validated in the same pass and
+            what :func:`~.validation.validate` finds is appended.
 
     Returns:
         The document, the segments it did not place and the warnings.
     """
     b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, TABLE)
+    walk(b, msg, _STEPS, errors)
     doc = b.doc
     if "order_number" not in doc:
         doc["order_number"] = ""
