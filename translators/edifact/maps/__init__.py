@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from ...errors import LocalTranslationError, RemoteSyntaxError
 from ...models import DOCUMENT_MODELS, MappedDocument
@@ -43,20 +43,6 @@ Reader = Callable[[Message, Mapping[str, object]], MappedDocument]
 #: A map that also validates the message in its walk, into the list it is given.
 CheckedReader = Callable[[Message, Mapping[str, object], list[RemoteSyntaxError] | None], MappedDocument]
 
-#: UNH 0065 message type -> inbound map.
-READERS: dict[str, Reader] = {
-    "ORDERS": orders.read,
-    "ORDRSP": ordrsp.read,
-    "DESADV": desadv.read,
-    "INVOIC": invoic.read,
-    "RECADV": recadv.read,
-    "IFTSTA": iftsta.read,
-    "INVRPT": invrpt.read,
-    "IFTMIN": iftmin.read,
-    "APERAK": acknowledgments.read_aperak,
-    "CONTRL": acknowledgments.read_contrl,
-}
-
 #: The maps of :data:`READERS` that walk a table: they validate the message in the same pass.
 _CHECKED_READERS: dict[str, CheckedReader] = {
     "ORDERS": orders.read,
@@ -67,6 +53,13 @@ _CHECKED_READERS: dict[str, CheckedReader] = {
     "IFTSTA": iftsta.read,
     "INVRPT": invrpt.read,
     "IFTMIN": iftmin.read,
+}
+
+#: UNH 0065 message type -> inbound map (a walked map's ``errors`` argument is optional).
+READERS: dict[str, Reader] = {
+    **{kind: cast(Reader, read) for kind, read in _CHECKED_READERS.items()},
+    "APERAK": acknowledgments.read_aperak,
+    "CONTRL": acknowledgments.read_contrl,
 }
 
 _OUTBOUND: dict[str, ModuleType] = {
