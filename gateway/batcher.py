@@ -162,22 +162,27 @@ class TranslationBatcher:
     def _settle(
         self, batch: list[tuple[Item, asyncio.Future[EncodedTranslation]]], done: asyncio.Future[Any]
     ) -> None:
+        # A done-callback: whatever goes wrong here must reach the callers, or they would wait forever.
         self._in_flight -= 1
         if done.cancelled():
             for _, future in batch:
                 future.cancel()
-        elif (exc := done.exception()) is not None:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-        else:
-            for (_, future), outcome in zip(batch, done.result(), strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+            self._dispatch()
+            return
+        exc = done.exception()
+        outcomes: list[Any] = [] if exc is not None else list(done.result())
+        if exc is None and len(outcomes) != len(batch):
+            exc = RuntimeError(
+                f"translation batch of {len(batch)} files came back with {len(outcomes)} outcomes"
+            )
+        for i, (_, future) in enumerate(batch):
+            if future.done():
+                continue
+            outcome = exc if exc is not None else outcomes[i]
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
         self._dispatch()
 
 

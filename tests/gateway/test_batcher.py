@@ -278,3 +278,22 @@ def test_a_dead_worker_is_replaced_by_a_new_pool_and_no_file_is_lost(tmp_path: P
     assert states == ["rejected", "queued", "queued"]
     assert "internal error in the translator (RuntimeError: would have killed a worker)" in reasons[0]
     assert len(made) == 1, "one dead worker, one new pool"
+
+
+def test_a_batch_that_comes_back_short_fails_its_callers_instead_of_leaving_them_waiting() -> None:
+    class Short(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            return super().submit(lambda: fn(*args, **kwargs)[:-1])
+
+    pool = Short(max_workers=1)
+
+    async def main() -> list[Any]:
+        batcher = TranslationBatcher(pool, _default_translate, processes=1)
+        calls = [batcher.translate(None, make_850(i, "PO"), TranslatorOptions()) for i in (1, 2)]
+        return list(await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30))
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        pool.shutdown()
+    assert all(isinstance(o, RuntimeError) and "came back with" in str(o) for o in outcomes)
