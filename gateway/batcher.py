@@ -31,6 +31,7 @@ from translators.options import TranslatorOptions
 from translators.result import Translation
 
 from .envelopes import encode_document
+from .workers import collector_paused
 
 TranslateFn = Callable[[Any, bytes, TranslatorOptions], Translation]
 #: one file to translate: (profile, raw bytes, options)
@@ -62,6 +63,18 @@ class TranslatorCrash(RuntimeError):
         return (TranslatorCrash, (self.kind, self.message))
 
 
+class UnencodableDocument(ValueError):
+    """A worker could not write a translated document as JSON (a translator bug); picklable."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UnencodableDocument, (self.kind, self.message))
+
+
 def encode_translation(translation: Translation) -> EncodedTranslation:
     """``translation`` with its documents' data encoded (what a worker sends back)."""
     encoded = tuple(
@@ -76,12 +89,27 @@ def translate_many(fn: TranslateFn, items: Sequence[Item]) -> list[EncodedTransl
     out: list[EncodedTranslation | Exception] = []
     for profile, data, options in items:
         try:
-            out.append(encode_translation(fn(profile, data, options)))
+            with collector_paused():
+                translation = fn(profile, data, options)
+                try:
+                    out.append(encode_translation(translation))
+                except (TypeError, ValueError) as exc:
+                    out.append(UnencodableDocument(type(exc).__name__, str(exc)))
         except (RemoteSyntaxError, TranslationError) as exc:
             out.append(exc)
         except Exception as exc:  # noqa: BLE001 - a translator bug: the pipeline rejects this file with it
             out.append(TranslatorCrash(type(exc).__name__, str(exc)))
     return out
+
+
+def translate_one(
+    fn: TranslateFn, profile: Any, data: bytes, options: TranslatorOptions
+) -> EncodedTranslation:
+    """:func:`translate_many` for one file too large to share a batch; its failure is raised."""
+    (outcome,) = translate_many(fn, [(profile, data, options)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 class TranslationBatcher:
@@ -190,6 +218,8 @@ __all__ = [
     "EncodedTranslation",
     "TranslationBatcher",
     "TranslatorCrash",
+    "UnencodableDocument",
     "encode_translation",
     "translate_many",
+    "translate_one",
 ]

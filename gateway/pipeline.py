@@ -40,7 +40,7 @@ from translators import (
     translate,
 )
 
-from .batcher import TranslationBatcher, TranslatorCrash
+from .batcher import TranslationBatcher, TranslatorCrash, UnencodableDocument, translate_one
 from .envelopes import encode_document, encode_envelope
 from .errors import JournalWriteError, UnknownMessageError
 from .journal import DocumentRecord, DuplicateRule, Journal
@@ -293,6 +293,9 @@ class Pipeline:
         except TranslationError as exc:
             await self._reject(message_id, f"translation failed: {exc}", partner=partner)
             return
+        except UnencodableDocument as exc:
+            await self._reject_unencodable(message_id, partner, str(exc))
+            return
         except Exception as exc:
             log.exception("translator crashed on message %s", message_id, extra={"message_id": message_id})
             self.stats.errors += 1
@@ -345,17 +348,10 @@ class Pipeline:
                 for i, doc in enumerate(translation.documents)
             ]
         except (TypeError, ValueError) as exc:
-            # A document no JSON can hold is a translator bug: this file is rejected, the pipeline goes on.
             log.exception(
                 "document of message %s cannot be encoded", message_id, extra={"message_id": message_id}
             )
-            self.stats.errors += 1
-            await self._reject(
-                message_id,
-                f"internal error: a translated document cannot be written as JSON ({type(exc).__name__}: "
-                f"{exc}); please report it; replay after upgrading",
-                partner=partner,
-            )
+            await self._reject_unencodable(message_id, partner, f"{type(exc).__name__}: {exc}")
             return
         warnings = [w for doc in translation.documents for w in doc.warnings]
         warnings += [str(e) for e in translation.errors]
@@ -431,13 +427,28 @@ class Pipeline:
             if self._batcher is not None and len(data) <= self._batch_max:
                 done = await self._batcher.translate(profile, data, options)
                 return done.translation, done.encoded
-            return await loop.run_in_executor(executor, self._translate, profile, data, options), None
+            # Encoded in the worker too: unpickling a large file's documents in the daemon cost
+            # about what translating them did, on the one core the event loop has.
+            done = await loop.run_in_executor(
+                executor, translate_one, self._translate, profile, data, options
+            )
+            return done.translation, done.encoded
         except BrokenExecutor:
             # A worker died (killed, or a translator crashed the interpreter):
             # this message goes to a thread rather than wedge, and later ones to a new pool.
             log.error("translation worker pool broke; translating on a thread instead")
             self._replace_broken(executor)
             return await asyncio.to_thread(self._translate, profile, data, options), None
+
+    async def _reject_unencodable(self, message_id: int, partner: str, detail: str) -> None:
+        # A document no JSON can hold is a translator bug: this file is rejected, the pipeline goes on.
+        self.stats.errors += 1
+        await self._reject(
+            message_id,
+            f"internal error: a translated document cannot be written as JSON ({detail}); "
+            "please report it; replay after upgrading",
+            partner=partner,
+        )
 
     def _identify(
         self, registry: RegistryLike | None, hint: str | None, data: bytes

@@ -11,6 +11,7 @@ parent dies (``PR_SET_PDEATHSIG``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -19,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
@@ -76,6 +78,29 @@ def settle_collector() -> None:
     gc.set_threshold(*_GC_THRESHOLDS)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic collection while one file is translated and encoded.
+
+    A translation builds its documents from thousands of small containers
+    that stay alive until they are encoded: every automatic collection in
+    between scans them and frees nothing (a 10,000-set X12 file met 7 of
+    them, ~15 % of its translation time, even at the workers' threshold).
+    They form no cycles but for a few dozen objects per file (an error's
+    traceback), which the next collection after the file frees.  Only
+    workers use this: the collector is process-wide, and the daemon's
+    event loop must keep its own.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def translation_pool(processes: int) -> ProcessPoolExecutor:
     """A pool of ``processes`` translation workers tied to this process's life."""
     ctx = multiprocessing.get_context("spawn")
@@ -109,4 +134,4 @@ def _hold() -> int:
     return os.getpid()
 
 
-__all__ = ["die_with_parent", "settle_collector", "translation_pool", "warm"]
+__all__ = ["collector_paused", "die_with_parent", "settle_collector", "translation_pool", "warm"]

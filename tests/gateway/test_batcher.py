@@ -8,8 +8,11 @@ tests check that a batched translation stores exactly what an inline one stores.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import multiprocessing
 import os
+import pickle
 import re
 import signal
 import threading
@@ -18,7 +21,14 @@ from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecu
 from pathlib import Path
 from typing import Any
 
-from gateway.batcher import TranslationBatcher, TranslatorCrash, encode_translation, translate_many
+from gateway.batcher import (
+    TranslationBatcher,
+    TranslatorCrash,
+    UnencodableDocument,
+    encode_translation,
+    translate_many,
+    translate_one,
+)
 from gateway.envelopes import encode_document
 from gateway.journal import Intake, Journal, JournalOptions
 from gateway.pipeline import Pipeline, _default_translate
@@ -297,3 +307,50 @@ def test_a_batch_that_comes_back_short_fails_its_callers_instead_of_leaving_them
     finally:
         pool.shutdown()
     assert all(isinstance(o, RuntimeError) and "came back with" in str(o) for o in outcomes)
+
+
+def test_each_file_translates_and_encodes_with_the_collector_paused_and_resumed_after() -> None:
+    seen: list[bool] = []
+
+    def watching(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+        seen.append(gc.isenabled())
+        return _picky(profile, data, options)
+
+    assert gc.isenabled()
+    files = [make_850(1, "PO-FINE"), make_850(2, "PO-BUG"), make_850(3, "PO-SYNTAX")]
+    outcomes = translate_many(watching, [(None, f, TranslatorOptions()) for f in files])
+    assert seen == [False, False, False]
+    # Re-enabled after a success, a crash and a syntax error alike.
+    assert gc.isenabled()
+    assert [type(o) for o in outcomes] == [type(outcomes[0]), TranslatorCrash, RemoteSyntaxError]
+    gc.disable()
+    try:
+        translate_many(watching, [(None, files[0], TranslatorOptions())])
+        assert not gc.isenabled(), "a collector disabled by someone else stays disabled"
+    finally:
+        gc.enable()
+
+
+def test_a_document_a_worker_cannot_encode_is_its_own_failure_and_survives_pickling() -> None:
+    def tuple_key(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
+        result = _default_translate(profile, data, options)
+        if b"PO-TUPLEKEY" not in data:
+            return result
+        doc = dataclasses.replace(result.documents[0], document={("a", "b"): 1})
+        return dataclasses.replace(result, documents=(doc,))
+
+    bad, good = make_850(1, "PO-TUPLEKEY"), make_850(2, "PO-FINE")
+    items = [(None, bad, TranslatorOptions()), (None, good, TranslatorOptions())]
+    outcome, fine = translate_many(tuple_key, items)
+    assert isinstance(outcome, UnencodableDocument)
+    assert str(outcome).startswith("TypeError: ")
+    assert str(pickle.loads(pickle.dumps(outcome))) == str(outcome)
+    assert not isinstance(fine, Exception) and len(fine.encoded) == 1
+    # translate_one (a file too large for a batch) raises the same outcome.
+    try:
+        translate_one(tuple_key, None, bad, TranslatorOptions())
+    except UnencodableDocument as exc:
+        assert str(exc) == str(outcome)
+    else:
+        raise AssertionError("translate_one returned a document it could not encode")
+    assert translate_one(tuple_key, None, good, TranslatorOptions()).encoded == fine.encoded

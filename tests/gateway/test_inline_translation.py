@@ -30,9 +30,12 @@ class _RecordingPool(ThreadPoolExecutor):
     def __init__(self) -> None:
         super().__init__(max_workers=2)
         self.sizes: list[int] = []
+        self.functions: list[str] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        self.sizes.append(len(args[1]))
+        # A large file goes alone, as (translate_one, translate, profile, data, options).
+        self.sizes.append(next(len(a) for a in args if isinstance(a, bytes)))
+        self.functions.append(fn.__name__)
         return super().submit(fn, *args, **kwargs)
 
 
@@ -42,8 +45,9 @@ def _run(
     *,
     inline_max: int,
     translate: Callable[[Any, bytes, TranslatorOptions], Translation],
+    pool: _RecordingPool | None = None,
 ) -> tuple[dict[str, int], list[int], dict[int, str]]:
-    pool = _RecordingPool()
+    pool = pool or _RecordingPool()
 
     async def main() -> tuple[dict[str, int], dict[int, str]]:
         journal = Journal.open(tmp_path / "state", JournalOptions(min_free_bytes=0))
@@ -89,11 +93,14 @@ def test_small_files_translate_on_the_loop_and_large_ones_in_the_pool(tmp_path: 
         return _default_translate(profile, data, options)
 
     loop_thread = threading.get_ident()  # asyncio.run runs the loop on this thread
-    states, pooled, _ = _run(tmp_path, [small, large], inline_max=2048, translate=translate)
+    pool = _RecordingPool()
+    states, pooled, _ = _run(tmp_path, [small, large], inline_max=2048, translate=translate, pool=pool)
     assert states == {"queued": 2}
     assert pooled == [len(large)], "only the file over the limit should reach the pool"
     assert threads[len(small)] == loop_thread
     assert threads[len(large)] != loop_thread
+    # The large file was encoded where it was translated, not unpickled as dicts into the daemon.
+    assert pool.functions == ["translate_one"]
 
 
 def test_a_zero_limit_sends_every_file_to_the_pool(tmp_path: Path) -> None:
