@@ -207,6 +207,22 @@ def test_a_batched_translation_stores_what_an_inline_one_stores(tmp_path: Path) 
     assert [s for s, _ in batched] == [s for s, _ in inline]
 
 
+def test_files_too_large_for_a_batch_are_encoded_in_a_real_worker_and_stored_alike(tmp_path: Path) -> None:
+    # batch_max_bytes=1: every file goes alone through translate_one in a spawned worker.
+    files = [make_850(i, f"PO-{i}", lines=40 * i) for i in (1, 2)] + [b"ISA*garbage"]
+    inline = _stored(tmp_path / "inline", files, inline_max_bytes=1 << 20)
+    pool = translation_pool(1)
+    try:
+        alone = _stored(
+            tmp_path / "alone", files, executor=pool, inline_max_bytes=0, batch_max_bytes=1, processes=1
+        )
+    finally:
+        pool.shutdown()
+    assert [state for state, _ in inline] == ["queued", "queued", "rejected"]
+    assert [_without_receipt_time(e) for _, e in alone] == [_without_receipt_time(e) for _, e in inline]
+    assert [s for s, _ in alone] == [s for s, _ in inline]
+
+
 def _without_receipt_time(envelope: str) -> str:
     return re.sub(r'"received_at":"[^"]*"', '"received_at":"-"', envelope)
 
