@@ -56,7 +56,6 @@ from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
-from ..shapes import Shape
 from . import envelope
 from .charset import CHARSETS, Charset, lenient_decode
 from .syntax import (
@@ -68,12 +67,12 @@ from .syntax import (
     GroupStart,
     InterchangeEnd,
     InterchangeStart,
-    Message,
     Repeated,
     Segment,
     Sentinel,
     component,
     element,
+    new_message,
 )
 
 # Whitespace and DOS padding tolerated between interchanges and at the end
@@ -85,27 +84,6 @@ _GAP = b" \t\r\n\x00\x1a"
 # thousands of live tuples again and again), large enough that the per-run
 # checks (counts, decode, repertoire search) stay negligible.
 _WINDOW = 32 * 1024
-#: One Message event per message: built from compiled code, not through the dataclass's interpreted
-#: __init__ (see .records).
-_MESSAGE: Final = Shape(
-    Message,
-    (
-        "type",
-        "version",
-        "release",
-        "agency",
-        "association",
-        "reference",
-        "segments",
-        "delimiters",
-        "interchange_ref",
-        "group_ref",
-        "byte_offset",
-        "index",
-        "errors",
-        "warnings",
-    ),
-)
 # Split segments are memoised per reader (text -> tuple): an interchange
 # repeats many segments verbatim (parties, dates, currency, UNS, CNT...), and a
 # dict lookup is much cheaper than splitting again.  Segments are immutable, so
@@ -1252,23 +1230,21 @@ class EdifactReader:
         ident = s009 if type(s009) is tuple else (s009,) if type(s009) is str else ()
         ident = (*ident, "", "", "", "", "")
         self._events.append(
-            _MESSAGE.make(
-                (
-                    ident[0],
-                    ident[1],
-                    ident[2],
-                    ident[3],
-                    ident[4] or None,
-                    msg.ref,
-                    tuple(msg.segments),
-                    self._delims,
-                    ic.ref,
-                    self._group.ref if self._group else None,
-                    msg.offset,
-                    msg.index,
-                    tuple(msg.errors),
-                    tuple(msg.warnings),
-                )
+            new_message(
+                ident[0],
+                ident[1],
+                ident[2],
+                ident[3],
+                ident[4] or None,
+                msg.ref,
+                tuple(msg.segments),
+                self._delims,
+                ic.ref,
+                self._group.ref if self._group else None,
+                msg.offset,
+                msg.index,
+                tuple(msg.errors),
+                tuple(msg.warnings),
             )
         )
         self._msg = None
