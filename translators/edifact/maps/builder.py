@@ -62,15 +62,21 @@ MAP_OPTION_KEYS: Final = (
 #: (GS1 GTIN, EANCOM 2002 on D01B) are both GTINs; SA is the supplier's and
 #: IN/BP the buyer's article number (UNTDID 7143).  SK is not a 7143 code; it
 #: is accepted so an X12 SKU survives a round trip through EDIFACT.
+#: (Filled by a comprehension, not written as one literal: compiled, a literal of more than five
+#: entries is a presized dict with general keys, where finding a code read from a segment, an
+#: equal but other str object, takes a generic rich compare: twice per line item.)
 PRODUCT_ID_SLOTS: Final[dict[str, str]] = {
-    "EN": "gtin",
-    "SRV": "gtin",
-    "UP": "upc",
-    "SA": "vendor_part",
-    "VN": "vendor_part",
-    "IN": "buyer_part",
-    "BP": "buyer_part",
-    "SK": "sku",
+    code: slot
+    for code, slot in (
+        ("EN", "gtin"),
+        ("SRV", "gtin"),
+        ("UP", "upc"),
+        ("SA", "vendor_part"),
+        ("VN", "vendor_part"),
+        ("IN", "buyer_part"),
+        ("BP", "buyer_part"),
+        ("SK", "sku"),
+    )
 }
 
 #: Default order for :data:`MAP_OPTION_KEYS` ``product_id_preference``.
