@@ -185,16 +185,22 @@ class _Memo:
     Interchanges repeat whole runs of segments in the same order (a party with its contact,
     a line's PIA-IMD-QTY-PRI, UNS-CNT): when a piece is the text that followed the previous
     piece's entry last time, one string comparison finds its entry, where the memo's dict hashes
-    the piece and compares it again (see :meth:`EdifactReader._split_run_memo`).  An entry holds
-    one such text at most, no longer than a segment: the memo's bound at most doubles.
+    the piece and compares it again (see :meth:`EdifactReader._split_run_memo`).  When what
+    followed was no memo material (a LIN or UNT, different in every message: ``lone``), the next
+    such piece is split without the lookup that could not find it, and ``after2``/``next2`` hold
+    the piece after that one (a line's PIA after its LIN).  An entry holds two such texts at
+    most, each no longer than a segment: the memo's bound at most triples.
     """
 
-    __slots__ = ("after", "next", "seg")
+    __slots__ = ("after", "after2", "lone", "next", "next2", "seg")
 
     def __init__(self, seg: Segment) -> None:
         self.seg = seg
         self.after: str | None = None  # the text of the piece that followed
         self.next: _Memo | None = None  # and its entry
+        self.lone = False  # the piece that followed last was no memo material
+        self.after2: str | None = None  # then: the text of the piece after it
+        self.next2: _Memo | None = None  # and its entry
 
 
 class _Open:
@@ -944,6 +950,9 @@ class EdifactReader:
         # alias: compiled, a direct C call), and the previous entry learns what followed it; a
         # miss splits and classifies the segment.
         prev: _Memo | None = None
+        # After a piece that is no memo material: the entry before it (its ``after2`` may be this
+        # piece), else None.
+        before: _Memo | None = None
         at = 0
         for i in range(len(texts)):
             p = texts[i]
@@ -954,27 +963,45 @@ class EdifactReader:
                 after = prev.after
                 if after is not None and after == p:
                     entry = prev.next
+            elif before is not None:
+                after = before.after2
+                if after is not None and after == p:
+                    entry = before.next2
             if entry is None:
-                entry = memo.get(p)
+                # a piece where no memo material came last time is split without the lookup
+                if prev is None or not prev.lone:
+                    entry = memo.get(p)
                 if entry is None:
-                    misses += 1
                     if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
                         seg = _split_escaped(p, d, token)
                     else:
                         seg = _split_plain(p, es, cs)
                     count = len(marks)
                     if not self._classify(seg, i, marks, bad_tags):
+                        misses += 1
                         if len(marks) > count:
                             mark_at.append(here)
                         segs_all.append(seg)
+                        if prev is not None:
+                            prev.lone = True
+                        before = prev
                         prev = None
                         continue
-                    entry = memo[p] = _Memo(_named(seg, names))
+                    # memo material after all: the lookup skipped above is made now
+                    entry = memo.get(p) if prev is not None and prev.lone else None
+                    if entry is None:
+                        misses += 1
+                        entry = memo[p] = _Memo(_named(seg, names))
                 if prev is not None:
                     prev.after = p
                     prev.next = entry
+                    prev.lone = False
+                elif before is not None:
+                    before.after2 = p
+                    before.next2 = entry
             segs_all.append(entry.seg)
             prev = entry
+            before = None
         if (len(texts) - misses) * _MEMO_MIN_HITS < len(texts):
             self._memo_rest = _MEMO_REST
         return segs_all
