@@ -304,6 +304,16 @@ _MAPPED: Final = Shape(
 )
 
 
+#: What a walked map makes of one message: the fields of its MappedDocument, in the order of
+#: :data:`_MAPPED` (document_type, schema_version, document, extensions, warnings).
+MappedParts = tuple[str, str, dict[str, Any], dict[str, Any], tuple[str, ...]]
+
+
+def from_parts(parts: MappedParts) -> MappedDocument:
+    """The MappedDocument of :data:`MappedParts`."""
+    return _MAPPED.make(parts)
+
+
 def mapped_document(
     document_type: str,
     schema_version: str,
@@ -483,10 +493,12 @@ __all__ = [
     "Builder",
     "Direct",
     "Handler",
+    "MappedParts",
     "Step",
     "Steps",
     "Table",
     "beyond",
+    "from_parts",
     "mapped_document",
     "place",
     "push",

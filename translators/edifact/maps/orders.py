@@ -22,7 +22,7 @@ from ...models import MappedDocument
 from ...models.purchase_order import SCHEMA_VERSION
 from ..syntax import Message, Segment
 from . import handlers as h
-from .builder import Builder, Direct, Handler, Table, mapped_document, push, steps, walk
+from .builder import Builder, Direct, Handler, MappedParts, Table, from_parts, push, steps, walk
 from .segment import comp, el, parts
 from .writer import Writer
 
@@ -224,6 +224,19 @@ _STEPS: Final = steps(TABLE, _CODES)
 _DIRECT: Final = _Direct()
 
 
+def read_parts(
+    msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
+) -> MappedParts:
+    """What :func:`read` returns, as :data:`~.builder.MappedParts` (the translator's hot path)."""
+    b = Builder({}, mark=msg.delimiters.decimal, options=options)
+    walk(b, msg, _STEPS, errors, _DIRECT)
+    doc = b.doc
+    if "order_number" not in doc:
+        doc["order_number"] = ""
+        b.warnings.append("ORDERS has no order number (BGM 1004); order_number left empty")
+    return (DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+
+
 def read(
     msg: Message, options: Mapping[str, object], errors: list[RemoteSyntaxError] | None = None
 ) -> MappedDocument:
@@ -239,13 +252,7 @@ def read(
     Returns:
         The document, the segments it did not place and the warnings.
     """
-    b = Builder({}, mark=msg.delimiters.decimal, options=options)
-    walk(b, msg, _STEPS, errors, _DIRECT)
-    doc = b.doc
-    if "order_number" not in doc:
-        doc["order_number"] = ""
-        b.warnings.append("ORDERS has no order number (BGM 1004); order_number left empty")
-    return mapped_document(DOCUMENT_TYPE, SCHEMA_VERSION, doc, b.extensions(), tuple(b.warnings))
+    return from_parts(read_parts(msg, options, errors))
 
 
 def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | None = None) -> None:
@@ -297,4 +304,4 @@ def write(w: Writer, doc: Mapping[str, Any], options: Mapping[str, object] | Non
     w.summary(doc, total_qualifier="86")
 
 
-__all__ = ["DOCUMENT_TYPE", "MESSAGE", "TABLE", "read", "write"]
+__all__ = ["DOCUMENT_TYPE", "MESSAGE", "TABLE", "read", "read_parts", "write"]
