@@ -56,7 +56,6 @@ from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError, Scope
 from ..options import TranslatorOptions
-from ..shapes import Shape
 from . import envelope
 from .charset import CHARSETS, Charset, lenient_decode
 from .syntax import (
@@ -68,12 +67,12 @@ from .syntax import (
     GroupStart,
     InterchangeEnd,
     InterchangeStart,
-    Message,
     Repeated,
     Segment,
     Sentinel,
     component,
     element,
+    new_message,
 )
 
 # Whitespace and DOS padding tolerated between interchanges and at the end
@@ -85,27 +84,6 @@ _GAP = b" \t\r\n\x00\x1a"
 # thousands of live tuples again and again), large enough that the per-run
 # checks (counts, decode, repertoire search) stay negligible.
 _WINDOW = 32 * 1024
-#: One Message event per message: built from compiled code, not through the dataclass's interpreted
-#: __init__ (see .records).
-_MESSAGE: Final = Shape(
-    Message,
-    (
-        "type",
-        "version",
-        "release",
-        "agency",
-        "association",
-        "reference",
-        "segments",
-        "delimiters",
-        "interchange_ref",
-        "group_ref",
-        "byte_offset",
-        "index",
-        "errors",
-        "warnings",
-    ),
-)
 # Split segments are memoised per reader (text -> tuple): an interchange
 # repeats many segments verbatim (parties, dates, currency, UNS, CNT...), and a
 # dict lookup is much cheaper than splitting again.  Segments are immutable, so
@@ -207,16 +185,22 @@ class _Memo:
     Interchanges repeat whole runs of segments in the same order (a party with its contact,
     a line's PIA-IMD-QTY-PRI, UNS-CNT): when a piece is the text that followed the previous
     piece's entry last time, one string comparison finds its entry, where the memo's dict hashes
-    the piece and compares it again (see :meth:`EdifactReader._split_run_memo`).  An entry holds
-    one such text at most, no longer than a segment: the memo's bound at most doubles.
+    the piece and compares it again (see :meth:`EdifactReader._split_run_memo`).  When what
+    followed was no memo material (a LIN or UNT, different in every message: ``lone``), the next
+    such piece is split without the lookup that could not find it, and ``after2``/``next2`` hold
+    the piece after that one (a line's PIA after its LIN).  An entry holds two such texts at
+    most, each no longer than a segment: the memo's bound at most triples.
     """
 
-    __slots__ = ("after", "next", "seg")
+    __slots__ = ("after", "after2", "lone", "next", "next2", "seg")
 
     def __init__(self, seg: Segment) -> None:
         self.seg = seg
         self.after: str | None = None  # the text of the piece that followed
         self.next: _Memo | None = None  # and its entry
+        self.lone = False  # the piece that followed last was no memo material
+        self.after2: str | None = None  # then: the text of the piece after it
+        self.next2: _Memo | None = None  # and its entry
 
 
 class _Open:
@@ -648,15 +632,21 @@ class EdifactReader:
         # Needs one character per byte and an ASCII terminator (the byte counts answer for the
         # text) and at most one leading LF (cut below).
         lf_pieces: list[str] | None = None
+        # lf_pieces joined: the text past its leading LF without the terminator + LF pairs. The
+        # questions asked of the whole run (an LF elsewhere? a terminator not followed by LF?) are
+        # then whether it holds the character at all, a memchr search, where counting it in the
+        # run took ~5 instructions a byte (two counts were a twentieth of a translation).
+        lf_rest = ""
         if b"\n" in wrap and not slow and not has_cr and lead <= 1 and d.segment.isascii():
             lf_pieces = (text[lead:] if lead else text).split(d.segment + "\n")
             lf_after = len(lf_pieces) - 1
+            lf_rest = "".join(lf_pieces)
+            # LF elsewhere than after a terminator (the byte count of LF past ``lead`` != lf_after)
+            check_inner = "\n" in lf_rest
         elif b"\n" in wrap:
             lf_after = region.count(t + b"\n")
-        if b"\n" in wrap and region.count(b"\n", lead) != lf_after + (
-            region.count(t + b"\r\n") if has_cr else 0
-        ):
-            check_inner = True
+            if region.count(b"\n", lead) != lf_after + (region.count(t + b"\r\n") if has_cr else 0):
+                check_inner = True
         # Uniform style (every terminator followed by the same break): split
         # on terminator + break and skip the per-segment strip.
         # Released terminators (``?'`` inside a value) need not be followed by
@@ -668,7 +658,9 @@ class EdifactReader:
         rel_at: list[int] | None = None
         if not slow and not check_inner and wrap:
             sc = d.segment
-            terms = text.count(sc)
+            # Split on terminator + LF, the terminators are those pairs' and those left in lf_rest
+            # (the leading break holds none: wrap characters are no delimiters).
+            terms = lf_after + len(_occurrences(lf_rest, sc)) if lf_pieces is not None else text.count(sc)
             released = 0
             rsc = (rel or "") + sc
             if rel:
@@ -688,7 +680,7 @@ class EdifactReader:
                     or (
                         released
                         and found == terms - released
-                        and not any(text.startswith(cand, p + len(rsc)) for p in rel_at or ())
+                        and not any(_at(text, p + len(rsc), cand) for p in rel_at or ())
                     )
                 ) and (sc + cand) in text:
                     # the run's own leading break must be absent or the same
@@ -720,7 +712,7 @@ class EdifactReader:
             if rel:
                 if rel_at is None:
                     rel_at = _occurrences(whole, rel + d.segment)
-                if any(p >= cut and whole.startswith(sep, p + len(rel)) for p in rel_at):
+                if any(p >= cut and _at(whole, p + len(rel), sep) for p in rel_at):
                     pieces = _glue(pieces, rel, sep)
         step = 1 + len(brk)
         # No piece can be longer than the run it comes from.
@@ -958,6 +950,9 @@ class EdifactReader:
         # alias: compiled, a direct C call), and the previous entry learns what followed it; a
         # miss splits and classifies the segment.
         prev: _Memo | None = None
+        # After a piece that is no memo material: the entry before it (its ``after2`` may be this
+        # piece), else None.
+        before: _Memo | None = None
         at = 0
         for i in range(len(texts)):
             p = texts[i]
@@ -968,27 +963,45 @@ class EdifactReader:
                 after = prev.after
                 if after is not None and after == p:
                     entry = prev.next
+            elif before is not None:
+                after = before.after2
+                if after is not None and after == p:
+                    entry = before.next2
             if entry is None:
-                entry = memo.get(p)
+                # a piece where no memo material came last time is split without the lookup
+                if prev is None or not prev.lone:
+                    entry = memo.get(p)
                 if entry is None:
-                    misses += 1
                     if need_esc and ((rel is not None and rel in p) or (rep is not None and rep in p)):
                         seg = _split_escaped(p, d, token)
                     else:
                         seg = _split_plain(p, es, cs)
                     count = len(marks)
                     if not self._classify(seg, i, marks, bad_tags):
+                        misses += 1
                         if len(marks) > count:
                             mark_at.append(here)
                         segs_all.append(seg)
+                        if prev is not None:
+                            prev.lone = True
+                        before = prev
                         prev = None
                         continue
-                    entry = memo[p] = _Memo(_named(seg, names))
+                    # memo material after all: the lookup skipped above is made now
+                    entry = memo.get(p) if prev is not None and prev.lone else None
+                    if entry is None:
+                        misses += 1
+                        entry = memo[p] = _Memo(_named(seg, names))
                 if prev is not None:
                     prev.after = p
                     prev.next = entry
+                    prev.lone = False
+                elif before is not None:
+                    before.after2 = p
+                    before.next2 = entry
             segs_all.append(entry.seg)
             prev = entry
+            before = None
         if (len(texts) - misses) * _MEMO_MIN_HITS < len(texts):
             self._memo_rest = _MEMO_REST
         return segs_all
@@ -1252,23 +1265,21 @@ class EdifactReader:
         ident = s009 if type(s009) is tuple else (s009,) if type(s009) is str else ()
         ident = (*ident, "", "", "", "", "")
         self._events.append(
-            _MESSAGE.make(
-                (
-                    ident[0],
-                    ident[1],
-                    ident[2],
-                    ident[3],
-                    ident[4] or None,
-                    msg.ref,
-                    tuple(msg.segments),
-                    self._delims,
-                    ic.ref,
-                    self._group.ref if self._group else None,
-                    msg.offset,
-                    msg.index,
-                    tuple(msg.errors),
-                    tuple(msg.warnings),
-                )
+            new_message(
+                ident[0],
+                ident[1],
+                ident[2],
+                ident[3],
+                ident[4] or None,
+                msg.ref,
+                tuple(msg.segments),
+                self._delims,
+                ic.ref,
+                self._group.ref if self._group else None,
+                msg.offset,
+                msg.index,
+                tuple(msg.errors),
+                tuple(msg.warnings),
             )
         )
         self._msg = None
@@ -1514,8 +1525,28 @@ def _split_plain(text: str, es: str, cs: str) -> Segment:
     return tuple(text.split(es))
 
 
+def _at(text: str, i: int, part: str) -> bool:
+    """``text.startswith(part, i)``: compiled, a slice and a compare, where the method call with a
+    start argument is a generic call (~1.4k instructions; once per released terminator of a run)."""
+    return text[i : i + len(part)] == part
+
+
 def _occurrences(text: str, pattern: str) -> list[int]:
     """Every start of ``pattern`` in ``text``, left to right, not overlapping (as ``str.count`` counts)."""
+    if len(pattern) == 2 and pattern[0] != pattern[1]:
+        # release + terminator: its first character is found with memchr, where the two-character
+        # search scans at ~4 instructions a byte; such a pattern cannot overlap itself
+        first = pattern[0]
+        second = pattern[1]
+        pairs: list[int] = []
+        i = text.find(first)
+        while i >= 0:
+            if text[i + 1 : i + 2] == second:
+                pairs.append(i)
+                i = text.find(first, i + 2)
+            else:
+                i = text.find(first, i + 1)
+        return pairs
     found: list[int] = []
     i = text.find(pattern)
     while i >= 0:

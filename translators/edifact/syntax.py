@@ -25,8 +25,8 @@ Invariants of a :data:`Segment`:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from dataclasses import FrozenInstanceError, dataclass
+from typing import Final, Literal, TypeAlias
 
 from ..errors import RemoteSyntaxError
 
@@ -221,6 +221,79 @@ class Message:
         """``D:96A:UN`` (plus ``:EAN008`` when an association code is present)."""
         text = f"{self.version}:{self.release}:{self.agency}"
         return f"{text}:{self.association}" if self.association else text
+
+
+def _native_stores() -> bool:
+    """True when this module is compiled: assigning a field of a frozen Message is then a native
+    slot store, where the pure-Python dataclass raises (its ``__setattr__`` forbids it)."""
+    probe = Message.__new__(Message)
+    try:
+        probe.type = ""  # type: ignore[misc]
+    except FrozenInstanceError:
+        return False
+    return True
+
+
+#: what :func:`new_message` may do (decided once, at import)
+_NATIVE_STORES: Final = _native_stores()
+
+
+def new_message(  # noqa: PLR0917 - one argument per field, in the order of the fields
+    type: str,
+    version: str,
+    release: str,
+    agency: str,
+    association: str | None,
+    reference: str,
+    segments: tuple[Segment, ...],
+    delimiters: Delimiters,
+    interchange_ref: str,
+    group_ref: str | None,
+    byte_offset: int,
+    index: int,
+    errors: tuple[RemoteSyntaxError, ...],
+    warnings: tuple[str, ...],
+) -> Message:
+    """``Message(type=type, ...)`` for the reader, once per message.
+
+    The frozen dataclass's ``__init__`` stays interpreted under mypyc (keyword matching, then an
+    ``object.__setattr__`` per field); compiled, these stores write the native slots directly.
+    Frozen only forbids assignment through ``__setattr__``, which they do not go through, and the
+    instance is complete before anyone else sees it.  Run as pure Python, the constructor.
+    """
+    if not _NATIVE_STORES:
+        return Message(
+            type=type,
+            version=version,
+            release=release,
+            agency=agency,
+            association=association,
+            reference=reference,
+            segments=segments,
+            delimiters=delimiters,
+            interchange_ref=interchange_ref,
+            group_ref=group_ref,
+            byte_offset=byte_offset,
+            index=index,
+            errors=errors,
+            warnings=warnings,
+        )
+    msg = Message.__new__(Message)
+    msg.type = type  # type: ignore[misc]
+    msg.version = version  # type: ignore[misc]
+    msg.release = release  # type: ignore[misc]
+    msg.agency = agency  # type: ignore[misc]
+    msg.association = association  # type: ignore[misc]
+    msg.reference = reference  # type: ignore[misc]
+    msg.segments = segments  # type: ignore[misc]
+    msg.delimiters = delimiters  # type: ignore[misc]
+    msg.interchange_ref = interchange_ref  # type: ignore[misc]
+    msg.group_ref = group_ref  # type: ignore[misc]
+    msg.byte_offset = byte_offset  # type: ignore[misc]
+    msg.index = index  # type: ignore[misc]
+    msg.errors = errors  # type: ignore[misc]
+    msg.warnings = warnings  # type: ignore[misc]
+    return msg
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,7 +30,7 @@ explicitly rejected"), which keeps memory bounded on huge interchanges.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
@@ -49,6 +49,8 @@ Output = TranslatedDocument | Acknowledgment | RemoteSyntaxError
 _Mapper = Callable[[Message, TranslatorOptions], Any]
 _Validator = Callable[[Message], list[RemoteSyntaxError]]
 _CheckedMapper = Callable[[Message, TranslatorOptions], tuple[Any, list[RemoteSyntaxError]]]
+#: ``maps.builder.MappedParts`` (the maps package is optional: not imported here)
+_Parts = tuple[str, str, dict[str, Any], dict[str, Any], tuple[str, ...]]
 
 
 _MAPS: tuple[_Mapper | None, _Validator | None, _CheckedMapper | None] | None = None
@@ -90,7 +92,7 @@ def _load_maps() -> tuple[_Mapper | None, _Validator | None, _CheckedMapper | No
         _MAPS = (
             getattr(maps, "to_canonical", None),
             getattr(maps, "validate", None),
-            getattr(maps, "to_canonical_checked", None),
+            getattr(maps, "to_canonical_parts", None) or getattr(maps, "to_canonical_checked", None),
         )
     return _MAPS
 
@@ -278,6 +280,20 @@ class EdifactTranslator:
             )
         if self._checked is None and self._to_canonical is not None:
             mapped = self._to_canonical(msg, self.options)
+        if type(mapped) is tuple:
+            # a map's MappedParts (maps.to_canonical_parts); its extensions are this message's alone
+            parts = cast(_Parts, mapped)
+            return _DOCUMENT.make(
+                (
+                    parts[0],
+                    parts[1],
+                    parts[2],
+                    env,
+                    msg.type,
+                    parts[3],
+                    (*warnings, *parts[4]) if warnings else parts[4],
+                )
+            )
         if mapped is not None:
             # The map made ``extensions`` for this message alone: no copy.
             return _DOCUMENT.make(

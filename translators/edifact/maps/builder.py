@@ -62,15 +62,21 @@ MAP_OPTION_KEYS: Final = (
 #: (GS1 GTIN, EANCOM 2002 on D01B) are both GTINs; SA is the supplier's and
 #: IN/BP the buyer's article number (UNTDID 7143).  SK is not a 7143 code; it
 #: is accepted so an X12 SKU survives a round trip through EDIFACT.
+#: (Filled by a comprehension, not written as one literal: compiled, a literal of more than five
+#: entries is a presized dict with general keys, where finding a code read from a segment, an
+#: equal but other str object, takes a generic rich compare: twice per line item.)
 PRODUCT_ID_SLOTS: Final[dict[str, str]] = {
-    "EN": "gtin",
-    "SRV": "gtin",
-    "UP": "upc",
-    "SA": "vendor_part",
-    "VN": "vendor_part",
-    "IN": "buyer_part",
-    "BP": "buyer_part",
-    "SK": "sku",
+    code: slot
+    for code, slot in (
+        ("EN", "gtin"),
+        ("SRV", "gtin"),
+        ("UP", "upc"),
+        ("SA", "vendor_part"),
+        ("VN", "vendor_part"),
+        ("IN", "buyer_part"),
+        ("BP", "buyer_part"),
+        ("SK", "sku"),
+    )
 }
 
 #: Default order for :data:`MAP_OPTION_KEYS` ``product_id_preference``.
@@ -298,6 +304,16 @@ _MAPPED: Final = Shape(
 )
 
 
+#: What a walked map makes of one message: the fields of its MappedDocument, in the order of
+#: :data:`_MAPPED` (document_type, schema_version, document, extensions, warnings).
+MappedParts = tuple[str, str, dict[str, Any], dict[str, Any], tuple[str, ...]]
+
+
+def from_parts(parts: MappedParts) -> MappedDocument:
+    """The MappedDocument of :data:`MappedParts`."""
+    return _MAPPED.make(parts)
+
+
 def mapped_document(
     document_type: str,
     schema_version: str,
@@ -314,25 +330,28 @@ _NO_HANDLERS: Final[dict[str, Handler]] = {}
 
 
 class Step:
-    """What the walk does with one tag in one scope: its handler (None: keep the segment) and its
-    :data:`~.validation.TAG_CHECKS` entry (0: not checked)."""
+    """What the walk does with one tag in one scope: its handler (None: keep the segment), its
+    :data:`~.validation.TAG_CHECKS` entry (0: not checked) and the handler's ``code`` in the map's
+    own dispatch (-1: none, the walk calls ``handler``)."""
 
-    __slots__ = ("check", "handler")
+    __slots__ = ("check", "code", "handler")
 
-    def __init__(self, handler: Handler | None, check: int) -> None:
+    def __init__(self, handler: Handler | None, check: int, code: int = -1) -> None:
         self.handler = handler
         self.check = check
+        self.code = code
 
 
 #: A message table as the walk reads it (:func:`steps`): ``{scope: {tag: step}}``.
 Steps = dict[str, dict[str, Step]]
 
 
-def steps(table: Table) -> Steps:
+def steps(table: Table, codes: Mapping[Handler, int] | None = None) -> Steps:
     """The walk's form of a message table, made once per table.
 
     Each scope lists every tag it has a handler for (its own, else the ``"*"`` scope's, as the
     table says) and every tag the validation checks: one lookup per segment answers both.
+    ``codes`` numbers the handlers a map's own walk calls directly (see ``orders._walk``).
     """
     fallback = table.get("*", _NO_HANDLERS)
     out: Steps = {}
@@ -343,12 +362,32 @@ def steps(table: Table) -> Steps:
                 handler = handlers.get(tag)
                 if handler is None:
                     handler = fallback.get(tag)
-                merged[tag] = Step(handler, TAG_CHECKS.get(tag, 0))
+                code = codes.get(handler, -1) if codes is not None and handler is not None else -1
+                merged[tag] = Step(handler, TAG_CHECKS.get(tag, 0), code)
         out[scope] = merged
     return out
 
 
-def walk(builder: Builder, msg: Message, table: Steps, errors: list[RemoteSyntaxError] | None = None) -> None:
+class Direct:
+    """A map's own dispatch of its most used handlers, by the ``code`` :func:`steps` gave them.
+
+    Through the table each handler is a generic call of a Python callable (its arguments checked
+    and its result boxed, ~115 instructions); compiled, :meth:`call` is a native method call and
+    a subclass's ``if code == ...`` chain makes native calls of the handlers.
+    """
+
+    def call(self, code: int, b: Builder, seg: Segment) -> bool:
+        """Run the handler numbered ``code``; what it returns."""
+        raise NotImplementedError
+
+
+def walk(
+    builder: Builder,
+    msg: Message,
+    table: Steps,
+    errors: list[RemoteSyntaxError] | None = None,
+    direct: Direct | None = None,
+) -> None:
     """Feed the body segments (between UNH and UNT) through the message table.
 
     Args:
@@ -359,6 +398,7 @@ def walk(builder: Builder, msg: Message, table: Steps, errors: list[RemoteSyntax
         errors: when given, the message is also validated in this pass
             (what :func:`~.validation.validate` reports, in its order, is
             appended); UNH and UNT carry no checked tag.
+        direct: runs the steps that have a ``code`` (required when ``table`` was made with codes).
     """
     segments = msg.segments
     end = len(segments) - 1 if segments and segments[-1][0] == "UNT" else len(segments)
@@ -387,8 +427,12 @@ def walk(builder: Builder, msg: Message, table: Steps, errors: list[RemoteSyntax
         if check is not None and step.check:
             check.note(seg, i, tag, step.check)
         handler = step.handler
+        code = step.code
         try:
-            placed = handler is not None and handler(builder, seg)
+            if code >= 0 and direct is not None:
+                placed = direct.call(code, builder, seg)
+            else:
+                placed = handler is not None and handler(builder, seg)
         except BadValue as exc:
             builder.warnings.append(
                 f"{tag} at segment {builder.position}: {exc.args[0]!r} is not a number; "
@@ -447,11 +491,14 @@ __all__ = [
     "MAP_OPTION_KEYS",
     "PRODUCT_ID_SLOTS",
     "Builder",
+    "Direct",
     "Handler",
+    "MappedParts",
     "Step",
     "Steps",
     "Table",
     "beyond",
+    "from_parts",
     "mapped_document",
     "place",
     "push",

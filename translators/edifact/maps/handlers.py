@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..syntax import Segment
 from .builder import Builder, Handler, beyond, place, push
-from .items import UNIT_PRICE_QUALIFIERS, add_product_id, imd, open_line, pia, pri, qty
+from .items import UNIT_PRICE_QUALIFIERS, add_product_id, imd, open_line, pia, pri, qty, qty_named
 from .parties import com, cta, nad_header, nad_line, party
 from .segment import comp, el, parts
 
@@ -118,6 +118,45 @@ def rff_header(named: Mapping[str, str]) -> Handler:
 _REF_KINDS: Final = frozenset(("", "BGM", "DTM", "RFF", "NAD", "FTX", "UNS", "MOA", "CNT"))
 
 
+def dtm_header_named(
+    b: Builder, seg: Segment, names: dict[str, tuple[str, str | None]], refs: dict[str, str]
+) -> bool:
+    """DTM in the header, with the ``named`` and ``ref_dates`` of :func:`dtm_header` as dicts."""
+    kind = b.target_kind
+    if kind == "PAT":
+        return dtm_terms(b, seg)
+    if kind.startswith("RFF"):
+        field = refs.get(kind[4:]) if kind != "RFF" else None
+        if field is None or field in b.doc:
+            return False
+        d = b.date(seg)
+        if d is None or d["date"] is None:
+            return d is None
+        b.doc[field] = d["date"]
+        if d["time"] is not None:
+            b.keep(seg)
+        return True
+    if kind not in _HEADER_DATE_KINDS:
+        return False
+    b.target_kind = "DTM"
+    found = b.date_parts(seg)
+    if found is None:
+        return True
+    qual, date, time = found
+    doc = b.doc
+    spec = names.get(qual)
+    if spec is not None and date is not None and spec[0] not in doc:
+        doc[spec[0]] = date
+        if time is not None:
+            if spec[1] is not None:
+                doc[spec[1]] = time
+            else:
+                push(doc, "dates", _date_time(qual, date, time))
+        return True
+    push(doc, "dates", _date_time(qual, date, time))
+    return True
+
+
 def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[str, str]) -> Handler:
     """DTM in the header.
 
@@ -133,39 +172,7 @@ def dtm_header(named: Mapping[str, tuple[str, str | None]], ref_dates: Mapping[s
     refs = dict(ref_dates)
 
     def handler(b: Builder, seg: Segment) -> bool:
-        kind = b.target_kind
-        if kind == "PAT":
-            return dtm_terms(b, seg)
-        if kind.startswith("RFF"):
-            field = refs.get(kind[4:]) if kind != "RFF" else None
-            if field is None or field in b.doc:
-                return False
-            d = b.date(seg)
-            if d is None or d["date"] is None:
-                return d is None
-            b.doc[field] = d["date"]
-            if d["time"] is not None:
-                b.keep(seg)
-            return True
-        if kind not in _HEADER_DATE_KINDS:
-            return False
-        b.target_kind = "DTM"
-        found = b.date_parts(seg)
-        if found is None:
-            return True
-        qual, date, time = found
-        doc = b.doc
-        spec = names.get(qual)
-        if spec is not None and date is not None and spec[0] not in doc:
-            doc[spec[0]] = date
-            if time is not None:
-                if spec[1] is not None:
-                    doc[spec[1]] = time
-                else:
-                    push(doc, "dates", _date_time(qual, date, time))
-            return True
-        push(doc, "dates", _date_time(qual, date, time))
-        return True
+        return dtm_header_named(b, seg, names, refs)
 
     return handler
 
@@ -541,6 +548,7 @@ __all__ = [
     "cta",
     "cux",
     "dtm_header",
+    "dtm_header_named",
     "dtm_line",
     "dtm_terms",
     "ftx",
@@ -559,6 +567,7 @@ __all__ = [
     "place",
     "pri",
     "qty",
+    "qty_named",
     "reference",
     "rff_header",
     "rff_line",

@@ -182,30 +182,35 @@ def _imd_extra(seg: Segment) -> bool:
 _QTY_USED: Final = {1: 3}
 
 
+def qty_named(b: Builder, seg: Segment, names: dict[str, tuple[str, str]]) -> bool:
+    """QTY in a line: ``names`` 6063 qualifiers fill (quantity field, unit field)."""
+    line = b.line
+    if line is None:
+        return False
+    c = seg[1] if len(seg) > 1 else ""
+    if type(c) is not tuple:
+        c = parts(seg, 1)
+    n = len(c)
+    spec = names.get(c[0]) if n else None
+    if spec is None or spec[0] in line:
+        return False
+    line[spec[0]] = b.decimal(c[1] if n > 1 else "")
+    if n > 2 and c[2]:
+        units = b.unit_codes
+        line[spec[1]] = units.get(c[2], c[2]) if units else c[2]
+    if (n > 3 and any(c[3:])) or (len(seg) > 2 and beyond(seg, _QTY_USED)):
+        b.keep(seg)
+    b.target_kind = "QTY"
+    return True
+
+
 def qty(named: Mapping[str, tuple[str, str]]) -> Handler:
     """QTY in a line: ``named`` 6063 qualifiers fill (quantity field, unit field)."""
 
     names = dict(named)  # a dict, not a Mapping: native lookups once compiled
 
     def handler(b: Builder, seg: Segment) -> bool:
-        line = b.line
-        if line is None:
-            return False
-        c = seg[1] if len(seg) > 1 else ""
-        if type(c) is not tuple:
-            c = parts(seg, 1)
-        n = len(c)
-        spec = names.get(c[0]) if n else None
-        if spec is None or spec[0] in line:
-            return False
-        line[spec[0]] = b.decimal(c[1] if n > 1 else "")
-        if n > 2 and c[2]:
-            units = b.unit_codes
-            line[spec[1]] = units.get(c[2], c[2]) if units else c[2]
-        if (n > 3 and any(c[3:])) or (len(seg) > 2 and beyond(seg, _QTY_USED)):
-            b.keep(seg)
-        b.target_kind = "QTY"
-        return True
+        return qty_named(b, seg, names)
 
     return handler
 
@@ -244,4 +249,14 @@ def pri(b: Builder, seg: Segment) -> bool:
     return True
 
 
-__all__ = ["UNIT_PRICE_QUALIFIERS", "add_product_id", "held_code", "imd", "open_line", "pia", "pri", "qty"]
+__all__ = [
+    "UNIT_PRICE_QUALIFIERS",
+    "add_product_id",
+    "held_code",
+    "imd",
+    "open_line",
+    "pia",
+    "pri",
+    "qty",
+    "qty_named",
+]
