@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from dataclasses import FrozenInstanceError
 from sys import intern
 from typing import Final
 
@@ -883,24 +884,45 @@ class X12Reader:
         gs = self._gs
         n = len(st)
         g = len(gs)
-        self._outbox.append(
-            _TRANSACTION_SET.make(
+        set_id = st[1] if n > 1 else ""
+        control = st[2] if n > 2 else ""
+        version = gs[8] if g > 8 else ""
+        group_control = gs[6] if g > 6 else ""
+        implementation_ref = st[3] if n > 3 and st[3] else None
+        functional_id = gs[1] if g > 1 else ""
+        if _NATIVE_STORES:
+            tx = _transaction_set(
+                set_id=set_id,
+                control=control,
+                segments=tuple(segs),
+                version=version,
+                group_control=group_control,
+                interchange_control=self._isa_control,
+                delimiters=self._delims,
+                implementation_ref=implementation_ref,
+                functional_id=functional_id,
+                index=self._tx_count,
+                byte_offset=self._tx_offset,
+                plain=self._tx_plain,
+            )
+        else:
+            tx = _TRANSACTION_SET.make(
                 (
-                    st[1] if n > 1 else "",  # set_id
-                    st[2] if n > 2 else "",  # control
+                    set_id,
+                    control,
                     tuple(segs),
-                    gs[8] if g > 8 else "",  # version
-                    gs[6] if g > 6 else "",  # group_control
+                    version,
+                    group_control,
                     self._isa_control,
                     self._delims,
-                    st[3] if n > 3 and st[3] else None,  # implementation_ref
-                    gs[1] if g > 1 else "",  # functional_id
+                    implementation_ref,
+                    functional_id,
                     self._tx_count,  # index
                     self._tx_offset,  # byte_offset
                     self._tx_plain,  # plain
                 )
             )
-        )
+        self._outbox.append(tx)
         self._state = _State.GROUP
 
     def _end_group(self, seg: Segment, off: int) -> None:
@@ -952,6 +974,60 @@ _TRANSACTION_SET: Final = Shape(
         "plain",
     ),
 )
+
+
+def _transaction_set(
+    *,
+    set_id: str,
+    control: str,
+    segments: tuple[Segment, ...],
+    version: str,
+    group_control: str,
+    interchange_control: str,
+    delimiters: Delimiters,
+    implementation_ref: str | None,
+    functional_id: str,
+    index: int,
+    byte_offset: int,
+    plain: bool,
+) -> TransactionSet:
+    """What ``TransactionSet(...)`` returns, made the compiled way; only where :data:`_NATIVE_STORES`.
+
+    Compiled, each assignment below stores into the instance's slot directly: the frozen
+    ``__setattr__`` the dataclass decorator adds at run time is Python-level and a native store
+    never calls it (mypy sees the frozen fields as read-only, hence the ignores). ~0.5k
+    instructions a set, against ~6k through :data:`_TRANSACTION_SET` (a generic call of a slot
+    setter per field). Every field is assigned: ``__new__`` leaves them all undefined.
+    """
+    tx: TransactionSet = TransactionSet.__new__(TransactionSet)
+    tx.set_id = set_id  # type: ignore[misc]
+    tx.control = control  # type: ignore[misc]
+    tx.segments = segments  # type: ignore[misc]
+    tx.version = version  # type: ignore[misc]
+    tx.group_control = group_control  # type: ignore[misc]
+    tx.interchange_control = interchange_control  # type: ignore[misc]
+    tx.delimiters = delimiters  # type: ignore[misc]
+    tx.implementation_ref = implementation_ref  # type: ignore[misc]
+    tx.functional_id = functional_id  # type: ignore[misc]
+    tx.index = index  # type: ignore[misc]
+    tx.byte_offset = byte_offset  # type: ignore[misc]
+    tx.plain = plain  # type: ignore[misc]
+    return tx
+
+
+def _native_stores() -> bool:
+    # Interpreted (a pure build, or the pure-import test hook), the stores above go through the
+    # frozen __setattr__ and raise: the shape is used instead.
+    probe: TransactionSet = TransactionSet.__new__(TransactionSet)
+    try:
+        probe.set_id = ""  # type: ignore[misc]
+    except FrozenInstanceError:
+        return False
+    return True
+
+
+#: True when this module is compiled and :func:`_transaction_set` can be used.
+_NATIVE_STORES: Final = _native_stores()
 
 
 def _is_plain(text: str, term: str) -> bool:
