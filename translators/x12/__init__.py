@@ -53,7 +53,7 @@ from .syntax import (
 )
 from .writer import X12Writer, write_interchange
 
-_CHUNK = 1 << 20  # whole buffers are still fed through the streaming reader, 1 MiB at a time
+_CHUNK: Final = 1 << 20  # whole buffers are still fed through the streaming reader, 1 MiB at a time
 
 X12Item = TranslatedDocument | Acknowledgment | RemoteSyntaxError
 

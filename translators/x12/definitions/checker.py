@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -42,7 +43,7 @@ _HL_PARENTS: dict[str, frozenset[str]] = {
 }
 
 
-_POSITIONS: dict[int, dict[str, tuple[int, ...]]] = {}
+_POSITIONS: Final[dict[int, dict[str, tuple[int, ...]]]] = {}
 
 
 def _positions(nodes: tuple[Node, ...]) -> dict[str, tuple[int, ...]]:
@@ -81,8 +82,8 @@ Finding = tuple[str, str, int]  # message, ack hint, element position
 Raw = tuple[
     str, str, str | None, int | None, int | None, Scope
 ]  # message, hint, tag, position, element, scope
-_STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]] = {}
-_STRUCTURE_LIMIT = 1024
+_STRUCTURE_CACHE: Final[dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]]] = {}
+_STRUCTURE_LIMIT: Final = 1024
 
 
 def _value_findings(
@@ -430,8 +431,8 @@ class CleanMemo:
         self.paused = 0  # transaction sets still to check without it
 
 
-_CLEAN_LIMIT = 4096
-_CLEAN_PAUSE_SETS = 2048
+_CLEAN_LIMIT: Final = 4096
+_CLEAN_PAUSE_SETS: Final = 2048
 
 
 def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSyntaxError]:

@@ -159,7 +159,7 @@ N3_PLACED: Final[Placement] = placed(1, 2)
 N4_PLACED: Final[Placement] = placed(1, 2, 3, 4)
 PER_PLACED: Final[Placement] = placed(1, 2, 3, 4, 5, 6, 7, 8)
 
-_COMM = {"TE": "phone", "FX": "fax", "EM": "email"}
+_COMM: Final = {"TE": "phone", "FX": "fax", "EM": "email"}
 _COMM_OUT = (("phone", "TE"), ("fax", "FX"), ("email", "EM"))
 
 
