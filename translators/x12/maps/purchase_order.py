@@ -20,6 +20,7 @@ from typing import Any, Final
 from ..syntax import Segment
 from . import blocks as b
 from .context import MapContext, Placement, leftovers, missing, placed
+from .values import ascii_digits
 from .walker import (
     Entry,
     State,
@@ -95,7 +96,7 @@ def _po1(st: OrderLines, seg: Segment, pos: int) -> bool:
     if n > 2 and seg[2]:
         q = seg[2]
         # ctx.dec's own first test, inlined: most quantities are plain integers.
-        line["quantity"] = q if q.isdigit() and q.isascii() else ctx.dec(seg, 2, pos)
+        line["quantity"] = q if ascii_digits(q) else ctx.dec(seg, 2, pos)
     if n > 3 and seg[3]:
         line["unit"] = ctx.unit_codes.get(seg[3], seg[3])
     if n > 4 and seg[4]:
