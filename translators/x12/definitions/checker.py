@@ -465,20 +465,22 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
         if not placed[index]:
             continue
         seg = segments[index]
+        # Whatever a position holds was found clean (in this set or an earlier one); never an ST
+        # or SE, so this identity test may come before the tag test below, which most segments
+        # then skip (two string compares each).
+        if use_memo and positions[index] is seg:
+            memo.hits += 1
+            continue
         tag = seg[0]
         if tag in ("ST", "SE"):
-            # Judged by the envelope checks; first, as no memo ever holds them (their control
-            # numbers differ from set to set, so looking them up hashed a new tuple twice a set).
+            # Judged by the envelope checks; before the memo's lookup, as no memo ever holds them
+            # (their control numbers differ from set to set, so looking them up hashed a new tuple
+            # twice a set).
             continue
-        if use_memo:
-            # Whatever a position holds was found clean (in this set or an earlier one).
-            if positions[index] is seg:
-                memo.hits += 1
-                continue
-            if seg in clean:
-                memo.hits += 1
-                positions[index] = seg
-                continue
+        if use_memo and seg in clean:
+            memo.hits += 1
+            positions[index] = seg
+            continue
         position = index + 1
         rule = RULES.get(tag)
         if rule is None:
