@@ -93,17 +93,23 @@ def _po1(st: OrderLines, seg: Segment, pos: int) -> bool:
     line: Doc = {}
     if n > 1 and seg[1]:
         line["line_number"] = seg[1]
+    # Keys in sorted order where the elements allow (see blocks); values converted in element
+    # order, so an invalid one's warnings keep their order.
+    quantity: str | None = None
     if n > 2 and seg[2]:
         q = seg[2]
         # ctx.dec's own first test, inlined: most quantities are plain integers.
-        line["quantity"] = q if ascii_digits(q) else ctx.dec(seg, 2, pos)
-    if n > 3 and seg[3]:
-        line["unit"] = ctx.unit_codes.get(seg[3], seg[3])
-    if n > 4 and seg[4]:
-        line["unit_price"] = ctx.dec(seg, 4, pos)
+        quantity = q if ascii_digits(q) else ctx.dec(seg, 2, pos)
+    unit_price = ctx.dec(seg, 4, pos) if n > 4 and seg[4] else None
     if n > 5 and seg[5]:
         line["price_basis"] = seg[5]
     line["product"] = b.products(ctx, seg, 6) if n > 7 else {}
+    if n > 2 and seg[2]:
+        line["quantity"] = quantity
+    if n > 3 and seg[3]:
+        line["unit"] = ctx.unit_codes.get(seg[3], seg[3])
+    if n > 4 and seg[4]:
+        line["unit_price"] = unit_price
     lines: list[Doc] = st.doc["lines"]
     lines.append(line)
     st.line = line
@@ -276,7 +282,7 @@ def read(segments: Sequence[Segment], ctx: MapContext) -> Doc:
     Raises:
         RemoteSyntaxError: no BEG segment.
     """
-    doc: Doc = {"order_number": "", "lines": []}
+    doc: Doc = {"lines": [], "order_number": ""}
     st = _PO(ctx, doc)
     _walk(segments, st, ctx)
     if not st.seen:
