@@ -979,6 +979,11 @@ _TRANSACTION_SET: Final = Shape(
 )
 
 
+#: Bound once: ``TransactionSet.__new__(...)`` looked the method up on the class at every call
+#: (~200 instructions).
+_NEW_TRANSACTION_SET: Final = TransactionSet.__new__
+
+
 def _transaction_set(
     *,
     set_id: str,
@@ -1002,7 +1007,7 @@ def _transaction_set(
     instructions a set, against ~6k through :data:`_TRANSACTION_SET` (a generic call of a slot
     setter per field). Every field is assigned: ``__new__`` leaves them all undefined.
     """
-    tx: TransactionSet = TransactionSet.__new__(TransactionSet)
+    tx: TransactionSet = _NEW_TRANSACTION_SET(TransactionSet)
     tx.set_id = set_id  # type: ignore[misc]
     tx.control = control  # type: ignore[misc]
     tx.segments = segments  # type: ignore[misc]
