@@ -53,7 +53,7 @@ from .syntax import (
 )
 from .writer import X12Writer, write_interchange
 
-_CHUNK = 1 << 20  # whole buffers are still fed through the streaming reader, 1 MiB at a time
+_CHUNK: Final = 1 << 20  # whole buffers are still fed through the streaming reader, 1 MiB at a time
 
 X12Item = TranslatedDocument | Acknowledgment | RemoteSyntaxError
 
@@ -153,9 +153,9 @@ class _Session:
     generated_sets: int = 0
     _envelope_key: tuple[Segment, Segment] | None = None
     _envelope_base: dict[str, Any] = field(default_factory=dict)
-    #: the envelope fields of _fast_envelope's headers in _ENVELOPE's order, without the
-    #: transaction control number; those headers (ISA, GS) follow
-    _envelope_values: tuple[object, ...] = ()
+    #: the envelope fields of _fast_envelope's headers in _ENVELOPE's order, the last (the
+    #: transaction control number) replaced per set; those headers (ISA, GS) follow
+    _envelope_values: list[object] = field(default_factory=list)
     _fast_isa: Segment | None = None
     _fast_gs: Segment | None = None
     validate_set: Callable[[TransactionSet], list[RemoteSyntaxError]] | None = field(init=False)
@@ -185,8 +185,13 @@ class _Session:
             self._fast_isa = isa
             self._fast_gs = gs
             base = self._envelope_fields(isa, gs)
-            self._envelope_values = tuple([base[name] for name in _ENVELOPE.names[:-1]])
-        return _ENVELOPE.make((*self._envelope_values, tx_control))
+            self._envelope_values = [base[name] for name in _ENVELOPE.names[:-1]]
+            self._envelope_values.append(None)
+        # The group's values with this set's control number last, copied into a tuple: cheaper
+        # than unpacking them into a new one with it.
+        values = self._envelope_values
+        values[-1] = tx_control
+        return _ENVELOPE.make(tuple(values))
 
     @staticmethod
     def _envelope_fields(isa: Segment, gs: Segment) -> dict[str, Any]:

@@ -78,8 +78,11 @@ def render_segment(segment: Segment, delimiters: Delimiters) -> str:
 def render_segments(segments: Iterable[Segment], delimiters: Delimiters) -> str:
     """Several segments as text, each with terminator and suffix."""
     end = delimiters.segment + delimiters.segment_suffix
-    join = delimiters.element.join
-    return "".join([join(seg) + end for seg in segments])
+    separator = delimiters.element
+    # separator.join on a str is a native call once compiled (the bound method was a generic
+    # call per segment), and one join by the terminator spares a concatenation per segment.
+    rendered = [separator.join(seg) for seg in segments]
+    return end.join(rendered) + end if rendered else ""
 
 
 def encode(text: str) -> bytes:

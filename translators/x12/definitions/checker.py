@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from ...errors import Location, RemoteSyntaxError, Scope
 from ..maps.values import iso_date, iso_time
@@ -42,7 +43,7 @@ _HL_PARENTS: dict[str, frozenset[str]] = {
 }
 
 
-_POSITIONS: dict[int, dict[str, tuple[int, ...]]] = {}
+_POSITIONS: Final[dict[int, dict[str, tuple[int, ...]]]] = {}
 
 
 def _positions(nodes: tuple[Node, ...]) -> dict[str, tuple[int, ...]]:
@@ -81,8 +82,8 @@ Finding = tuple[str, str, int]  # message, ack hint, element position
 Raw = tuple[
     str, str, str | None, int | None, int | None, Scope
 ]  # message, hint, tag, position, element, scope
-_STRUCTURE_CACHE: dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]] = {}
-_STRUCTURE_LIMIT = 1024
+_STRUCTURE_CACHE: Final[dict[tuple[str, tuple[str, ...]], tuple[list[bool], list[Raw]]]] = {}
+_STRUCTURE_LIMIT: Final = 1024
 
 
 def _value_findings(
@@ -430,8 +431,8 @@ class CleanMemo:
         self.paused = 0  # transaction sets still to check without it
 
 
-_CLEAN_LIMIT = 4096
-_CLEAN_PAUSE_SETS = 2048
+_CLEAN_LIMIT: Final = 4096
+_CLEAN_PAUSE_SETS: Final = 2048
 
 
 def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSyntaxError]:
@@ -464,20 +465,22 @@ def check(tx: TransactionSet, memo: CleanMemo | None = None) -> list[RemoteSynta
         if not placed[index]:
             continue
         seg = segments[index]
+        # Whatever a position holds was found clean (in this set or an earlier one); never an ST
+        # or SE, so this identity test may come before the tag test below, which most segments
+        # then skip (two string compares each).
+        if use_memo and positions[index] is seg:
+            memo.hits += 1
+            continue
         tag = seg[0]
         if tag in ("ST", "SE"):
-            # Judged by the envelope checks; first, as no memo ever holds them (their control
-            # numbers differ from set to set, so looking them up hashed a new tuple twice a set).
+            # Judged by the envelope checks; before the memo's lookup, as no memo ever holds them
+            # (their control numbers differ from set to set, so looking them up hashed a new tuple
+            # twice a set).
             continue
-        if use_memo:
-            # Whatever a position holds was found clean (in this set or an earlier one).
-            if positions[index] is seg:
-                memo.hits += 1
-                continue
-            if seg in clean:
-                memo.hits += 1
-                positions[index] = seg
-                continue
+        if use_memo and seg in clean:
+            memo.hits += 1
+            positions[index] = seg
+            continue
         position = index + 1
         rule = RULES.get(tag)
         if rule is None:

@@ -18,6 +18,7 @@ DT as YYMMDD, which the checker accepts for them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 
 def _codes(text: str) -> frozenset[str]:
@@ -25,7 +26,7 @@ def _codes(text: str) -> frozenset[str]:
 
 
 #: Closed code lists (X12 data element number -> codes).
-CODES: dict[str, frozenset[str]] = {
+CODES: Final[dict[str, frozenset[str]]] = {
     # 715 functional group acknowledge code (AK901)
     "715": _codes("A E M P R W X"),
     # 717 transaction set acknowledgment code (AK501 / IK501)
@@ -225,7 +226,7 @@ def _parse(spec: str) -> tuple[ElementDef, ...]:
 
 
 #: tag -> element definitions (index 0 is element 1).
-SEGMENTS: dict[str, tuple[ElementDef, ...]] = {tag: _parse(spec) for tag, spec in _SPECS.items()}
+SEGMENTS: Final[dict[str, tuple[ElementDef, ...]]] = {tag: _parse(spec) for tag, spec in _SPECS.items()}
 
 
 def _relation(note: str) -> tuple[str, tuple[int, ...]]:
@@ -234,7 +235,7 @@ def _relation(note: str) -> tuple[str, tuple[int, ...]]:
 
 
 #: tag -> parsed relational conditions: (kind, positions)
-CONDITIONS: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
+CONDITIONS: Final[dict[str, tuple[tuple[str, tuple[int, ...]], ...]]] = {
     tag: tuple(_relation(n) for n in notes) for tag, notes in RELATIONS.items()
 }
 

@@ -11,6 +11,7 @@ segments in their standard order), written in this project's own notation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 _N1_LOOP = """
 +N1 O 200
@@ -778,7 +779,7 @@ def _parse(text: str) -> tuple[Node, ...]:
 
 
 #: set id -> top-level nodes, ST first and SE last.
-STRUCTURES: dict[str, tuple[Node, ...]] = {set_id: _parse(text) for set_id, text in _DEFS.items()}
+STRUCTURES: Final[dict[str, tuple[Node, ...]]] = {set_id: _parse(text) for set_id, text in _DEFS.items()}
 
 
 def _tags(nodes: tuple[Node, ...], into: set[str]) -> set[str]:
@@ -791,7 +792,7 @@ def _tags(nodes: tuple[Node, ...], into: set[str]) -> set[str]:
 
 
 #: set id -> every segment tag the set may contain somewhere.
-SET_TAGS: dict[str, frozenset[str]] = {
+SET_TAGS: Final[dict[str, frozenset[str]]] = {
     sid: frozenset(_tags(nodes, set())) for sid, nodes in STRUCTURES.items()
 }
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -150,7 +150,7 @@ def validator() -> Callable[[TransactionSet], list[RemoteSyntaxError]]:
 
 
 #: No partner options (MapContext only reads them): shared, not a new dict per set.
-_NO_OPTIONS: Mapping[str, object] = {}
+_NO_OPTIONS: Final[Mapping[str, object]] = {}
 
 
 def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions | None) -> MapContext:
@@ -162,7 +162,7 @@ def _context(set_id: str, tx: TransactionSet | None, options: TranslatorOptions 
 
 
 #: Everything the inbound hot path needs per set id: (read, document type, schema version).
-_INBOUND: dict[str, tuple[Callable[[Sequence[Segment], MapContext], dict[str, Any]], str, str]] = {}
+_INBOUND: Final[dict[str, tuple[Callable[[Sequence[Segment], MapContext], dict[str, Any]], str, str]]] = {}
 for _set_id, _mod in _MODULES.items():
     _read: Callable[..., dict[str, Any]] = _mod.read
     if _set_id in ("997", "999"):
