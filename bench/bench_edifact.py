@@ -258,7 +258,8 @@ def measure_ours(messages: int, rounds: int) -> dict[str, float]:
     sample = [d.document for d in translate_edifact(generate(20), TranslatorOptions()).documents]
     assert all(json.loads(dumps(doc)) == doc for doc in sample)
     times: dict[str, list[float]] = {
-        k: [] for k in ("reader", "syntax", "full", "full_gc", "reader_unique", "full_unique")
+        k: []
+        for k in ("reader", "syntax", "full", "full_gc", "reader_unique", "full_unique", "full_unique_gc")
     }
     for _ in range(rounds):
         times["reader"].append(timed(lambda: reader_only(data)))
@@ -267,6 +268,7 @@ def measure_ours(messages: int, rounds: int) -> dict[str, float]:
         times["full_gc"].append(worker_gc.timed_as_worker(lambda: full_translation(data)))
         times["reader_unique"].append(timed(lambda: reader_only(unique)))
         times["full_unique"].append(timed(lambda: full_translation(unique)))
+        times["full_unique_gc"].append(worker_gc.timed_as_worker(lambda: full_translation(unique)))
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -275,11 +277,13 @@ def measure_references(messages: int, rounds: int) -> dict[str, float]:
     data = generate(messages)
     unique = generate(messages, unique=True)
     text = data.decode("latin-1")
-    times: dict[str, list[float]] = {"pydifact": [], "floor": [], "floor_unique": []}
+    unique_text = unique.decode("latin-1")
+    times: dict[str, list[float]] = {"pydifact": [], "pydifact_unique": [], "floor": [], "floor_unique": []}
     for _ in range(rounds):
         times["floor"].append(timed(lambda: plain_split(data)))
         times["floor_unique"].append(timed(lambda: plain_split(unique)))
         times["pydifact"].append(timed(lambda: pydifact_parse(text)))
+        times["pydifact_unique"].append(timed(lambda: pydifact_parse(unique_text)))
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -361,11 +365,13 @@ def _report(kind: str, ours: dict[str, float], ref: dict[str, float], mb: float,
     for key, label in [
         ("reader_unique", "reader, unique segments"),
         ("full_unique", "full, unique segments"),
+        ("full_unique_gc", "full, unique, workers' GC"),
     ]:
         t = ours[key]
         print(
             f"  {label:31s} {t:7.3f} s {mb / t:7.2f} MB/s {messages / t:8.0f} msg/s"
-            f"  {'':15s}  {100 * ref['floor_unique'] / t:4.0f} % of floor (unique file)"
+            f"  {ref['pydifact_unique'] / t:5.1f}x pydifact  {100 * ref['floor_unique'] / t:4.0f} % of floor"
+            " (unique file)"
         )
 
 
@@ -405,6 +411,7 @@ def main() -> None:
     print(f"  pydifact from_str+get_messages  {ref['pydifact']:7.3f} s {mb / ref['pydifact']:7.2f} MB/s")
     print(f"  plain split floor               {ref['floor']:7.3f} s {mb / ref['floor']:7.2f} MB/s")
     print(f"  plain split floor, unique file  {ref['floor_unique']:7.3f} s")
+    print(f"  pydifact, unique file           {ref['pydifact_unique']:7.3f} s")
     if pure is not None:
         _report("pure Python", pure, ref, mb, args.messages)
     _report("compiled (mypyc)" if compiled else "pure Python", ours, ref, mb, args.messages)
