@@ -60,19 +60,11 @@ class TranslatorCrash(RuntimeError):
         self.message = message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TranslatorCrash, (self.kind, self.message))
+        return (type(self), (self.kind, self.message))
 
 
-class UnencodableDocument(ValueError):
-    """A worker could not write a translated document as JSON (a translator bug); picklable."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (UnencodableDocument, (self.kind, self.message))
+class UnencodableDocument(TranslatorCrash):
+    """A worker could not write a translated document as JSON (a translator bug, told apart)."""
 
 
 def encode_translation(translation: Translation) -> EncodedTranslation:

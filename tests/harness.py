@@ -44,6 +44,20 @@ def make_850(icn: int, po: str, *, sender: str = "ACMESENDER", lines: int = 3, s
     return (seg.join(segs) + seg).encode()
 
 
+def translate_with_unencodable_document(profile: Any, data: bytes, options: Any) -> Any:
+    """The pipeline's translation, except that a file holding ``PO-TUPLEKEY`` yields a document
+    JSON cannot hold (a tuple key): a translator bug the pipeline must turn into a rejection."""
+    import dataclasses
+
+    from gateway.pipeline import _default_translate
+
+    result = _default_translate(profile, data, options)
+    if b"PO-TUPLEKEY" not in data:
+        return result
+    doc = dataclasses.replace(result.documents[0], document={("a", "b"): 1})
+    return dataclasses.replace(result, documents=(doc,))
+
+
 def write_config(
     root: Path, *, extra_gateway: str = "", extra: str = "", min_free_mb: int = 1, directory_extra: str = ""
 ) -> Path:

@@ -8,7 +8,6 @@ tests check that a batched translation stores exactly what an inline one stores.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import multiprocessing
 import os
@@ -33,7 +32,7 @@ from gateway.envelopes import encode_document
 from gateway.journal import Intake, Journal, JournalOptions
 from gateway.pipeline import Pipeline, _default_translate
 from gateway.workers import translation_pool
-from tests.harness import make_850
+from tests.harness import make_850, translate_with_unencodable_document
 from translators.errors import RemoteSyntaxError
 from translators.options import TranslatorOptions
 from translators.result import Translation
@@ -125,7 +124,7 @@ def test_each_file_keeps_its_own_outcome() -> None:
         pool.shutdown()
     assert len(fine.encoded) == 1 and len(ok.encoded) == 1
     assert isinstance(syntax, RemoteSyntaxError) and syntax.scope == "interchange"
-    assert isinstance(bug, TranslatorCrash)
+    assert type(bug) is TranslatorCrash  # not its UnencodableDocument subclass
     assert str(bug) == "KeyError: 'simulated translator bug'"
 
 
@@ -348,25 +347,20 @@ def test_each_file_translates_and_encodes_with_the_collector_paused_and_resumed_
 
 
 def test_a_document_a_worker_cannot_encode_is_its_own_failure_and_survives_pickling() -> None:
-    def tuple_key(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
-        result = _default_translate(profile, data, options)
-        if b"PO-TUPLEKEY" not in data:
-            return result
-        doc = dataclasses.replace(result.documents[0], document={("a", "b"): 1})
-        return dataclasses.replace(result, documents=(doc,))
 
     bad, good = make_850(1, "PO-TUPLEKEY"), make_850(2, "PO-FINE")
     items = [(None, bad, TranslatorOptions()), (None, good, TranslatorOptions())]
-    outcome, fine = translate_many(tuple_key, items)
+    outcome, fine = translate_many(translate_with_unencodable_document, items)
     assert isinstance(outcome, UnencodableDocument)
     assert str(outcome).startswith("TypeError: ")
     assert str(pickle.loads(pickle.dumps(outcome))) == str(outcome)
     assert not isinstance(fine, Exception) and len(fine.encoded) == 1
     # translate_one (a file too large for a batch) raises the same outcome.
     try:
-        translate_one(tuple_key, None, bad, TranslatorOptions())
+        translate_one(translate_with_unencodable_document, None, bad, TranslatorOptions())
     except UnencodableDocument as exc:
         assert str(exc) == str(outcome)
     else:
         raise AssertionError("translate_one returned a document it could not encode")
-    assert translate_one(tuple_key, None, good, TranslatorOptions()).encoded == fine.encoded
+    again = translate_one(translate_with_unencodable_document, None, good, TranslatorOptions())
+    assert again.encoded == fine.encoded

@@ -9,7 +9,6 @@ where each file runs and that an inline failure is still a rejection.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +18,7 @@ from typing import Any
 from gateway.config import PipelineSection
 from gateway.journal import Intake, Journal, JournalOptions
 from gateway.pipeline import Pipeline, _default_translate
-from tests.harness import make_850
+from tests.harness import make_850, translate_with_unencodable_document
 from translators.options import TranslatorOptions
 from translators.result import Translation
 
@@ -139,14 +138,7 @@ def test_small_files_stay_in_the_daemon_only_without_translation_processes() -> 
 def test_a_document_that_cannot_be_encoded_rejects_its_file_and_spares_the_others(tmp_path: Path) -> None:
     bad = make_850(1, "PO-TUPLEKEY", lines=1)
     good = make_850(2, "PO-FINE", lines=1)
-
-    def translate(profile: Any, data: bytes, options: TranslatorOptions) -> Translation:
-        result = _default_translate(profile, data, options)
-        if b"PO-TUPLEKEY" not in data:
-            return result
-        doc = dataclasses.replace(result.documents[0], document={("a", "b"): 1})
-        return dataclasses.replace(result, documents=(doc,))
-
+    translate = translate_with_unencodable_document
     for inline_max in (64 * 1024, 0):  # on the loop, and in the pool (which encodes there)
         states, _, reasons = _run(
             tmp_path / str(inline_max), [bad, good], inline_max=inline_max, translate=translate
