@@ -70,6 +70,7 @@ NATIVE_MODULES: list[str] = [
     "translators/edifact/syntax.py",
     "translators/edifact/charset.py",
     "translators/shapes.py",
+    "translators/documents.py",
     "translators/edifact/envelope.py",
     "translators/edifact/reader.py",
     "translators/edifact/translator.py",

@@ -1,29 +1,32 @@
-"""The translation workers' collector setting, for the benchmarks' "workers' GC" rows.
+"""One file translated as a gateway translation worker does it, for the benchmarks' "workers" rows.
 
-A gateway translation worker (``gateway/workers.py``) freezes everything its
-imports built out of every collection, raises the young generation's
-threshold, and pauses the collector while it translates and encodes one
-file.  The benchmarks time the same work under the same setting with
-:func:`timed_as_worker`, and under Python's defaults on the other rows.
+A worker (``gateway/workers.py``, ``gateway/batcher.py``) freezes everything its imports built
+out of every collection, raises the young generation's threshold, and for each file calls
+``translate_one``: the partner translation with each document written as JSON the moment it is
+made, the collector paused meanwhile.  :func:`translate_as_worker` times that very call, so the
+benchmarks' figure cannot drift from what the workers run; the other rows time the library under
+Python's defaults.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
 
-from gateway.workers import collector_paused, settle_collector
+from gateway.batcher import translate_one
+from gateway.workers import settle_collector
+from partners.translate import translate_with_profile
+from translators.options import TranslatorOptions
 
-#: what the rows marked "workers' GC" ran under, for the benchmarks' output
+#: what the rows marked "as workers run it" ran, for the benchmarks' output
 DESCRIPTION = (
-    "as gateway/workers.py runs a file: gc.freeze() after the imports, gc.set_threshold(50000, 20, 20), "
-    "collector paused while the file is translated and encoded"
+    "gateway.batcher.translate_one, the workers' entry point: documents encoded as they are made, "
+    "gc.freeze() after the imports, gc.set_threshold(50000, 20, 20), collector paused during the file"
 )
 
 
-def timed_as_worker(fn: Callable[[], object]) -> float:
-    """CPU seconds of ``fn()`` (one file's translation and encoding) as a worker runs it.
+def translate_as_worker(data: bytes) -> float:
+    """CPU seconds a translation worker spends on ``data`` (one file, no partner profile).
 
     Python's defaults are restored afterwards, and the result is freed
     before they are: the collection that follows is the worker's too, but
@@ -32,11 +35,12 @@ def timed_as_worker(fn: Callable[[], object]) -> float:
     saved = gc.get_threshold()
     settle_collector()
     try:
-        with collector_paused():
-            start = time.process_time()
-            result = fn()
-            elapsed = time.process_time() - start
-            del result
+        start = time.process_time()
+        result = translate_one(translate_with_profile, None, data, TranslatorOptions())
+        elapsed = time.process_time() - start
+        if result.translation.errors:
+            raise SystemExit(f"benchmark input did not translate cleanly: {result.translation.reason}")
+        del result
     finally:
         gc.set_threshold(*saved)
         gc.unfreeze()

@@ -43,8 +43,9 @@ class EncodedTranslation:
     """A translation whose documents travel as JSON.
 
     ``translation.documents`` keep everything but their ``document`` and
-    ``extensions``, which are empty: ``encoded[i]`` holds the JSON of
-    document ``i`` and of its extensions.
+    ``extensions``, which are empty: ``encoded[i]`` (the same pair as
+    document ``i``'s ``encoded``) holds the JSON of document ``i`` and of
+    its extensions.
     """
 
     translation: Translation
@@ -67,13 +68,36 @@ class UnencodableDocument(TranslatorCrash):
     """A worker could not write a translated document as JSON (a translator bug, told apart)."""
 
 
+def _encode_in_worker(data: dict[str, Any]) -> bytes:
+    """:func:`encode_document`, with a document no JSON can hold told apart from a translator crash."""
+    try:
+        return encode_document(data)
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise UnencodableDocument(type(exc).__name__, str(exc)) from exc
+
+
 def encode_translation(translation: Translation) -> EncodedTranslation:
-    """``translation`` with its documents' data encoded (what a worker sends back)."""
-    encoded = tuple(
-        (encode_document(doc.document), encode_document(doc.extensions)) for doc in translation.documents
+    """``translation`` with every document's data encoded (what a worker sends back).
+
+    X12 and EDIFACT documents arrive encoded already (the translators wrote each one as they made
+    it); the others (CSV, fixed width, XML) are encoded here.
+
+    Raises:
+        UnencodableDocument: a document no JSON can hold.
+    """
+    documents = tuple(
+        doc
+        if doc.encoded is not None
+        else dataclasses.replace(
+            doc,
+            document={},
+            extensions={},
+            encoded=(_encode_in_worker(doc.document), _encode_in_worker(doc.extensions)),
+        )
+        for doc in translation.documents
     )
-    bare = tuple(dataclasses.replace(doc, document={}, extensions={}) for doc in translation.documents)
-    return EncodedTranslation(dataclasses.replace(translation, documents=bare), encoded)
+    encoded = tuple(doc.encoded for doc in documents if doc.encoded is not None)
+    return EncodedTranslation(dataclasses.replace(translation, documents=documents), encoded)
 
 
 def translate_many(fn: TranslateFn, items: Sequence[Item]) -> list[EncodedTranslation | Exception]:
@@ -82,12 +106,11 @@ def translate_many(fn: TranslateFn, items: Sequence[Item]) -> list[EncodedTransl
     for profile, data, options in items:
         try:
             with collector_paused():
-                translation = fn(profile, data, options)
-                try:
-                    out.append(encode_translation(translation))
-                except (TypeError, ValueError) as exc:
-                    out.append(UnencodableDocument(type(exc).__name__, str(exc)))
-        except (RemoteSyntaxError, TranslationError) as exc:
+                # Each document is encoded as the translator makes it: a file's documents never
+                # all exist as objects at once (see translators/documents.py).
+                translation = fn(profile, data, dataclasses.replace(options, encoder=_encode_in_worker))
+                out.append(encode_translation(translation))
+        except (RemoteSyntaxError, TranslationError, UnencodableDocument) as exc:
             out.append(exc)
         except Exception as exc:  # noqa: BLE001 - a translator bug: the pipeline rejects this file with it
             out.append(TranslatorCrash(type(exc).__name__, str(exc)))

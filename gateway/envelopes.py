@@ -31,11 +31,15 @@ def encode_document(document: dict[str, Any]) -> bytes:
         orjson.JSONEncodeError: something no JSON can hold (a key of a type orjson refuses).
     """
     try:
-        return orjson.dumps(document, option=JSON_OPTIONS, default=str)
+        encoded = orjson.dumps(document, option=JSON_OPTIONS, default=str)
     except orjson.JSONEncodeError:
         # orjson refuses integers past 64 bits without asking ``default`` (a 20-digit count in
         # a malformed file mapped to an int): they are written as their digits, in a string.
-        return orjson.dumps(_big_ints_as_text(document), option=JSON_OPTIONS, default=str)
+        encoded = orjson.dumps(_big_ints_as_text(document), option=JSON_OPTIONS, default=str)
+    # orjson hands back its whole working buffer: 4 KiB for ``{}``, 8-16 KiB for a 1.5 KB 850
+    # (tracemalloc, orjson 3.13). A worker keeps every document of a file until it sends them
+    # back, so the bytes are copied to their size (~0.3 us) and the buffer is freed at once.
+    return memoryview(encoded).tobytes()
 
 
 def _big_ints_as_text(value: Any) -> Any:

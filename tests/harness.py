@@ -46,15 +46,30 @@ def make_850(icn: int, po: str, *, sender: str = "ACMESENDER", lines: int = 3, s
 
 def translate_with_unencodable_document(profile: Any, data: bytes, options: Any) -> Any:
     """The pipeline's translation, except that a file holding ``PO-TUPLEKEY`` yields a document
-    JSON cannot hold (a tuple key): a translator bug the pipeline must turn into a rejection."""
+    JSON cannot hold (a tuple key): a translator bug the pipeline must turn into a rejection.
+
+    The document is made as the translators make theirs, so a worker's encoder (in ``options``)
+    meets it while the file is being translated, and the daemon's encoder afterwards.
+    """
     import dataclasses
 
     from gateway.pipeline import _default_translate
+    from translators.documents import make_document
 
     result = _default_translate(profile, data, options)
     if b"PO-TUPLEKEY" not in data:
         return result
-    doc = dataclasses.replace(result.documents[0], document={("a", "b"): 1})
+    first = result.documents[0]
+    doc = make_document(
+        document_type=first.document_type,
+        schema_version=first.schema_version,
+        document={("a", "b"): 1},
+        envelope=first.envelope,
+        transaction_set=first.transaction_set,
+        extensions={},
+        warnings=first.warnings,
+        encoder=options.encoder,
+    )
     return dataclasses.replace(result, documents=(doc,))
 
 

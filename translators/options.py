@@ -8,11 +8,14 @@ all arrive here (the way h2 takes ``H2Configuration``).
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 AckPolicy = Literal["never", "on_error", "always"]
 X12AckKind = Literal["auto", "997", "999"]
+#: Writes one document's data (``document`` or ``extensions``) as bytes: the gateway's canonical JSON.
+DocumentEncoder = Callable[[dict[str, Any]], bytes]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +55,14 @@ class TranslatorOptions:
             name (``"850"``, ``"ORDERS"``...), opaque to the core.
         our_ids: our (qualifier, id) as receiver, used as sender in acks when
             the inbound receiver is not to be mirrored.
+        encoder: when set, the X12 and EDIFACT translators write each
+            document's ``document`` and ``extensions`` with it as soon as the
+            document is made and keep only the bytes
+            (``TranslatedDocument.encoded``; both dicts are then empty), so
+            the documents of a large file never all exist as objects at once.
+            The gateway's translation workers set it; it must be pure, and
+            whatever it raises escapes the translation.  The CSV,
+            fixed-width and XML readers ignore it.
     """
 
     now: _dt.datetime = field(default_factory=lambda: _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC))
@@ -68,6 +79,7 @@ class TranslatorOptions:
     reject_unmapped: bool = False
     map_options: dict[str, dict[str, object]] = field(default_factory=dict)
     our_ids: tuple[str, str] | None = None
+    encoder: DocumentEncoder | None = None
 
 
-__all__ = ["AckPolicy", "ControlNumbers", "TranslatorOptions", "X12AckKind"]
+__all__ = ["AckPolicy", "ControlNumbers", "DocumentEncoder", "TranslatorOptions", "X12AckKind"]

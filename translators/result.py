@@ -58,6 +58,9 @@ class TranslatedDocument:
         envelope: where it came from.
         transaction_set: ``850``, ``ORDERS``, ``csv`` ...
         warnings: non-fatal deviations, in plain words.
+        encoded: ``document`` and ``extensions`` as the options' encoder
+            wrote them, when the translation was given one; ``document``
+            and ``extensions`` are then empty.
     """
 
     document_type: str
@@ -67,6 +70,7 @@ class TranslatedDocument:
     transaction_set: str
     extensions: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    encoded: tuple[bytes, bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ one must validate as a ``CanonicalEnvelope`` equal to the model's own JSON read 
 from __future__ import annotations
 
 import datetime as _dt
+import tracemalloc
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,19 @@ def test_integers_past_64_bits_are_written_as_their_digits() -> None:
 def test_a_key_no_json_can_hold_is_an_encode_error() -> None:
     with pytest.raises(orjson.JSONEncodeError):
         encode_document({("a", "b"): 1})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("size", [0, 100, 1_500, 20_000])
+def test_an_encoded_document_holds_only_its_own_bytes(size: int) -> None:
+    # orjson hands back its working buffer (4 KiB for ``{}``, 16 KiB for 1.5 KB of JSON); a worker
+    # keeps every encoded document of a file, so each must cost its length, not orjson's buffer.
+    document = {"text": "x" * size} if size else {}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        encoded = encode_document(document)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert orjson.loads(encoded) == document
+    assert held <= len(encoded) + 64, f"{held} bytes held for {len(encoded)} bytes of JSON"

@@ -73,6 +73,7 @@ def _message_values() -> dict[str, object]:
                 "transaction_set": "ORDERS",
                 "extensions": {},
                 "warnings": (),
+                "encoded": (b'{"order_number":"1"}', b"{}"),
             },
         ),
         (

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, cast
 
+from ..documents import make_document
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
 from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
@@ -73,10 +74,6 @@ _ENVELOPE: Final = Shape(
         "application_receiver",
         "test_indicator",
     ),
-)
-_DOCUMENT: Final = Shape(
-    TranslatedDocument,
-    ("document_type", "schema_version", "document", "envelope", "transaction_set", "extensions", "warnings"),
 )
 
 
@@ -258,18 +255,21 @@ class EdifactTranslator:
         # ``mapped``: what the one-pass map and validation made (``self._checked``); without it the
         # map runs here, after the validation.
         env = self._envelope(msg)
+        encoder = self.options.encoder
         if msg.type == "CONTRL":
-            return TranslatedDocument(
+            return make_document(
                 document_type="functional_ack",
                 schema_version="1.0",
                 document=acks.parse_contrl(msg),
                 envelope=env,
                 transaction_set="CONTRL",
+                extensions={},
                 warnings=tuple(warnings),
+                encoder=encoder,
             )
         if msg.type == "APERAK":
             ack, app = acks.parse_aperak(msg)
-            return TranslatedDocument(
+            return make_document(
                 document_type="functional_ack",
                 schema_version="1.0",
                 document=ack,
@@ -277,35 +277,34 @@ class EdifactTranslator:
                 transaction_set="APERAK",
                 extensions={"application_errors": app},
                 warnings=tuple(warnings),
+                encoder=encoder,
             )
         if self._checked is None and self._to_canonical is not None:
             mapped = self._to_canonical(msg, self.options)
         if type(mapped) is tuple:
             # a map's MappedParts (maps.to_canonical_parts); its extensions are this message's alone
             parts = cast(_Parts, mapped)
-            return _DOCUMENT.make(
-                (
-                    parts[0],
-                    parts[1],
-                    parts[2],
-                    env,
-                    msg.type,
-                    parts[3],
-                    (*warnings, *parts[4]) if warnings else parts[4],
-                )
+            return make_document(
+                document_type=parts[0],
+                schema_version=parts[1],
+                document=parts[2],
+                envelope=env,
+                transaction_set=msg.type,
+                extensions=parts[3],
+                warnings=(*warnings, *parts[4]) if warnings else parts[4],
+                encoder=encoder,
             )
         if mapped is not None:
             # The map made ``extensions`` for this message alone: no copy.
-            return _DOCUMENT.make(
-                (
-                    mapped.document_type,
-                    mapped.schema_version,
-                    mapped.document,
-                    env,
-                    msg.type,
-                    mapped.extensions,
-                    (*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings),
-                )
+            return make_document(
+                document_type=mapped.document_type,
+                schema_version=mapped.schema_version,
+                document=mapped.document,
+                envelope=env,
+                transaction_set=msg.type,
+                extensions=mapped.extensions,
+                warnings=(*warnings, *mapped.warnings) if warnings else tuple(mapped.warnings),
+                encoder=encoder,
             )
         if self._reject_unmapped:
             errors.append(
@@ -327,13 +326,15 @@ class EdifactTranslator:
                 )
             )
             return None
-        return TranslatedDocument(
+        return make_document(
             document_type=f"edifact.{msg.type}",
             schema_version=SCHEMA_VERSION,
             document=message_document(msg, self._start),
             envelope=env,
             transaction_set=msg.type,
+            extensions={},
             warnings=tuple(warnings),
+            encoder=encoder,
         )
 
     def _close_group(self, end: GroupEnd) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..documents import make_document
 from ..errors import Location, RemoteSyntaxError
 from ..options import TranslatorOptions
 from ..result import Acknowledgment, Envelope, TranslatedDocument, Translation
@@ -121,10 +122,6 @@ _ENVELOPE: Final = Shape(
         "test_indicator",
         "transaction_control",
     ),
-)
-_DOCUMENT: Final = Shape(
-    TranslatedDocument,
-    ("document_type", "schema_version", "document", "envelope", "transaction_set", "extensions", "warnings"),
 )
 
 
@@ -274,13 +271,15 @@ class _Session:
         return [error]
 
     def _ta1_document(self, event: TechnicalAck) -> TranslatedDocument:
-        return TranslatedDocument(
+        return make_document(
             document_type="functional_ack",
             schema_version="1.0",
             document=parse_ta1(event.segment),
             envelope=self._envelope(None),
             transaction_set="TA1",
+            extensions={},
             warnings=tuple(self.warnings),
+            encoder=self.options.encoder,
         )
 
     def _transaction(self, tx: TransactionSet) -> list[X12Item | _Marker]:
@@ -377,21 +376,20 @@ class _Session:
         ):
             if maps.parts is not None:
                 doc_type, schema_version, document, extensions, map_warnings = maps.parts(tx, options)
-                return _DOCUMENT.make(
-                    (
-                        doc_type,
-                        schema_version,
-                        document,
-                        self._fast_envelope(tx.control),
-                        tx.set_id,
-                        extensions,
-                        (*warnings, *map_warnings) if warnings or map_warnings else (),
-                    )
+                return make_document(
+                    document_type=doc_type,
+                    schema_version=schema_version,
+                    document=document,
+                    envelope=self._fast_envelope(tx.control),
+                    transaction_set=tx.set_id,
+                    extensions=extensions,
+                    warnings=(*warnings, *map_warnings) if warnings or map_warnings else (),
+                    encoder=options.encoder,
                 )
             mapped = maps.to_canonical(tx, options)
         envelope = self._envelope(tx.control)
         if mapped is not None:
-            return TranslatedDocument(
+            return make_document(
                 document_type=mapped.document_type,
                 schema_version=mapped.schema_version,
                 document=mapped.document,
@@ -399,17 +397,20 @@ class _Session:
                 transaction_set=tx.set_id,
                 extensions=mapped.extensions,
                 warnings=(*warnings, *mapped.warnings),
+                encoder=options.encoder,
             )
-        if tx.set_id in ("997", "999") and self.options.map_business:
-            return TranslatedDocument(
+        if tx.set_id in ("997", "999") and options.map_business:
+            return make_document(
                 document_type="functional_ack",
                 schema_version="1.0",
                 document=parse_functional_ack(tx),
                 envelope=envelope,
                 transaction_set=tx.set_id,
+                extensions={},
                 warnings=tuple(warnings),
+                encoder=options.encoder,
             )
-        if self.options.reject_unmapped:
+        if options.reject_unmapped:
             return None
         isa = self.isa.segment if self.isa is not None else ()
         # Imported here, not at the top: this package is compiled by mypyc, and a compiled package
@@ -417,13 +418,15 @@ class _Session:
         # pydantic syntax model) while it initialises; Python caches the module after the first call.
         from .syntax_model import transaction_document
 
-        return TranslatedDocument(
+        return make_document(
             document_type=f"x12.{tx.set_id}",
             schema_version="1.0",
             document=transaction_document(tx, isa, self.gs),
             envelope=envelope,
             transaction_set=tx.set_id,
+            extensions={},
             warnings=tuple(warnings),
+            encoder=options.encoder,
         )
 
     def _acks(self, outcome: InterchangeOutcome) -> list[X12Item | _Marker]:
