@@ -146,6 +146,13 @@ def test_integers_past_64_bits_are_written_as_their_digits() -> None:
     assert orjson.loads(encode_document({"n": 2**64 - 1, "m": -(2**63)})) == {"n": 2**64 - 1, "m": -(2**63)}
 
 
+def test_keys_that_are_not_strings_are_written_as_their_text_in_order() -> None:
+    # Translators make string keys only; anything else still encodes, as its text, sorted.
+    document = {2: "b", "a": {None: 1, True: 2}, 1: [2**70]}
+    assert encode_document(document) == b'{"1":["1180591620717411303424"],"2":"b","a":{"null":1,"true":2}}'
+    assert encode_document({}) == b"{}"
+
+
 def test_a_key_no_json_can_hold_is_an_encode_error() -> None:
     with pytest.raises(orjson.JSONEncodeError):
         encode_document({("a", "b"): 1})  # type: ignore[dict-item]
