@@ -237,7 +237,11 @@ class MapContext:
         raw = segment[index] if index < len(segment) else ""
         if not raw:
             return None
-        if values.ascii_digits(raw):  # plain integers: most quantities
+        # Already canonical (plain integers and most prices): decimal() would return it as is. A
+        # native loop over its few characters; the memo below cost a hash and a lookup (~300
+        # instructions for an element fresh from the reader) and, for a value not seen before, a
+        # conversion and an insert too.
+        if values.canonical_decimal(raw):
             return raw
         out = _DECIMALS.get(raw)
         if out is None:
@@ -274,7 +278,9 @@ class MapContext:
         """A partner unit code after the partner's translation table."""
         if not code:
             return None
-        return self.unit_codes.get(code, code)
+        units = self.unit_codes
+        # Most partners have no table: no hash of a code fresh from the reader, no lookup.
+        return units.get(code, code) if units else code
 
     def unit_out(self, code: str | None) -> str:
         """A canonical unit code as the partner writes it."""

@@ -107,7 +107,7 @@ def _po1(st: OrderLines, seg: Segment, pos: int) -> bool:
     if n > 2 and seg[2]:
         line["quantity"] = quantity
     if n > 3 and seg[3]:
-        line["unit"] = ctx.unit_codes.get(seg[3], seg[3])
+        line["unit"] = ctx.unit(seg[3])
     if n > 4 and seg[4]:
         line["unit_price"] = unit_price
     lines: list[Doc] = st.doc["lines"]
