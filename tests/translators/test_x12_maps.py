@@ -935,3 +935,15 @@ def test_850_direct_dispatch_matches_the_table(options: dict[str, Any]) -> None:
         assert fast_ctx.extensions == table_ctx.extensions
         assert fast_ctx.warnings == table_ctx.warnings
         assert fast_ctx.placed == table_ctx.placed
+
+
+def test_850_direct_codes_match_the_tag_list() -> None:
+    """_code's identity tests and its lookup agree with _DIRECT_TAGS, for interned tags and others."""
+    import sys
+
+    from translators.x12.maps import purchase_order as po
+
+    for code, tag in enumerate(po._DIRECT_TAGS):
+        assert po._code(sys.intern(tag)) == code
+        assert po._code("".join(list(tag))) == code  # an equal string that is not the interned one
+    assert po._code("SLN") == -1
