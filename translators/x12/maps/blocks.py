@@ -331,14 +331,14 @@ def products(ctx: MapContext, seg: Segment, start: int, stop: int | None = None)
     """
     out: Doc = {}
     end = len(seg) if stop is None else min(stop, len(seg))
-    fields = ctx.product_fields
     for i in range(start, end - 1, 2):
         value = seg[i + 1]
         qual = seg[i]
         if not value and not qual:
             continue
-        name = fields.get(qual)
-        if name is None or name == "other" or name in out:
+        name = ctx.product_field(qual)
+        # ``out and``: the first id needs no lookup to know its field is free.
+        if name is None or name == "other" or (out and name in out):
             out.setdefault("other", []).append({"qualifier": qual, "value": value})
         else:
             out[name] = value

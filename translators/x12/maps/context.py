@@ -42,7 +42,7 @@ from . import values
 MAP_OPTION_KEYS = ("date_format", "unit_codes", "product_qualifiers", "store_reference", "store_party_role")
 
 #: X12 235 product/service id qualifier -> canonical ProductIds field.
-DEFAULT_PRODUCT_QUALIFIERS: dict[str, str] = {
+DEFAULT_PRODUCT_QUALIFIERS: Final[dict[str, str]] = {
     "UP": "upc",
     "UI": "upc",
     "EN": "gtin",
@@ -65,6 +65,32 @@ DEFAULT_PRODUCT_OUTPUT: dict[str, str] = {
     "sku": "SK",
 }
 PRODUCT_FIELDS = ("gtin", "upc", "vendor_part", "buyer_part", "sku")
+
+
+def _qualifier_slot(qual: str) -> int:
+    """The index of a two-character qualifier of ``0``..``Z`` in a field table; -1 for any other."""
+    if len(qual) != 2:
+        return -1
+    first = ord(qual[0]) - 48
+    second = ord(qual[1]) - 48
+    if first < 0 or first > 42 or second < 0 or second > 42:
+        return -1
+    return first * 43 + second
+
+
+def _field_slots(fields: Mapping[str, str]) -> list[str | None]:
+    """``fields`` as a list indexed by :func:`_qualifier_slot` (None where no qualifier is)."""
+    table: list[str | None] = [None] * (43 * 43)
+    for qual, name in fields.items():
+        slot = _qualifier_slot(qual)
+        if slot >= 0:
+            table[slot] = name
+    return table
+
+
+#: :data:`DEFAULT_PRODUCT_QUALIFIERS` by :func:`_qualifier_slot`. The qualifiers of PO1, LIN, IT1
+#: ... come fresh from the reader: a dict lookup hashed each one first (~300 instructions a pair).
+_DEFAULT_FIELD_SLOTS: Final[list[str | None]] = _field_slots(DEFAULT_PRODUCT_QUALIFIERS)
 
 
 # The dicts below are Final (compiled, a C static instead of a module dict lookup at every use).
@@ -169,6 +195,15 @@ class MapContext:
         self.store_reference = str(ref) if isinstance(ref, str) else None
         role = opts.get("store_party_role")
         self.store_party_role = str(role) if isinstance(role, str) else None
+
+    def product_field(self, qualifier: str) -> str | None:
+        """The ProductIds field a product id qualifier fills (``"other"`` or None: none)."""
+        fields = self.product_fields
+        if fields is DEFAULT_PRODUCT_QUALIFIERS:
+            slot = _qualifier_slot(qualifier)
+            if slot >= 0:
+                return _DEFAULT_FIELD_SLOTS[slot]
+        return fields.get(qualifier)
 
     # -- recording -------------------------------------------------------
     def unplaced(self, position: int, segment: Segment) -> None:
