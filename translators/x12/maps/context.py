@@ -18,7 +18,7 @@ every X12 map understands are listed in :data:`MAP_OPTION_KEYS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ...errors import Location, RemoteSyntaxError
@@ -208,23 +208,28 @@ class MapContext:
     # -- recording -------------------------------------------------------
     def unplaced(self, position: int, segment: Segment) -> None:
         """Keep a whole segment no handler placed."""
-        self.extensions.setdefault("unmapped_segments", []).append(
-            {"position": position, "segment": list(segment)}
-        )
+        add_item(self.extensions, "unmapped_segments", {"position": position, "segment": list(segment)})
 
-    def leftover(self, position: int, segment: Segment, indexes: Iterable[int]) -> None:
+    def leftover(self, position: int, segment: Segment, indexes: list[int]) -> None:
         """Keep the non-empty elements ``indexes`` of a placed segment."""
-        kept = {str(i): segment[i] for i in indexes if i < len(segment) and segment[i]}
+        # A typed loop over a list, not a comprehension over any iterable: compiled, that was a
+        # generic iteration with a boxed int per index.
+        n = len(segment)
+        kept: dict[str, str] = {}
+        for i in indexes:
+            if i < n and segment[i]:
+                kept[str(i)] = segment[i]
         if kept:
-            self.extensions.setdefault("unmapped_elements", []).append(
-                {"position": position, "tag": segment[0], "elements": kept}
-            )
+            entry = {"position": position, "tag": segment[0], "elements": kept}
+            add_item(self.extensions, "unmapped_elements", entry)
 
     def invalid(self, position: int, segment: Segment, index: int, what: str) -> None:
         """Record a value that does not convert; it is kept raw, never guessed."""
         value = segment[index]
-        self.extensions.setdefault("invalid_values", []).append(
-            {"position": position, "tag": segment[0], "element": index, "value": value}
+        add_item(
+            self.extensions,
+            "invalid_values",
+            {"position": position, "tag": segment[0], "element": index, "value": value},
         )
         self.warnings.append(
             f"{segment[0]}{index:02d} at segment {position}: {value!r} is not a valid {what}; kept raw"
@@ -335,6 +340,16 @@ class MapContext:
         )
 
 
+def add_item(target: dict[str, Any], key: str, item: Any) -> None:
+    """``target.setdefault(key, []).append(item)``, without a throwaway list when the key is there."""
+    # Typed, so the append below is a native list append once compiled, not a method lookup.
+    items: list[Any] | None = target.get(key)
+    if items is None:
+        target[key] = [item]
+    else:
+        items.append(item)
+
+
 def missing(set_id: str, tag: str, what: str) -> RemoteSyntaxError:
     """The error for a set that lacks the segment identifying its document (X12 AK3 code 3)."""
     return RemoteSyntaxError(
@@ -414,8 +429,11 @@ def leftovers(ctx: MapContext, seg: Segment, position: int, spec: Placement) -> 
     """Keep what a placed segment holds beyond ``spec``: for one longer than ``spec.quiet``."""
     n = len(seg)
     stop = spec.stop
-    if n > stop and any(seg[stop:]):
-        ctx.leftover(position, seg, range(stop, n))
+    # A native loop: ``any(seg[stop:])`` was a slice and a generic call of any().
+    for i in range(stop, n):
+        if seg[i]:
+            ctx.leftover(position, seg, list(range(stop, n)))
+            break
     if n > spec.first_hole:
         holes = spec.holes
         for i in holes:
@@ -432,6 +450,7 @@ __all__ = [
     "HandlerTable",
     "MapContext",
     "Placement",
+    "add_item",
     "leftovers",
     "missing",
     "placed",
