@@ -190,10 +190,11 @@ def n2(party: Doc, seg: Segment) -> None:
 
 def n3(party: Doc, seg: Segment) -> None:
     """N3: street lines."""
-    addr: Doc | None = party.get("address")
-    if addr is None:
-        addr = party["address"] = {}
-    lines: list[str] | None = addr.get("lines")
+    # setdefault: one lookup where a get and an insert were two; a party's first N3 (nearly every
+    # one) opens its address, which then has no lines to look up.
+    fresh: Doc = {}
+    addr: Doc = party.setdefault("address", fresh)
+    lines: list[str] | None = None if addr is fresh else addr.get("lines")
     if lines is None:
         lines = addr["lines"] = []
     n = len(seg)

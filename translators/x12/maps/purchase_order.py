@@ -356,7 +356,7 @@ def read(segments: Sequence[Segment], ctx: MapContext) -> Doc:
     if not st.seen:
         raise missing("850", "BEG", "the purchase order number")
     finish_totals(st)
-    if not doc["lines"]:
+    if not st.lines:
         del doc["lines"]
     return doc
 
