@@ -935,3 +935,31 @@ def test_850_direct_dispatch_matches_the_table(options: dict[str, Any]) -> None:
         assert fast_ctx.extensions == table_ctx.extensions
         assert fast_ctx.warnings == table_ctx.warnings
         assert fast_ctx.placed == table_ctx.placed
+
+
+def test_850_direct_codes_match_the_tag_list() -> None:
+    """_code's identity tests and its lookup agree with _DIRECT_TAGS, for interned tags and others."""
+    import sys
+
+    from translators.x12.maps import purchase_order as po
+
+    for code, tag in enumerate(po._DIRECT_TAGS):
+        assert po._code(sys.intern(tag)) == code
+        assert po._code("".join(list(tag))) == code  # an equal string that is not the interned one
+    assert po._code("SLN") == -1
+
+
+def test_product_field_table_matches_the_qualifier_dict() -> None:
+    """MapContext.product_field answers as a lookup of its product_fields dict, for any qualifier."""
+    import itertools
+    import string
+
+    from translators.x12.maps.context import DEFAULT_PRODUCT_QUALIFIERS
+
+    chars = string.digits + string.ascii_uppercase + string.ascii_lowercase + "/:;<=>?@[`{"
+    quals = ["", "U", "UPC", "é1", *("".join(p) for p in itertools.product(chars, repeat=2))]
+    default = MapContext("850")
+    partner = MapContext("850", options={"product_qualifiers": {"ZZ": "sku", "UP": "other"}})
+    for qual in quals:
+        assert default.product_field(qual) == DEFAULT_PRODUCT_QUALIFIERS.get(qual), qual
+        assert partner.product_field(qual) == partner.product_fields.get(qual), qual

@@ -190,10 +190,11 @@ def n2(party: Doc, seg: Segment) -> None:
 
 def n3(party: Doc, seg: Segment) -> None:
     """N3: street lines."""
-    addr: Doc | None = party.get("address")
-    if addr is None:
-        addr = party["address"] = {}
-    lines: list[str] | None = addr.get("lines")
+    # setdefault: one lookup where a get and an insert were two; a party's first N3 (nearly every
+    # one) opens its address, which then has no lines to look up.
+    fresh: Doc = {}
+    addr: Doc = party.setdefault("address", fresh)
+    lines: list[str] | None = None if addr is fresh else addr.get("lines")
     if lines is None:
         lines = addr["lines"] = []
     n = len(seg)
@@ -331,14 +332,14 @@ def products(ctx: MapContext, seg: Segment, start: int, stop: int | None = None)
     """
     out: Doc = {}
     end = len(seg) if stop is None else min(stop, len(seg))
-    fields = ctx.product_fields
     for i in range(start, end - 1, 2):
         value = seg[i + 1]
         qual = seg[i]
         if not value and not qual:
             continue
-        name = fields.get(qual)
-        if name is None or name == "other" or name in out:
+        name = ctx.product_field(qual)
+        # ``out and``: the first id needs no lookup to know its field is free.
+        if name is None or name == "other" or (out and name in out):
             out.setdefault("other", []).append({"qualifier": qual, "value": value})
         else:
             out[name] = value

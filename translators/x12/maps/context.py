@@ -18,7 +18,7 @@ every X12 map understands are listed in :data:`MAP_OPTION_KEYS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ...errors import Location, RemoteSyntaxError
@@ -42,7 +42,7 @@ from . import values
 MAP_OPTION_KEYS = ("date_format", "unit_codes", "product_qualifiers", "store_reference", "store_party_role")
 
 #: X12 235 product/service id qualifier -> canonical ProductIds field.
-DEFAULT_PRODUCT_QUALIFIERS: dict[str, str] = {
+DEFAULT_PRODUCT_QUALIFIERS: Final[dict[str, str]] = {
     "UP": "upc",
     "UI": "upc",
     "EN": "gtin",
@@ -65,6 +65,32 @@ DEFAULT_PRODUCT_OUTPUT: dict[str, str] = {
     "sku": "SK",
 }
 PRODUCT_FIELDS = ("gtin", "upc", "vendor_part", "buyer_part", "sku")
+
+
+def _qualifier_slot(qual: str) -> int:
+    """The index of a two-character qualifier of ``0``..``Z`` in a field table; -1 for any other."""
+    if len(qual) != 2:
+        return -1
+    first = ord(qual[0]) - 48
+    second = ord(qual[1]) - 48
+    if first < 0 or first > 42 or second < 0 or second > 42:
+        return -1
+    return first * 43 + second
+
+
+def _field_slots(fields: Mapping[str, str]) -> list[str | None]:
+    """``fields`` as a list indexed by :func:`_qualifier_slot` (None where no qualifier is)."""
+    table: list[str | None] = [None] * (43 * 43)
+    for qual, name in fields.items():
+        slot = _qualifier_slot(qual)
+        if slot >= 0:
+            table[slot] = name
+    return table
+
+
+#: :data:`DEFAULT_PRODUCT_QUALIFIERS` by :func:`_qualifier_slot`. The qualifiers of PO1, LIN, IT1
+#: ... come fresh from the reader: a dict lookup hashed each one first (~300 instructions a pair).
+_DEFAULT_FIELD_SLOTS: Final[list[str | None]] = _field_slots(DEFAULT_PRODUCT_QUALIFIERS)
 
 
 # The dicts below are Final (compiled, a C static instead of a module dict lookup at every use).
@@ -170,26 +196,40 @@ class MapContext:
         role = opts.get("store_party_role")
         self.store_party_role = str(role) if isinstance(role, str) else None
 
+    def product_field(self, qualifier: str) -> str | None:
+        """The ProductIds field a product id qualifier fills (``"other"`` or None: none)."""
+        fields = self.product_fields
+        if fields is DEFAULT_PRODUCT_QUALIFIERS:
+            slot = _qualifier_slot(qualifier)
+            if slot >= 0:
+                return _DEFAULT_FIELD_SLOTS[slot]
+        return fields.get(qualifier)
+
     # -- recording -------------------------------------------------------
     def unplaced(self, position: int, segment: Segment) -> None:
         """Keep a whole segment no handler placed."""
-        self.extensions.setdefault("unmapped_segments", []).append(
-            {"position": position, "segment": list(segment)}
-        )
+        add_item(self.extensions, "unmapped_segments", {"position": position, "segment": list(segment)})
 
-    def leftover(self, position: int, segment: Segment, indexes: Iterable[int]) -> None:
+    def leftover(self, position: int, segment: Segment, indexes: list[int]) -> None:
         """Keep the non-empty elements ``indexes`` of a placed segment."""
-        kept = {str(i): segment[i] for i in indexes if i < len(segment) and segment[i]}
+        # A typed loop over a list, not a comprehension over any iterable: compiled, that was a
+        # generic iteration with a boxed int per index.
+        n = len(segment)
+        kept: dict[str, str] = {}
+        for i in indexes:
+            if i < n and segment[i]:
+                kept[str(i)] = segment[i]
         if kept:
-            self.extensions.setdefault("unmapped_elements", []).append(
-                {"position": position, "tag": segment[0], "elements": kept}
-            )
+            entry = {"position": position, "tag": segment[0], "elements": kept}
+            add_item(self.extensions, "unmapped_elements", entry)
 
     def invalid(self, position: int, segment: Segment, index: int, what: str) -> None:
         """Record a value that does not convert; it is kept raw, never guessed."""
         value = segment[index]
-        self.extensions.setdefault("invalid_values", []).append(
-            {"position": position, "tag": segment[0], "element": index, "value": value}
+        add_item(
+            self.extensions,
+            "invalid_values",
+            {"position": position, "tag": segment[0], "element": index, "value": value},
         )
         self.warnings.append(
             f"{segment[0]}{index:02d} at segment {position}: {value!r} is not a valid {what}; kept raw"
@@ -237,7 +277,11 @@ class MapContext:
         raw = segment[index] if index < len(segment) else ""
         if not raw:
             return None
-        if values.ascii_digits(raw):  # plain integers: most quantities
+        # Already canonical (plain integers and most prices): decimal() would return it as is. A
+        # native loop over its few characters; the memo below cost a hash and a lookup (~300
+        # instructions for an element fresh from the reader) and, for a value not seen before, a
+        # conversion and an insert too.
+        if values.canonical_decimal(raw):
             return raw
         out = _DECIMALS.get(raw)
         if out is None:
@@ -274,7 +318,9 @@ class MapContext:
         """A partner unit code after the partner's translation table."""
         if not code:
             return None
-        return self.unit_codes.get(code, code)
+        units = self.unit_codes
+        # Most partners have no table: no hash of a code fresh from the reader, no lookup.
+        return units.get(code, code) if units else code
 
     def unit_out(self, code: str | None) -> str:
         """A canonical unit code as the partner writes it."""
@@ -292,6 +338,16 @@ class MapContext:
             extensions=self.extensions,
             warnings=tuple(self.warnings),
         )
+
+
+def add_item(target: dict[str, Any], key: str, item: Any) -> None:
+    """``target.setdefault(key, []).append(item)``, without a throwaway list when the key is there."""
+    # Typed, so the append below is a native list append once compiled, not a method lookup.
+    items: list[Any] | None = target.get(key)
+    if items is None:
+        target[key] = [item]
+    else:
+        items.append(item)
 
 
 def missing(set_id: str, tag: str, what: str) -> RemoteSyntaxError:
@@ -373,8 +429,11 @@ def leftovers(ctx: MapContext, seg: Segment, position: int, spec: Placement) -> 
     """Keep what a placed segment holds beyond ``spec``: for one longer than ``spec.quiet``."""
     n = len(seg)
     stop = spec.stop
-    if n > stop and any(seg[stop:]):
-        ctx.leftover(position, seg, range(stop, n))
+    # A native loop: ``any(seg[stop:])`` was a slice and a generic call of any().
+    for i in range(stop, n):
+        if seg[i]:
+            ctx.leftover(position, seg, list(range(stop, n)))
+            break
     if n > spec.first_hole:
         holes = spec.holes
         for i in holes:
@@ -391,6 +450,7 @@ __all__ = [
     "HandlerTable",
     "MapContext",
     "Placement",
+    "add_item",
     "leftovers",
     "missing",
     "placed",

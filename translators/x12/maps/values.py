@@ -41,7 +41,7 @@ def ascii_digits(value: str) -> bool:
     return True
 
 
-def _canonical_decimal(value: str) -> bool:
+def canonical_decimal(value: str) -> bool:
     """``-?[0-9]+(\\.[0-9]+)?`` (what :func:`decimal` returns), without the regex.
 
     A native loop once compiled: a fullmatch of the pattern was a generic method call, ~2.2k
@@ -167,7 +167,7 @@ def decimal(value: str) -> str | None:
     """
     if not value:
         return None
-    if _canonical_decimal(value):
+    if canonical_decimal(value):
         return value
     try:
         number = Decimal(value.strip())
@@ -178,7 +178,7 @@ def decimal(value: str) -> str | None:
     text = format(number, "f")
     if text.endswith("."):
         text = text[:-1]
-    return text if _canonical_decimal(text) else None
+    return text if canonical_decimal(text) else None
 
 
 def implied(value: str, places: int) -> str | None:
@@ -244,6 +244,7 @@ __all__ = [
     "CENTURY_PIVOT",
     "DATE_FORMATS",
     "ascii_digits",
+    "canonical_decimal",
     "decimal",
     "implied",
     "integer",

@@ -20,6 +20,7 @@ from typing import Any
 from ..syntax import Segment
 from . import blocks as b
 from .context import Handler, MapContext, Placement, placed
+from .context import add_item as _add
 
 Doc = dict[str, Any]
 
@@ -63,16 +64,6 @@ class State:
         if key in ("references", "dates", "notes") or key in self.line_keys:
             return self.line
         return None
-
-
-def _add(target: Doc, key: str, item: Any) -> None:
-    """``target.setdefault(key, []).append(item)``, without a throwaway list when the key is there."""
-    # Typed, so the append below is a native list append once compiled, not a method lookup.
-    items: list[Any] | None = target.get(key)
-    if items is None:
-        target[key] = [item]
-    else:
-        items.append(item)
 
 
 def h_ref(st: State, seg: Segment, pos: int) -> bool:
