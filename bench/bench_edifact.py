@@ -34,8 +34,11 @@ the translation goal on the row that runs it as the gateway's workers do.
 Times are CPU seconds of the measuring process (``time.process_time``, so
 other load on the machine skews the ratios less), medians over ``--rounds``
 rounds, methods alternating within a round.  Our code is measured in fresh
-subprocesses (pure, then compiled), the references in this process.  The
-RSS child reports wall time.
+subprocesses (pure, then compiled), the references in this process; the
+compiled rounds and the references' rounds alternate (a subprocess per
+round), because this VM's speed changes by up to 2x in phases of seconds,
+and the goal's ratio is also printed round by round.  The RSS child reports
+wall time.
 
 Every figure is taken with Python's default garbage-collector setting;
 the full translation is also measured through the translation workers' own
@@ -398,7 +401,18 @@ def main() -> None:
     compiled = is_compiled(edifact_reader) and is_compiled(edifact_maps)
     # Before this process builds the data: each child generates its own copy of the same input.
     pure = child_figures(args.messages, args.rounds, pure=True) if compiled and not args.skip_pure else None
-    ours = child_figures(args.messages, args.rounds, pure=False)
+    # Ours and the references alternate, one round of each in turn: this VM's speed changes by up
+    # to 2x in phases of seconds, and all of ours, then all of the references, once measured the
+    # two in different phases (27x in one run, 74x in another, same code).
+    ours_rounds: list[dict[str, float]] = []
+    ref_rounds: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        ours_rounds.append(child_figures(args.messages, 1, pure=False))
+        ref_rounds.append(measure_references(args.messages, 1))
+    ours = {k: statistics.median(r[k] for r in ours_rounds) for k in ours_rounds[0]}
+    ref = {k: statistics.median(r[k] for r in ref_rounds) for k in ref_rounds[0]}
+    # The goal's ratio per round, each from the two figures measured next to each other.
+    paired = [r["pydifact"] / o["full_gc"] for o, r in zip(ours_rounds, ref_rounds, strict=True)]
     data = generate(args.messages)
     mb = len(data) / 1e6
     segs = data.count(b"'\n")
@@ -411,7 +425,6 @@ def main() -> None:
         "this interpreter runs the "
         + ("mypyc-compiled translators" if compiled else "PURE-PYTHON translators (no mypyc build installed)")
     )
-    ref = measure_references(args.messages, args.rounds)
     print(f"  pydifact from_str+get_messages  {ref['pydifact']:7.3f} s {mb / ref['pydifact']:7.2f} MB/s")
     print(f"  plain split floor               {ref['floor']:7.3f} s {mb / ref['floor']:7.2f} MB/s")
     print(f"  plain split floor, unique file  {ref['floor_unique']:7.3f} s")
@@ -423,7 +436,8 @@ def main() -> None:
     print(
         f"GOAL full translation >= 30x pydifact, judged on the compiled full translation of the bench file "
         f"as the gateway's workers run it: {ref['pydifact'] / ours['full_gc']:.1f}x as workers run it "
-        f"({ref['pydifact'] / ours['full']:.1f}x with Python's default GC) ({judged})"
+        f"({ref['pydifact'] / ours['full']:.1f}x with Python's default GC) ({judged}); "
+        f"round by round: {', '.join(f'{x:.1f}x' for x in paired)}"
     )
     print(
         f"GOAL reader >= 40 % of the split floor, judged on the compiled reader on the bench file: "
