@@ -40,16 +40,24 @@ Item = tuple[Any, bytes, TranslatorOptions]
 
 @dataclass(frozen=True, slots=True)
 class EncodedTranslation:
-    """A translation whose documents travel as JSON.
+    """A translation whose documents travel as JSON (made by :func:`encode_translation` only).
 
-    ``translation.documents`` keep everything but their ``document`` and
-    ``extensions``, which are empty: ``encoded[i]`` (the same pair as
-    document ``i``'s ``encoded``) holds the JSON of document ``i`` and of
-    its extensions.
+    Every document of ``translation`` has its ``encoded`` pair (the JSON of
+    its data and of its extensions); its ``document`` and ``extensions`` are
+    empty.
     """
 
     translation: Translation
-    encoded: tuple[tuple[bytes, bytes], ...]
+
+    @property
+    def encoded(self) -> tuple[tuple[bytes, bytes], ...]:
+        """Document ``i``'s JSON and its extensions' JSON, at index ``i``."""
+        pairs: list[tuple[bytes, bytes]] = []
+        for doc in self.translation.documents:
+            if doc.encoded is None:  # encode_translation encodes every one: a bug, never guessed
+                raise ValueError(f"a {doc.document_type} document travels without its JSON")
+            pairs.append(doc.encoded)
+        return tuple(pairs)
 
 
 class TranslatorCrash(RuntimeError):
@@ -96,8 +104,7 @@ def encode_translation(translation: Translation) -> EncodedTranslation:
         )
         for doc in translation.documents
     )
-    encoded = tuple(doc.encoded for doc in documents if doc.encoded is not None)
-    return EncodedTranslation(dataclasses.replace(translation, documents=documents), encoded)
+    return EncodedTranslation(dataclasses.replace(translation, documents=documents))
 
 
 def translate_many(fn: TranslateFn, items: Sequence[Item]) -> list[EncodedTranslation | Exception]:
