@@ -781,6 +781,51 @@ def test_value_conversions() -> None:
         v.x12_implied("1.234", 2)
 
 
+def _date_oracle(value: str, fmt: str | None) -> str | None:
+    # datetime's reading of each layout, the century of two-digit years by the same pivot.
+    layouts = {"CCYYMMDD": "%Y%m%d", "MMDDCCYY": "%m%d%Y", "DDMMCCYY": "%d%m%Y"}
+    if fmt in (None, "CCYYMMDD", "YYMMDD"):
+        # X12's own layouts are told apart by length, whichever of them the partner names
+        fmt = {8: "CCYYMMDD", 6: "YYMMDD"}.get(len(value))
+        if fmt is None:
+            return None
+    if not (value.isascii() and value.isdigit()):
+        return None
+    if fmt in ("YYMMDD", "MMDDYY"):
+        if len(value) != 6:
+            return None
+        yy = value[:2] if fmt == "YYMMDD" else value[4:]
+        century = "20" if int(yy) < v.CENTURY_PIVOT else "19"
+        value = century + value if fmt == "YYMMDD" else value[:4] + century + yy
+        fmt = "CCYYMMDD" if fmt == "YYMMDD" else "MMDDCCYY"
+    if len(value) != 8:
+        return None
+    # strptime wants four-digit years from 1 up; year 0 is no date, and neither is it here.
+    try:
+        return dt.datetime.strptime(value, layouts[fmt]).date().isoformat()
+    except ValueError:
+        return None
+
+
+_DATE_TEXT = st.one_of(
+    st.dates().map(lambda d: d.strftime("%Y%m%d").zfill(8)),
+    st.dates().map(lambda d: d.strftime("%m%d%y")),
+    st.dates().map(lambda d: d.strftime("%d%m%Y").zfill(8)),
+    st.text(alphabet="0123456789", min_size=0, max_size=9),
+    st.text(alphabet="01239-. \xb2", min_size=0, max_size=9),
+)
+
+
+@given(value=_DATE_TEXT, fmt=st.sampled_from([None, *v.DATE_FORMATS]))
+@settings(max_examples=3_000, deadline=None)
+def test_iso_date_agrees_with_datetime(value: str, fmt: str | None) -> None:
+    assert v.iso_date(value, fmt) == _date_oracle(value, fmt)
+    if fmt is None:
+        # the memo the validation and the maps share answers the same, hit or miss
+        assert v.memo_iso_date(value) == (_date_oracle(value, None) or "")
+        assert v.memo_iso_date(value) == (_date_oracle(value, None) or "")
+
+
 def test_every_outbound_document_type_has_a_set() -> None:
     assert set(OUTBOUND_SETS) == set(DOCUMENT_MODELS)
     for document_type, set_id in OUTBOUND_SETS.items():

@@ -4,8 +4,11 @@ trailing bytes (h11 ``tr()`` style)."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from x12_helpers import drain, feed, summarise, three_ways
 
 from translators.errors import RemoteSyntaxError
@@ -476,3 +479,38 @@ def test_segment_memo_is_bounded() -> None:
     assert len(reader._memo) <= _SEGMENT_MEMO_LIMIT
     # Not one segment repeated: the memo did not pay and rests.
     assert reader._memo_paused > 0
+
+
+# Tags as partners spell them, valid and not: the reader's tag table must agree with a plain split.
+_TAG_TEXT = st.text(alphabet="ABNOSTEGIZ0129ae*~>| \xe9", min_size=0, max_size=7)
+
+
+@given(raw=_TAG_TEXT, element=st.sampled_from(["*", "|", "E", "1"]))
+@settings(max_examples=2_000, deadline=None)
+def test_body_fields_agree_with_a_plain_split(raw: str, element: str) -> None:
+    # The hot path names a body segment's tag from its first characters before it splits; the
+    # result must be the split, tag interned, or None exactly when the tag is an envelope tag.
+    from translators.x12.reader import _ENVELOPE, _body_fields
+
+    fields = raw.split(element)
+    got = _body_fields(raw, element, ord(element))
+    if fields[0] in _ENVELOPE:
+        assert got is None
+        return
+    assert got == fields
+    if 2 <= len(fields[0]) <= 3:
+        assert got is not None and got[0] is sys.intern(fields[0])
+
+
+def test_tag_codes_name_every_tag_once() -> None:
+    # Two tags sharing a code would read one as the other (an N1 as an N10, a GS as a G5S).
+    from translators.x12.reader import _TAG_CODES, _tag_code
+
+    symbols = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    tags = [a + b for a in symbols for b in symbols]
+    tags += [t + c for t in tags for c in symbols]
+    codes = [_tag_code(tag + "*1", 42) for tag in tags]
+    assert len(set(codes)) == len(tags) and min(codes) > 0 and max(codes) < _TAG_CODES
+    assert codes == [_tag_code(tag, 42) for tag in tags]  # a segment of its tag alone
+    for other in ["", "A", "A*", "ABCD*1", "ab*1", "A-B*1", "N1>2", "\xe9A*1"]:
+        assert _tag_code(other, 42) == -1, other

@@ -139,6 +139,73 @@ def _interned(tag: str) -> str:
     return known
 
 
+def _symbol(c: int) -> int:
+    # A tag character's digit in base 37: digits 1-10, capital letters 11-36, anything else 0.
+    if 65 <= c <= 90:
+        return c - 54
+    if 48 <= c <= 57:
+        return c - 47
+    return 0
+
+
+def _tag_code(raw: str, separator: int) -> int:
+    """The tag of ``raw`` as a number below ``_TAG_CODES`` when it is two or three capital letters
+    or digits (every X12 tag), followed by the element separator (code ``separator``) or nothing;
+    -1 for any other start.
+
+    Native arithmetic on at most four characters once compiled: it names the tag before the
+    segment is split, so that the tag is interned and told from an envelope tag without hashing a
+    new string (a set and a dict lookup per segment, ~500 instructions, where segments do not
+    repeat).  No two-character code meets a three-character one: symbols start at 1.
+    """
+    n = len(raw)
+    if n < 2:
+        return -1
+    first = ord(raw[0])
+    second = ord(raw[1])
+    if separator in (first, second):
+        return -1  # a one-character tag, or none (a separator that is a letter or digit)
+    a = _symbol(first)
+    b = _symbol(second)
+    if not a or not b:
+        return -1
+    if n == 2:
+        return a * 37 + b
+    c = ord(raw[2])
+    if c == separator:
+        return a * 37 + b
+    d = _symbol(c)
+    if not d or (n > 3 and ord(raw[3]) != separator):
+        return -1
+    return (a * 37 + b) * 37 + d
+
+
+_TAG_CODES: Final = 37**3
+#: Interned tags by :func:`_tag_code`, filled as tags are met (bounded by the codes themselves).
+_TAG_TABLE: Final[list[str | None]] = [None] * _TAG_CODES
+
+
+def _body_fields(raw: str, esep: str, separator: int) -> list[str] | None:
+    """The elements of ``raw``, a segment inside a transaction set, its tag interned; None when it
+    is an envelope segment (ST, SE, GE, ...), which the reader's general path handles."""
+    code = _tag_code(raw, separator)
+    if code < 0:
+        # No X12 tag, so no envelope tag either: the validation will name it.
+        fields = raw.split(esep)
+        fields[0] = _interned(fields[0])
+        return fields
+    known = _TAG_TABLE[code]
+    if known is None:
+        known = intern(raw[: 2 if code < 37 * 37 else 3])
+        _TAG_TABLE[code] = known
+    # Interned: the set finds it by its cached hash and identity.
+    if known in _ENVELOPE:
+        return None
+    fields = raw.split(esep)
+    fields[0] = known
+    return fields
+
+
 def _utf8_length(lead: str) -> int:
     # A UTF-8 lead byte (seen as latin-1) announces how many bytes follow.
     if "\xc2" <= lead <= "\xdf":
@@ -664,6 +731,7 @@ class X12Reader:
         off = self._offset
         jl = len(self._joiner)
         esep = self._delims.element
+        separator = ord(esep) if len(esep) == 1 else -1
         clean = self._clean_parts
         line_is_data = self._line_is_data
         tx = self._tx
@@ -681,10 +749,9 @@ class X12Reader:
                         raw = parts[idx]
                         if not raw:
                             break
-                        fields = raw.split(esep)
-                        if fields[0] in envelope:
+                        fields = _body_fields(raw, esep, separator)
+                        if fields is None:
                             break
-                        fields[0] = _interned(fields[0])
                         tx.append(tuple(fields))
                         size += len(raw)
                         idx += 1
@@ -706,10 +773,9 @@ class X12Reader:
                     if seg is None:
                         if not raw:
                             break
-                        fields = raw.split(esep)
-                        if fields[0] in envelope:
+                        fields = _body_fields(raw, esep, separator)
+                        if fields is None:
                             break  # never memoised: envelope segments take the general path
-                        fields[0] = _interned(fields[0])
                         seg = tuple(fields)
                         if len(memo) >= _SEGMENT_MEMO_LIMIT:
                             if self._memo_hits < _SEGMENT_MEMO_LIMIT // 2:

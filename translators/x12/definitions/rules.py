@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..maps.values import iso_date, iso_time
+from ..maps.values import iso_time, memo_iso_date
 from ..syntax import Segment
 from .segments import CODES, CONDITIONS, SEGMENTS, ElementDef
 
@@ -38,11 +38,6 @@ _OTHER: Final = 5
 
 _NOTE_KINDS: Final = {"P": _PAIRED, "R": _REQUIRED, "E": _EXCLUSION, "C": _CONDITIONAL, "L": _LIST}
 
-#: Whether an 8-digit DT value is a real date, by value: a partner's dates repeat from set to set,
-#: and iso_date (slices, three int() and a format) cost ~3.5k instructions a call. Bounded.
-_DATES: Final[dict[str, bool]] = {}
-_DATES_LIMIT: Final = 4096
-
 
 def _kind(type_: str) -> int:
     if type_ == "DT":
@@ -62,16 +57,22 @@ def _decimal_size(value: str) -> int:
     """X12.6 length of an R value in its plain forms (``-``, digits, one ``.``); -1 for any other.
 
     The sign and the point do not count.  Exponents and malformed values give -1: the full check
-    judges those.
+    judges those.  A native loop once compiled (``str.partition`` built three strings a price).
     """
-    body = value[1:] if value[:1] == "-" else value
-    head, _, tail = body.partition(".")
-    if not head and not tail:
-        return -1
-    # ASCII text (checked by the caller): isdigit() means 0-9.
-    if (head and not head.isdigit()) or (tail and not tail.isdigit()):
-        return -1
-    return len(head) + len(tail)
+    n = len(value)
+    i = 1 if n and ord(value[0]) == 45 else 0  # "-"
+    digits = 0
+    point = False
+    while i < n:
+        c = ord(value[i])
+        if 48 <= c <= 57:
+            digits += 1
+        elif c == 46 and not point:  # "."
+            point = True
+        else:
+            return -1
+        i += 1
+    return digits if digits else -1
 
 
 class ElementRule:
@@ -150,13 +151,8 @@ class SegmentRule:
                 # CCYYMMDD only: a 6-digit date is legal before 004010 alone, the full check knows.
                 if length != 8:
                     return False
-                valid = _DATES.get(value)
-                if valid is None:
-                    valid = iso_date(value) is not None
-                    if len(_DATES) >= _DATES_LIMIT:
-                        _DATES.clear()
-                    _DATES[value] = valid
-                if not valid:
+                # Memoised with the maps, which convert the same value next.
+                if not memo_iso_date(value):
                     return False
                 continue
             elif kind == _TIME:

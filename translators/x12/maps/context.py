@@ -95,13 +95,11 @@ _DEFAULT_FIELD_SLOTS: Final[list[str | None]] = _field_slots(DEFAULT_PRODUCT_QUA
 
 # The dicts below are Final (compiled, a C static instead of a module dict lookup at every use).
 _EMPTY: Final[dict[str, str]] = {}
-#: ISO dates by value (CCYYMMDD/YYMMDD) and by (value, partner format); dates repeat across sets,
-#: so conversions are memoised. Keyed by the value alone when the partner does not deviate (nearly
-#: always): a (value, format) key was a tuple built and hashed per date.
+#: ISO dates by (value, partner format), for partners whose dates deviate from X12's (X12's own go
+#: through ``values.memo_iso_date``, shared with the validation); dates repeat across sets.
 #: An invalid value is memoised as "" (no valid value converts to it): one lookup tells a hit, and
 #: a miss is no KeyError (compiled, a caught exception cost ~4.5k instructions: a traceback entry
 #: is recorded, then dropped).
-_DATES: Final[dict[str, str]] = {}
 _PARTNER_DATES: Final[dict[tuple[str, str], str]] = {}
 #: canonical decimals by raw value (prices repeat across sets), memoised the same way.
 _DECIMALS: Final[dict[str, str]] = {}
@@ -243,20 +241,16 @@ class MapContext:
             return None
         fmt = self.date_format
         if fmt is None:
-            iso = _DATES.get(raw)
-            if iso is None:
-                iso = values.iso_date(raw, None) or ""
-                if len(_DATES) > 4096:
-                    _DATES.clear()
-                _DATES[raw] = iso
+            iso = values.memo_iso_date(raw)
         else:
             key = (raw, fmt)
-            iso = _PARTNER_DATES.get(key)
-            if iso is None:
-                iso = values.iso_date(raw, fmt) or ""
+            known = _PARTNER_DATES.get(key)
+            if known is None:
+                known = values.iso_date(raw, fmt) or ""
                 if len(_PARTNER_DATES) > 4096:
                     _PARTNER_DATES.clear()
-                _PARTNER_DATES[key] = iso
+                _PARTNER_DATES[key] = known
+            iso = known
         if not iso:
             self.invalid(position, segment, index, "date")
             return None

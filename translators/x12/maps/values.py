@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Final
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -74,6 +75,15 @@ def _valid_ymd(year: int, month: int, day: int) -> bool:
     return day <= (30 if month in (4, 6, 9, 11) else 31)
 
 
+def _number(value: str, start: int, stop: int) -> int:
+    # value[start:stop] as an int, the caller having checked its ASCII digits: a native loop once
+    # compiled, where a slice and int() built two objects per field.
+    result = 0
+    for i in range(start, stop):
+        result = result * 10 + ord(value[i]) - 48
+    return result
+
+
 def iso_date(value: str, fmt: DateFormat | None = None) -> str | None:
     """Convert an X12 DT value to an ISO date.
 
@@ -88,27 +98,52 @@ def iso_date(value: str, fmt: DateFormat | None = None) -> str | None:
     if not ascii_digits(value):
         return None
     n = len(value)
+    # Offsets of the year (and its width), the month and the day in ``value``.
     if fmt in (None, "CCYYMMDD", "YYMMDD"):
         if n == 8:
-            y, m, d = value[:4], value[4:6], value[6:8]
+            y, width, m, d = 0, 4, 4, 6
         elif n == 6:
-            yy = int(value[:2])
-            y = f"{20 if yy < CENTURY_PIVOT else 19}{value[:2]}"
-            m, d = value[2:4], value[4:6]
+            y, width, m, d = 0, 2, 2, 4
         else:
             return None
     elif fmt == "MMDDYY" and n == 6:
-        yy = int(value[4:6])
-        y, m, d = f"{20 if yy < CENTURY_PIVOT else 19}{value[4:6]}", value[:2], value[2:4]
+        y, width, m, d = 4, 2, 0, 2
     elif fmt == "MMDDCCYY" and n == 8:
-        y, m, d = value[4:8], value[:2], value[2:4]
+        y, width, m, d = 4, 4, 0, 2
     elif fmt == "DDMMCCYY" and n == 8:
-        y, m, d = value[4:8], value[2:4], value[:2]
+        y, width, m, d = 4, 4, 2, 0
     else:
         return None
-    if not _valid_ymd(int(y), int(m), int(d)):
+    year = _number(value, y, y + width)
+    if width == 2:
+        year += 2000 if year < CENTURY_PIVOT else 1900
+    month = _number(value, m, m + 2)
+    day = _number(value, d, d + 2)
+    if not _valid_ymd(year, month, day):
         return None
-    return f"{y}-{m}-{d}"
+    if y == 0 and width == 4:
+        return f"{value[:4]}-{value[4:6]}-{value[6:8]}"
+    return f"{year:04d}-{value[m : m + 2]}-{value[d : d + 2]}"
+
+
+#: :func:`memo_iso_date` by value: a partner's dates repeat from set to set, and the validation
+#: and the map both convert each one. Bounded: cleared when full.
+_ISO_DATES: Final[dict[str, str]] = {}
+_ISO_DATES_LIMIT: Final = 4096
+
+
+def memo_iso_date(value: str) -> str:
+    """``iso_date(value)`` in X12's own formats (CCYYMMDD, YYMMDD), "" when not a date; memoised.
+
+    "" rather than None, so that one lookup tells a hit from a miss, invalid values included.
+    """
+    iso = _ISO_DATES.get(value)
+    if iso is None:
+        iso = iso_date(value) or ""
+        if len(_ISO_DATES) >= _ISO_DATES_LIMIT:
+            _ISO_DATES.clear()
+        _ISO_DATES[value] = iso
+    return iso
 
 
 def x12_date(value: str | None, *, digits: int = 8) -> str:
@@ -250,6 +285,7 @@ __all__ = [
     "integer",
     "iso_date",
     "iso_time",
+    "memo_iso_date",
     "partner_date",
     "x12_date",
     "x12_implied",
