@@ -117,28 +117,6 @@ class TransactionSetError(RemoteSyntaxError):
         self.set_id = set_id
 
 
-#: Tags interned so far, each by itself: a dict lookup costs less than a call of ``sys.intern``.
-#: Bounded, as hostile input can spell any number of 2-3 character tags.
-_TAGS: Final[dict[str, str]] = {}
-_TAGS_LIMIT: Final = 4096
-
-
-def _interned(tag: str) -> str:
-    # A segment's tag keys most later lookups (envelope checks, validation rules and structures,
-    # the maps' dispatch tables), whose keys are compiled literals, which are interned: the
-    # interned tag matches them by identity instead of by a compare of characters. X12 tags are
-    # 2-3 characters; anything longer is no tag and is left alone.
-    known = _TAGS.get(tag)
-    if known is not None:
-        return known
-    if len(tag) > 3:
-        return tag
-    known = intern(tag)
-    if len(_TAGS) < _TAGS_LIMIT:
-        _TAGS[known] = known
-    return known
-
-
 def _symbol(c: int) -> int:
     # A tag character's digit in base 37: digits 1-10, capital letters 11-36, anything else 0.
     if 65 <= c <= 90:
@@ -185,19 +163,35 @@ _TAG_CODES: Final = 37**3
 _TAG_TABLE: Final[list[str | None]] = [None] * _TAG_CODES
 
 
+def _table_tag(code: int, raw: str) -> str:
+    # The interned tag of ``raw``, whose tag has this code.
+    known = _TAG_TABLE[code]
+    if known is None:
+        known = intern(raw[: 2 if code < 37 * 37 else 3])
+        _TAG_TABLE[code] = known
+    return known
+
+
+def _interned(tag: str) -> str:
+    """``tag`` interned when it is an X12 tag; any other text as it is.
+
+    A segment's tag keys most later lookups (envelope checks, validation rules and structures, the
+    maps' dispatch tables), whose keys are compiled literals, which are interned: the interned tag
+    matches them by identity instead of by a compare of characters.  Text of any other shape
+    matches none of them, and is not worth interning.
+    """
+    code = _tag_code(tag, -1)
+    return tag if code < 0 else _table_tag(code, tag)
+
+
 def _body_fields(raw: str, esep: str, separator: int) -> list[str] | None:
     """The elements of ``raw``, a segment inside a transaction set, its tag interned; None when it
     is an envelope segment (ST, SE, GE, ...), which the reader's general path handles."""
     code = _tag_code(raw, separator)
     if code < 0:
         # No X12 tag, so no envelope tag either: the validation will name it.
-        fields = raw.split(esep)
-        fields[0] = _interned(fields[0])
-        return fields
-    known = _TAG_TABLE[code]
-    if known is None:
-        known = intern(raw[: 2 if code < 37 * 37 else 3])
-        _TAG_TABLE[code] = known
+        return raw.split(esep)
+    known = _table_tag(code, raw)
     # Interned: the set finds it by its cached hash and identity.
     if known in _ENVELOPE:
         return None
