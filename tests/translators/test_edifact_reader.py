@@ -521,3 +521,33 @@ def test_a_tag_that_crowds_the_memo_is_kept_out_of_it(monkeypatch: pytest.Monkey
     never, same = read()
     assert never._known_tags["LIN"] == reader_module._BODY
     assert same == events
+
+
+@pytest.mark.parametrize(
+    "later",
+    [b"FTX+AAI+++C'\n", b"FTX+AAI+++C'\rD'\n"],  # the second holds a CR: the per-segment path
+    ids=["lf-style", "with-a-cr"],
+)
+def test_a_line_break_after_a_released_terminator_is_a_wrap_wherever_the_input_is_cut(later: bytes) -> None:
+    # "A?'" is a released apostrophe, so the LF after it is inside the segment: a wrap, stripped.
+    # Read whole, a run split on terminator + LF kept it in the value; cut elsewhere, a run took
+    # the per-segment path and stripped it: the value depended on the feed (found by the fuzz test).
+    data = (
+        b"UNA:+.? '\nUNB+UNOA:3+S+R+200101:1200+1'\nUNH+1+X:D:96A:UN'\nFTX+AAI+++A?'\nB'\n"
+        + later
+        + b"UNT+4+1'\nUNZ+1+1'\n"
+    )
+
+    def ftx_values(cut: int) -> list[object]:
+        reader = EdifactReader(TranslatorOptions())
+        events: list[Any] = []
+        for piece in [p for p in (data[:cut], data[cut:]) if p] + [b""]:
+            reader.receive_data(piece)
+            while (event := reader.next_event()) is not NEED_DATA:
+                events.append(event)
+        (message,) = [e for e in events if isinstance(e, Message)]
+        return [seg[4] for seg in message.segments if seg[0] == "FTX"]
+
+    assert ftx_values(len(data))[0] == "A'B"
+    for cut in range(len(data)):
+        assert ftx_values(cut) == ftx_values(len(data)), cut

@@ -656,6 +656,14 @@ class EdifactReader:
         # Where release + terminator occurs in the text (found once, when first needed): the few
         # questions about released terminators below look there instead of rescanning the run.
         rel_at: list[int] | None = None
+        if not slow and not check_inner and wrap and rel:
+            rel_at = _occurrences(text, rel + d.segment)
+            # A CR or LF right after a released terminator is inside a segment: a wrap, which the
+            # per-segment check strips. The counts above took it for a break after a terminator,
+            # and a split on terminator + break kept it in the value, so the output depended on
+            # where the input was cut (a run holding a CR elsewhere went the per-segment way).
+            if rel_at and any(_released_before(text, rel, d.segment, c, rel_at) for c in wrapchars):
+                check_inner = True
         if not slow and not check_inner and wrap:
             sc = d.segment
             # Split on terminator + LF, the terminators are those pairs' and those left in lf_rest
@@ -1523,6 +1531,23 @@ def _split_plain(text: str, es: str, cs: str) -> Segment:
     if cs in text:
         return tuple([tuple(x.split(cs)) if cs in x else x for x in text.split(es)])
     return tuple(text.split(es))
+
+
+def _released_before(text: str, rel: str, sc: str, brk: str, rel_at: list[int]) -> bool:
+    """Whether some terminator in ``text`` is released (an odd run of ``rel`` before it) and
+    followed by ``brk``; ``rel_at`` is where ``rel + sc`` occurs."""
+    step = len(rel)
+    for p in rel_at:
+        if not _at(text, p + step + len(sc), brk):
+            continue
+        run = 1
+        q = p - step
+        while q >= 0 and _at(text, q, rel):
+            run += 1
+            q -= step
+        if run % 2 == 1:
+            return True
+    return False
 
 
 def _at(text: str, i: int, part: str) -> bool:
