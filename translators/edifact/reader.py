@@ -671,11 +671,10 @@ class EdifactReader:
             terms = lf_after + len(_occurrences(lf_rest, sc)) if lf_pieces is not None else text.count(sc)
             released = 0
             rsc = (rel or "") + sc
-            if rel:
-                rel_at = _occurrences(text, rsc)
-                # every release run before a terminator is one character (no "??'")
-                if rel_at and not any(p > 0 and text[p - 1] == rel for p in rel_at):
-                    released = len(rel_at)
+            # rel_at was found above, whenever there is a release character
+            # every release run before a terminator is one character (no "??'")
+            if rel and rel_at and not any(p > 0 and text[p - 1] == rel for p in rel_at):
+                released = len(rel_at)
             # One character per byte here, and every supported codec maps ASCII to itself: the
             # byte scans above answer for the text when the terminator is ASCII (no rescan).
             ascii_sc = sc.isascii()
